@@ -1,0 +1,34 @@
+import { Command, CommanderError } from "commander";
+import { registerRun } from "./commands/run.js";
+import { registerInspect } from "./commands/inspect.js";
+import { VERSION } from "../version.js";
+
+/**
+ * Builds the `uniwasm` program. Each command lives in its own file under
+ * ./commands and registers itself here.
+ */
+export function buildProgram(): Command {
+  const program = new Command("uniwasm")
+    .description("Run WebAssembly programs as capability-secure unikernel-style micro-instances.")
+    .version(VERSION)
+    .showHelpAfterError("(run with --help for usage)")
+    .exitOverride();
+  registerRun(program);
+  registerInspect(program);
+  return program;
+}
+
+/** Runs the CLI and resolves to the process exit code. */
+export async function main(argv: string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync(argv, { from: "user" });
+    return typeof process.exitCode === "number" ? process.exitCode : 0;
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // --help and --version end through here with exit code 0.
+      return err.exitCode;
+    }
+    throw err;
+  }
+}

@@ -1,0 +1,67 @@
+import type { Capability } from "./syscalls.js";
+
+/**
+ * What an instance is granted. Everything is deny-by-default: an instance sees
+ * only the args, env vars, directories and sockets listed here.
+ */
+export interface KernelOptions {
+  /** argv as the guest sees it, argv[0] included. Default: `[]`. */
+  args?: readonly string[];
+  /** Environment variables, exactly as granted. Default: none. */
+  env?: Readonly<Record<string, string>>;
+  /** Preopened directories, in fd order starting at 3. */
+  preopens?: readonly PreopenSpec[];
+  /** Preopened listening TCP sockets (wasmtime's `--tcplisten`), after the directories. */
+  listeners?: readonly ListenerSpec[];
+  stdin?: InputSpec;
+  stdout?: OutputSpec;
+  stderr?: OutputSpec;
+  /**
+   * Grants. Default: DEFAULT_CAPABILITIES, plus `fs` when there are preopens
+   * and `sockets` when there are listeners.
+   */
+  capabilities?: readonly Capability[];
+  /** Refuse a module that imports an ungranted call instead of linking a stub. */
+  strict?: boolean;
+  /** Receives one strace-style line per host call when set. */
+  trace?: (line: string) => void;
+  limits?: KernelLimits;
+  /** Socket I/O for `listeners`; required when listeners are given. */
+  io?: import("./io-bridge.js").BlockingIo;
+}
+
+export interface KernelLimits {
+  /** Most descriptors open at once, stdio and preopens included. Default 1024. */
+  openFiles?: number;
+  /** Most bytes written to stdout, then the instance ends with `output_limit`. Default: unlimited. */
+  stdoutBytes?: number;
+  /** Most bytes written to stderr, then the instance ends with `output_limit`. Default: unlimited. */
+  stderrBytes?: number;
+}
+
+export type PreopenSpec =
+  /** A host directory the guest can never leave. */
+  | { guest: string; host: string; readonly?: boolean }
+  /** An in-memory directory, seeded with files (path relative to the dir -> contents). */
+  | { guest: string; memory: MemoryDirSeed; readonly?: boolean };
+
+export type MemoryDirSeed = Readonly<Record<string, Uint8Array | string>> | import("./fs-memory.js").MemoryFs;
+
+export interface ListenerSpec {
+  /** A listening socket handle id known to `io` (see io-bridge). */
+  id: number;
+  /** For display and `fd_prestat`-like introspection, e.g. "127.0.0.1:8080". */
+  address: string;
+}
+
+/**
+ * Where stdin comes from: bytes, a host file descriptor read synchronously
+ * (`"inherit"` is fd 0), or nothing (reads return end of file).
+ */
+export type InputSpec = Uint8Array | string | { fd: number } | "inherit" | "null";
+
+/**
+ * Where output goes: collected into the result (`"buffer"`), a host descriptor
+ * (`"inherit"` is the process's own), a callback receiving each chunk, or dropped.
+ */
+export type OutputSpec = "buffer" | "inherit" | "null" | { fd: number } | ((chunk: Uint8Array) => void);
