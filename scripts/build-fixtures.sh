@@ -11,3 +11,18 @@ cd "$(dirname "$0")/.."
 for src in test/fixtures/conformance/*.c; do
   clang --target=wasm32-wasi -O1 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
 done
+
+# --- c-sandbox: programs for limits, snapshots and compute kernels (test/fixtures/c-sandbox) ---
+# Commands (hello, memhog, output, fds, sha256, primes-command) get _start;
+# *-reactor.c are reactors (-mexec-model=reactor: _initialize, no _start).
+# Memory max is left to the sandbox, which rewrites it (--max-memory).
+for src in test/fixtures/c-sandbox/*.c; do
+  case "$src" in
+    *-reactor.c) model=(-mexec-model=reactor) ;;
+    *) model=() ;;
+  esac
+  clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug "${model[@]}" -o "${src%.c}.wasm" "$src"
+done
+for src in test/fixtures/c-sandbox/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done

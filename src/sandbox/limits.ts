@@ -1,0 +1,225 @@
+/**
+ * Hard limits of one sandboxed instance: what each one bounds, its default,
+ * how it is enforced, and the reason an instance ends with when it hits it.
+ *
+ * | option          | default   | enforced by                                                    | reason              |
+ * | --------------- | --------- | -------------------------------------------------------------- | ------------------- |
+ * | maxMemoryBytes  | 256 MiB   | the module's memory maximum is rewritten (limitMemory); an      | `memory_limit`      |
+ * |                 |           | imported memory is created with it. `memory.grow` past it       |                     |
+ * |                 |           | returns -1 as the spec says; the instance ends with the reason  |                     |
+ * |                 |           | only when it then fails (trap or non-zero exit) at the ceiling. |                     |
+ * | fuel            | none      | instrumentFuel: a counter charged per metered block; the same   | `fuel_exhausted`    |
+ * |                 |           | input always stops at the same instruction.                     |                     |
+ * | timeoutMs       | 30 000 ms | the executor (worker thread) running the guest is terminated   | `deadline_exceeded` |
+ * |                 |           | at the deadline and replaced.                                   |                     |
+ * | stackSizeMb     | 1 MiB     | the executor's V8 stack (`resourceLimits.stackSizeMb`).         | `stack_exhausted`   |
+ * | stdoutBytes     | 64 MiB    | the kernel's stdout writer.                                     | `output_limit`      |
+ * | stderrBytes     | 64 MiB    | the kernel's stderr writer.                                     | `output_limit`      |
+ * | openFiles       | 1024      | the kernel's descriptor table (stdio and preopens included).    | `fd_limit`          |
+ *
+ * Every option can be lowered or raised per run; `undefined` means the default,
+ * `Infinity` (or `null` for fuel) means unlimited where that makes sense.
+ */
+
+/** Why an instance was stopped by the sandbox rather than ending by itself. */
+export type LimitReason =
+  | "memory_limit"
+  | "fuel_exhausted"
+  | "deadline_exceeded"
+  | "stack_exhausted"
+  | "output_limit"
+  | "fd_limit";
+
+export const LIMIT_REASONS: readonly LimitReason[] = [
+  "memory_limit",
+  "fuel_exhausted",
+  "deadline_exceeded",
+  "stack_exhausted",
+  "output_limit",
+  "fd_limit",
+];
+
+/**
+ * How a sandboxed run ended.
+ * - `exit`: `_start` returned or the guest called `proc_exit` (see `exitCode`);
+ * - `trap`: a wasm trap that no limit explains (unreachable, out-of-bounds, ...);
+ * - a LimitReason: a limit stopped it;
+ * - `link_error`: the module imports something the kernel refuses;
+ * - `invalid_module`: the bytes are not a module this host can compile;
+ * - `executor_lost`: the executor died for a reason that is not the guest's deadline
+ *   (a host bug or the process running out of memory); the run is not retried.
+ */
+export type EndReason = "exit" | "trap" | LimitReason | "link_error" | "invalid_module" | "executor_lost";
+
+export interface SandboxLimits {
+  /** Most bytes of linear memory, rounded down to 64 KiB pages. Default 256 MiB. */
+  maxMemoryBytes?: number;
+  /**
+   * Instruction budget (one unit per non-structural wasm instruction). Default
+   * `null`: not metered, and the module is compiled without instrumentation.
+   */
+  fuel?: bigint | number | null;
+  /** Wall-clock limit of one run or reactor call, in ms. Default 30 000. `Infinity`: none. */
+  timeoutMs?: number;
+  /** V8 stack of the executor running the guest, in MiB (deep recursion -> `stack_exhausted`). Default 1. */
+  stackSizeMb?: number;
+  /** Most bytes a guest may write to stdout. Default 64 MiB. */
+  stdoutBytes?: number;
+  /** Most bytes a guest may write to stderr. Default 64 MiB. */
+  stderrBytes?: number;
+  /** Most descriptors open at once, stdio and preopens included. Default 1024. */
+  openFiles?: number;
+}
+
+/** SandboxLimits with every default applied. */
+export interface ResolvedLimits {
+  maxMemoryBytes: number;
+  maxMemoryPages: number;
+  fuel: bigint | null;
+  timeoutMs: number;
+  stackSizeMb: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+  openFiles: number;
+}
+
+export const WASM_PAGE = 65536;
+/** 65536 pages: the whole 32-bit address space. */
+export const MAX_WASM32_PAGES = 65536;
+
+export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+  maxMemoryBytes: 256 * 1024 * 1024,
+  maxMemoryPages: (256 * 1024 * 1024) / WASM_PAGE,
+  fuel: null,
+  timeoutMs: 30_000,
+  stackSizeMb: 1,
+  stdoutBytes: 64 * 1024 * 1024,
+  stderrBytes: 64 * 1024 * 1024,
+  openFiles: 1024,
+});
+
+export class LimitOptionError extends RangeError {
+  constructor(
+    readonly option: keyof SandboxLimits,
+    message: string,
+  ) {
+    super(`limit ${option}: ${message}`);
+    this.name = "LimitOptionError";
+  }
+}
+
+function positive(option: keyof SandboxLimits, value: number | undefined, fallback: number, allowInfinity: boolean): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || Number.isNaN(value) || value <= 0 || (!allowInfinity && !Number.isFinite(value))) {
+    throw new LimitOptionError(option, `must be a positive number${allowInfinity ? " or Infinity" : ""}, got ${String(value)}`);
+  }
+  return value;
+}
+
+/** Applies defaults and checks every option; throws LimitOptionError naming the bad one. */
+export function resolveLimits(limits: SandboxLimits = {}, base: Readonly<ResolvedLimits> = DEFAULT_LIMITS): ResolvedLimits {
+  const maxMemoryBytes = positive("maxMemoryBytes", limits.maxMemoryBytes, base.maxMemoryBytes, true);
+  const maxMemoryPages = Math.min(MAX_WASM32_PAGES, Math.floor(Math.min(maxMemoryBytes, MAX_WASM32_PAGES * WASM_PAGE) / WASM_PAGE));
+  let fuel: bigint | null = base.fuel;
+  if (limits.fuel !== undefined) {
+    if (limits.fuel === null) fuel = null;
+    else {
+      if (typeof limits.fuel === "number" && !Number.isSafeInteger(limits.fuel)) {
+        throw new LimitOptionError("fuel", `must be a non-negative integer, got ${limits.fuel}`);
+      }
+      const f = BigInt(limits.fuel);
+      if (f < 0n || f >= 1n << 63n) throw new LimitOptionError("fuel", `must be in [0, 2^63), got ${f}`);
+      fuel = f;
+    }
+  }
+  const stackSizeMb = positive("stackSizeMb", limits.stackSizeMb, base.stackSizeMb, false);
+  return {
+    maxMemoryBytes,
+    maxMemoryPages,
+    fuel,
+    timeoutMs: positive("timeoutMs", limits.timeoutMs, base.timeoutMs, true),
+    stackSizeMb,
+    stdoutBytes: positive("stdoutBytes", limits.stdoutBytes, base.stdoutBytes, true),
+    stderrBytes: positive("stderrBytes", limits.stderrBytes, base.stderrBytes, true),
+    openFiles: Math.floor(positive("openFiles", limits.openFiles, base.openFiles, true)),
+  };
+}
+
+/**
+ * Process exit codes of `uniwasm run` when the sandbox, not the guest, ends a
+ * run. Limits use 128+N where N is the POSIX signal a Unix kernel sends for
+ * the same limit, so shells and supervisors read them the familiar way; a
+ * plain trap is 134 (SIGABRT) as with wasmtime. fd_limit has no signal and
+ * takes 150, outside the signal range of common shells' use.
+ */
+export const EXIT_CODES: Readonly<Record<Exclude<EndReason, "exit">, number>> = Object.freeze({
+  trap: 134, // 128 + SIGABRT, as wasmtime
+  memory_limit: 137, // 128 + SIGKILL, what the OOM killer sends
+  fuel_exhausted: 152, // 128 + SIGXCPU, CPU-time limit
+  deadline_exceeded: 124, // what timeout(1) returns
+  stack_exhausted: 139, // 128 + SIGSEGV, a native stack overflow
+  output_limit: 153, // 128 + SIGXFSZ, file-size limit
+  fd_limit: 150,
+  link_error: 126, // "cannot execute", as a shell
+  invalid_module: 126,
+  executor_lost: 70, // EX_SOFTWARE
+});
+
+/** One-line, human explanation of why a run ended, naming the limit and how to raise it. */
+export function describeEnd(reason: EndReason, limits: ResolvedLimits, detail?: string): string {
+  const extra = detail ? `: ${detail}` : "";
+  switch (reason) {
+    case "exit":
+      return `exited${extra}`;
+    case "trap":
+      return `wasm trap${extra}`;
+    case "memory_limit":
+      return `memory limit of ${formatBytes(limits.maxMemoryBytes)} reached${extra} (raise it with --max-memory)`;
+    case "fuel_exhausted":
+      return `fuel of ${limits.fuel ?? 0n} instructions exhausted${extra} (raise it with --fuel)`;
+    case "deadline_exceeded":
+      return `deadline of ${limits.timeoutMs} ms exceeded${extra} (raise it with --timeout)`;
+    case "stack_exhausted":
+      return `stack of ${limits.stackSizeMb} MiB exhausted${extra} (raise it with --max-stack)`;
+    case "output_limit":
+      return `output limit reached${extra} (stdout ${formatBytes(limits.stdoutBytes)}, stderr ${formatBytes(limits.stderrBytes)})`;
+    case "fd_limit":
+      return `open-file limit of ${limits.openFiles} descriptors reached${extra}`;
+    case "link_error":
+      return `link error${extra}`;
+    case "invalid_module":
+      return `invalid module${extra}`;
+    case "executor_lost":
+      return `executor lost${extra}`;
+  }
+}
+
+export function formatBytes(n: number): string {
+  if (!Number.isFinite(n)) return "unlimited";
+  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
+  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
+  return `${n} bytes`;
+}
+
+/**
+ * Parses a size as people write it on a command line: `65536`, `64K`, `16M`,
+ * `1G`, `512MiB` (binary units; a bare number is bytes).
+ */
+export function parseByteSize(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
+  if (!m) throw new RangeError(`not a size: "${text}" (examples: 65536, 64K, 16M, 1G)`);
+  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
+  const n = Math.floor(Number(m[1]) * scale);
+  if (n <= 0) throw new RangeError(`size must be positive: "${text}"`);
+  return n;
+}
+
+/** Parses a duration: `500` (ms), `500ms`, `2s`, `1m`. */
+export function parseDuration(text: string): number {
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/i.exec(text);
+  if (!m) throw new RangeError(`not a duration: "${text}" (examples: 500ms, 2s, 1m)`);
+  const scale = { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? "ms").toLowerCase() as "ms" | "s" | "m"];
+  const n = Number(m[1]) * scale;
+  if (n <= 0) throw new RangeError(`duration must be positive: "${text}"`);
+  return n;
+}
