@@ -26,3 +26,14 @@ done
 for src in test/fixtures/c-sandbox/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
+
+# --- wat: modules for the wasm layer's reader, rewrites and backtraces (test/fixtures/wat) ---
+# --debug-names keeps a name section (backtraces use it); nonames.wat is the
+# module built without one, to test the func[N] fallback.
+for src in test/fixtures/wat/*.wat; do
+  case "$src" in
+    */nonames.wat) names=() ;;
+    *) names=(--debug-names) ;;
+  esac
+  wat2wasm --enable-threads --enable-tail-call "${names[@]}" -o "${src%.wat}.wasm" "$src"
+done

@@ -1,0 +1,354 @@
+/**
+ * Module rewrites the sandbox applies before compiling: a memory ceiling and
+ * deterministic fuel metering. Both re-encode only the sections they change;
+ * function indices never move, so the name section and backtraces stay valid.
+ */
+import { ByteReader, ByteWriter } from "./binary.js";
+import { WasmError, WasmLimitError } from "./errors.js";
+import { Flow, InstructionDecoder, Op, BLOCKTYPE_EMPTY } from "./instructions.js";
+import { readFunctionBody, readModuleInfo, type Limits, type ModuleInfo } from "./reader.js";
+import { assemble, putSection, splitSections, type RawSection } from "./sections.js";
+
+/** 64 KiB, the wasm page size. */
+export const WASM_PAGE_BYTES = 65536;
+
+// ---- memory limit -------------------------------------------------------------
+
+export interface LimitedMemory {
+  /** Index in the memory index space. */
+  index: number;
+  min: number;
+  /** The maximum the module declared (undefined: none). */
+  declaredMax: number | undefined;
+  /** The maximum it has now. */
+  max: number;
+}
+
+export interface ImportedMemoryRequirement {
+  module: string;
+  name: string;
+  index: number;
+  min: number;
+  declaredMax: number | undefined;
+  shared: boolean;
+  is64: boolean;
+  /** The maximum to create it with: the lower of the host limit and the declared one. */
+  max: number;
+}
+
+export interface MemoryLimitResult {
+  /** The rewritten module (the input itself when nothing had to change). */
+  bytes: Uint8Array;
+  changed: boolean;
+  /** Memories the module defines, with their new maxima. */
+  memories: LimitedMemory[];
+  /**
+   * Imported memories: the caller creates them, so the limit is theirs to
+   * apply: `new WebAssembly.Memory({ initial: min, maximum: max, shared })`.
+   */
+  importedMemories: ImportedMemoryRequirement[];
+}
+
+/**
+ * Caps every memory at `maxPages` 64 KiB pages: a defined memory's maximum
+ * is lowered (or set, when it has none), so `memory.grow` past it returns -1
+ * as the spec says. A memory whose minimum is already above the cap cannot
+ * run within it and is refused with WasmLimitError.
+ */
+export function limitMemory(bytes: Uint8Array, maxPages: number, info: ModuleInfo = readModuleInfo(bytes)): MemoryLimitResult {
+  if (!Number.isSafeInteger(maxPages) || maxPages < 0) {
+    throw new RangeError(`maxPages must be a non-negative integer, got ${maxPages}`);
+  }
+  const importedMemories: ImportedMemoryRequirement[] = [];
+  for (const imp of info.imports) {
+    if (imp.kind !== "memory") continue;
+    const m = imp.memory;
+    checkMinimum(`imported memory "${imp.module}" "${imp.name}"`, m, maxPages);
+    importedMemories.push({
+      module: imp.module,
+      name: imp.name,
+      index: imp.index,
+      min: m.min,
+      declaredMax: m.max,
+      shared: m.shared,
+      is64: m.is64,
+      max: Math.min(maxPages, m.max ?? maxPages),
+    });
+  }
+
+  let changed = false;
+  const memories: LimitedMemory[] = [];
+  const limited: Limits[] = info.memories.map((m, i) => {
+    const index = info.importedMemoryCount + i;
+    checkMinimum(`memory ${index}`, m, maxPages);
+    const max = m.is64 ? Math.min(maxPages, m.max ?? maxPages) : Math.min(maxPages, m.max ?? maxPages, 65536);
+    if (max !== m.max) changed = true;
+    memories.push({ index, min: m.min, declaredMax: m.max, max });
+    return { ...m, max };
+  });
+  if (!changed) return { bytes, changed, memories, importedMemories };
+
+  const w = new ByteWriter();
+  w.u32(limited.length);
+  for (const m of limited) {
+    w.u8(1 | (m.shared ? 2 : 0) | (m.is64 ? 4 : 0));
+    if (m.is64) w.u64(m.min).u64(m.max!);
+    else w.u32(m.min).u32(m.max!);
+  }
+  const sections = splitSections(bytes, info);
+  putSection(sections, 5, "memory", w.toBytes());
+  return { bytes: assemble(sections), changed, memories, importedMemories };
+}
+
+function checkMinimum(what: string, m: Limits, maxPages: number): void {
+  if (m.min > maxPages) {
+    throw new WasmLimitError(
+      "maxMemoryPages",
+      m.min,
+      maxPages,
+      `${what} needs ${m.min} pages (${mib(m.min)}) to start, above the memory limit of ${mib(maxPages)}; raise the limit or shrink the module's initial memory`,
+    );
+  }
+}
+
+function mib(pages: number): string {
+  return `${(pages * WASM_PAGE_BYTES) / (1024 * 1024)} MiB`;
+}
+
+// ---- fuel ----------------------------------------------------------------------
+
+/** Export name of the fuel global added by instrumentFuel. */
+export const FUEL_EXPORT = "uniwasm_fuel";
+
+export interface FuelOptions {
+  /** Export name of the fuel global (default `uniwasm_fuel`). */
+  exportName?: string;
+  /**
+   * The global's initial value: the fuel available to a start function and to
+   * any code run before the host sets the global. Default 0, so a host that
+   * forgets to set fuel gets a fuel trap, never an unmetered run.
+   */
+  initialFuel?: bigint;
+}
+
+export interface FuelInstrumentation {
+  bytes: Uint8Array;
+  exportName: string;
+  /** Index of the fuel global in the global index space. */
+  globalIndex: number;
+  /** Defined functions rewritten. */
+  functions: number;
+  /** Charge sequences inserted (one per metered basic block). */
+  chargePoints: number;
+  /** Custom sections removed because they hold code offsets the rewrite invalidates. */
+  droppedSections: string[];
+}
+
+/**
+ * Adds deterministic fuel metering.
+ *
+ * An exported mutable i64 global holds the remaining fuel. Code is cut into
+ * metered blocks, each starting at a function entry, a loop header, an if or
+ * else arm, or a point some branch lands on (after the `end` of an `if`, or of
+ * a `block` that is a branch target). At the start of each metered block the
+ * cost of its instructions, counted one per instruction (structural ones such
+ * as block/loop/end/nop/drop are free, as in wasmtime), is subtracted; when
+ * the result is negative the block traps with `unreachable` before running
+ * any of it. Entering a `block` and falling out of a `loop` or of a block no
+ * branch targets do not start a new metered block; their cost is merged into
+ * the enclosing one. Code after `br_if` is charged with the code before it,
+ * so a taken `br_if` may pay for the few instructions it skipped: the price of
+ * one check per loop iteration instead of two.
+ *
+ * The count depends only on the code path, so the same input always stops at
+ * the same instruction. A trap raised while the global is negative is a fuel
+ * trap (no charge leaves it negative without trapping at once); see
+ * `isFuelExhausted`.
+ */
+export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: ModuleInfo = readModuleInfo(bytes)): FuelInstrumentation {
+  const exportName = opts.exportName ?? FUEL_EXPORT;
+  const initialFuel = opts.initialFuel ?? 0n;
+  if (initialFuel < 0n || initialFuel >= 1n << 63n) throw new RangeError(`initialFuel must be in [0, 2^63), got ${initialFuel}`);
+  if (info.exports.some((e) => e.name === exportName)) {
+    throw new WasmError("WASM_REWRITE", `the module already exports "${exportName}" (already fuel-instrumented?)`);
+  }
+  const globalIndex = info.importedGlobalCount + info.globals.length;
+  const sections = splitSections(bytes, info);
+
+  // global section: existing entries + (mut i64) initialized to initialFuel
+  const globals = sectionContent(sections, 6);
+  const gw = new ByteWriter(globals.length + 16);
+  gw.u32(info.globals.length + 1);
+  gw.bytes(globals.length > 0 ? afterCount(globals, "global") : globals);
+  gw.u8(0x7e).u8(0x01).u8(Op.i64Const).s64(initialFuel).u8(Op.end);
+  putSection(sections, 6, "global", gw.toBytes());
+
+  // export section: existing entries + the fuel global
+  const exports = sectionContent(sections, 7);
+  const ew = new ByteWriter(exports.length + 32);
+  ew.u32(info.exports.length + 1);
+  ew.bytes(exports.length > 0 ? afterCount(exports, "export") : exports);
+  ew.name(exportName).u8(0x03).u32(globalIndex);
+  putSection(sections, 7, "export", ew.toBytes());
+
+  // code section
+  let chargePoints = 0;
+  if (info.codeBodies.length > 0) {
+    const cw = new ByteWriter(sectionContent(sections, 10).length * 2);
+    cw.u32(info.codeBodies.length);
+    const meter = new BodyMeter(bytes, globalIndex);
+    for (let i = 0; i < info.codeBodies.length; i++) {
+      const body = meter.rewrite(info, i);
+      chargePoints += meter.lastChargePoints;
+      cw.u32(body.length).bytes(body);
+    }
+    putSection(sections, 10, "code", cw.toBytes());
+  }
+
+  const droppedSections: string[] = [];
+  const kept = sections.filter((s) => {
+    const drop = s.id === 0 && offsetDependentCustomSection(s.name.slice("custom:".length));
+    if (drop) droppedSections.push(s.name.slice("custom:".length));
+    return !drop;
+  });
+
+  return {
+    bytes: assemble(kept),
+    exportName,
+    globalIndex,
+    functions: info.codeBodies.length,
+    chargePoints,
+    droppedSections,
+  };
+}
+
+/** DWARF, source maps and linking metadata point at code offsets the rewrite moves. */
+function offsetDependentCustomSection(name: string): boolean {
+  return name.startsWith(".debug_") || name === "sourceMappingURL" || name.startsWith("reloc.") || name === "linking";
+}
+
+function sectionContent(sections: RawSection[], id: number): Uint8Array {
+  return sections.find((s) => s.id === id)?.content ?? new Uint8Array(0);
+}
+
+/** The entries of a vector section, without its leading count. */
+function afterCount(content: Uint8Array, section: string): Uint8Array {
+  const r = new ByteReader(content, 0, content.length, section);
+  r.u32();
+  return content.subarray(r.pos);
+}
+
+interface Frame {
+  kind: Flow.Block | Flow.Loop | Flow.If;
+  /** A branch lands after this frame's `end` (only tracked for blocks). */
+  targeted: boolean;
+}
+
+/** Rewrites one function body at a time, reusing its scratch arrays. */
+class BodyMeter {
+  private readonly decoder = new InstructionDecoder();
+  /** Insertion offsets of metered-block charges, and the cost each one charges. */
+  private positions: number[] = [];
+  private costs: number[] = [];
+  lastChargePoints = 0;
+
+  constructor(
+    private readonly bytes: Uint8Array,
+    private readonly globalIndex: number,
+  ) {}
+
+  rewrite(info: ModuleInfo, definedIndex: number): Uint8Array {
+    const { bytes } = this;
+    const body = readFunctionBody(bytes, info, definedIndex);
+    const r = new ByteReader(bytes, body.codeOffset, body.end, "code");
+    const d = this.decoder;
+    const positions = (this.positions = []) as number[];
+    const costs = (this.costs = []) as number[];
+    const frames: Frame[] = [{ kind: Flow.Block, targeted: false }];
+
+    // Index of the metered block paying for the current instruction; -1 in dead code.
+    let cur = newBlock(r.pos);
+    function newBlock(at: number): number {
+      positions.push(at);
+      costs.push(0);
+      return positions.length - 1;
+    }
+    function target(depth: number): void {
+      const f = frames[frames.length - 1 - depth];
+      if (f === undefined) r.fail(`branch depth ${depth} exceeds the ${frames.length} enclosing blocks`, r.pos);
+      f.targeted = true;
+    }
+
+    while (frames.length > 0) {
+      if (r.atEnd()) r.fail(`function ${info.importedFunctionCount + definedIndex} body ends without its final end`);
+      const flow = d.next(r);
+      if (cur >= 0) costs[cur] += d.cost;
+      switch (flow) {
+        case Flow.Plain:
+          break;
+        case Flow.Block:
+          frames.push({ kind: Flow.Block, targeted: false });
+          break;
+        case Flow.Loop:
+          frames.push({ kind: Flow.Loop, targeted: false });
+          cur = newBlock(r.pos);
+          break;
+        case Flow.If:
+          frames.push({ kind: Flow.If, targeted: false });
+          cur = newBlock(r.pos);
+          break;
+        case Flow.Else:
+          if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.If) r.fail("else outside an if", r.pos - 1);
+          cur = newBlock(r.pos);
+          break;
+        case Flow.End: {
+          const f = frames.pop()!;
+          if (frames.length === 0) break; // end of the function
+          // After an if (both arms and the false path join) or a targeted block, branches land here.
+          if (f.kind === Flow.If || f.targeted) cur = newBlock(r.pos);
+          break;
+        }
+        case Flow.Br:
+          target(d.label);
+          cur = -1;
+          break;
+        case Flow.BrIf:
+          target(d.label);
+          break;
+        case Flow.BrTable:
+          for (const t of d.targets) target(t);
+          cur = -1;
+          break;
+        case Flow.Exit:
+          cur = -1;
+          break;
+      }
+    }
+    if (!r.atEnd()) r.fail(`${r.remaining} bytes after the final end of function ${info.importedFunctionCount + definedIndex}`);
+
+    const w = new ByteWriter(body.end - info.codeBodies[definedIndex]!.offset + positions.length * 24);
+    w.bytes(bytes.subarray(info.codeBodies[definedIndex]!.offset, body.codeOffset)); // locals, unchanged
+    let copied = body.codeOffset;
+    let inserted = 0;
+    for (let i = 0; i < positions.length; i++) {
+      const cost = costs[i]!;
+      if (cost === 0) continue;
+      const at = positions[i]!;
+      w.bytes(bytes.subarray(copied, at));
+      copied = at;
+      this.charge(w, cost);
+      inserted++;
+    }
+    w.bytes(bytes.subarray(copied, body.end));
+    this.lastChargePoints = inserted;
+    return w.toBytes();
+  }
+
+  /** fuel -= cost; if (fuel < 0) unreachable */
+  private charge(w: ByteWriter, cost: number): void {
+    const g = this.globalIndex;
+    w.u8(Op.globalGet).u32(g).u8(Op.i64Const).s64(BigInt(cost)).u8(Op.i64Sub).u8(Op.globalSet).u32(g);
+    w.u8(Op.globalGet).u32(g).u8(Op.i64Const).u8(0).u8(Op.i64LtS);
+    w.u8(Op.if).u8(BLOCKTYPE_EMPTY).u8(Op.unreachable).u8(Op.end);
+  }
+}
