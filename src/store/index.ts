@@ -1,0 +1,70 @@
+import { join } from "node:path";
+import { openDatabase, schemaVersion, type Db } from "./database.js";
+import { TenantRepo } from "./tenants.js";
+import { TokenRepo } from "./tokens.js";
+import { ImageRepo } from "./images.js";
+import { AppRepo } from "./apps.js";
+import { LogRepo, type LogOptions } from "./logs.js";
+import { UsageRepo } from "./usage.js";
+import { BlobStore } from "./blobs.js";
+
+export * from "./types.js";
+export { openDatabase, migrate, schemaVersion, StoreError, type Db } from "./database.js";
+export { MIGRATIONS, type Migration } from "./migrations.js";
+export { hashToken, TOKEN_PREFIX } from "./tokens.js";
+export { RouteConflict, type RouteRow } from "./apps.js";
+export { BlobStore, sha256Digest, DIGEST_RE } from "./blobs.js";
+export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo };
+
+export interface NodeStoreOptions {
+  /** Data directory: holds node.db (SQLite, WAL) and blobs/. */
+  dataDir: string;
+  logs?: LogOptions;
+}
+
+/** Everything a node persists, in one data directory. */
+export class NodeStore {
+  readonly db: Db;
+  readonly tenants: TenantRepo;
+  readonly tokens: TokenRepo;
+  readonly images: ImageRepo;
+  readonly apps: AppRepo;
+  readonly logs: LogRepo;
+  readonly usage: UsageRepo;
+  readonly blobs: BlobStore;
+  private timer: NodeJS.Timeout | undefined;
+
+  constructor(readonly opts: NodeStoreOptions) {
+    this.db = openDatabase(join(opts.dataDir, "node.db"));
+    this.tenants = new TenantRepo(this.db);
+    this.tokens = new TokenRepo(this.db);
+    this.images = new ImageRepo(this.db);
+    this.apps = new AppRepo(this.db);
+    this.logs = new LogRepo(this.db, opts.logs);
+    this.usage = new UsageRepo(this.db);
+    this.blobs = new BlobStore(opts.dataDir);
+  }
+
+  get schemaVersion(): number {
+    return schemaVersion(this.db);
+  }
+
+  /** Flushes buffered logs and usage every `ms` (unref'd: never keeps the process alive). */
+  startFlushing(ms = 100): void {
+    if (this.timer) return;
+    this.timer = setInterval(() => this.flush(), ms);
+    this.timer.unref();
+  }
+
+  flush(): void {
+    this.logs.flush();
+    this.usage.flush();
+  }
+
+  close(): void {
+    if (this.timer) clearInterval(this.timer);
+    this.timer = undefined;
+    this.flush();
+    this.db.close();
+  }
+}

@@ -1,0 +1,89 @@
+/**
+ * Versioned schema migrations. Each entry runs once, in order, inside one
+ * transaction; `PRAGMA user_version` records the last one applied. Never edit
+ * a released migration: append a new one.
+ */
+export interface Migration {
+  readonly version: number;
+  readonly name: string;
+  readonly sql: string;
+}
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: "tenants, tokens, images, apps, routes, logs, usage",
+    sql: `
+      CREATE TABLE tenants (
+        id          TEXT PRIMARY KEY,
+        name        TEXT NOT NULL UNIQUE,
+        quotas      TEXT NOT NULL,           -- JSON TenantQuotas (overrides of the node defaults)
+        weight      INTEGER NOT NULL DEFAULT 1,
+        created_at  INTEGER NOT NULL
+      );
+      CREATE TABLE tokens (
+        id           TEXT PRIMARY KEY,
+        tenant_id    TEXT REFERENCES tenants(id) ON DELETE CASCADE, -- NULL for admin tokens
+        scope        TEXT NOT NULL CHECK (scope IN ('admin', 'tenant')),
+        name         TEXT NOT NULL,
+        hash         TEXT NOT NULL UNIQUE,   -- sha256 of the secret; the secret itself is never stored
+        prefix       TEXT NOT NULL,          -- first characters, to recognise a token in listings
+        created_at   INTEGER NOT NULL,
+        last_used_at INTEGER,
+        CHECK ((scope = 'admin') = (tenant_id IS NULL))
+      );
+      CREATE TABLE images (
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        digest      TEXT NOT NULL,           -- sha256:<hex> of module.wasm (or of the image manifest)
+        name        TEXT NOT NULL,
+        size        INTEGER NOT NULL,
+        source      TEXT NOT NULL,           -- 'upload' or 'oci:<ref>'
+        config      TEXT NOT NULL,           -- JSON ImageConfig
+        info        TEXT NOT NULL,           -- JSON ModuleSurface (imports, exports, syscall surface)
+        signed_by   TEXT,
+        created_at  INTEGER NOT NULL,
+        PRIMARY KEY (tenant_id, digest)
+      );
+      CREATE TABLE apps (
+        id           TEXT PRIMARY KEY,
+        tenant_id    TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        name         TEXT NOT NULL,
+        image_digest TEXT NOT NULL,
+        config       TEXT NOT NULL,          -- JSON AppConfig
+        revision     INTEGER NOT NULL,
+        created_at   INTEGER NOT NULL,
+        updated_at   INTEGER NOT NULL,
+        UNIQUE (tenant_id, name),
+        FOREIGN KEY (tenant_id, image_digest) REFERENCES images(tenant_id, digest)
+      );
+      -- One owner per (host, path prefix): a tenant can never take over another's route.
+      CREATE TABLE routes (
+        host        TEXT NOT NULL,           -- '*' for any host
+        path_prefix TEXT NOT NULL,
+        app_id      TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        PRIMARY KEY (host, path_prefix)
+      );
+      CREATE INDEX routes_app ON routes(app_id);
+      CREATE TABLE logs (
+        seq        INTEGER PRIMARY KEY AUTOINCREMENT,
+        app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        ts         INTEGER NOT NULL,
+        stream     TEXT NOT NULL CHECK (stream IN ('stdout', 'stderr', 'event')),
+        line       TEXT NOT NULL
+      );
+      CREATE INDEX logs_app_seq ON logs(app_id, seq);
+      CREATE TABLE usage (
+        tenant_id  TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        day        TEXT NOT NULL,            -- UTC date YYYY-MM-DD
+        requests   INTEGER NOT NULL DEFAULT 0,
+        errors     INTEGER NOT NULL DEFAULT 0,
+        rejected   INTEGER NOT NULL DEFAULT 0,
+        cpu_ms     REAL NOT NULL DEFAULT 0,
+        fuel       INTEGER NOT NULL DEFAULT 0,
+        bytes_in   INTEGER NOT NULL DEFAULT 0,
+        bytes_out  INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (tenant_id, day)
+      );
+    `,
+  },
+];

@@ -1,0 +1,146 @@
+/**
+ * Records the store keeps. JSON columns hold these shapes; the server
+ * validates them before they get here, the store only persists them.
+ */
+
+export type TokenScope = "admin" | "tenant";
+
+/** Per-tenant limits; a tenant record holds only the overrides of the node defaults. */
+export interface TenantQuotas {
+  /** Most apps the tenant may have deployed. */
+  maxApps: number;
+  /** Most live instances (warm reactors plus running commands) at once. */
+  maxInstances: number;
+  /** Most linear memory, summed over live instances, in MiB. */
+  memoryMiB: number;
+  /** Most executor time per rolling minute, in ms. */
+  cpuMsPerMinute: number;
+  /** Sustained request rate at the gateway (token bucket; burst = the same number). */
+  requestsPerSecond: number;
+  /** Most requests of this tenant running on executors at once. */
+  maxConcurrency: number;
+  /** Most requests waiting for an executor; beyond it the gateway answers 429. */
+  maxQueue: number;
+}
+
+export interface TenantRecord {
+  id: string;
+  name: string;
+  quotas: Partial<TenantQuotas>;
+  /** Share in fair scheduling: a tenant with weight 2 gets twice the executor time of weight 1 under contention. */
+  weight: number;
+  createdAt: number;
+}
+
+export interface TokenRecord {
+  id: string;
+  tenantId: string | null;
+  scope: TokenScope;
+  name: string;
+  prefix: string;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+/** How the gateway talks to a module. */
+export type AppAbi = "wagi" | "reactor" | "service";
+
+export interface RouteSpec {
+  /** Host name to match (no port), or "*" for any host. */
+  host: string;
+  /** Path prefix, starting with "/", matched on segment boundaries. */
+  path: string;
+}
+
+export interface AppLimits {
+  /** Linear memory cap per instance, MiB. */
+  memoryMiB: number;
+  /** Deterministic instruction budget per request; 0 = unmetered. */
+  fuel: number;
+  /** Wall-clock deadline per request (per run for services), ms. */
+  timeoutMs: number;
+  /** Largest request body accepted, bytes. */
+  maxBodyBytes: number;
+  /** Most bytes a request may write to stdout (the response), bytes. */
+  maxResponseBytes: number;
+}
+
+export interface ScalePolicy {
+  /** Warm instances kept even when idle (0 = scale to zero). */
+  minInstances: number;
+  /** Most instances of this app at once. */
+  maxInstances: number;
+  /** Idle time after which a warm instance above minInstances is stopped, ms. */
+  idleTimeoutMs: number;
+}
+
+export interface AppConfig {
+  abi: AppAbi;
+  routes: RouteSpec[];
+  env: Record<string, string>;
+  args: string[];
+  limits: AppLimits;
+  scale: ScalePolicy;
+}
+
+/** What an uploaded image declares; deploy-time config overrides it field by field. */
+export interface ImageConfig {
+  abi?: AppAbi;
+  env?: Record<string, string>;
+  args?: string[];
+  routes?: RouteSpec[];
+  limits?: Partial<AppLimits>;
+}
+
+/** The module's host-call surface, computed once when the image is stored. */
+export interface ModuleSurface {
+  imports: { module: string; name: string; kind: string }[];
+  exports: { name: string; kind: string }[];
+  /** wasi_snapshot_preview1 functions the module imports (its syscall surface). */
+  wasiCalls: string[];
+}
+
+export interface ImageRecord {
+  tenantId: string;
+  digest: string;
+  name: string;
+  size: number;
+  source: string;
+  config: ImageConfig;
+  info: ModuleSurface;
+  signedBy: string | null;
+  createdAt: number;
+}
+
+export interface AppRecord {
+  id: string;
+  tenantId: string;
+  name: string;
+  imageDigest: string;
+  config: AppConfig;
+  revision: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type LogStream = "stdout" | "stderr" | "event";
+
+export interface LogEntry {
+  seq: number;
+  appId: string;
+  ts: number;
+  stream: LogStream;
+  line: string;
+}
+
+export interface UsageRecord {
+  tenantId: string;
+  day: string;
+  requests: number;
+  errors: number;
+  rejected: number;
+  cpuMs: number;
+  fuel: number;
+  bytesIn: number;
+  bytesOut: number;
+}
