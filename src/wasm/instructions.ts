@@ -5,9 +5,11 @@
  * Covers the MVP plus the proposals toolchains emit by default today:
  * sign-extension, non-trapping float-to-int, bulk memory, reference types,
  * multi-value, tail calls, SIMD (incl. relaxed SIMD), threads/atomics,
- * multi-memory and memory64 immediates. GC, typed function references and
- * exception handling are refused with WasmUnsupportedError: guessing their
- * immediates would make a rewrite produce a different program.
+ * multi-memory and memory64 immediates, and the exception handling that
+ * V8 ships in Node 20 (try/catch/catch_all/delegate/throw/rethrow). GC, typed
+ * function references and the newer exnref exception handling (try_table)
+ * are refused with WasmUnsupportedError: guessing their immediates would make
+ * a rewrite produce a different program.
  */
 import type { ByteReader } from "./binary.js";
 import { WasmUnsupportedError } from "./errors.js";
@@ -27,8 +29,14 @@ export const enum Flow {
   BrIf = 7,
   /** Branch to one of `targets` (br_table); never falls through. */
   BrTable = 8,
-  /** Never falls through and targets no label: return, unreachable, return_call*. */
+  /** Never falls through and targets no label: return, unreachable, return_call*, throw, rethrow. */
   Exit = 9,
+  /** `try`: opens a block whose handlers start at Catch. */
+  Try = 10,
+  /** `catch` / `catch_all`: a handler, entered when an exception lands. */
+  Catch = 11,
+  /** `delegate`: ends a try block (like End) and forwards exceptions to `label`. */
+  Delegate = 12,
 }
 
 /** Block type `[] -> []`, the only one the fuel check itself uses. */
@@ -89,6 +97,27 @@ export class InstructionDecoder {
       case 0x05:
         this.cost = 0;
         return (this.flow = Flow.Else);
+      case 0x06: // try
+        blockType(r);
+        this.cost = 0;
+        return (this.flow = Flow.Try);
+      case 0x07: // catch tagidx
+        r.u32();
+        this.cost = 0;
+        return (this.flow = Flow.Catch);
+      case 0x19: // catch_all
+        this.cost = 0;
+        return (this.flow = Flow.Catch);
+      case 0x08: // throw tagidx
+        r.u32();
+        return (this.flow = Flow.Exit);
+      case 0x09: // rethrow depth
+        r.u32();
+        return (this.flow = Flow.Exit);
+      case 0x18: // delegate depth
+        this.label = r.u32();
+        this.cost = 0;
+        return (this.flow = Flow.Delegate);
       case 0x0b:
         this.cost = 0;
         return (this.flow = Flow.End);
@@ -241,9 +270,8 @@ export class InstructionDecoder {
 
 function unsupportedOpcode(op: number, at: number, r: ByteReader): never {
   const hexOp = "0x" + op.toString(16).padStart(2, "0");
-  if (op >= 0x06 && op <= 0x0a) throw new WasmUnsupportedError("exception handling", at, `instruction ${hexOp}`);
-  if (op === 0x18 || op === 0x19 || op === 0x1f)
-    throw new WasmUnsupportedError("exception handling", at, `instruction ${hexOp}`);
+  if (op === 0x0a || op === 0x1f)
+    throw new WasmUnsupportedError("exnref exception handling", at, `instruction ${hexOp}`);
   if (op === 0x14 || op === 0x15 || (op >= 0xd3 && op <= 0xd6))
     throw new WasmUnsupportedError("typed function references", at, `instruction ${hexOp}`);
   if (op === 0xfb) throw new WasmUnsupportedError("garbage collection", at, `instruction ${hexOp}`);

@@ -150,7 +150,7 @@ export interface FuelInstrumentation {
  * An exported mutable i64 global holds the remaining fuel. Code is cut into
  * metered blocks, each starting at a function entry, a loop header, an if or
  * else arm, or a point some branch lands on (after the `end` of an `if`, or of
- * a `block` that is a branch target). At the start of each metered block the
+ * a `block` that is a branch target), a `catch`, or after a `try`. At the start of each metered block the
  * cost of its instructions, counted one per instruction (structural ones such
  * as block/loop/end/nop/drop are free, as in wasmtime), is subtracted; when
  * the result is negative the block traps with `unreachable` before running
@@ -239,7 +239,7 @@ function afterCount(content: Uint8Array, section: string): Uint8Array {
 }
 
 interface Frame {
-  kind: Flow.Block | Flow.Loop | Flow.If;
+  kind: Flow.Block | Flow.Loop | Flow.If | Flow.Try;
   /** A branch lands after this frame's `end` (only tracked for blocks). */
   targeted: boolean;
 }
@@ -297,15 +297,28 @@ class BodyMeter {
           frames.push({ kind: Flow.If, targeted: false });
           cur = newBlock(r.pos);
           break;
+        case Flow.Try:
+          frames.push({ kind: Flow.Try, targeted: false });
+          break;
         case Flow.Else:
           if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.If) r.fail("else outside an if", r.pos - 1);
+          cur = newBlock(r.pos);
+          break;
+        case Flow.Catch:
+          if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.Try) r.fail("catch outside a try", r.pos - 1);
+          cur = newBlock(r.pos);
+          break;
+        case Flow.Delegate:
+          if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.Try) r.fail("delegate outside a try", r.pos - 1);
+          frames.pop();
           cur = newBlock(r.pos);
           break;
         case Flow.End: {
           const f = frames.pop()!;
           if (frames.length === 0) break; // end of the function
-          // After an if (both arms and the false path join) or a targeted block, branches land here.
-          if (f.kind === Flow.If || f.targeted) cur = newBlock(r.pos);
+          // After an if (both arms and the false path join), a try (handlers
+          // join) or a targeted block, control arrives from elsewhere.
+          if (f.kind === Flow.If || f.kind === Flow.Try || f.targeted) cur = newBlock(r.pos);
           break;
         }
         case Flow.Br:

@@ -1,0 +1,66 @@
+/** Public API of the wasm layer: reading, bounding, rewriting and explaining modules. */
+export {
+  WasmError,
+  WasmFormatError,
+  WasmUnsupportedError,
+  WasmLimitError,
+  WasmCompileError,
+} from "./errors.js";
+export {
+  readModuleInfo,
+  readFunctionBody,
+  funcType,
+  functionCount,
+  importedFunctions,
+  importedMemories,
+  functionName,
+  functionDisplayName,
+  findExport,
+  formatFuncType,
+  ENGINE_MAXIMA,
+  type ModuleInfo,
+  type FuncType,
+  type ValType,
+  type ExternKind,
+  type Limits,
+  type TableType,
+  type GlobalType,
+  type Import,
+  type Export,
+  type FunctionImport,
+  type SectionInfo,
+  type CustomSection,
+  type CodeBody,
+  type NameInfo,
+  type FunctionBody,
+} from "./reader.js";
+export {
+  limitMemory,
+  instrumentFuel,
+  FUEL_EXPORT,
+  WASM_PAGE_BYTES,
+  type MemoryLimitResult,
+  type LimitedMemory,
+  type ImportedMemoryRequirement,
+  type FuelOptions,
+  type FuelInstrumentation,
+} from "./rewrite.js";
+export { fuelGlobal, setFuel, remainingFuel, fuelConsumed, isFuelExhausted } from "./fuel.js";
+export {
+  checkModule,
+  compileChecked,
+  compileCheckedSync,
+  toCompileError,
+  DEFAULT_MODULE_LIMITS,
+  type ModuleLimits,
+  type CheckedModule,
+} from "./validate.js";
+export {
+  describeTrap,
+  parseWasmFrames,
+  formatBacktrace,
+  type TrapReason,
+  type TrapInfo,
+  type WasmFrame,
+  type DescribeTrapOptions,
+} from "./backtrace.js";
