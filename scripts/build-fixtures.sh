@@ -37,3 +37,9 @@ for src in test/fixtures/wat/*.wat; do
   esac
   wat2wasm --enable-threads --enable-tail-call "${names[@]}" -o "${src%.wat}.wasm" "$src"
 done
+
+# --- image: modules for manifests, builds and end-to-end image tests (test/fixtures/image) ---
+clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug -o test/fixtures/image/greet.wasm test/fixtures/image/greet.c
+for src in test/fixtures/image/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
