@@ -67,13 +67,14 @@ export async function loadPrivateKey(path: string): Promise<KeyObject> {
 }
 
 export function parsePublicKey(pem: string, what: string): KeyObject {
+  // createPublicKey would quietly derive the public half from a private key.
+  if (/-----BEGIN [A-Z ]*PRIVATE KEY-----/.test(pem)) throw new ImageError("key_invalid", `${what} holds a private key; trust only the public half (the .pub file)`);
   let key: KeyObject;
   try {
     key = createPublicKey(pem);
   } catch (err) {
     throw new ImageError("key_invalid", `${what} is not a PEM public key: ${(err as Error).message}`);
   }
-  if (key.type !== "public") throw new ImageError("key_invalid", `${what} holds a private key; trust only the public half (the .pub file)`);
   if (key.asymmetricKeyType !== "ed25519") throw new ImageError("key_invalid", `${what} is a ${key.asymmetricKeyType} key; uniwasm verifies Ed25519`);
   return key;
 }
