@@ -6,10 +6,25 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# wasi_cc OUT.wasm SRC.c [FLAGS...]: C -> wasm32-wasi with the name section kept.
+# clang runs wasm-opt after linking whenever it is given -O and binaryen is
+# installed, and wasm-opt drops the name section that trap backtraces need; so
+# compile with the flags, then link without any -O.
+wasi_cc() {
+  local out=$1 src=$2 obj
+  shift 2
+  obj=$(mktemp --suffix=.o)
+  clang --target=wasm32-wasi -c "$@" -o "$obj" "$src"
+  local link=()
+  for f in "$@"; do case "$f" in -O*|-W[!l]*|-g*) ;; *) link+=("$f") ;; esac; done
+  clang --target=wasm32-wasi "${link[@]}" -Wl,--strip-debug -o "$out" "$obj"
+  rm -f "$obj"
+}
+
 # --- conformance: one C program per WASI behaviour (test/fixtures/conformance/*.c) ---
 # -g0 with the name section kept (no --strip-all), so traps name their functions.
 for src in test/fixtures/conformance/*.c; do
-  clang --target=wasm32-wasi -O1 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
+  wasi_cc "${src%.c}.wasm" "$src" -O1 -g0 -Wall
 done
 
 # --- c-sandbox: programs for limits, snapshots and compute kernels (test/fixtures/c-sandbox) ---
@@ -21,7 +36,7 @@ for src in test/fixtures/c-sandbox/*.c; do
     *-reactor.c) model=(-mexec-model=reactor) ;;
     *) model=() ;;
   esac
-  clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug "${model[@]}" -o "${src%.c}.wasm" "$src"
+  wasi_cc "${src%.c}.wasm" "$src" -O2 -g0 -Wall "${model[@]}"
 done
 for src in test/fixtures/c-sandbox/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
@@ -39,7 +54,7 @@ for src in test/fixtures/wat/*.wat; do
 done
 
 # --- image: modules for manifests, builds and end-to-end image tests (test/fixtures/image) ---
-clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug -o test/fixtures/image/greet.wasm test/fixtures/image/greet.c
+wasi_cc test/fixtures/image/greet.wasm test/fixtures/image/greet.c -O2 -g0 -Wall
 for src in test/fixtures/image/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done

@@ -1,0 +1,4 @@
+import { Command } from "commander";
+export function registerInspect(program: Command): void {
+  void program;
+}

@@ -1,0 +1,126 @@
+import { Command, Option } from "commander";
+import { statSync } from "node:fs";
+import { basename } from "node:path";
+import { LinkError } from "../../kernel/errors.js";
+import type { PreopenSpec } from "../../kernel/options.js";
+import { runFile, type RunFileOptions, type RunResult } from "../../sandbox/instance.js";
+import { WasmError } from "../../wasm/index.js";
+
+const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** `--dir HOST[::GUEST]` as wasmtime: without a guest path, the host path is used as given. */
+export function parseDirFlag(value: string, readonly: boolean): PreopenSpec {
+  const i = value.indexOf("::");
+  const host = i < 0 ? value : value.slice(0, i);
+  const guest = i < 0 ? value : value.slice(i + 2);
+  if (!host || !guest) throw new Error(`--dir ${value}: expected HOST[::GUEST]`);
+  let isDir = false;
+  try {
+    isDir = statSync(host).isDirectory();
+  } catch {
+    throw new Error(`--dir ${value}: host directory ${host} does not exist`);
+  }
+  if (!isDir) throw new Error(`--dir ${value}: ${host} is not a directory`);
+  return { host, guest, readonly };
+}
+
+/** `--env NAME=VALUE`, or `--env NAME` to pass the host's value through, as wasmtime. */
+export function parseEnvFlags(values: readonly string[], hostEnv: NodeJS.ProcessEnv = process.env): Record<string, string> {
+  const env: Record<string, string> = {};
+  for (const v of values) {
+    const i = v.indexOf("=");
+    const name = i < 0 ? v : v.slice(0, i);
+    if (!name) throw new Error(`--env ${v}: expected NAME[=VALUE]`);
+    if (i >= 0) env[name] = v.slice(i + 1);
+    else if (hostEnv[name] !== undefined) env[name] = hostEnv[name]!;
+  }
+  return env;
+}
+
+interface RunFlags {
+  dir: string[];
+  dirRo: string[];
+  memDir: string[];
+  env: string[];
+  tcplisten: string[];
+  trace: boolean;
+  strict: boolean;
+}
+
+export function registerRun(program: Command): void {
+  program.enablePositionalOptions();
+  program
+    .command("run")
+    .description("Run a WASI command module (or an image) as a sandboxed instance")
+    .argument("<file>", "module (.wasm) to run")
+    .argument("[args...]", "arguments passed to the guest")
+    .addOption(new Option("--dir <HOST[::GUEST]>", "grant a host directory, read-write (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--dir-ro <HOST[::GUEST]>", "grant a host directory, read-only (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--mem-dir <GUEST>", "grant an empty in-memory directory (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--env <NAME[=VALUE]>", "set an environment variable; NAME alone passes the host's value (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--tcplisten <ADDR>", "grant a listening TCP socket on HOST:PORT (repeatable)").argParser(collect).default([]))
+    .option("--trace", "print every host call with its arguments and result to stderr", false)
+    .option("--strict", "refuse a module that imports host calls it is not granted", false)
+    .passThroughOptions()
+    .addHelpText("after", `
+Exit status: the guest's exit code; when the sandbox ends the guest:
+  134 trap, 137 memory limit, 152 fuel exhausted, 124 deadline, 139 stack exhausted,
+  153 output limit, 150 open-file limit, 126 invalid module or link error.
+
+Examples:
+  uniwasm run examples/hello.wasm world
+  uniwasm run --dir ./data::/data --env GREETING=hi app.wasm
+  uniwasm run --tcplisten 127.0.0.1:8080 server.wasm`)
+    .action(async (file: string, args: string[], flags: RunFlags) => {
+      process.exitCode = await runCommandLine(file, args, flags);
+    });
+}
+
+async function runCommandLine(file: string, args: string[], flags: RunFlags): Promise<number> {
+  let options: RunFileOptions;
+  try {
+    options = {
+      args: [file, ...args],
+      env: parseEnvFlags(flags.env),
+      preopens: [
+        ...flags.dir.map((d) => parseDirFlag(d, false)),
+        ...flags.dirRo.map((d) => parseDirFlag(d, true)),
+        ...flags.memDir.map((guest) => ({ guest, memory: {} })),
+      ],
+      stdin: "inherit",
+      stdout: "inherit",
+      stderr: "inherit",
+      strict: flags.strict,
+      tcpListen: flags.tcplisten,
+    };
+    if (flags.trace) options.trace = (line) => process.stderr.write(`[trace] ${line}\n`);
+  } catch (err) {
+    process.stderr.write(`uniwasm run: ${(err as Error).message}\n`);
+    return 2;
+  }
+  let result: RunResult;
+  try {
+    result = await runFile(file, options);
+  } catch (err) {
+    if (err instanceof WasmError || err instanceof LinkError) {
+      process.stderr.write(`uniwasm run: ${file}: ${err.message}\n`);
+      return 126;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") {
+      process.stderr.write(`uniwasm run: cannot read ${file}: ${(err as Error).message}\n`);
+      return 126;
+    }
+    throw err;
+  }
+  reportEnd(basename(file), result);
+  return result.exitCode > 255 ? 255 : result.exitCode;
+}
+
+/** One line naming why the guest ended (when it did not simply exit), plus the wasm backtrace. */
+export function reportEnd(name: string, r: RunResult): void {
+  if (r.reason === "exit") return;
+  let text = `uniwasm: ${name}: ${r.reason === "trap" ? "trap" : r.reason}: ${r.message ?? ""}\n`;
+  if (r.trap && r.trap.frames.length > 0) text += `wasm backtrace:\n${r.trap.backtrace}\n`;
+  process.stderr.write(text);
+}

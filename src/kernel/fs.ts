@@ -1,0 +1,520 @@
+import { Errno, FdFlags, FileType, FstFlags, LookupFlags, OFlags, Rights, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, Whence } from "./abi.js";
+import { WasiError } from "./errors.js";
+import type { Descriptor, DescriptorTable, DirDescriptor, FileDescriptor } from "./descriptors.js";
+import { resolvePath, type DirEntry, type FsBackend, type Stat } from "./vfs.js";
+
+/** What fd_fdstat_get reports. */
+export interface FdStat {
+  filetype: FileType;
+  flags: number;
+  rightsBase: bigint;
+  rightsInheriting: bigint;
+}
+
+/** One entry produced by fd_readdir, with its cookie chain. */
+export interface ReaddirEntry extends DirEntry {
+  next: bigint;
+}
+
+const READ_RIGHTS = Rights.FD_READ | Rights.FD_READDIR;
+const WRITE_RIGHTS = Rights.FD_DATASYNC | Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
+const MAX_FILE_OFFSET = (1n << 63n) - 1n;
+
+/**
+ * The filesystem subsystem: every fd_* and path_* call with real types. The
+ * ABI layer (wasi-abi.ts) decodes guest memory and calls these.
+ *
+ * Rights: reading and writing follow the mode a file was opened in (EBADF
+ * otherwise, as Wasmtime); every other right is held by default and enforced
+ * once a guest drops it with fd_fdstat_set_rights (ENOTCAPABLE). A read-only
+ * preopen refuses every mutation below it with EPERM, as Wasmtime's DirPerms.
+ */
+export class FileSystem {
+  constructor(private readonly fds: DescriptorTable) {}
+
+  // ---- guards -------------------------------------------------------------
+
+  private need(d: Descriptor, right: bigint, what: string): void {
+    if ((d.rightsBase & right) === 0n) throw new WasiError(Errno.NOTCAPABLE, `descriptor lacks the right for ${what}`);
+  }
+
+  private file(fd: number): FileDescriptor {
+    const d = this.fds.get(fd);
+    if (d.kind !== "file") throw new WasiError(d.kind === "stream" || d.kind === "connection" ? Errno.SPIPE : Errno.BADF, `fd ${fd} is not a file`);
+    return d;
+  }
+
+  private dir(fd: number): DirDescriptor {
+    const d = this.fds.get(fd);
+    if (d.kind !== "dir") throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
+    return d;
+  }
+
+  private writable(dir: DirDescriptor): void {
+    if (dir.readonly) throw new WasiError(Errno.PERM, "the directory capability is read-only");
+  }
+
+  // ---- descriptor calls ---------------------------------------------------
+
+  fdstat(fd: number): FdStat {
+    const d = this.fds.get(fd);
+    let filetype: FileType;
+    switch (d.kind) {
+      case "file": filetype = d.filetype; break;
+      case "dir": filetype = FileType.DIRECTORY; break;
+      case "stream": filetype = FileType.CHARACTER_DEVICE; break;
+      default: filetype = FileType.SOCKET_STREAM;
+    }
+    return { filetype, flags: d.flags, rightsBase: d.rightsBase, rightsInheriting: d.rightsInheriting };
+  }
+
+  setFlags(fd: number, flags: number): void {
+    const d = this.fds.get(fd);
+    this.need(d, Rights.FD_FDSTAT_SET_FLAGS, "fd_fdstat_set_flags");
+    const known = FdFlags.APPEND | FdFlags.DSYNC | FdFlags.NONBLOCK | FdFlags.RSYNC | FdFlags.SYNC;
+    if ((flags & ~known) !== 0) throw new WasiError(Errno.INVAL, "unknown fdflags");
+    if (d.kind === "dir") {
+      if (flags & ~FdFlags.NONBLOCK) throw new WasiError(Errno.BADF, "directories take no append/sync flags");
+    }
+    // Sync variants would need the host fd reopened; Wasmtime refuses them the same way.
+    if (flags & (FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC)) throw new WasiError(Errno.NOTSUP, "changing sync flags after open is not supported");
+    d.flags = flags;
+  }
+
+  setRights(fd: number, base: bigint, inheriting: bigint): void {
+    const d = this.fds.get(fd);
+    if ((base & ~d.rightsBase) !== 0n || (inheriting & ~d.rightsInheriting) !== 0n) {
+      throw new WasiError(Errno.NOTCAPABLE, "rights can only be dropped, never added");
+    }
+    d.rightsBase = base;
+    d.rightsInheriting = inheriting;
+  }
+
+  filestat(fd: number): Stat {
+    const d = this.fds.get(fd);
+    this.need(d, Rights.FD_FILESTAT_GET, "fd_filestat_get");
+    switch (d.kind) {
+      case "file": return d.handle.stat();
+      case "dir": return d.fs.stat(d.rel);
+      case "stream": return zeroStat(FileType.CHARACTER_DEVICE);
+      default: return zeroStat(FileType.SOCKET_STREAM);
+    }
+  }
+
+  setSize(fd: number, size: bigint): void {
+    const f = this.fileForWrite(fd, "fd_filestat_set_size");
+    this.need(f, Rights.FD_FILESTAT_SET_SIZE, "fd_filestat_set_size");
+    if (size < 0n || size > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "size out of range");
+    f.handle.setSize(size);
+  }
+
+  setTimes(fd: number, atim: bigint, mtim: bigint, fst: number): void {
+    const d = this.fds.get(fd);
+    this.need(d, Rights.FD_FILESTAT_SET_TIMES, "fd_filestat_set_times");
+    const [a, m] = timesFromFlags(atim, mtim, fst);
+    if (d.kind === "file") d.handle.setTimes(a, m);
+    else if (d.kind === "dir") {
+      this.writable(d);
+      d.fs.setTimes(d.rel, a, m);
+    } else throw new WasiError(Errno.BADF, "not a file or directory");
+  }
+
+  private fileForRead(fd: number): FileDescriptor {
+    const f = this.file(fd);
+    if ((f.rightsBase & Rights.FD_READ) === 0n) throw new WasiError(Errno.BADF, `fd ${fd} is not open for reading`);
+    return f;
+  }
+
+  private fileForWrite(fd: number, call: string): FileDescriptor {
+    const d = this.fds.get(fd);
+    if (d.kind !== "file") throw new WasiError(d.kind === "dir" ? Errno.BADF : Errno.BADF, `${call}: fd ${fd} is not a file`);
+    if ((d.rightsBase & Rights.FD_WRITE) === 0n && (d.rightsBase & WRITE_RIGHTS) === 0n) {
+      throw new WasiError(Errno.BADF, `fd ${fd} is not open for writing`);
+    }
+    return d;
+  }
+
+  /** Reads sequentially into the buffers, stopping at the first short read. */
+  readFile(f: FileDescriptor, bufs: Uint8Array[], at: bigint | null): number {
+    let pos = at ?? f.position;
+    let total = 0;
+    for (const b of bufs) {
+      if (b.length === 0) continue;
+      const n = f.handle.read(b, pos);
+      total += n;
+      pos += BigInt(n);
+      if (n < b.length) break;
+    }
+    if (at === null) f.position = pos;
+    return total;
+  }
+
+  read(fd: number, bufs: Uint8Array[]): number {
+    return this.readFile(this.fileForRead(fd), bufs, null);
+  }
+
+  pread(fd: number, bufs: Uint8Array[], offset: bigint): number {
+    const f = this.fileForRead(fd);
+    this.need(f, Rights.FD_SEEK, "fd_pread");
+    if (offset < 0n) throw new WasiError(Errno.INVAL, "negative offset");
+    return this.readFile(f, bufs, offset);
+  }
+
+  write(fd: number, bufs: Uint8Array[]): number {
+    const f = this.fileForWrite(fd, "fd_write");
+    this.need(f, Rights.FD_WRITE, "fd_write");
+    let total = 0;
+    for (const b of bufs) {
+      if (b.length === 0) continue;
+      if (f.flags & FdFlags.APPEND) {
+        total += f.handle.write(b, null);
+        f.position = f.handle.stat().size;
+      } else {
+        const n = f.handle.write(b, f.position);
+        f.position += BigInt(n);
+        total += n;
+      }
+    }
+    return total;
+  }
+
+  pwrite(fd: number, bufs: Uint8Array[], offset: bigint): number {
+    const f = this.fileForWrite(fd, "fd_pwrite");
+    this.need(f, Rights.FD_WRITE | Rights.FD_SEEK, "fd_pwrite");
+    if (offset < 0n) throw new WasiError(Errno.INVAL, "negative offset");
+    let pos = offset;
+    let total = 0;
+    for (const b of bufs) {
+      if (b.length === 0) continue;
+      const n = f.handle.write(b, pos);
+      pos += BigInt(n);
+      total += n;
+    }
+    return total;
+  }
+
+  seek(fd: number, offset: bigint, whence: number): bigint {
+    const d = this.fds.get(fd);
+    if (d.kind !== "file") throw new WasiError(d.kind === "dir" ? Errno.BADF : Errno.SPIPE, "not seekable");
+    const tellOnly = whence === Whence.CUR && offset === 0n;
+    this.need(d, tellOnly ? Rights.FD_TELL | Rights.FD_SEEK : Rights.FD_SEEK, "fd_seek");
+    let base: bigint;
+    switch (whence) {
+      case Whence.SET: base = 0n; break;
+      case Whence.CUR: base = d.position; break;
+      case Whence.END: base = d.handle.stat().size; break;
+      default: throw new WasiError(Errno.INVAL, "bad whence");
+    }
+    const next = base + offset;
+    if (next < 0n || next > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "resulting offset out of range");
+    d.position = next;
+    return next;
+  }
+
+  tell(fd: number): bigint {
+    const d = this.fds.get(fd);
+    if (d.kind !== "file") throw new WasiError(d.kind === "dir" ? Errno.BADF : Errno.SPIPE, "not seekable");
+    this.need(d, Rights.FD_TELL, "fd_tell");
+    return d.position;
+  }
+
+  advise(fd: number, offset: bigint, len: bigint, advice: number): void {
+    const f = this.file(fd);
+    this.need(f, Rights.FD_ADVISE, "fd_advise");
+    if (advice < 0 || advice > 5) throw new WasiError(Errno.INVAL, "unknown advice");
+    if (offset < 0n || len < 0n) throw new WasiError(Errno.INVAL, "negative range");
+    // Advice is a hint: nothing to do for our backends.
+  }
+
+  allocate(fd: number, offset: bigint, len: bigint): void {
+    const f = this.fileForWrite(fd, "fd_allocate");
+    this.need(f, Rights.FD_ALLOCATE, "fd_allocate");
+    if (offset < 0n || len <= 0n || offset + len > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "bad range");
+    f.handle.allocate(offset, len);
+  }
+
+  sync(fd: number, dataOnly: boolean): void {
+    const d = this.fds.get(fd);
+    this.need(d, dataOnly ? Rights.FD_DATASYNC : Rights.FD_SYNC, dataOnly ? "fd_datasync" : "fd_sync");
+    if (d.kind === "file") {
+      if (dataOnly) d.handle.datasync();
+      else d.handle.sync();
+    } else if (d.kind !== "dir") {
+      throw new WasiError(Errno.INVAL, "not a file");
+    }
+  }
+
+  close(fd: number): void {
+    const d = this.fds.remove(fd);
+    if (d.kind === "file") d.handle.close();
+  }
+
+  renumber(from: number, to: number): void {
+    this.fds.get(from);
+    this.fds.get(to);
+    if (from === to) return;
+    const old = this.fds.renumber(from, to);
+    if (old.kind === "file") old.handle.close();
+  }
+
+  prestatName(fd: number): string {
+    const d = this.fds.get(fd);
+    if (d.kind !== "dir" || d.preopenName === null) throw new WasiError(Errno.BADF, `fd ${fd} is not a preopen`);
+    return d.preopenName;
+  }
+
+  /**
+   * Entries from `cookie` on: ".", "..", then the directory's entries in name
+   * order. The listing is taken at cookie 0 and kept, so cookies stay stable
+   * across calls while the guest reads.
+   */
+  readdir(fd: number, cookie: bigint): ReaddirEntry[] {
+    const d = this.fds.get(fd);
+    if (d.kind !== "dir") throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
+    this.need(d, Rights.FD_READDIR, "fd_readdir");
+    if (cookie === 0n || d.listing === null) {
+      const self = d.fs.stat(d.rel);
+      let parentIno = self.ino;
+      if (d.rel !== "") {
+        const i = d.rel.lastIndexOf("/");
+        parentIno = d.fs.stat(i < 0 ? "" : d.rel.slice(0, i)).ino;
+      }
+      d.listing = [
+        { name: ".", ino: self.ino, filetype: FileType.DIRECTORY },
+        { name: "..", ino: parentIno, filetype: FileType.DIRECTORY },
+        ...d.fs.readdir(d.rel),
+      ];
+    }
+    if (cookie >= BigInt(d.listing.length)) return [];
+    const start = Number(cookie);
+    return d.listing.slice(start).map((e, i) => ({ ...e, next: BigInt(start + i + 1) }));
+  }
+
+  // ---- path calls ---------------------------------------------------------
+
+  createDirectory(dirfd: number, path: string): void {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_CREATE_DIRECTORY, "path_create_directory");
+    const { rel } = resolvePath(dir.fs, dir.rel, path, false);
+    this.writable(dir);
+    if (rel === dir.rel) throw new WasiError(Errno.EXIST);
+    dir.fs.mkdir(rel);
+  }
+
+  pathFilestat(dirfd: number, lookup: number, path: string): Stat {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_FILESTAT_GET, "path_filestat_get");
+    const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    const st = dir.fs.stat(r.rel);
+    if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+    return st;
+  }
+
+  pathSetTimes(dirfd: number, lookup: number, path: string, atim: bigint, mtim: bigint, fst: number): void {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_FILESTAT_SET_TIMES, "path_filestat_set_times");
+    const [a, m] = timesFromFlags(atim, mtim, fst);
+    const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    const st = dir.fs.stat(r.rel);
+    if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+    this.writable(dir);
+    dir.fs.setTimes(r.rel, a, m);
+  }
+
+  link(oldfd: number, oldLookup: number, oldPath: string, newfd: number, newPath: string): void {
+    const from = this.dir(oldfd);
+    const to = this.dir(newfd);
+    this.need(from, Rights.PATH_LINK_SOURCE, "path_link");
+    this.need(to, Rights.PATH_LINK_TARGET, "path_link");
+    const src = resolvePath(from.fs, from.rel, oldPath, (oldLookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    const dst = resolvePath(to.fs, to.rel, newPath, false);
+    if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "link across directory capabilities");
+    const st = from.fs.stat(src.rel);
+    if (st.filetype === FileType.DIRECTORY) throw new WasiError(Errno.PERM, "hard links to directories are not allowed");
+    if (src.mustBeDir) throw new WasiError(Errno.NOTDIR);
+    if (existsRel(to.fs, dst.rel)) throw new WasiError(Errno.EXIST);
+    if (dst.mustBeDir) throw new WasiError(Errno.NOENT);
+    this.writable(to);
+    this.writable(from);
+    from.fs.link(src.rel, dst.rel);
+  }
+
+  open(dirfd: number, lookup: number, path: string, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number): number {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_OPEN, "path_open");
+    const known = OFlags.CREAT | OFlags.DIRECTORY | OFlags.EXCL | OFlags.TRUNC;
+    if (oflags & ~known) throw new WasiError(Errno.INVAL, "unknown oflags");
+    const wantDir = (oflags & OFlags.DIRECTORY) !== 0;
+    const create = (oflags & OFlags.CREAT) !== 0;
+    const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    const read = (rightsBase & READ_RIGHTS) !== 0n;
+    const write = (rightsBase & WRITE_RIGHTS) !== 0n || (fdflags & FdFlags.APPEND) !== 0;
+    const truncate = (oflags & OFlags.TRUNC) !== 0;
+
+    let st: Stat | null = null;
+    try {
+      st = dir.fs.stat(r.rel);
+    } catch (err) {
+      if (!(err instanceof WasiError && err.errno === Errno.NOENT)) throw err;
+    }
+    if (st === null) {
+      if (!create) throw new WasiError(Errno.NOENT, `${path} does not exist`);
+      if (wantDir || r.mustBeDir) throw new WasiError(wantDir ? Errno.INVAL : Errno.ISDIR, "cannot create a directory with path_open");
+    } else if (create && (oflags & OFlags.EXCL)) {
+      throw new WasiError(Errno.EXIST, `${path} exists`);
+    }
+
+    if (st?.filetype === FileType.SYMBOLIC_LINK) {
+      throw new WasiError(wantDir || r.mustBeDir ? Errno.NOTDIR : Errno.LOOP, `${path} is a symbolic link and was not followed`);
+    }
+
+    if (st?.filetype === FileType.DIRECTORY) {
+      if (truncate || (rightsBase & WRITE_RIGHTS & ~Rights.FD_DATASYNC) !== 0n || (fdflags & FdFlags.APPEND)) {
+        throw new WasiError(Errno.ISDIR, `${path} is a directory`);
+      }
+      const inherited = dir.rightsInheriting;
+      return this.fds.add({
+        kind: "dir",
+        fs: dir.fs,
+        rel: r.rel,
+        preopenName: null,
+        readonly: dir.readonly,
+        listing: null,
+        rightsBase: RIGHTS_DIR & inherited & (dir.readonly ? ~RIGHTS_MUTATING : ~0n),
+        rightsInheriting: inherited,
+        flags: fdflags & FdFlags.NONBLOCK,
+      });
+    }
+
+    if (wantDir || r.mustBeDir) throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
+    if (write || create || truncate) this.writable(dir);
+    if (truncate && !write) throw new WasiError(Errno.INVAL, "O_TRUNC needs a writable descriptor");
+    if ((fdflags & (FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC)) && dir.fs.kind === "memory") {
+      // In-memory files are always synchronous; the flag is accepted and has nothing to do.
+    }
+    const handle = dir.fs.openFile(r.rel, {
+      read: read || !write,
+      write,
+      create,
+      exclusive: (oflags & OFlags.EXCL) !== 0,
+      truncate,
+      append: (fdflags & FdFlags.APPEND) !== 0,
+    });
+    let rights = RIGHTS_FILE & dir.rightsInheriting;
+    if (!(read || !write)) rights &= ~Rights.FD_READ;
+    if (!write) rights &= ~WRITE_RIGHTS;
+    try {
+      return this.fds.add({
+        kind: "file",
+        fs: dir.fs,
+        handle,
+        position: 0n,
+        filetype: st?.filetype ?? FileType.REGULAR_FILE,
+        rightsBase: rights,
+        rightsInheriting: 0n,
+        flags: fdflags & (FdFlags.APPEND | FdFlags.NONBLOCK | FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC),
+      });
+    } catch (err) {
+      handle.close();
+      throw err;
+    }
+  }
+
+  readlink(dirfd: number, path: string): string {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_READLINK, "path_readlink");
+    const r = resolvePath(dir.fs, dir.rel, path, false);
+    if (r.mustBeDir) {
+      const st = dir.fs.stat(r.rel);
+      if (st.filetype !== FileType.SYMBOLIC_LINK) throw new WasiError(st.filetype === FileType.DIRECTORY ? Errno.INVAL : Errno.NOTDIR);
+    }
+    return dir.fs.readlink(r.rel);
+  }
+
+  removeDirectory(dirfd: number, path: string): void {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_REMOVE_DIRECTORY, "path_remove_directory");
+    const r = resolvePath(dir.fs, dir.rel, path, false);
+    if (r.rel === dir.rel) throw new WasiError(Errno.INVAL, "cannot remove the directory itself");
+    const st = dir.fs.stat(r.rel);
+    if (st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+    this.writable(dir);
+    dir.fs.rmdir(r.rel);
+  }
+
+  rename(oldfd: number, oldPath: string, newfd: number, newPath: string): void {
+    const from = this.dir(oldfd);
+    const to = this.dir(newfd);
+    this.need(from, Rights.PATH_RENAME_SOURCE, "path_rename");
+    this.need(to, Rights.PATH_RENAME_TARGET, "path_rename");
+    const src = resolvePath(from.fs, from.rel, oldPath, false);
+    const dst = resolvePath(to.fs, to.rel, newPath, false);
+    if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "rename across directory capabilities");
+    const st = from.fs.stat(src.rel);
+    if (src.rel === from.rel || dst.rel === to.rel) throw new WasiError(Errno.BUSY, "cannot rename a directory capability's root");
+    const isDir = st.filetype === FileType.DIRECTORY;
+    if ((src.mustBeDir || dst.mustBeDir) && !isDir) throw new WasiError(Errno.NOTDIR);
+    let target: Stat | null = null;
+    try {
+      target = to.fs.stat(dst.rel);
+    } catch (err) {
+      if (!(err instanceof WasiError && err.errno === Errno.NOENT)) throw err;
+    }
+    if (target) {
+      if (isDir && target.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+      if (!isDir && target.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
+    }
+    this.writable(from);
+    this.writable(to);
+    from.fs.rename(src.rel, dst.rel);
+  }
+
+  symlink(target: string, dirfd: number, path: string): void {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_SYMLINK, "path_symlink");
+    if (target.length === 0) throw new WasiError(Errno.NOENT, "empty symlink target");
+    if (target.startsWith("/")) throw new WasiError(Errno.PERM, "absolute symlink targets would point outside the capability");
+    if (target.includes("\0")) throw new WasiError(Errno.INVAL);
+    const r = resolvePath(dir.fs, dir.rel, path, false);
+    if (existsRel(dir.fs, r.rel)) throw new WasiError(Errno.EXIST);
+    if (r.mustBeDir) throw new WasiError(Errno.NOENT);
+    this.writable(dir);
+    dir.fs.symlink(target, r.rel);
+  }
+
+  unlinkFile(dirfd: number, path: string): void {
+    const dir = this.dir(dirfd);
+    this.need(dir, Rights.PATH_UNLINK_FILE, "path_unlink_file");
+    const r = resolvePath(dir.fs, dir.rel, path, false);
+    const st = dir.fs.stat(r.rel);
+    if (st.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
+    if (r.mustBeDir) throw new WasiError(Errno.NOTDIR);
+    this.writable(dir);
+    dir.fs.unlink(r.rel);
+  }
+}
+
+function existsRel(fs: FsBackend, rel: string): boolean {
+  try {
+    fs.stat(rel);
+    return true;
+  } catch (err) {
+    if (err instanceof WasiError && err.errno === Errno.NOENT) return false;
+    throw err;
+  }
+}
+
+function zeroStat(filetype: FileType): Stat {
+  return { dev: 0n, ino: 0n, filetype, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n };
+}
+
+/** Decodes fstflags into (atim, mtim), `null` meaning "leave unchanged". */
+function timesFromFlags(atim: bigint, mtim: bigint, fst: number): [bigint | null, bigint | null] {
+  if (fst & ~(FstFlags.ATIM | FstFlags.ATIM_NOW | FstFlags.MTIM | FstFlags.MTIM_NOW)) throw new WasiError(Errno.INVAL, "unknown fstflags");
+  if ((fst & FstFlags.ATIM) && (fst & FstFlags.ATIM_NOW)) throw new WasiError(Errno.INVAL, "ATIM and ATIM_NOW together");
+  if ((fst & FstFlags.MTIM) && (fst & FstFlags.MTIM_NOW)) throw new WasiError(Errno.INVAL, "MTIM and MTIM_NOW together");
+  const now = BigInt(Date.now()) * 1_000_000n;
+  const a = fst & FstFlags.ATIM_NOW ? now : fst & FstFlags.ATIM ? atim : null;
+  const m = fst & FstFlags.MTIM_NOW ? now : fst & FstFlags.MTIM ? mtim : null;
+  return [a, m];
+}

@@ -1,0 +1,193 @@
+import { resolve as resolvePathOnHost } from "node:path";
+import { Errno, Rights, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET_LISTEN } from "./abi.js";
+import { Clocks } from "./clock.js";
+import { DEFAULT_MAX_OPEN_FILES, DescriptorTable, type Descriptor } from "./descriptors.js";
+import { WasiError } from "./errors.js";
+import { FileSystem } from "./fs.js";
+import { HostFs } from "./fs-host.js";
+import { MemoryFs } from "./fs-memory.js";
+import type { BlockingIo } from "./io-bridge.js";
+import { linkImports, type LinkReport } from "./linker.js";
+import { GuestMemory } from "./memory.js";
+import type { KernelOptions } from "./options.js";
+import { envList, StringList } from "./proc.js";
+import { Sockets } from "./sock.js";
+import { createInput, createOutput, type InputStream, type OutputStream } from "./stdio.js";
+import { DEFAULT_CAPABILITIES, SYSCALLS, type Capability } from "./syscalls.js";
+import type { FsBackend } from "./vfs.js";
+import type { ImportSignature } from "./linker.js";
+
+/** The grants implied by options when `capabilities` is not given. */
+export function defaultGrants(options: KernelOptions): Set<Capability> {
+  const grants = new Set<Capability>(DEFAULT_CAPABILITIES);
+  if (options.preopens && options.preopens.length > 0) grants.add("fs");
+  if (options.listeners && options.listeners.length > 0) grants.add("sockets");
+  return grants;
+}
+
+/**
+ * One instance's kernel: its descriptor table, filesystems, clocks, streams
+ * and call counters. It holds no module-level state, so any number of
+ * kernels can live in one thread.
+ */
+export class Kernel {
+  readonly memory = new GuestMemory();
+  readonly fds: DescriptorTable;
+  readonly fs: FileSystem;
+  readonly sockets: Sockets;
+  readonly clocks = new Clocks();
+  readonly args: StringList;
+  readonly env: StringList;
+  readonly stdin: InputStream;
+  readonly stdout: OutputStream;
+  readonly stderr: OutputStream;
+  readonly grants: ReadonlySet<Capability>;
+  readonly io: BlockingIo | undefined;
+  /** Calls per syscall, indexed like SYSCALLS. */
+  readonly calls = new Float64Array(SYSCALLS.length);
+  /** Calls to ungranted syscalls answered by a stub, indexed like SYSCALLS. */
+  readonly denied = new Float64Array(SYSCALLS.length);
+  private readonly backends: FsBackend[] = [];
+  private closed = false;
+
+  constructor(readonly options: KernelOptions = {}) {
+    this.grants = new Set(options.capabilities ?? defaultGrants(options));
+    this.args = new StringList(options.args ?? []);
+    this.env = new StringList(envList(options.env ?? {}));
+    this.io = options.io;
+    const limits = options.limits ?? {};
+    this.fds = new DescriptorTable(limits.openFiles ?? DEFAULT_MAX_OPEN_FILES);
+    this.fs = new FileSystem(this.fds);
+    this.sockets = new Sockets(this.fds, this.io);
+    this.stdin = createInput(options.stdin);
+    this.stdout = createOutput("stdout", options.stdout, limits.stdoutBytes, 1);
+    this.stderr = createOutput("stderr", options.stderr, limits.stderrBytes, 2);
+
+    const streamRights = Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
+    this.fds.grant({ kind: "stream", input: this.stdin, output: null, rightsBase: streamRights | Rights.FD_READ, rightsInheriting: 0n, flags: 0 });
+    this.fds.grant({ kind: "stream", input: null, output: this.stdout, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
+    this.fds.grant({ kind: "stream", input: null, output: this.stderr, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
+
+    for (const p of options.preopens ?? []) {
+      if (!p.guest) throw new Error("a preopen needs a guest path");
+      const fs: FsBackend = "host" in p ? new HostFs(resolvePathOnHost(p.host)) : p.memory instanceof MemoryFs ? p.memory : new MemoryFs(p.memory);
+      this.backends.push(fs);
+      const ro = p.readonly === true;
+      this.fds.grant({
+        kind: "dir",
+        fs,
+        rel: "",
+        preopenName: p.guest,
+        readonly: ro,
+        listing: null,
+        rightsBase: ro ? RIGHTS_DIR & ~RIGHTS_MUTATING : RIGHTS_DIR,
+        rightsInheriting: ro ? (RIGHTS_DIR | RIGHTS_FILE) & ~RIGHTS_MUTATING : RIGHTS_DIR | RIGHTS_FILE,
+        flags: 0,
+      });
+    }
+    for (const l of options.listeners ?? []) {
+      if (!this.io) throw new Error("listeners need an io bridge (KernelOptions.io)");
+      this.fds.grant({ kind: "listener", handle: l.id, rightsBase: RIGHTS_SOCKET_LISTEN, rightsInheriting: 0n, flags: 0 });
+    }
+  }
+
+  /**
+   * The imports for `module`: exactly its WASI imports that are granted; an
+   * ungranted one gets a stub returning ENOTCAPABLE (or, strict, the module is
+   * refused). `signatures` (from the wasm reader) enables signature checks.
+   */
+  link(module: WebAssembly.Module, signatures?: ReadonlyMap<string, ImportSignature>): { imports: WebAssembly.Imports; report: LinkReport } {
+    return linkImports(this, module, signatures);
+  }
+
+  /** Attaches the instance's exported memory; host calls before this get EFAULT. */
+  bind(memory: WebAssembly.Memory): void {
+    this.memory.bind(memory);
+  }
+
+  readFd(fd: number, bufs: Uint8Array[]): number {
+    const d = this.fds.get(fd);
+    switch (d.kind) {
+      case "file": return this.fs.read(fd, bufs);
+      case "stream": {
+        if (!d.input) throw new WasiError(Errno.BADF, `fd ${fd} is not readable`);
+        let total = 0;
+        for (const b of bufs) {
+          if (b.length === 0) continue;
+          const n = d.input.read(b);
+          total += n;
+          if (n < b.length) break;
+        }
+        return total;
+      }
+      case "connection": return this.sockets.recv(fd, bufs, 0).n;
+      default: throw new WasiError(Errno.BADF, `fd ${fd} cannot be read`);
+    }
+  }
+
+  writeFd(fd: number, bufs: Uint8Array[]): number {
+    const d = this.fds.get(fd);
+    switch (d.kind) {
+      case "file": return this.fs.write(fd, bufs);
+      case "stream": {
+        if (!d.output) throw new WasiError(Errno.BADF, `fd ${fd} is not writable`);
+        let total = 0;
+        for (const b of bufs) if (b.length > 0) total += d.output.write(b);
+        return total;
+      }
+      case "connection": return this.sockets.send(fd, bufs, 0);
+      default: throw new WasiError(Errno.BADF, `fd ${fd} cannot be written`);
+    }
+  }
+
+  closeFd(fd: number): void {
+    const d = this.fds.get(fd);
+    if (d.kind === "listener" || d.kind === "connection") {
+      this.fds.remove(fd);
+      this.sockets.close(d);
+      return;
+    }
+    this.fs.close(fd);
+  }
+
+  renumberFd(from: number, to: number): void {
+    const target: Descriptor = this.fds.get(to);
+    this.fds.get(from);
+    if (from !== to && (target.kind === "listener" || target.kind === "connection")) {
+      this.sockets.close(target);
+    }
+    this.fs.renumber(from, to);
+  }
+
+  /** Calls made, by name (only the non-zero ones). */
+  callCounts(): Record<string, number> {
+    return countsByName(this.calls);
+  }
+
+  deniedCounts(): Record<string, number> {
+    return countsByName(this.denied);
+  }
+
+  /** Releases host files and sockets. Idempotent. */
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    for (const [, d] of this.fds.entries()) {
+      try {
+        if (d.kind === "file") d.handle.close();
+        else if (d.kind === "connection") this.sockets.close(d);
+      } catch {
+        // best effort: the instance is gone
+      }
+    }
+    for (const b of this.backends) b.close();
+  }
+}
+
+function countsByName(arr: Float64Array): Record<string, number> {
+  const out: Record<string, number> = {};
+  SYSCALLS.forEach((s, i) => {
+    if (arr[i]! > 0) out[s.name] = arr[i]!;
+  });
+  return out;
+}

@@ -1,0 +1,105 @@
+import { Errno } from "./abi.js";
+import { WasiError } from "./errors.js";
+
+const utf8 = new TextDecoder("utf-8", { fatal: true });
+const utf8Encoder = new TextEncoder();
+
+/**
+ * The one checked view of a guest's linear memory. Every pointer a guest hands
+ * to a host call is read through here, so a bad pointer or length becomes
+ * EFAULT instead of a host exception or an out-of-bounds host access.
+ * The view is refreshed lazily because memory.grow detaches the old buffer.
+ */
+export class GuestMemory {
+  private buffer: ArrayBuffer = new ArrayBuffer(0);
+  private dv = new DataView(this.buffer);
+  private u8a = new Uint8Array(this.buffer);
+
+  constructor(private memory: WebAssembly.Memory | null = null) {
+    if (memory) this.refresh();
+  }
+
+  bind(memory: WebAssembly.Memory): void {
+    this.memory = memory;
+    this.refresh();
+  }
+
+  get bound(): boolean {
+    return this.memory !== null;
+  }
+
+  private refresh(): void {
+    if (!this.memory) throw new WasiError(Errno.FAULT, "the module exports no memory");
+    this.buffer = this.memory.buffer as ArrayBuffer;
+    this.dv = new DataView(this.buffer);
+    this.u8a = new Uint8Array(this.buffer);
+  }
+
+  /** Current view; re-created when the memory grew (detached) or a shared memory grew. */
+  private view(end: number): DataView {
+    if (end > this.buffer.byteLength || this.buffer.byteLength === 0) {
+      this.refresh();
+      if (end > this.buffer.byteLength) throw new WasiError(Errno.FAULT, `address ${end} out of bounds`);
+    }
+    return this.dv;
+  }
+
+  /** Checks [ptr, ptr+len) and returns the end; pointers arrive as signed i32. */
+  check(ptr: number, len: number): number {
+    const p = ptr >>> 0;
+    const end = p + (len >>> 0);
+    this.view(end);
+    return end;
+  }
+
+  u8(ptr: number): number { return this.view((ptr >>> 0) + 1).getUint8(ptr >>> 0); }
+  u16(ptr: number): number { return this.view((ptr >>> 0) + 2).getUint16(ptr >>> 0, true); }
+  u32(ptr: number): number { return this.view((ptr >>> 0) + 4).getUint32(ptr >>> 0, true); }
+  u64(ptr: number): bigint { return this.view((ptr >>> 0) + 8).getBigUint64(ptr >>> 0, true); }
+
+  setU8(ptr: number, v: number): void { this.view((ptr >>> 0) + 1).setUint8(ptr >>> 0, v); }
+  setU16(ptr: number, v: number): void { this.view((ptr >>> 0) + 2).setUint16(ptr >>> 0, v, true); }
+  setU32(ptr: number, v: number): void { this.view((ptr >>> 0) + 4).setUint32(ptr >>> 0, v, true); }
+  setU64(ptr: number, v: bigint): void { this.view((ptr >>> 0) + 8).setBigUint64(ptr >>> 0, v, true); }
+
+  /** A live window onto guest memory (no copy). Valid until the next memory.grow. */
+  bytes(ptr: number, len: number): Uint8Array {
+    const p = ptr >>> 0;
+    const end = this.check(p, len);
+    return this.u8a.subarray(p, end);
+  }
+
+  /** Copies host bytes into guest memory. */
+  write(ptr: number, data: Uint8Array): void {
+    this.bytes(ptr, data.length).set(data);
+  }
+
+  /** Reads a UTF-8 string; invalid UTF-8 is EILSEQ. */
+  string(ptr: number, len: number): string {
+    const b = this.bytes(ptr, len);
+    try {
+      return utf8.decode(b);
+    } catch {
+      throw new WasiError(Errno.ILSEQ, "invalid UTF-8");
+    }
+  }
+
+  /**
+   * Reads an iovec array as windows onto guest memory. The count is bounded by
+   * the array having to fit in memory, so a huge count is EFAULT, not a huge allocation.
+   */
+  iovecs(ptr: number, count: number): Uint8Array[] {
+    const n = count >>> 0;
+    this.check(ptr, n * 8);
+    const out: Uint8Array[] = new Array(n);
+    for (let i = 0; i < n; i++) {
+      const base = (ptr >>> 0) + i * 8;
+      out[i] = this.bytes(this.u32(base), this.u32(base + 4));
+    }
+    return out;
+  }
+}
+
+export function encodeUtf8(s: string): Uint8Array {
+  return utf8Encoder.encode(s);
+}

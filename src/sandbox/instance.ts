@@ -1,0 +1,163 @@
+import { readFile } from "node:fs/promises";
+import { Kernel } from "../kernel/kernel.js";
+import { IoThread } from "../kernel/io-thread.js";
+import type { KernelOptions } from "../kernel/options.js";
+import { InstanceLimitError, KernelFault, LinkError, ProcExit, ProcSignal } from "../kernel/errors.js";
+import { compileChecked, compileCheckedSync, describeTrap, formatBacktrace, importedFunctions, type ModuleInfo, type WasmFrame, type TrapReason } from "../wasm/index.js";
+import type { ImportSignature } from "../kernel/linker.js";
+import { EXIT_CODES, type EndReason } from "./limits.js";
+
+/**
+ * How an in-process run ended: the sandbox's EndReasons, plus `signal`
+ * (proc_raise) and `host_fault` (a kernel bug or an unexpected host error,
+ * which ends the instance rather than being disguised as an errno).
+ */
+export type RunReason = EndReason | "signal" | "host_fault";
+
+export interface TrapReport {
+  reason: TrapReason;
+  /** One line: "integer divide by zero". */
+  message: string;
+  /** Wasm frames, innermost first, with names from the name section. */
+  frames: WasmFrame[];
+  /** The frames formatted wasmtime-style, one per line. */
+  backtrace: string;
+}
+
+export interface RunResult {
+  /** The guest's exit code (proc_exit, 0 when _start returned), or the sandbox's code for the reason. */
+  exitCode: number;
+  reason: RunReason;
+  /** One line for people when the guest did not simply exit. */
+  message?: string;
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  trap?: TrapReport;
+  /** Host calls made, by name. */
+  calls: Record<string, number>;
+  /** Calls to ungranted host functions answered ENOTCAPABLE, by name. */
+  denied: Record<string, number>;
+}
+
+export const EXIT_CODE_HOST_FAULT = 70; // EX_SOFTWARE
+
+/** Function import signatures keyed "module.name", for the linker's checks. */
+export function importSignatures(info: ModuleInfo): Map<string, ImportSignature> {
+  return new Map(importedFunctions(info).map((f) => [`${f.module}.${f.name}`, { params: f.type.params, results: f.type.results }]));
+}
+
+/**
+ * Runs a WASI command (`_start`) in this thread: compile (bounded and
+ * checked), link against a fresh kernel, run, and report. Invalid modules and
+ * link errors throw (WasmError, LinkError) before anything runs; everything
+ * that happens once the guest runs is in the result.
+ */
+export async function runModule(source: Uint8Array | WebAssembly.Module, options: KernelOptions = {}): Promise<RunResult> {
+  if (source instanceof WebAssembly.Module) return runCommand(source, undefined, options);
+  const { module, info } = await compileChecked(source);
+  return runCommand(module, info, options);
+}
+
+/** runModule for callers that must stay synchronous (executors, benchmarks). */
+export function runModuleSync(source: Uint8Array | WebAssembly.Module, options: KernelOptions = {}): RunResult {
+  if (source instanceof WebAssembly.Module) return runCommand(source, undefined, options);
+  const { module, info } = compileCheckedSync(source);
+  return runCommand(module, info, options);
+}
+
+/** Creates a linked, not yet started instance and its kernel. */
+export function instantiate(module: WebAssembly.Module, info: ModuleInfo | undefined, options: KernelOptions, extraImports?: WebAssembly.Imports): { kernel: Kernel; instance: WebAssembly.Instance } {
+  const kernel = new Kernel(options);
+  try {
+    const { imports } = kernel.link(module, info ? importSignatures(info) : undefined);
+    const instance = new WebAssembly.Instance(module, { ...extraImports, ...imports });
+    const memory = instance.exports["memory"];
+    if (memory instanceof WebAssembly.Memory) kernel.bind(memory);
+    return { kernel, instance };
+  } catch (err) {
+    kernel.close();
+    throw err;
+  }
+}
+
+/** Runs `_start` of a compiled command module to its end. */
+export function runCommand(module: WebAssembly.Module, info: ModuleInfo | undefined, options: KernelOptions): RunResult {
+  const exports = WebAssembly.Module.exports(module);
+  if (!exports.some((e) => e.name === "_start" && e.kind === "function")) {
+    const hasInit = exports.some((e) => e.name === "_initialize");
+    throw new LinkError(`the module exports no _start function${hasInit ? " (it is a reactor: it exports _initialize; call its exports instead)" : ""}`);
+  }
+  const kernel = new Kernel(options);
+  let instance: WebAssembly.Instance | undefined;
+  try {
+    const { imports } = kernel.link(module, info ? importSignatures(info) : undefined);
+    instance = new WebAssembly.Instance(module, imports);
+    const memory = instance.exports["memory"];
+    if (memory instanceof WebAssembly.Memory) kernel.bind(memory);
+    (instance.exports["_start"] as () => void)();
+    return finish(kernel, 0, "exit");
+  } catch (err) {
+    return ended(kernel, err, info, instance);
+  } finally {
+    kernel.close();
+  }
+}
+
+/** Classifies whatever ended a guest into a RunResult. Link errors are rethrown. */
+export function ended(kernel: Kernel, err: unknown, info: ModuleInfo | undefined, instance: WebAssembly.Instance | undefined): RunResult {
+  if (err instanceof ProcExit) return finish(kernel, err.code, "exit");
+  if (err instanceof ProcSignal) return finish(kernel, 128 + err.signal, "signal", `the guest raised signal ${err.signal}`);
+  if (err instanceof InstanceLimitError) return finish(kernel, EXIT_CODES[err.reason], err.reason, err.message);
+  if (err instanceof KernelFault) return finish(kernel, EXIT_CODE_HOST_FAULT, "host_fault", err.message);
+  if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {
+    const t = describeTrap(err, { info, instance });
+    const reason: RunReason = t.reason === "fuel_exhausted" || t.reason === "stack_exhausted" ? t.reason : "trap";
+    const r = finish(kernel, EXIT_CODES[reason], reason, t.message);
+    r.trap = { reason: t.reason, message: t.message, frames: t.frames, backtrace: formatBacktrace(t.frames) };
+    return r;
+  }
+  throw err;
+}
+
+function finish(kernel: Kernel, exitCode: number, reason: RunReason, message?: string): RunResult {
+  const r: RunResult = {
+    exitCode,
+    reason,
+    stdout: kernel.stdout.collected(),
+    stderr: kernel.stderr.collected(),
+    calls: kernel.callCounts(),
+    denied: kernel.deniedCounts(),
+  };
+  if (message !== undefined) r.message = message;
+  return r;
+}
+
+export interface RunFileOptions extends Omit<KernelOptions, "listeners" | "io"> {
+  /** Addresses to listen on ("127.0.0.1:8080"), granted as preopened sockets after the directories. */
+  tcpListen?: readonly string[];
+  /** Called with each bound address once listening (useful with port 0). */
+  onListening?: (address: string) => void;
+}
+
+/**
+ * Runs a WASI command file in this thread, as `uniwasm run` does. Listening
+ * sockets are served by an I/O thread while the guest blocks in host calls.
+ */
+export async function runFile(path: string, options: RunFileOptions = {}): Promise<RunResult> {
+  const bytes = new Uint8Array(await readFile(path));
+  const { module, info } = await compileChecked(bytes);
+  const { tcpListen, onListening, ...kernelOptions } = options;
+  if (!tcpListen || tcpListen.length === 0) return runCommand(module, info, kernelOptions);
+  const io = IoThread.start();
+  try {
+    const listeners = [];
+    for (const address of tcpListen) {
+      const l = await io.listen(address);
+      listeners.push({ id: l.handle, address: l.address });
+      onListening?.(l.address);
+    }
+    return runCommand(module, info, { ...kernelOptions, listeners, io: await io.client() });
+  } finally {
+    await io.close();
+  }
+}
