@@ -46,6 +46,9 @@ export const Op = {
   unreachable: 0x00,
   if: 0x04,
   end: 0x0b,
+  localGet: 0x20,
+  localSet: 0x21,
+  localTee: 0x22,
   globalGet: 0x23,
   globalSet: 0x24,
   i64Const: 0x42,
@@ -68,6 +71,10 @@ export class InstructionDecoder {
   targets: number[] = [];
   /** Fuel cost, wasmtime's convention: structural instructions are free. */
   cost = 1;
+  /** Control may leave the function here (call, return, tail call, throw): state kept in locals must be written back first. */
+  leaves = false;
+  /** A call: code after it runs after the callee (whose effects must be reloaded). */
+  call = false;
 
   /** Decodes the instruction at `r.pos` and advances past it. */
   next(r: ByteReader): Flow {
@@ -76,6 +83,8 @@ export class InstructionDecoder {
     this.opcode = op;
     this.cost = 1;
     this.flow = Flow.Plain;
+    this.leaves = false;
+    this.call = false;
     switch (op) {
       case 0x00: // unreachable
         this.cost = 0;
@@ -110,9 +119,11 @@ export class InstructionDecoder {
         return (this.flow = Flow.Catch);
       case 0x08: // throw tagidx
         r.u32();
+        this.leaves = true;
         return (this.flow = Flow.Exit);
       case 0x09: // rethrow depth
         r.u32();
+        this.leaves = true;
         return (this.flow = Flow.Exit);
       case 0x18: // delegate depth
         this.label = r.u32();
@@ -135,20 +146,25 @@ export class InstructionDecoder {
       }
       case 0x0f: // return
         this.cost = 0;
+        this.leaves = true;
         return (this.flow = Flow.Exit);
       case 0x10: // call
         r.u32();
+        this.leaves = this.call = true;
         return Flow.Plain;
       case 0x11: // call_indirect typeidx tableidx
         r.u32();
         r.u32();
+        this.leaves = this.call = true;
         return Flow.Plain;
       case 0x12: // return_call
         r.u32();
+        this.leaves = true;
         return (this.flow = Flow.Exit);
       case 0x13: // return_call_indirect
         r.u32();
         r.u32();
+        this.leaves = true;
         return (this.flow = Flow.Exit);
       case 0x1a: // drop
         this.cost = 0;

@@ -120,7 +120,18 @@ function mib(pages: number): string {
 /** Export name of the fuel global added by instrumentFuel. */
 export const FUEL_EXPORT = "uniwasm_fuel";
 
+/**
+ * Where fuel is charged. "loop": at function entries and loop headers only,
+ * each charge paying for every instruction up to the next one, conditional
+ * code included (an upper bound: an arm not taken is paid for anyway).
+ * "block": also at every if/else arm and join point, so fuel counts the
+ * instructions actually run; more checks, more overhead.
+ */
+export type FuelGranularity = "loop" | "block";
+
 export interface FuelOptions {
+  /** Default "loop". */
+  granularity?: FuelGranularity;
   /** Export name of the fuel global (default `uniwasm_fuel`). */
   exportName?: string;
   /**
@@ -196,7 +207,7 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
   if (info.codeBodies.length > 0) {
     const cw = new ByteWriter(sectionContent(sections, 10).length * 2);
     cw.u32(info.codeBodies.length);
-    const meter = new BodyMeter(bytes, globalIndex);
+    const meter = new BodyMeter(bytes, globalIndex, opts.granularity ?? "loop");
     for (let i = 0; i < info.codeBodies.length; i++) {
       const body = meter.rewrite(info, i);
       chargePoints += meter.lastChargePoints;
@@ -242,126 +253,197 @@ interface Frame {
   kind: Flow.Block | Flow.Loop | Flow.If | Flow.Try;
   /** A branch lands after this frame's `end` (only tracked for blocks). */
   targeted: boolean;
+  /** Metered block that was paying when this construct was entered (-1: dead code). */
+  entry: number;
 }
 
-/** Rewrites one function body at a time, reusing its scratch arrays. */
+/** What is inserted at a point of the body. */
+const enum Insert {
+  /** local = global (function entry, after a call, at a catch handler). */
+  Load = 0,
+  /** global = local (before control leaves the function). */
+  Store = 1,
+  /** local -= cost of metered block `arg`; trap when negative. */
+  Charge = 2,
+}
+
+/**
+ * Rewrites one function body at a time.
+ *
+ * Fuel lives in a local of each function (a register, in compiled code) and
+ * in the global only across calls: the local is loaded at entry and after
+ * every call, and stored before every call, return, tail call and throw. A
+ * failed charge stores the negative value before trapping. So the global is
+ * exact whenever another function or the host can look at it, except after a
+ * trap other than fuel exhaustion, where it lags by the fuel charged since the
+ * trapping function's last call.
+ */
 class BodyMeter {
   private readonly decoder = new InstructionDecoder();
-  /** Insertion offsets of metered-block charges, and the cost each one charges. */
-  private positions: number[] = [];
-  private costs: number[] = [];
   lastChargePoints = 0;
 
   constructor(
     private readonly bytes: Uint8Array,
     private readonly globalIndex: number,
+    private readonly granularity: FuelGranularity,
   ) {}
 
   rewrite(info: ModuleInfo, definedIndex: number): Uint8Array {
     const { bytes } = this;
+    const funcIndex = info.importedFunctionCount + definedIndex;
     const body = readFunctionBody(bytes, info, definedIndex);
+    const fuelLocal = info.types[info.functions[definedIndex]!]!.params.length + body.localCount;
     const r = new ByteReader(bytes, body.codeOffset, body.end, "code");
     const d = this.decoder;
-    const positions = (this.positions = []) as number[];
-    const costs = (this.costs = []) as number[];
-    const frames: Frame[] = [{ kind: Flow.Block, targeted: false }];
+    const perBlock = this.granularity === "block";
+    // Metered blocks: their costs, charged where their Charge insert sits.
+    const costs: number[] = [];
+    // Inserts, in body order: offset, what, and the metered block for charges.
+    const at: number[] = [];
+    const what: Insert[] = [];
+    const arg: number[] = [];
+    const frames: Frame[] = [];
 
-    // Index of the metered block paying for the current instruction; -1 in dead code.
-    let cur = newBlock(r.pos);
-    function newBlock(at: number): number {
-      positions.push(at);
-      costs.push(0);
-      return positions.length - 1;
+    function insert(pos: number, kind: Insert, block = -1): void {
+      at.push(pos);
+      what.push(kind);
+      arg.push(block);
     }
-    function target(depth: number): void {
+    function newBlock(pos: number): number {
+      costs.push(0);
+      insert(pos, Insert.Charge, costs.length - 1);
+      return costs.length - 1;
+    }
+    /** Marks the branch target; true when it is the function itself (a return). */
+    function target(depth: number): boolean {
       const f = frames[frames.length - 1 - depth];
       if (f === undefined) r.fail(`branch depth ${depth} exceeds the ${frames.length} enclosing blocks`, r.pos);
       f.targeted = true;
+      return depth === frames.length - 1;
+    }
+    /** Where code that control can reach from elsewhere is paid for. */
+    function join(f: Frame): number {
+      return perBlock ? newBlock(r.pos) : f.entry;
+    }
+    function top(kind: Frame["kind"], name: string): Frame {
+      const f = frames[frames.length - 1];
+      if (frames.length <= 1 || f!.kind !== kind) r.fail(`${name} outside ${kind === Flow.If ? "an if" : "a try"}`, r.pos - 1);
+      return f!;
     }
 
+    insert(r.pos, Insert.Load);
+    // Index of the metered block paying for the current instruction; -1 in dead code.
+    let cur = newBlock(r.pos);
+    frames.push({ kind: Flow.Block, targeted: false, entry: cur });
     while (frames.length > 0) {
-      if (r.atEnd()) r.fail(`function ${info.importedFunctionCount + definedIndex} body ends without its final end`);
+      if (r.atEnd()) r.fail(`function ${funcIndex} body ends without its final end`);
+      const start = r.pos;
       const flow = d.next(r);
       if (cur >= 0) costs[cur] += d.cost;
+      if (d.leaves) insert(start, Insert.Store);
+      if (d.call) insert(r.pos, Insert.Load);
       switch (flow) {
         case Flow.Plain:
+        case Flow.Exit:
+          if (flow === Flow.Exit) cur = -1;
           break;
         case Flow.Block:
-          frames.push({ kind: Flow.Block, targeted: false });
+        case Flow.Try:
+          frames.push({ kind: flow, targeted: false, entry: cur });
           break;
         case Flow.Loop:
-          frames.push({ kind: Flow.Loop, targeted: false });
+          // A loop header is a backward branch target: it always pays for itself.
+          frames.push({ kind: Flow.Loop, targeted: false, entry: cur });
           cur = newBlock(r.pos);
           break;
-        case Flow.If:
-          frames.push({ kind: Flow.If, targeted: false });
-          cur = newBlock(r.pos);
+        case Flow.If: {
+          const f: Frame = { kind: Flow.If, targeted: false, entry: cur };
+          frames.push(f);
+          cur = join(f);
           break;
-        case Flow.Try:
-          frames.push({ kind: Flow.Try, targeted: false });
-          break;
+        }
         case Flow.Else:
-          if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.If) r.fail("else outside an if", r.pos - 1);
-          cur = newBlock(r.pos);
+          cur = join(top(Flow.If, "else"));
           break;
-        case Flow.Catch:
-          if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.Try) r.fail("catch outside a try", r.pos - 1);
-          cur = newBlock(r.pos);
+        case Flow.Catch: {
+          const f = top(Flow.Try, "catch");
+          insert(r.pos, Insert.Load); // the thrower stored its fuel before throwing
+          cur = join(f);
           break;
+        }
         case Flow.Delegate:
-          if (frames.length === 1 || frames[frames.length - 1]!.kind !== Flow.Try) r.fail("delegate outside a try", r.pos - 1);
+          cur = join(top(Flow.Try, "delegate"));
           frames.pop();
-          cur = newBlock(r.pos);
           break;
         case Flow.End: {
           const f = frames.pop()!;
-          if (frames.length === 0) break; // end of the function
-          // After an if (both arms and the false path join), a try (handlers
-          // join) or a targeted block, control arrives from elsewhere.
-          if (f.kind === Flow.If || f.kind === Flow.Try || f.targeted) cur = newBlock(r.pos);
+          if (frames.length === 0) {
+            insert(start, Insert.Store); // falling off the end returns
+            break;
+          }
+          if (f.kind === Flow.Loop) {
+            // Falling out of a loop happens once per entry into it.
+            cur = f.entry;
+          } else if (f.kind === Flow.If || f.kind === Flow.Try || f.targeted) {
+            // Arms, handlers or branches join here.
+            cur = join(f);
+          } else if (!perBlock) {
+            cur = f.entry;
+          }
           break;
         }
         case Flow.Br:
-          target(d.label);
+          if (target(d.label)) insert(start, Insert.Store);
           cur = -1;
           break;
         case Flow.BrIf:
-          target(d.label);
+          if (target(d.label)) insert(start, Insert.Store);
           break;
-        case Flow.BrTable:
-          for (const t of d.targets) target(t);
+        case Flow.BrTable: {
+          let returns = false;
+          for (const t of d.targets) returns = target(t) || returns;
+          if (returns) insert(start, Insert.Store);
           cur = -1;
           break;
-        case Flow.Exit:
-          cur = -1;
-          break;
+        }
       }
     }
-    if (!r.atEnd()) r.fail(`${r.remaining} bytes after the final end of function ${info.importedFunctionCount + definedIndex}`);
+    if (!r.atEnd()) r.fail(`${r.remaining} bytes after the final end of function ${funcIndex}`);
 
-    const w = new ByteWriter(body.end - info.codeBodies[definedIndex]!.offset + positions.length * 24);
-    w.bytes(bytes.subarray(info.codeBodies[definedIndex]!.offset, body.codeOffset)); // locals, unchanged
+    // Inserts were recorded in instruction order, but a Store "before" an
+    // instruction can follow a Load recorded "after" the previous one at the
+    // same offset, which is the order wanted; a stable sort keeps it.
+    const order = at.map((_, i) => i).sort((a, b) => at[a]! - at[b]! || a - b);
+
+    const w = new ByteWriter(body.end - body.codeOffset + at.length * 16 + 64);
+    // Local declarations: the existing ones plus one i64 for the fuel.
+    const decls = new ByteReader(bytes, info.codeBodies[definedIndex]!.offset, body.codeOffset, "code");
+    const declCount = decls.u32();
+    w.u32(declCount + 1).bytes(bytes.subarray(decls.pos, body.codeOffset)).u32(1).u8(0x7e);
+
     let copied = body.codeOffset;
-    let inserted = 0;
-    for (let i = 0; i < positions.length; i++) {
-      const cost = costs[i]!;
-      if (cost === 0) continue;
-      const at = positions[i]!;
-      w.bytes(bytes.subarray(copied, at));
-      copied = at;
-      this.charge(w, cost);
-      inserted++;
+    let charges = 0;
+    const g = this.globalIndex;
+    for (const i of order) {
+      const kind = what[i]!;
+      if (kind === Insert.Charge && costs[arg[i]!] === 0) continue;
+      const pos = at[i]!;
+      w.bytes(bytes.subarray(copied, pos));
+      copied = pos;
+      if (kind === Insert.Load) {
+        w.u8(Op.globalGet).u32(g).u8(Op.localSet).u32(fuelLocal);
+      } else if (kind === Insert.Store) {
+        w.u8(Op.localGet).u32(fuelLocal).u8(Op.globalSet).u32(g);
+      } else {
+        // local -= cost; if (local < 0) { global = local; unreachable }
+        w.u8(Op.localGet).u32(fuelLocal).u8(Op.i64Const).s64(BigInt(costs[arg[i]!]!)).u8(Op.i64Sub).u8(Op.localTee).u32(fuelLocal);
+        w.u8(Op.i64Const).u8(0).u8(Op.i64LtS).u8(Op.if).u8(BLOCKTYPE_EMPTY);
+        w.u8(Op.localGet).u32(fuelLocal).u8(Op.globalSet).u32(g).u8(Op.unreachable).u8(Op.end);
+        charges++;
+      }
     }
     w.bytes(bytes.subarray(copied, body.end));
-    this.lastChargePoints = inserted;
+    this.lastChargePoints = charges;
     return w.toBytes();
-  }
-
-  /** fuel -= cost; if (fuel < 0) unreachable */
-  private charge(w: ByteWriter, cost: number): void {
-    const g = this.globalIndex;
-    w.u8(Op.globalGet).u32(g).u8(Op.i64Const).s64(BigInt(cost)).u8(Op.i64Sub).u8(Op.globalSet).u32(g);
-    w.u8(Op.globalGet).u32(g).u8(Op.i64Const).u8(0).u8(Op.i64LtS);
-    w.u8(Op.if).u8(BLOCKTYPE_EMPTY).u8(Op.unreachable).u8(Op.end);
   }
 }
