@@ -50,7 +50,7 @@ for src in test/fixtures/wat/*.wat; do
     */nonames.wat) names=() ;;
     *) names=(--debug-names) ;;
   esac
-  wat2wasm --enable-threads --enable-tail-call "${names[@]}" -o "${src%.wat}.wasm" "$src"
+  wat2wasm --enable-threads --enable-tail-call --enable-exceptions "${names[@]}" -o "${src%.wat}.wasm" "$src"
 done
 
 # --- image: modules for manifests, builds and end-to-end image tests (test/fixtures/image) ---
