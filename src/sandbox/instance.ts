@@ -144,7 +144,11 @@ export interface RunFileOptions extends Omit<KernelOptions, "listeners" | "io"> 
  * sockets are served by an I/O thread while the guest blocks in host calls.
  */
 export async function runFile(path: string, options: RunFileOptions = {}): Promise<RunResult> {
-  const bytes = new Uint8Array(await readFile(path));
+  return runBytes(new Uint8Array(await readFile(path)), options);
+}
+
+/** runFile for module bytes already in hand (an image's module, say). */
+export async function runBytes(bytes: Uint8Array, options: RunFileOptions = {}): Promise<RunResult> {
   const { module, info } = await compileChecked(bytes);
   const { tcpListen, onListening, ...kernelOptions } = options;
   if (!tcpListen || tcpListen.length === 0) return runCommand(module, info, kernelOptions);

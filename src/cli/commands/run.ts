@@ -1,9 +1,10 @@
 import { Command, Option } from "commander";
-import { statSync } from "node:fs";
+import { existsSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { LinkError } from "../../kernel/errors.js";
 import type { PreopenSpec } from "../../kernel/options.js";
-import { runFile, type RunFileOptions, type RunResult } from "../../sandbox/instance.js";
+import { runBytes, runFile, type RunFileOptions, type RunResult } from "../../sandbox/instance.js";
+import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -52,7 +53,7 @@ export function registerRun(program: Command): void {
   program
     .command("run")
     .description("Run a WASI command module (or an image) as a sandboxed instance")
-    .argument("<file>", "module (.wasm) to run")
+    .argument("<file>", "module (.wasm) or image reference (name:tag, digest) to run")
     .argument("[args...]", "arguments passed to the guest")
     .addOption(new Option("--dir <HOST[::GUEST]>", "grant a host directory, read-write (repeatable)").argParser(collect).default([]))
     .addOption(new Option("--dir-ro <HOST[::GUEST]>", "grant a host directory, read-only (repeatable)").argParser(collect).default([]))
@@ -100,7 +101,31 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
   }
   let result: RunResult;
   try {
-    result = await runFile(file, options);
+    if (existsSync(file)) {
+      result = await runFile(file, options);
+    } else {
+      const image = await resolveImage(file, { args });
+      if (!image) {
+        process.stderr.write(`uniwasm run: ${file}: no such file, and no image with that reference (see 'uniwasm images')\n`);
+        return 126;
+      }
+      // The manifest's grants, plus what the command line adds.
+      const k = image.kernelOptions;
+      result = await runBytes(image.bytes, {
+        ...options,
+        args: [image.manifest.name, ...(k.args ?? []).slice(1)],
+        env: { ...k.env, ...options.env },
+        preopens: [...(k.preopens ?? []), ...(options.preopens ?? [])],
+        // Directories and sockets given on the command line are grants too.
+        capabilities: [
+          ...(k.capabilities ?? []),
+          ...(options.preopens?.length ? (["fs"] as const) : []),
+          ...(options.tcpListen?.length ? (["sockets"] as const) : []),
+        ],
+        limits: { ...k.limits, ...options.limits },
+        tcpListen: [...image.listen, ...(options.tcpListen ?? [])],
+      });
+    }
   } catch (err) {
     if (err instanceof WasmError || err instanceof LinkError) {
       process.stderr.write(`uniwasm run: ${file}: ${err.message}\n`);
