@@ -12,7 +12,7 @@
  * |                 |           | input always stops at the same instruction.                     |                     |
  * | timeoutMs       | 30 000 ms | the executor (worker thread) running the guest is terminated   | `deadline_exceeded` |
  * |                 |           | at the deadline and replaced.                                   |                     |
- * | stackSizeMb     | 1 MiB     | the executor's V8 stack (`resourceLimits.stackSizeMb`).         | `stack_exhausted`   |
+ * | stackSizeMb     | 4 MiB     | the executor's V8 stack (`resourceLimits.stackSizeMb`).         | `stack_exhausted`   |
  * | stdoutBytes     | 64 MiB    | the kernel's stdout writer.                                     | `output_limit`      |
  * | stderrBytes     | 64 MiB    | the kernel's stderr writer.                                     | `output_limit`      |
  * | openFiles       | 1024      | the kernel's descriptor table (stdio and preopens included).    | `fd_limit`          |
@@ -21,14 +21,9 @@
  * `Infinity` (or `null` for fuel) means unlimited where that makes sense.
  */
 
-/** Why an instance was stopped by the sandbox rather than ending by itself. */
-export type LimitReason =
-  | "memory_limit"
-  | "fuel_exhausted"
-  | "deadline_exceeded"
-  | "stack_exhausted"
-  | "output_limit"
-  | "fd_limit";
+/** Why an instance was stopped by the sandbox rather than ending by itself (one list, the kernel's). */
+import type { LimitReason } from "../kernel/errors.js";
+export type { LimitReason };
 
 export const LIMIT_REASONS: readonly LimitReason[] = [
   "memory_limit",
@@ -46,10 +41,12 @@ export const LIMIT_REASONS: readonly LimitReason[] = [
  * - a LimitReason: a limit stopped it;
  * - `link_error`: the module imports something the kernel refuses;
  * - `invalid_module`: the bytes are not a module this host can compile;
+ * - `signal`: the guest called proc_raise (exit code 128 + signal);
+ * - `host_fault`: a kernel bug or unexpected host error ended the instance (never an errno);
  * - `executor_lost`: the executor died for a reason that is not the guest's deadline
  *   (a host bug or the process running out of memory); the run is not retried.
  */
-export type EndReason = "exit" | "trap" | LimitReason | "link_error" | "invalid_module" | "executor_lost";
+export type EndReason = "exit" | "trap" | LimitReason | "link_error" | "invalid_module" | "signal" | "host_fault" | "executor_lost";
 
 export interface SandboxLimits {
   /** Most bytes of linear memory, rounded down to 64 KiB pages. Default 256 MiB. */
@@ -61,7 +58,7 @@ export interface SandboxLimits {
   fuel?: bigint | number | null;
   /** Wall-clock limit of one run or reactor call, in ms. Default 30 000. `Infinity`: none. */
   timeoutMs?: number;
-  /** V8 stack of the executor running the guest, in MiB (deep recursion -> `stack_exhausted`). Default 1. */
+  /** V8 stack of the executor running the guest, in MiB (deep recursion -> `stack_exhausted`). Default 4, as Node's workers. */
   stackSizeMb?: number;
   /** Most bytes a guest may write to stdout. Default 64 MiB. */
   stdoutBytes?: number;
@@ -92,7 +89,7 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   maxMemoryPages: (256 * 1024 * 1024) / WASM_PAGE,
   fuel: null,
   timeoutMs: 30_000,
-  stackSizeMb: 1,
+  stackSizeMb: 4,
   stdoutBytes: 64 * 1024 * 1024,
   stderrBytes: 64 * 1024 * 1024,
   openFiles: 1024,
@@ -162,7 +159,9 @@ export const EXIT_CODES: Readonly<Record<Exclude<EndReason, "exit">, number>> = 
   fd_limit: 150,
   link_error: 126, // "cannot execute", as a shell
   invalid_module: 126,
-  executor_lost: 70, // EX_SOFTWARE
+  signal: 128 + 6, // the actual run reports 128 + the raised signal
+  host_fault: 70, // EX_SOFTWARE
+  executor_lost: 70,
 });
 
 /** One-line, human explanation of why a run ended, naming the limit and how to raise it. */
@@ -170,7 +169,7 @@ export function describeEnd(reason: EndReason, limits: ResolvedLimits, detail?: 
   const extra = detail ? `: ${detail}` : "";
   switch (reason) {
     case "exit":
-      return `exited${extra}`;
+      return `exited${detail ? ` ${detail}` : ""}`;
     case "trap":
       return `wasm trap${extra}`;
     case "memory_limit":
@@ -189,6 +188,10 @@ export function describeEnd(reason: EndReason, limits: ResolvedLimits, detail?: 
       return `link error${extra}`;
     case "invalid_module":
       return `invalid module${extra}`;
+    case "signal":
+      return `the guest raised a signal${extra}`;
+    case "host_fault":
+      return `host fault${extra} (a uniwasm bug: please report it)`;
     case "executor_lost":
       return `executor lost${extra}`;
   }

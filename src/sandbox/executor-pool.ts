@@ -1,0 +1,520 @@
+/**
+ * The executor pool: instances never run on the thread that serves requests,
+ * but in a fixed set of worker threads (one V8 isolate each).
+ *
+ * - Modules are prepared once per node: checked, rewritten for the limits
+ *   (memory ceiling, fuel metering, snapshot exports), compiled, and cached by
+ *   digest + rewrites. An executor receives the compiled WebAssembly.Module
+ *   the first time it needs it (postMessage shares the code, no recompiling).
+ * - Commands get a fresh instance per run; reactors stay warm in the executor
+ *   that created them and are called many times.
+ * - A run past its deadline terminates its executor, which is replaced; queued
+ *   work is kept (pool-wide queue) or retried (calls queued on reactors of the
+ *   lost executor re-create their reactor first, see Reactor).
+ * - Executors with another V8 stack size (`stackSizeMb`) are spawned on demand
+ *   and retire after a few idle seconds.
+ * - Socket listeners: the pool hosts the async end of the kernel's blocking
+ *   I/O bridge (`pool.io`); each executor gets its own channel to it.
+ */
+import { createHash } from "node:crypto";
+import { availableParallelism } from "node:os";
+import { IoServer } from "../kernel/io-bridge.js";
+import { checkModule, toCompileError } from "../wasm/validate.js";
+import { readModuleInfo, type ModuleInfo } from "../wasm/reader.js";
+import { instrumentFuel, limitMemory } from "../wasm/rewrite.js";
+import { WasmError, WasmLimitError } from "../wasm/errors.js";
+import { importSignatures } from "./instance.js";
+import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./executor.js";
+import { setupFailure, type GuestOutcome, type PortableKernelOptions, type PreparedModule, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
+import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import type { ModuleRef } from "./protocol.js";
+import { exportMutableGlobals, type Snapshot } from "./snapshot.js";
+
+export interface ExecutorPoolOptions {
+  /** Executors (worker threads) kept running. Default: the number of CPUs. */
+  size?: number;
+  /** Limits every run gets unless it says otherwise. Default: DEFAULT_LIMITS. */
+  limits?: SandboxLimits;
+  /** Most prepared modules kept (least recently used are dropped). Default 256. */
+  maxModules?: number;
+  /** Idle time after which an executor with a non-default stack size retires, ms. Default 5000. */
+  extraIdleMs?: number;
+}
+
+export interface RunOptions extends PortableKernelOptions {
+  limits?: SandboxLimits;
+  /** Start from this snapshot instead of running from scratch (see ExecutorPool.snapshot). */
+  snapshot?: Snapshot;
+  /** Receives output chunks of streams given as "stream". */
+  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  /** Receives trace lines when `trace` is set. */
+  onTrace?: (line: string) => void;
+}
+
+/** How a sandboxed run ended (see GuestOutcome); `exitCode` is what a CLI should exit with. */
+export type SandboxResult = GuestOutcome;
+
+/** Bytes of a module with their digest computed once; pass it instead of bytes to skip hashing. */
+export class WasmImage {
+  readonly digest: string;
+  constructor(readonly bytes: Uint8Array) {
+    this.digest = createHash("sha256").update(bytes).digest("hex");
+  }
+}
+
+export type ModuleSource = Uint8Array | WasmImage;
+
+interface QueuedJob extends Job {
+  stackSizeMb: number;
+}
+
+let nextInstanceId = 1;
+let nextSnapshotId = 1;
+
+export class ExecutorPool {
+  readonly size: number;
+  readonly defaults: ResolvedLimits;
+  /** The async end of the blocking socket bridge: `await pool.io.listen("127.0.0.1:0")` gives a listener id. */
+  readonly io = new IoServer();
+  private readonly executors: Executor[] = [];
+  private readonly queue: QueuedJob[] = [];
+  private readonly modules = new Map<string, Promise<PreparedModule>>();
+  private readonly maxModules: number;
+  private readonly extraIdleMs: number;
+  private closed = false;
+  private retireTimer: NodeJS.Timeout | undefined;
+  /** Counters for `stats()`. */
+  private counters = { compiled: 0, cacheHits: 0, replaced: 0, deadlineKills: 0, runs: 0 };
+
+  constructor(options: ExecutorPoolOptions = {}) {
+    this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
+    this.defaults = resolveLimits(options.limits ?? {}, DEFAULT_LIMITS);
+    this.maxModules = options.maxModules ?? 256;
+    this.extraIdleMs = options.extraIdleMs ?? 5000;
+    for (let i = 0; i < this.size; i++) this.spawn(this.defaults.stackSizeMb, false);
+  }
+
+  /** Resolves per-run limits against the pool's defaults (throws LimitOptionError). */
+  limits(overrides?: SandboxLimits): ResolvedLimits {
+    return resolveLimits(overrides ?? {}, this.defaults);
+  }
+
+  stats(): { executors: number; busy: number; queued: number; modules: number } & ExecutorPool["counters"] {
+    return {
+      executors: this.executors.length,
+      busy: this.executors.filter((e) => e.busy).length,
+      queued: this.queue.length + this.executors.reduce((n, e) => n + e.pinned.length, 0),
+      modules: this.modules.size,
+      ...this.counters,
+    };
+  }
+
+  // ---- modules -------------------------------------------------------------
+
+  /**
+   * Checks, rewrites and compiles a module for the given limits, once: later
+   * calls with the same bytes and the same rewrites get the cached result.
+   * Throws WasmError (invalid module, or a memory minimum above the limit).
+   */
+  prepare(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): Promise<PreparedModule> {
+    const image = source instanceof WasmImage ? source : new WasmImage(source);
+    const metered = limits.fuel !== null;
+    const key = `${image.digest}/m${limits.maxMemoryPages}${metered ? "/fuel" : ""}${forSnapshot ? "/snap" : ""}`;
+    const hit = this.modules.get(key);
+    if (hit) {
+      this.counters.cacheHits++;
+      // Most recently used last.
+      this.modules.delete(key);
+      this.modules.set(key, hit);
+      return hit;
+    }
+    const p = this.compile(image.bytes, key, limits.maxMemoryPages, metered, forSnapshot);
+    this.modules.set(key, p);
+    p.catch(() => this.modules.delete(key));
+    while (this.modules.size > this.maxModules) this.forget(this.modules.keys().next().value!);
+    return p;
+  }
+
+  private forget(key: string): void {
+    this.modules.delete(key);
+    for (const ex of this.executors) {
+      if (!ex.modules.delete(key)) continue;
+      this.submitTo(ex, () => ({ op: "forget", key }), Infinity).catch(() => {});
+    }
+  }
+
+  private async compile(bytes: Uint8Array, key: string, maxPages: number, metered: boolean, forSnapshot: boolean): Promise<PreparedModule> {
+    const original = checkModule(bytes);
+    let b = bytes;
+    let info: ModuleInfo = original;
+    let snapshotGlobals: PreparedModule["snapshotGlobals"] = [];
+    if (forSnapshot) {
+      const r = exportMutableGlobals(b, info);
+      snapshotGlobals = r.globals;
+      if (r.bytes !== b) info = readModuleInfo((b = r.bytes));
+    }
+    const lim = limitMemory(b, maxPages, info);
+    if (lim.changed) info = readModuleInfo((b = lim.bytes));
+    if (metered) b = instrumentFuel(b, {}, info).bytes;
+    let module: WebAssembly.Module;
+    try {
+      module = await WebAssembly.compile(b);
+    } catch (err) {
+      throw toCompileError(err, info);
+    }
+    this.counters.compiled++;
+    return {
+      key,
+      module,
+      metered,
+      maxMemoryPages: maxPages,
+      importedMemories: lim.importedMemories,
+      snapshotGlobals,
+      signatures: importSignatures(original),
+      functionNames: new Map(original.names.functions),
+    };
+  }
+
+  /** The module reference to send to `ex`: the whole module the first time, then its key. */
+  private ref(ex: Executor, prepared: PreparedModule): ModuleRef {
+    if (ex.modules.has(prepared.key)) return { key: prepared.key };
+    ex.modules.add(prepared.key);
+    return { key: prepared.key, prepared };
+  }
+
+  // ---- commands ------------------------------------------------------------
+
+  /**
+   * Runs a command (`_start`) in a fresh instance on some executor. Never
+   * throws for anything the module or guest does: an invalid module, a link
+   * error, a trap or a limit is in the result's `reason`.
+   */
+  async run(source: ModuleSource, options: RunOptions = {}): Promise<SandboxResult> {
+    const started = performance.now();
+    const limits = this.limits(options.limits);
+    const { snapshot, onOutput, onTrace, limits: _l, ...kernel } = options;
+    let prepared: PreparedModule;
+    try {
+      prepared = await this.prepare(source, limits, snapshot !== undefined);
+    } catch (err) {
+      return prepareFailure(err, limits, started);
+    }
+    if (snapshot && snapshot.moduleKey !== prepared.key) {
+      throw new Error(`snapshot ${snapshot.id} was taken from module ${snapshot.moduleKey}, not ${prepared.key} (same bytes and limits are needed)`);
+    }
+    this.counters.runs++;
+    try {
+      const reply = await this.submit(
+        {
+          build: (ex) => ({ op: "run", module: this.ref(ex, prepared), options: kernel, limits, ...(snapshot ? { snapshot } : {}) }) as Body,
+          timeoutMs: limits.timeoutMs,
+          limits,
+          ...(onOutput ? { onOutput } : {}),
+          ...(onTrace ? { onTrace } : {}),
+        },
+        limits.stackSizeMb,
+      );
+      return reply.outcome!;
+    } catch (err) {
+      return lostOutcome(err, limits, started);
+    }
+  }
+
+  // ---- snapshots -----------------------------------------------------------
+
+  /**
+   * Runs the module's initializer (`wizer.initialize`, else `_initialize`) once
+   * and captures the state it leaves. Pass the snapshot to `run` or `reactor`
+   * (same bytes, same memory and fuel settings) to start from it.
+   * Throws when initialization does not end normally.
+   */
+  async snapshot(source: ModuleSource, options: Omit<RunOptions, "snapshot"> = {}): Promise<Snapshot> {
+    const limits = this.limits(options.limits);
+    const { onOutput: _o, onTrace: _t, limits: _l, ...kernel } = options;
+    const prepared = await this.prepare(source, limits, true);
+    const snapshotId = `snap-${process.pid}-${nextSnapshotId++}`;
+    const reply = await this.submit(
+      { build: (ex) => ({ op: "snapshot", module: this.ref(ex, prepared), options: kernel, limits, snapshotId }) as Body, timeoutMs: limits.timeoutMs, limits },
+      limits.stackSizeMb,
+    );
+    if (!reply.snapshot) throw new Error(`cannot snapshot: initialization ended with ${reply.outcome?.reason}: ${reply.outcome?.message}`);
+    return reply.snapshot;
+  }
+
+  // ---- reactors ------------------------------------------------------------
+
+  /**
+   * Starts a warm reactor: instantiated once (then `_initialize`, or restored
+   * from `snapshot`), and called many times with `reactor.call`. Throws
+   * ReactorStartError when it cannot start (invalid module, link error, its
+   * initializer trapped or hit a limit).
+   */
+  async reactor(source: ModuleSource, options: RunOptions = {}): Promise<Reactor> {
+    const limits = this.limits(options.limits);
+    const started = performance.now();
+    let prepared: PreparedModule;
+    try {
+      prepared = await this.prepare(source, limits, options.snapshot !== undefined);
+    } catch (err) {
+      throw new ReactorStartError(prepareFailure(err, limits, started));
+    }
+    const r = new Reactor(this, prepared, options, limits);
+    await r.start();
+    return r;
+  }
+
+  /** @internal Starts a reactor instance on some executor; resolves to where it lives. */
+  async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits): Promise<{ executor: Executor; instanceId: number; outcome: GuestOutcome }> {
+    const { snapshot, onOutput, onTrace, limits: _l, ...kernel } = options;
+    const instanceId = nextInstanceId++;
+    let executor: Executor | undefined;
+    const reply = await this.submit(
+      {
+        build: (ex) => {
+          executor = ex;
+          return { op: "reactor", module: this.ref(ex, prepared), options: kernel, limits, instanceId, ...(snapshot ? { snapshot } : {}) } as Body;
+        },
+        timeoutMs: limits.timeoutMs,
+        limits,
+        ...(onOutput ? { onOutput } : {}),
+        ...(onTrace ? { onTrace } : {}),
+      },
+      limits.stackSizeMb,
+    );
+    if (reply.outcome!.reason === "exit" && executor?.alive) executor.instances.add(instanceId);
+    return { executor: executor!, instanceId, outcome: reply.outcome! };
+  }
+
+  // ---- scheduling ----------------------------------------------------------
+
+  /** Queues a job for any executor with the right stack size. */
+  private submit(job: Omit<Job, "resolve" | "reject">, stackSizeMb: number): Promise<Reply> {
+    if (this.closed) return Promise.reject(new Error("the executor pool is closed"));
+    return new Promise<Reply>((resolve, reject) => {
+      this.queue.push({ ...job, resolve, reject, stackSizeMb });
+      if (!this.executors.some((e) => e.stackSizeMb === stackSizeMb)) this.spawn(stackSizeMb, true);
+      this.pump();
+    });
+  }
+
+  /** @internal Queues a job that must run on `ex` (a call on a reactor it hosts). */
+  submitTo(ex: Executor, build: Job["build"], timeoutMs: number, extra: Partial<Job> = {}): Promise<Reply> {
+    if (!ex.alive) return Promise.reject(new ExecutorLostError(`executor ${ex.id} is gone`, false));
+    return new Promise<Reply>((resolve, reject) => {
+      ex.pinned.push({ ...extra, build, timeoutMs, resolve, reject });
+      if (!ex.busy) this.next(ex);
+    });
+  }
+
+  private spawn(stackSizeMb: number, extra: boolean): Executor {
+    const ex = new Executor(
+      stackSizeMb,
+      {
+        idle: (e) => this.next(e),
+        dead: (e, why) => this.onDead(e, why),
+      },
+      this.io,
+      extra,
+    );
+    this.executors.push(ex);
+    if (extra) this.scheduleRetire();
+    return ex;
+  }
+
+  private onDead(ex: Executor, _why: string): void {
+    const i = this.executors.indexOf(ex);
+    if (i >= 0) this.executors.splice(i, 1);
+    if (ex.killedAtDeadline) this.counters.deadlineKills++;
+    if (this.closed) return;
+    this.counters.replaced++;
+    // Keep the pool at its size; an extra executor is re-spawned only if work still needs its stack size.
+    if (!ex.extra || this.queue.some((j) => j.stackSizeMb === ex.stackSizeMb)) this.spawn(ex.stackSizeMb, ex.extra);
+    this.pump();
+  }
+
+  private pump(): void {
+    for (const ex of this.executors) if (!ex.busy && ex.alive) this.next(ex);
+  }
+
+  /** Gives an idle executor its next job: its own pinned work first, then the pool's queue. */
+  private next(ex: Executor): void {
+    if (ex.busy || !ex.alive) return;
+    const pinned = ex.pinned.shift();
+    if (pinned) {
+      ex.start(pinned);
+      return;
+    }
+    const i = this.queue.findIndex((j) => j.stackSizeMb === ex.stackSizeMb);
+    if (i < 0) return;
+    const [job] = this.queue.splice(i, 1);
+    ex.start(job!);
+  }
+
+  private scheduleRetire(): void {
+    if (this.retireTimer) return;
+    this.retireTimer = setInterval(() => {
+      const now = Date.now();
+      for (const ex of [...this.executors]) {
+        if (ex.extra && !ex.busy && ex.pinned.length === 0 && ex.instances.size === 0 && now - ex.idleSince > this.extraIdleMs) void ex.close();
+      }
+      if (!this.executors.some((e) => e.extra)) {
+        clearInterval(this.retireTimer);
+        this.retireTimer = undefined;
+      }
+    }, Math.max(100, this.extraIdleMs / 2));
+    this.retireTimer.unref();
+  }
+
+  /** RSS and instance counts per executor (for density measurements). */
+  async executorStats(): Promise<{ id: number; modules: number; instances: number; rssBytes: number }[]> {
+    const out = [];
+    for (const ex of [...this.executors]) {
+      const r = await this.submitTo(ex, () => ({ op: "stats" }), Infinity);
+      out.push({ id: ex.id, ...r.stats! });
+    }
+    return out;
+  }
+
+  /** Ends every executor; queued work is rejected. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.retireTimer) clearInterval(this.retireTimer);
+    for (const j of this.queue.splice(0)) j.reject(new Error("the executor pool was closed"));
+    await Promise.all([...this.executors].map((e) => e.close()));
+    await this.io.close();
+  }
+}
+
+export class ReactorStartError extends Error {
+  constructor(readonly outcome: GuestOutcome) {
+    super(`the reactor could not start: ${outcome.message}`);
+    this.name = "ReactorStartError";
+  }
+}
+
+export interface CallOptions {
+  /** How to read the result: the raw wasm value, or bytes from an i64 (ptr << 32 | len). */
+  result?: ResultKind;
+  /** Limits of this call (fuel, timeoutMs); memory and stack are the reactor's. */
+  limits?: Pick<SandboxLimits, "fuel" | "timeoutMs">;
+}
+
+export interface CallResult {
+  value: ReactorValue;
+  outcome: GuestOutcome;
+}
+
+/**
+ * A warm reactor instance living in one executor. Calls run one at a time
+ * (in the order made). When a call traps or hits a limit, or the executor is
+ * lost (another instance's deadline terminated it), the instance is gone: the
+ * next call transparently starts a fresh one (from the snapshot when the
+ * reactor has one) and `restarts` counts it. Calls queued behind a lost
+ * executor had not started and are retried on the fresh instance.
+ */
+export class Reactor {
+  private executor: Executor | undefined;
+  private instanceId = 0;
+  private chain: Promise<unknown> = Promise.resolve();
+  /** Fresh instances started after the first one. */
+  restarts = -1;
+  closed = false;
+
+  constructor(
+    private readonly pool: ExecutorPool,
+    readonly prepared: PreparedModule,
+    private readonly options: RunOptions,
+    readonly limits: ResolvedLimits,
+  ) {}
+
+  /** Whether the instance is live now (false after a trap, a limit or a lost executor). */
+  get live(): boolean {
+    return this.executor !== undefined && this.executor.alive && this.executor.instances.has(this.instanceId);
+  }
+
+  /** @internal */
+  async start(): Promise<GuestOutcome> {
+    const { executor, instanceId, outcome } = await this.pool.startInstance(this.prepared, this.options, this.limits);
+    if (outcome.reason !== "exit") throw new ReactorStartError(outcome);
+    this.executor = executor;
+    this.instanceId = instanceId;
+    this.restarts++;
+    return outcome;
+  }
+
+  /** Calls an exported function (see the call ABI in guest.ts). */
+  call(name: string, args: readonly ReactorArg[] = [], options: CallOptions = {}): Promise<CallResult> {
+    const run = this.chain.then(() => this.callNow(name, args, options));
+    this.chain = run.catch(() => {});
+    return run;
+  }
+
+  private async callNow(name: string, args: readonly ReactorArg[], options: CallOptions): Promise<CallResult> {
+    if (this.closed) throw new Error("the reactor is closed");
+    const limits = resolveLimits({ ...options.limits }, this.limits);
+    const started = performance.now();
+    for (let attempt = 0; ; attempt++) {
+      if (!this.live) await this.start();
+      const ex = this.executor!;
+      const id = this.instanceId;
+      try {
+        const reply = await this.pool.submitTo(
+          ex,
+          () => ({ op: "call", instanceId: id, name, args: [...args], result: options.result ?? "value", limits }),
+          limits.timeoutMs,
+          { limits },
+        );
+        const outcome = reply.outcome!;
+        if (outcome.reason !== "exit" || !ex.alive) ex.instances.delete(id);
+        return { value: reply.value, outcome };
+      } catch (err) {
+        // Lost before it started: nothing ran, so trying again on a fresh instance is safe.
+        if (err instanceof ExecutorLostError && !err.started && attempt < 2) continue;
+        ex.instances.delete(id);
+        return { value: undefined, outcome: lostOutcome(err, limits, started) };
+      }
+    }
+  }
+
+  /** Drops the instance; later calls fail. */
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    const ex = this.executor;
+    if (ex && this.live) {
+      ex.instances.delete(this.instanceId);
+      const id = this.instanceId;
+      await this.pool.submitTo(ex, () => ({ op: "drop", instanceId: id }), Infinity).catch(() => {});
+    }
+  }
+}
+
+function prepareFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
+  if (err instanceof WasmLimitError && err.limit === "maxMemoryPages") {
+    const o = setupFailure(err, limits, started);
+    return { ...o, reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, message: describeEnd("memory_limit", limits, err.message) };
+  }
+  if (err instanceof WasmError) {
+    const o = setupFailure(err, limits, started);
+    return { ...o, reason: "invalid_module", exitCode: EXIT_CODES.invalid_module, message: describeEnd("invalid_module", limits, err.message) };
+  }
+  return setupFailure(err, limits, started);
+}
+
+function lostOutcome(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
+  const e = err instanceof Error ? err : new Error(String(err));
+  const reason: EndReason = err instanceof ExecutorLostError ? "executor_lost" : "host_fault";
+  return {
+    reason,
+    exitCode: EXIT_CODES[reason],
+    message: describeEnd(reason, limits, e.message),
+    stdout: new Uint8Array(0),
+    stderr: new Uint8Array(0),
+    memoryBytes: 0,
+    calls: {},
+    denied: {},
+    durationUs: Math.round((performance.now() - started) * 1000),
+    hostFault: e.message,
+  };
+}

@@ -1,0 +1,419 @@
+/**
+ * What an executor does with one guest: instantiate a prepared module with a
+ * fresh kernel, apply the per-run limits (fuel, snapshot), run it, and turn
+ * however it ended into an outcome with a named reason. It runs inside the
+ * executor's worker thread; it is plain synchronous code, so tests can also
+ * call it directly on the main thread.
+ */
+import type { KernelOptions, OutputSpec } from "../kernel/options.js";
+import { InstanceLimitError, KernelFault, LinkError, ProcExit, ProcSignal } from "../kernel/errors.js";
+import { Kernel } from "../kernel/kernel.js";
+import type { ImportSignature } from "../kernel/linker.js";
+import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
+import { remainingFuel, setFuel } from "../wasm/fuel.js";
+import type { ImportedMemoryRequirement } from "../wasm/rewrite.js";
+import type { RunResult, TrapReport } from "./instance.js";
+import { describeEnd, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
+import { copyMemory, initializerOf, restoreSnapshot, snapshotTables, type Snapshot, type SnapshotGlobal } from "./snapshot.js";
+
+/** A module as the pool prepared it: rewritten for the limits, compiled once. */
+export interface PreparedModule {
+  /** Cache key: content digest + the rewrites applied. */
+  key: string;
+  module: WebAssembly.Module;
+  /** Whether the module was instrumented for fuel. */
+  metered: boolean;
+  maxMemoryPages: number;
+  importedMemories: ImportedMemoryRequirement[];
+  /** Mutable globals exported for snapshots (empty unless prepared for them). */
+  snapshotGlobals: SnapshotGlobal[];
+  /** Function import signatures ("module.name"), for the linker's checks. */
+  signatures: Map<string, ImportSignature>;
+  /** Function names from the name section, for backtraces. */
+  functionNames: Map<number, string>;
+}
+
+/**
+ * How a run (or one reactor call) ended: the in-process RunResult (same
+ * reasons, exit codes and trap report) plus what the sandbox measures.
+ */
+export interface GuestOutcome extends RunResult {
+  reason: EndReason;
+  message: string;
+  /** Instructions metered, when the module was (deterministic for the same input). */
+  fuelConsumed?: bigint;
+  /** Linear memory size at the end, in bytes. */
+  memoryBytes: number;
+  /** Wall time spent in the guest (instantiation included), in µs. */
+  durationUs: number;
+  /** Set when the host, not the guest, failed: a bug to report. */
+  hostFault?: string;
+}
+
+/** Kernel options that can cross to a worker thread (callbacks cannot). */
+export type PortableKernelOptions = Omit<KernelOptions, "trace" | "stdout" | "stderr" | "io" | "limits"> & {
+  stdout?: Exclude<OutputSpec, (chunk: Uint8Array) => void> | "stream";
+  stderr?: Exclude<OutputSpec, (chunk: Uint8Array) => void> | "stream";
+  /** Stream strace-style lines through `onTrace`. */
+  trace?: boolean;
+};
+
+export interface GuestHooks {
+  /** Receives output chunks of streams given as "stream". */
+  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  onTrace?: (line: string) => void;
+  /** Blocking socket I/O, when the run has listeners. */
+  io?: KernelOptions["io"];
+}
+
+/** A live instance with its kernel: a command before `_start`, or a warm reactor. */
+export interface LiveGuest {
+  prepared: PreparedModule;
+  kernel: Kernel;
+  instance: WebAssembly.Instance;
+  memory: WebAssembly.Memory | undefined;
+  limits: ResolvedLimits;
+  out: Collected;
+  /** Set once a call ended abnormally: the instance is no longer used. */
+  ended?: EndReason;
+}
+
+interface Collected {
+  stdout: Uint8Array[];
+  stderr: Uint8Array[];
+}
+
+function now(): number {
+  return performance.now();
+}
+
+function concat(chunks: Uint8Array[]): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  const out = new Uint8Array(n);
+  let o = 0;
+  for (const c of chunks) {
+    out.set(c, o);
+    o += c.length;
+  }
+  return out;
+}
+
+function finite(n: number): number | undefined {
+  return Number.isFinite(n) ? n : undefined;
+}
+
+/**
+ * Instantiates a prepared module with a fresh kernel. Imported memories are
+ * created with the memory ceiling as their maximum. With a snapshot, the
+ * instance is put in the snapshot's state (its initializer is not run).
+ * Throws LinkError, or the instantiation error (e.g. V8 out of memory).
+ */
+export function instantiate(
+  prepared: PreparedModule,
+  options: PortableKernelOptions,
+  limits: ResolvedLimits,
+  hooks: GuestHooks = {},
+  snapshot?: Snapshot,
+): LiveGuest {
+  const out: Collected = { stdout: [], stderr: [] };
+  const outputSpec = (name: "stdout" | "stderr"): OutputSpec => {
+    const spec = options[name] ?? "buffer";
+    if (spec === "buffer") return (chunk) => void out[name].push(chunk.slice());
+    if (spec === "stream") return (chunk) => hooks.onOutput?.(name, chunk.slice());
+    return spec;
+  };
+  const kernelOptions: KernelOptions = {
+    ...options,
+    stdout: outputSpec("stdout"),
+    stderr: outputSpec("stderr"),
+    trace: options.trace && hooks.onTrace ? hooks.onTrace : undefined,
+    io: hooks.io,
+    limits: {
+      openFiles: finite(limits.openFiles),
+      stdoutBytes: finite(limits.stdoutBytes),
+      stderrBytes: finite(limits.stderrBytes),
+    },
+  };
+  const kernel = new Kernel(kernelOptions);
+  try {
+    const { imports } = kernel.link(prepared.module, prepared.signatures);
+    let importedMemory: WebAssembly.Memory | undefined;
+    for (const req of prepared.importedMemories) {
+      const mem = new WebAssembly.Memory({ initial: req.min, maximum: req.max, shared: req.shared } as WebAssembly.MemoryDescriptor);
+      (imports[req.module] ??= {})[req.name] = mem;
+      importedMemory ??= mem;
+    }
+    const instance = new WebAssembly.Instance(prepared.module, imports);
+    const exported = instance.exports["memory"];
+    const memory = exported instanceof WebAssembly.Memory ? exported : importedMemory;
+    if (memory) kernel.bind(memory);
+    if (snapshot) {
+      if (!memory) throw new Error("cannot restore a snapshot into an instance without memory");
+      restoreSnapshot(snapshot, memory, instance.exports);
+    }
+    return { prepared, kernel, instance, memory, limits, out };
+  } catch (err) {
+    kernel.close();
+    throw err;
+  }
+}
+
+/**
+ * Runs `fn` (a call into the guest) under the instance's fuel budget and
+ * classifies how it ended. Output collected so far is drained into the outcome.
+ */
+export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): { value?: T; outcome: GuestOutcome } {
+  const { limits, prepared } = guest;
+  if (prepared.metered) setFuel(guest.instance, limits.fuel ?? 0n);
+  let value: T | undefined;
+  let c: Classified = { reason: "exit", exitCode: 0 };
+  try {
+    value = fn();
+  } catch (err) {
+    c = classify(err, guest);
+  }
+  const fuelConsumed = prepared.metered ? (limits.fuel ?? 0n) - remainingFuel(guest.instance) : undefined;
+  const outcome: GuestOutcome = {
+    reason: c.reason,
+    exitCode: c.exitCode,
+    message: describeEnd(c.reason, limits, c.detail ?? (c.reason === "exit" ? `with code ${c.exitCode}` : undefined)),
+    stdout: concat(guest.out.stdout.splice(0)),
+    stderr: concat(guest.out.stderr.splice(0)),
+    memoryBytes: guest.memory?.buffer.byteLength ?? 0,
+    calls: guest.kernel.callCounts(),
+    denied: guest.kernel.deniedCounts(),
+    durationUs: Math.round((now() - started) * 1000),
+  };
+  if (c.trap) outcome.trap = c.trap;
+  if (fuelConsumed !== undefined) outcome.fuelConsumed = fuelConsumed;
+  if (c.hostFault) outcome.hostFault = c.hostFault;
+  if (c.reason !== "exit") guest.ended = c.reason;
+  return { value, outcome };
+}
+
+interface Classified {
+  reason: EndReason;
+  exitCode: number;
+  trap?: TrapReport;
+  detail?: string;
+  hostFault?: string;
+}
+
+/** Memory counts as exhausted when less than this is left below the ceiling. */
+function nearCeiling(guest: LiveGuest): boolean {
+  if (!guest.memory) return false;
+  const pages = guest.memory.buffer.byteLength / 65536;
+  const max = guest.prepared.maxMemoryPages;
+  // A failed malloc asks for at least its size rounded to pages plus the
+  // allocator's own granularity (dlmalloc: 1 MiB+), so "near" is generous.
+  return pages >= max - Math.max(17, Math.ceil(max / 16));
+}
+
+function trapReport(err: unknown, guest: LiveGuest | undefined): TrapReport {
+  const t = describeTrap(err, guest?.prepared.metered ? { instance: guest.instance } : {});
+  const names = guest?.prepared.functionNames;
+  const frames: WasmFrame[] = t.frames.map((f) => ({ ...f, name: names?.get(f.funcIndex) ?? f.name }));
+  return { reason: t.reason, message: t.message, frames, backtrace: formatBacktrace(frames) };
+}
+
+function classify(err: unknown, guest: LiveGuest): Classified {
+  if (err instanceof ProcExit) {
+    if (err.code !== 0 && nearCeiling(guest)) return { reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, detail: memoryDetail(guest, `then exited with ${err.code}`) };
+    return { reason: "exit", exitCode: err.code };
+  }
+  if (err instanceof InstanceLimitError) return { reason: err.reason, exitCode: EXIT_CODES[err.reason], detail: err.message };
+  if (err instanceof ProcSignal) return { reason: "signal", exitCode: 128 + err.signal, detail: `signal ${err.signal}` };
+  if (err instanceof KernelFault) return { reason: "host_fault", exitCode: EXIT_CODES.host_fault, hostFault: err.message, detail: err.message };
+  if (err instanceof WebAssembly.RuntimeError || (err instanceof RangeError && /call stack size exceeded/i.test(err.message))) {
+    const trap = trapReport(err, guest);
+    if (trap.reason === "fuel_exhausted" || trap.reason === "stack_exhausted") return { reason: trap.reason, exitCode: EXIT_CODES[trap.reason], trap, detail: trap.frames[0] ? `in ${trap.frames[0].name}` : undefined };
+    if (nearCeiling(guest)) return { reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, trap, detail: memoryDetail(guest, `then trapped: ${trap.message}`) };
+    return { reason: "trap", exitCode: EXIT_CODES.trap, trap, detail: trap.message };
+  }
+  // Anything else escaped the kernel's ABI layer: a host bug, never the guest's errno.
+  const e = err instanceof Error ? err : new Error(String(err));
+  return { reason: "host_fault", exitCode: EXIT_CODES.host_fault, hostFault: `${e.name}: ${e.message}`, trap: trapReport(e, guest), detail: `${e.name}: ${e.message}` };
+}
+
+function memoryDetail(guest: LiveGuest, what: string): string {
+  const bytes = guest.memory?.buffer.byteLength ?? 0;
+  return `memory at ${(bytes / 1048576).toFixed(1)} MiB, ${what}`;
+}
+
+/** Runs a command: a fresh instance (optionally from a snapshot), then `_start`. */
+export function runCommand(
+  prepared: PreparedModule,
+  options: PortableKernelOptions,
+  limits: ResolvedLimits,
+  hooks: GuestHooks = {},
+  snapshot?: Snapshot,
+): GuestOutcome {
+  const started = now();
+  let guest: LiveGuest;
+  try {
+    guest = instantiate(prepared, options, limits, hooks, snapshot);
+  } catch (err) {
+    return setupFailure(err, limits, started);
+  }
+  try {
+    const start = guest.instance.exports["_start"];
+    if (typeof start !== "function") {
+      const hasInit = typeof guest.instance.exports["_initialize"] === "function";
+      return setupFailure(new LinkError(`the module exports no _start function${hasInit ? " (it is a reactor: it exports _initialize; call its exports instead)" : ""}`), limits, started);
+    }
+    return runGuarded(guest, () => (start as () => unknown)(), started).outcome;
+  } finally {
+    guest.kernel.close();
+  }
+}
+
+/** An outcome for a run that never reached the guest's code. */
+export function setupFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
+  const e = err instanceof Error ? err : new Error(String(err));
+  let reason: EndReason;
+  let hostFault: string | undefined;
+  let trap: TrapReport | undefined;
+  if (err instanceof LinkError || err instanceof WebAssembly.LinkError) reason = "link_error";
+  else if (err instanceof InstanceLimitError) reason = err.reason;
+  else if (err instanceof RangeError && /call stack size exceeded/i.test(e.message)) reason = "stack_exhausted";
+  else if (err instanceof RangeError && /memory/i.test(e.message)) reason = "memory_limit"; // V8 could not reserve the memory
+  else if (err instanceof WebAssembly.RuntimeError) {
+    reason = "trap"; // a start function trapped
+    trap = trapReport(err, undefined);
+  } else {
+    reason = "host_fault";
+    hostFault = `${e.name}: ${e.message}`;
+  }
+  const out: GuestOutcome = {
+    reason,
+    exitCode: EXIT_CODES[reason as Exclude<EndReason, "exit">] ?? EXIT_CODES.host_fault,
+    message: describeEnd(reason, limits, e.message),
+    stdout: new Uint8Array(0),
+    stderr: new Uint8Array(0),
+    memoryBytes: 0,
+    calls: {},
+    denied: {},
+    durationUs: Math.round((now() - started) * 1000),
+  };
+  if (trap) out.trap = trap;
+  if (hostFault) out.hostFault = hostFault;
+  return out;
+}
+
+// ---- reactors -----------------------------------------------------------------
+
+/**
+ * The reactor call ABI.
+ *
+ * Arguments: a `number` is passed as is (V8 converts it to the parameter's
+ * i32/f32/f64 type), a `bigint` for an i64 parameter. A `Uint8Array` takes
+ * TWO parameters, (ptr: i32, len: i32): the host calls the guest's exported
+ * `uniwasm_alloc(len) -> ptr`, copies the bytes there, and calls
+ * `uniwasm_free(ptr)` after the call returns.
+ *
+ * Results: by default the wasm result as is (number, bigint for i64,
+ * undefined for none). With `result: "bytes"` the function must return an
+ * i64 `(ptr << 32) | len`: the host copies those bytes out, then calls
+ * `uniwasm_free(ptr)` (so the guest allocates its result with its allocator).
+ */
+export type ReactorArg = number | bigint | Uint8Array;
+export type ReactorValue = number | bigint | Uint8Array | undefined;
+export type ResultKind = "value" | "bytes";
+
+export const ALLOC_EXPORT = "uniwasm_alloc";
+export const FREE_EXPORT = "uniwasm_free";
+
+/** Creates a warm reactor: instantiated, then `_initialize` (or restored from a snapshot). */
+export function startReactor(
+  prepared: PreparedModule,
+  options: PortableKernelOptions,
+  limits: ResolvedLimits,
+  hooks: GuestHooks = {},
+  snapshot?: Snapshot,
+): { guest?: LiveGuest; outcome: GuestOutcome } {
+  const started = now();
+  let guest: LiveGuest;
+  try {
+    guest = instantiate(prepared, options, limits, hooks, snapshot);
+  } catch (err) {
+    return { outcome: setupFailure(err, limits, started) };
+  }
+  const init = snapshot ? undefined : guest.instance.exports["_initialize"];
+  const { outcome } = runGuarded(guest, () => (typeof init === "function" ? (init as () => void)() : undefined), started);
+  if (outcome.reason === "exit") return { guest, outcome };
+  guest.kernel.close();
+  return { outcome };
+}
+
+/** Calls one export of a warm reactor with the call ABI above. */
+export function callReactor(guest: LiveGuest, name: string, args: readonly ReactorArg[], result: ResultKind = "value"): { value?: ReactorValue; outcome: GuestOutcome } {
+  const started = now();
+  const fn = guest.instance.exports[name];
+  if (typeof fn !== "function") {
+    return { outcome: setupFailure(new LinkError(`the reactor has no exported function "${name}"`), guest.limits, started) };
+  }
+  const exports = guest.instance.exports;
+  const toFree: number[] = [];
+  const { value, outcome } = runGuarded(
+    guest,
+    () => {
+      const wasmArgs: (number | bigint)[] = [];
+      for (const a of args) {
+        if (a instanceof Uint8Array) {
+          const ptr = allocate(exports, a.length);
+          toFree.push(ptr);
+          new Uint8Array(guest.memory!.buffer).set(a, ptr);
+          wasmArgs.push(ptr, a.length);
+        } else wasmArgs.push(a);
+      }
+      const raw = (fn as (...a: (number | bigint)[]) => unknown)(...wasmArgs);
+      let ret: ReactorValue = raw as ReactorValue;
+      if (result === "bytes") {
+        if (typeof raw !== "bigint") throw new TypeError(`"${name}" must return an i64 (ptr << 32 | len) for a bytes result`);
+        const ptr = Number((raw >> 32n) & 0xffffffffn);
+        const len = Number(raw & 0xffffffffn);
+        const mem = new Uint8Array(guest.memory!.buffer);
+        if (ptr + len > mem.length) throw new RangeError(`"${name}" returned bytes [${ptr}, +${len}) outside its memory of ${mem.length} bytes`);
+        ret = mem.slice(ptr, ptr + len);
+        toFree.push(ptr);
+      }
+      const free = exports[FREE_EXPORT];
+      if (typeof free === "function") for (const p of toFree) (free as (p: number) => void)(p);
+      return ret;
+    },
+    started,
+  );
+  return value === undefined ? { outcome } : { value, outcome };
+}
+
+function allocate(exports: WebAssembly.Exports, len: number): number {
+  const alloc = exports[ALLOC_EXPORT];
+  if (typeof alloc !== "function") throw new TypeError(`a bytes argument needs the guest to export "${ALLOC_EXPORT}(len) -> ptr"`);
+  const ptr = (alloc as (n: number) => number)(len) >>> 0;
+  if (ptr === 0 && len > 0) throw new RangeError(`${ALLOC_EXPORT}(${len}) returned 0`);
+  return ptr;
+}
+
+// ---- snapshot capture (runs in an executor too) ---------------------------------
+
+/** Instantiates, records the baseline, runs the initializer: what a snapshot is built from. */
+export function initializeForSnapshot(
+  prepared: PreparedModule,
+  options: PortableKernelOptions,
+  limits: ResolvedLimits,
+): { guest: LiveGuest; baseline: Uint8Array; baselineTables: Record<string, number>; initializer: string; initMicros: number; outcome: GuestOutcome } {
+  const started = now();
+  const guest = instantiate(prepared, options, limits);
+  if (!guest.memory) throw new Error("cannot snapshot a module without memory");
+  const initializer = initializerOf(guest.instance.exports);
+  if (!initializer) throw new Error('cannot snapshot: the module exports neither "wizer.initialize" nor "_initialize"');
+  const baseline = copyMemory(guest.memory);
+  const baselineTables = snapshotTables(guest.instance.exports);
+  const t0 = now();
+  const init = guest.instance.exports[initializer] as () => void;
+  const { outcome } = runGuarded(guest, () => init(), started);
+  const initMicros = Math.round((now() - t0) * 1000);
+  return { guest, baseline, baselineTables, initializer, initMicros, outcome };
+}

@@ -1,0 +1,39 @@
+/**
+ * Messages between an executor handle (main thread) and its worker thread.
+ * Everything here must survive structured cloning: a WebAssembly.Module is
+ * cloneable (the compiled code is shared, not recompiled), a Snapshot's page
+ * data is a SharedArrayBuffer (shared, not copied), bigints and Infinity clone.
+ */
+import type { GuestOutcome, PortableKernelOptions, PreparedModule, ReactorArg, ReactorValue, ResultKind } from "./guest.js";
+import type { ResolvedLimits } from "./limits.js";
+import type { Snapshot } from "./snapshot.js";
+
+/** A module reference: the full prepared module the first time an executor sees it, then only its key. */
+export type ModuleRef = { key: string; prepared?: PreparedModule };
+
+export type WorkerRequest =
+  | { op: "run"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot }
+  | { op: "reactor"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot; instanceId: number }
+  | { op: "call"; id: number; instanceId: number; name: string; args: ReactorArg[]; result: ResultKind; limits: ResolvedLimits }
+  | { op: "drop"; id: number; instanceId: number }
+  | { op: "snapshot"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshotId: string }
+  | { op: "forget"; id: number; key: string }
+  | { op: "stats"; id: number };
+
+export interface ExecutorStats {
+  modules: number;
+  instances: number;
+  rssBytes: number;
+}
+
+export type WorkerReply =
+  | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats }
+  | { id: number; kind: "error"; name: string; message: string }
+  | { id: number; kind: "output"; stream: "stdout" | "stderr"; chunk: Uint8Array }
+  | { id: number; kind: "trace"; line: string };
+
+export interface WorkerData {
+  /** Client end of the pool's socket I/O server (see kernel/io-bridge). */
+  ioPort?: import("node:worker_threads").MessagePort;
+  ioSignal?: SharedArrayBuffer;
+}
