@@ -77,7 +77,8 @@ class HostFile implements FileHandle {
 
   write(src: Uint8Array, position: bigint | null): number {
     const pos = position ?? this.stat().size;
-    return host("write", () => nodefs.writeSync(this.fd, src, 0, src.length, pos as unknown as number));
+    // writeSync takes a number position (bigint is silently ignored by Node 20).
+    return host("write", () => nodefs.writeSync(this.fd, src, 0, src.length, Number(pos)));
   }
 
   stat(): Stat {

@@ -35,7 +35,10 @@ export class FileSystem {
   // ---- guards -------------------------------------------------------------
 
   private need(d: Descriptor, right: bigint, what: string): void {
-    if ((d.rightsBase & right) === 0n) throw new WasiError(Errno.NOTCAPABLE, `descriptor lacks the right for ${what}`);
+    if ((d.rightsBase & right) !== 0n) return;
+    // A read-only preopen lacks every mutating right; refuse those as Wasmtime's DirPerms do.
+    if (d.kind === "dir" && d.readonly && (right & RIGHTS_MUTATING) !== 0n) throw new WasiError(Errno.PERM, `${what}: the directory capability is read-only`);
+    throw new WasiError(Errno.NOTCAPABLE, `descriptor lacks the right for ${what}`);
   }
 
   private file(fd: number): FileDescriptor {
