@@ -58,3 +58,17 @@ wasi_cc test/fixtures/image/greet.wasm test/fixtures/image/greet.c -O2 -g0 -Wall
 for src in test/fixtures/image/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
+
+# --- bench: guests for `npm run bench` (bench/guests) ---
+# C at -O2 like a real program; WAT with names. See bench/README.md.
+for src in bench/guests/*.c; do
+  wasi_cc "${src%.c}.wasm" "$src" -O2 -g0 -Wall
+done
+for src in bench/guests/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
+
+# --- linker: modules for link-time checks and hostile pointers (test/fixtures/linker) ---
+for src in test/fixtures/linker/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
