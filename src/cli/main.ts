@@ -1,6 +1,15 @@
 import { Command, CommanderError } from "commander";
 import { registerRun } from "./commands/run.js";
 import { registerInspect } from "./commands/inspect.js";
+import { registerBuild } from "./commands/build.js";
+import { registerImages } from "./commands/images.js";
+import { registerRmi } from "./commands/rmi.js";
+import { registerKey } from "./commands/key.js";
+import { registerPush } from "./commands/push.js";
+import { registerPull } from "./commands/pull.js";
+import { registerSave } from "./commands/save.js";
+import { registerLoad } from "./commands/load.js";
+import { registerTrust } from "./commands/trust.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -15,6 +24,15 @@ export function buildProgram(): Command {
     .exitOverride();
   registerRun(program);
   registerInspect(program);
+  registerBuild(program);
+  registerImages(program);
+  registerRmi(program);
+  registerKey(program);
+  registerPush(program);
+  registerPull(program);
+  registerSave(program);
+  registerLoad(program);
+  registerTrust(program);
   return program;
 }
 
