@@ -10,6 +10,7 @@ import { registerPull } from "./commands/pull.js";
 import { registerSave } from "./commands/save.js";
 import { registerLoad } from "./commands/load.js";
 import { registerTrust } from "./commands/trust.js";
+import { ImageError } from "../image/errors.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -46,6 +47,11 @@ export async function main(argv: string[]): Promise<number> {
     if (err instanceof CommanderError) {
       // --help and --version end through here with exit code 0.
       return err.exitCode;
+    }
+    // An image refused by `run`/`inspect` (tampered, unsigned, untrusted) is the user's problem: one line, no stack.
+    if (err instanceof ImageError) {
+      process.stderr.write(`uniwasm: ${err.message}\n`);
+      return 1;
     }
     throw err;
   }
