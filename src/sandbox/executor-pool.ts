@@ -171,7 +171,7 @@ export class ExecutorPool {
       importedMemories: lim.importedMemories,
       snapshotGlobals,
       signatures: importSignatures(original),
-      functionNames: new Map(original.names.functions),
+      functionNames: functionNames(original),
     };
   }
 
@@ -488,6 +488,13 @@ export class Reactor {
       await this.pool.submitTo(ex, () => ({ op: "drop", instanceId: id }), Infinity).catch(() => {});
     }
   }
+}
+
+/** Names for backtraces: the name section, else the export names of functions. */
+function functionNames(info: ModuleInfo): Map<number, string> {
+  const names = new Map(info.names.functions);
+  for (const e of info.exports) if (e.kind === "function" && !names.has(e.index)) names.set(e.index, e.name);
+  return names;
 }
 
 function prepareFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
