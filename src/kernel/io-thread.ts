@@ -25,7 +25,6 @@ export class IoThread {
       for (const p of this.pending.values()) p.reject(err);
       this.pending.clear();
     });
-    worker.unref();
   }
 
   static start(): IoThread {
