@@ -72,3 +72,15 @@ done
 for src in test/fixtures/linker/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
+
+# --- node: HTTP handlers for the gateway (test/fixtures/wagi, test/fixtures/reactor) ---
+# WAGI handlers are ordinary WASI commands; reactors are built with
+# -mexec-model=reactor (exports _initialize, no _start). The AssemblyScript
+# reactor uses asc from npm (devDependency) with no WASI shim.
+for src in test/fixtures/wagi/*.c; do
+  clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
+done
+for src in test/fixtures/reactor/*.c; do
+  clang --target=wasm32-wasi -mexec-model=reactor -O2 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
+done
+npx --no-install asc test/fixtures/reactor/hello.ts -o test/fixtures/reactor/hello-as.wasm -O3 --runtime incremental --use abort= --exportStart _initialize
