@@ -190,4 +190,3 @@ async function openLayout(path: string): Promise<LayoutReader> {
   return async (rel) => files.get(rel);
 }
 
-export { parseOciManifest };
