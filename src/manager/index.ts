@@ -1,0 +1,11 @@
+export * from "./runner.js";
+export * from "./reactor-abi.js";
+export * from "./scheduler.js";
+export * from "./rate.js";
+export * from "./budget.js";
+export * from "./pool.js";
+export * from "./refusal.js";
+export * from "./supervisor.js";
+export * from "./quotas.js";
+export * from "./manager.js";
+export { InProcessRunner } from "./in-process-runner.js";

@@ -1,0 +1,490 @@
+import { randomBytes } from "node:crypto";
+import type { AppRecord, TenantQuotas } from "../store/types.js";
+import type { InstanceRunner, ModuleRef, OutputSinks, RunLimits, RunOutcome } from "./runner.js";
+import { RunnerError } from "./runner.js";
+import { FairScheduler, SchedulerRejection, type TenantShare } from "./scheduler.js";
+import { CpuWindow, TokenBucket } from "./rate.js";
+import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
+import { ReactorPool, type PooledInstance } from "./pool.js";
+import { Refusal } from "./refusal.js";
+import { encodeReactorRequest } from "./reactor-abi.js";
+import { Supervisor, type BackoffOptions } from "./supervisor.js";
+import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
+
+export interface ManagerObserver {
+  /** A request or service run finished (for metrics, usage and logs). */
+  runFinished?(e: RunEvent): void;
+  /** Lifecycle of instances: started, stopped, crashed, restarting. */
+  event?(e: { tenantId: string; appId: string; instanceId?: string; kind: string; message: string }): void;
+  /** A request was refused before it ran. */
+  refused?(e: { tenantId: string; appId: string; code: string }): void;
+  /** Guest output that is not a response (service stdout, stderr). */
+  output?(appId: string, stream: "stdout" | "stderr", chunk: Uint8Array): void;
+}
+
+export interface RunEvent {
+  tenantId: string;
+  appId: string;
+  appName: string;
+  kind: "command" | "reactor" | "service";
+  start: "cold" | "warm";
+  queuedMs: number;
+  outcome: RunOutcome;
+}
+
+export interface ResourceManagerOptions {
+  runner: InstanceRunner;
+  /** Node-wide memory budget for live instances, bytes. Default 4 GiB. */
+  nodeMemoryBytes?: number;
+  /** Requests waiting node-wide before 503. Default 10 000. */
+  nodeMaxQueue?: number;
+  defaultQuotas?: TenantQuotas;
+  observer?: ManagerObserver;
+  /** How often idle warm instances are checked for scale-down, ms. Default 1000. */
+  reapIntervalMs?: number;
+  serviceBackoff?: BackoffOptions;
+}
+
+export interface TenantRuntime {
+  id: string;
+  name: string;
+  weight: number;
+  quotas: TenantQuotas;
+  bucket: TokenBucket;
+  cpu: CpuWindow;
+}
+
+export interface InstanceInfo {
+  id: string;
+  tenantId: string;
+  appId: string;
+  appName: string;
+  revision: number;
+  kind: "command" | "reactor" | "service";
+  state: "running" | "idle" | "busy";
+  startedAt: number;
+  lastUsedAt: number;
+  requests: number;
+  memoryBytes: number;
+}
+
+export interface Invocation {
+  /** CGI variables (the WAGI env, or the reactor request's metadata). */
+  env: Record<string, string>;
+  /** argv for WAGI commands. */
+  args: string[];
+  body: Uint8Array;
+  sinks: OutputSinks;
+}
+
+const MiB = 1024 * 1024;
+
+/** One app revision as it runs: its module, limits, pool or supervisor. */
+export class Deployment {
+  inflight = 0;
+  draining = false;
+  /** EWMA of executor ms per request: the scheduler's cost estimate. */
+  costEstimate = 1;
+  pool: ReactorPool | undefined;
+  supervisor: Supervisor | undefined;
+  private drained: (() => void) | undefined;
+
+  constructor(
+    readonly app: AppRecord,
+    readonly module: ModuleRef,
+    readonly limits: RunLimits,
+  ) {}
+
+  get abi() {
+    return this.app.config.abi;
+  }
+
+  observeCost(ms: number): void {
+    this.costEstimate = this.costEstimate * 0.8 + ms * 0.2;
+  }
+
+  /** Resolves when no request runs on this revision any more. */
+  whenIdle(): Promise<void> {
+    if (this.inflight === 0) return Promise.resolve();
+    return new Promise((resolve) => (this.drained = resolve));
+  }
+
+  done(): void {
+    this.inflight--;
+    if (this.inflight === 0 && this.drained) {
+      const d = this.drained;
+      this.drained = undefined;
+      d();
+    }
+  }
+}
+
+export function runLimitsOf(app: AppRecord): RunLimits {
+  const l = app.config.limits;
+  return {
+    maxMemoryBytes: l.memoryMiB * MiB,
+    fuel: l.fuel > 0 ? l.fuel : null,
+    timeoutMs: app.config.abi === "service" && l.timeoutMs === 0 ? Infinity : l.timeoutMs,
+    stdoutBytes: app.config.abi === "service" ? 64 * MiB : l.maxResponseBytes,
+    stderrBytes: 1 * MiB,
+  };
+}
+
+/**
+ * The resource manager: admission (rate, CPU time, memory), fair scheduling
+ * across tenants, warm pools, command instances, supervised services, and the
+ * registry of live instances. It knows nothing of HTTP.
+ */
+export class ResourceManager {
+  readonly runner: InstanceRunner;
+  readonly scheduler: FairScheduler;
+  readonly budget: MemoryBudget;
+  private readonly tenants = new Map<string, TenantRuntime>();
+  private readonly deployments = new Map<string, Deployment>();
+  private readonly commands = new Map<string, InstanceInfo>();
+  private readonly services = new Map<string, InstanceInfo>();
+  private readonly defaults: TenantQuotas;
+  private readonly observer: ManagerObserver;
+  private readonly reaper: NodeJS.Timeout;
+  private readonly backoff: BackoffOptions | undefined;
+  private closed = false;
+
+  constructor(opts: ResourceManagerOptions) {
+    this.runner = opts.runner;
+    this.scheduler = new FairScheduler({ slots: opts.runner.executors, maxQueued: opts.nodeMaxQueue ?? 10_000 });
+    this.budget = new MemoryBudget(opts.nodeMemoryBytes ?? 4096 * MiB);
+    this.defaults = opts.defaultQuotas ?? { ...DEFAULT_TENANT_QUOTAS };
+    this.observer = opts.observer ?? {};
+    this.backoff = opts.serviceBackoff;
+    this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 1000);
+    this.reaper.unref();
+  }
+
+  // ---- tenants ----
+
+  setTenant(t: { id: string; name: string; weight: number; quotas: Partial<TenantQuotas> }): TenantRuntime {
+    const quotas = effectiveQuotas(t.quotas, this.defaults);
+    const cur = this.tenants.get(t.id);
+    if (cur) {
+      cur.quotas = quotas;
+      cur.weight = t.weight;
+      cur.bucket.rate = quotas.requestsPerSecond;
+      cur.bucket.burst = Math.max(1, quotas.requestsPerSecond);
+      return cur;
+    }
+    const rt: TenantRuntime = {
+      id: t.id,
+      name: t.name,
+      weight: t.weight,
+      quotas,
+      bucket: new TokenBucket(quotas.requestsPerSecond, Math.max(1, quotas.requestsPerSecond)),
+      cpu: new CpuWindow(),
+    };
+    this.tenants.set(t.id, rt);
+    return rt;
+  }
+
+  tenant(id: string): TenantRuntime | undefined {
+    return this.tenants.get(id);
+  }
+
+  quotasOf(tenantId: string): TenantQuotas {
+    return this.tenants.get(tenantId)?.quotas ?? { ...this.defaults };
+  }
+
+  async removeTenant(id: string): Promise<void> {
+    for (const d of [...this.deployments.values()]) if (d.app.tenantId === id) await this.undeploy(d.app.id);
+    this.tenants.delete(id);
+  }
+
+  // ---- deployments ----
+
+  /**
+   * Starts (or replaces) an app revision. The new revision is compiled and,
+   * for reactors, at least one instance is started before the switch, so a
+   * broken update leaves the old revision serving; the old one drains:
+   * in-flight requests finish on it, then its instances stop.
+   */
+  async deploy(app: AppRecord, module: ModuleRef): Promise<void> {
+    if (!this.tenants.has(app.tenantId)) throw new Error(`tenant ${app.tenantId} is not registered with the manager`);
+    await this.runner.prepare(module);
+    const next = new Deployment(app, module, runLimitsOf(app));
+    if (app.config.abi === "reactor") {
+      next.pool = this.newPool(next);
+      await next.pool.warm(Math.max(1, app.config.scale.minInstances));
+    }
+    const prev = this.deployments.get(app.id);
+    this.deployments.set(app.id, next);
+    if (app.config.abi === "service") this.startService(next);
+    this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "deployed", message: `revision ${app.revision} (${module.digest.slice(0, 19)}) is live` });
+    if (prev) void this.retire(prev);
+  }
+
+  async undeploy(appId: string): Promise<void> {
+    const d = this.deployments.get(appId);
+    if (!d) return;
+    this.deployments.delete(appId);
+    await this.retire(d);
+  }
+
+  private async retire(d: Deployment): Promise<void> {
+    d.draining = true;
+    await d.supervisor?.stop();
+    const svc = this.services.get(d.app.id);
+    if (svc && svc.revision === d.app.revision) this.services.delete(d.app.id);
+    await d.whenIdle();
+    d.pool?.drain();
+  }
+
+  deployment(appId: string): Deployment | undefined {
+    return this.deployments.get(appId);
+  }
+
+  // ---- requests ----
+
+  /** Runs one request of an app under its tenant's quotas; throws Refusal when it cannot run now. */
+  async invoke(appId: string, inv: Invocation): Promise<RunOutcome> {
+    const d = this.deployments.get(appId);
+    if (!d || d.abi === "service") throw new Refusal("app_unavailable", `app ${appId} is not serving requests`);
+    const t = this.tenants.get(d.app.tenantId);
+    if (!t) throw new Refusal("app_unavailable", `tenant of app ${appId} is gone`);
+    const refuse = (r: Refusal): never => {
+      this.observer.refused?.({ tenantId: t.id, appId, code: r.code });
+      throw r;
+    };
+    const wait = t.bucket.take();
+    if (wait > 0) refuse(new Refusal("tenant_rate_limited", `tenant ${t.name} is over ${t.quotas.requestsPerSecond} requests/s`, Math.ceil(wait)));
+    if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
+      refuse(new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute)));
+    }
+    const share: TenantShare = { id: t.id, weight: t.weight, maxConcurrency: t.quotas.maxConcurrency, maxQueue: t.quotas.maxQueue };
+    d.inflight++;
+    const enqueued = performance.now();
+    try {
+      return await this.scheduler.run(
+        share,
+        d.costEstimate,
+        async () => {
+          const queuedMs = performance.now() - enqueued;
+          return d.abi === "reactor" ? this.runReactor(d, t, inv, queuedMs) : this.runCommand(d, t, inv, queuedMs);
+        },
+        { queueTimeoutMs: Math.min(d.limits.timeoutMs, 30_000), actualCost: (r, ms) => r?.durationMs ?? ms },
+      );
+    } catch (err) {
+      if (err instanceof SchedulerRejection) {
+        if (err.reason === "tenant_queue_full") refuse(new Refusal("tenant_overloaded", err.message, 1));
+        refuse(new Refusal("node_overloaded", err.message, 1));
+      }
+      if (err instanceof Refusal) refuse(err);
+      throw err;
+    } finally {
+      d.done();
+    }
+  }
+
+  private reserve(d: Deployment, t: TenantRuntime): Reservation {
+    const r = this.budget.reserve(t.id, d.limits.maxMemoryBytes, t.quotas.memoryMiB * MiB, t.quotas.maxInstances);
+    if (typeof r === "string") throw budgetRefusal(r, t, d);
+    return r;
+  }
+
+  private async runCommand(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number): Promise<RunOutcome> {
+    const reservation = this.reserve(d, t);
+    const id = newInstanceId();
+    const now = Date.now();
+    this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
+    try {
+      const outcome = await this.runner.runCommand({
+        module: d.module,
+        args: inv.args,
+        env: inv.env,
+        stdin: inv.body,
+        limits: d.limits,
+        onStdout: inv.sinks.onStdout,
+        onStderr: inv.sinks.onStderr,
+      });
+      this.account(d, t, "command", "cold", queuedMs, outcome);
+      return outcome;
+    } finally {
+      this.commands.delete(id);
+      reservation.release();
+    }
+  }
+
+  private async runReactor(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number): Promise<RunOutcome> {
+    const pool = d.pool!;
+    let acquired: { instance: PooledInstance; cold: boolean };
+    try {
+      acquired = await pool.acquire();
+    } catch (err) {
+      if (err instanceof Refusal) throw err;
+      if (err instanceof RunnerError) return { reason: err.reason, exitCode: null, message: err.message, durationMs: 0 };
+      throw new Refusal("app_unavailable", (err as Error).message);
+    }
+    const { instance, cold } = acquired;
+    let broken = true;
+    try {
+      const outcome = await instance.handle.handle(encodeReactorRequest(inv.env, inv.body), inv.sinks, d.limits);
+      instance.requests++;
+      broken = outcome.reason !== "exit"; // a non-zero handler status is an answer, not a broken instance
+      this.account(d, t, "reactor", cold ? "cold" : "warm", queuedMs, outcome);
+      return outcome;
+    } finally {
+      const stop = (instance as PooledInstance & { stopRequested?: boolean }).stopRequested === true;
+      pool.release(instance, broken || stop);
+    }
+  }
+
+  private account(d: Deployment, t: TenantRuntime, kind: RunEvent["kind"], start: RunEvent["start"], queuedMs: number, outcome: RunOutcome): void {
+    t.cpu.add(outcome.durationMs);
+    d.observeCost(outcome.durationMs);
+    this.observer.runFinished?.({ tenantId: t.id, appId: d.app.id, appName: d.app.name, kind, start, queuedMs, outcome });
+  }
+
+  private newPool(d: Deployment): ReactorPool {
+    const app = d.app;
+    return new ReactorPool({
+      min: app.config.scale.minInstances,
+      max: Math.max(1, app.config.scale.maxInstances),
+      idleTimeoutMs: app.config.scale.idleTimeoutMs,
+      create: async () => {
+        const t = this.tenants.get(app.tenantId);
+        if (!t) throw new Refusal("app_unavailable", "tenant is gone");
+        const reservation = this.reserve(d, t);
+        try {
+          const handle = await this.runner.startReactor({ module: d.module, args: app.config.args, env: app.config.env, limits: d.limits });
+          const id = newInstanceId();
+          this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: id, kind: "instance_started", message: `reactor instance ${id} started (revision ${app.revision})` });
+          return { id, handle, reservation, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, busy: false };
+        } catch (err) {
+          reservation.release();
+          throw err;
+        }
+      },
+      destroy: async (inst, why) => {
+        inst.reservation.release();
+        this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: inst.id, kind: "instance_stopped", message: `reactor instance ${inst.id} stopped (${why})` });
+        await inst.handle.close().catch(() => undefined);
+      },
+    });
+  }
+
+  private startService(d: Deployment): void {
+    const app = d.app;
+    const id = newInstanceId();
+    const info: InstanceInfo = { id, tenantId: app.tenantId, appId: app.id, appName: app.name, revision: app.revision, kind: "service", state: "running", startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, memoryBytes: 0 };
+    this.services.set(app.id, info);
+    d.supervisor = new Supervisor(
+      {
+        run: async () => {
+          const t = this.tenants.get(app.tenantId);
+          if (!t) return "tenant gone";
+          const reservation = this.reserve(d, t);
+          info.startedAt = Date.now();
+          info.state = "running";
+          try {
+            const outcome = await this.runner.runCommand({
+              module: d.module,
+              args: app.config.args,
+              env: app.config.env,
+              stdin: new Uint8Array(),
+              limits: d.limits,
+              onStdout: (c) => this.observer.output?.(app.id, "stdout", c),
+              onStderr: (c) => this.observer.output?.(app.id, "stderr", c),
+            });
+            this.account(d, t, "service", "cold", 0, outcome);
+            return outcome.reason === "exit" ? `exited with code ${outcome.exitCode}` : `ended: ${outcome.reason}${outcome.message ? ` (${outcome.message})` : ""}`;
+          } finally {
+            reservation.release();
+            info.state = "idle";
+          }
+        },
+        onRestart: (delay, why, restarts) => {
+          this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: id, kind: "service_restarting", message: `service ${why}; restart #${restarts} in ${delay} ms` });
+        },
+      },
+      this.backoff,
+    );
+    d.supervisor.start();
+  }
+
+  // ---- instances ----
+
+  instances(tenantId?: string): InstanceInfo[] {
+    const out: InstanceInfo[] = [];
+    for (const d of this.deployments.values()) {
+      if (tenantId && d.app.tenantId !== tenantId) continue;
+      for (const inst of d.pool?.all ?? []) {
+        out.push({
+          id: inst.id,
+          tenantId: d.app.tenantId,
+          appId: d.app.id,
+          appName: d.app.name,
+          revision: d.app.revision,
+          kind: "reactor",
+          state: inst.busy ? "busy" : "idle",
+          startedAt: inst.startedAt,
+          lastUsedAt: inst.lastUsedAt,
+          requests: inst.requests,
+          memoryBytes: inst.handle.memoryBytes(),
+        });
+      }
+    }
+    for (const i of [...this.commands.values(), ...this.services.values()]) if (!tenantId || i.tenantId === tenantId) out.push({ ...i });
+    return out;
+  }
+
+  /** Stops one instance of the tenant; false when it has none with that id. */
+  async stopInstance(tenantId: string, id: string): Promise<boolean> {
+    for (const d of this.deployments.values()) {
+      if (d.app.tenantId !== tenantId) continue;
+      if (d.pool?.stop(id)) return true;
+    }
+    const svc = [...this.services.values()].find((s) => s.id === id && s.tenantId === tenantId);
+    if (svc) {
+      // A service is restarted by its supervisor; stopping it means undeploying the app.
+      return false;
+    }
+    return false;
+  }
+
+  private reap(): void {
+    const now = Date.now();
+    for (const d of this.deployments.values()) d.pool?.reap(now);
+  }
+
+  tenantUsage(tenantId: string) {
+    const t = this.tenants.get(tenantId);
+    const b = this.budget.tenant(tenantId);
+    return {
+      liveInstances: b.instances,
+      reservedMemoryBytes: b.bytes,
+      cpuMsLastMinute: t ? Math.round(t.cpu.used() * 1000) / 1000 : 0,
+      queued: this.scheduler.queuedFor(tenantId),
+      quotas: t?.quotas ?? this.defaults,
+    };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    clearInterval(this.reaper);
+    await Promise.all([...this.deployments.keys()].map((id) => this.undeploy(id)));
+    await this.runner.close();
+  }
+}
+
+function budgetRefusal(r: BudgetRefusal, t: TenantRuntime, d: Deployment): Refusal {
+  switch (r) {
+    case "tenant_memory":
+      return new Refusal("tenant_memory_exhausted", `tenant ${t.name} has its ${t.quotas.memoryMiB} MiB memory quota in use (app ${d.app.name} needs ${d.app.config.limits.memoryMiB} MiB)`, 1);
+    case "tenant_instances":
+      return new Refusal("tenant_overloaded", `tenant ${t.name} has ${t.quotas.maxInstances} live instances (its quota)`, 1);
+    case "node_memory":
+      return new Refusal("node_overloaded", "the node's memory budget is in use", 1);
+  }
+}
+
+function newInstanceId(): string {
+  return "i_" + randomBytes(6).toString("base64url");
+}

@@ -1,0 +1,92 @@
+import type { EndReason } from "../sandbox/limits.js";
+
+/**
+ * The narrow interface the manager needs from whatever runs guests. It is
+ * implemented by InProcessRunner (guests on the calling thread, for tests and
+ * embedding) and by the sandbox's executor pool (worker threads) — see
+ * createRunner in ./runners.ts. Nothing above the manager touches a runner.
+ */
+export interface InstanceRunner {
+  /** Human-readable name for logs and /v1/node ("in-process", "executor-pool(4)"). */
+  readonly name: string;
+  /** How many guests can truly run at once; the fair scheduler's slot count. */
+  readonly executors: number;
+  /** Compiles and caches a module by digest so later starts are warm. Throws RunnerError("invalid_module"). */
+  prepare(module: ModuleRef): Promise<void>;
+  /** Runs a command module (`_start`) once: a fresh instance per call (the WAGI path). */
+  runCommand(req: CommandRequest): Promise<RunOutcome>;
+  /** Starts a reactor instance (`_initialize` once) kept warm for many calls. */
+  startReactor(req: ReactorStart): Promise<ReactorHandle>;
+  close(): Promise<void>;
+}
+
+export interface ModuleRef {
+  /** sha256:<hex> of `bytes`: the compiled-module cache key. */
+  digest: string;
+  bytes: Uint8Array;
+}
+
+export interface RunLimits {
+  maxMemoryBytes: number;
+  /** Instruction budget; null = unmetered. */
+  fuel: number | null;
+  timeoutMs: number;
+  stdoutBytes: number;
+  stderrBytes: number;
+}
+
+export interface OutputSinks {
+  /** Receives stdout as the guest writes it (the response, for both HTTP ABIs). */
+  onStdout(chunk: Uint8Array): void;
+  onStderr(chunk: Uint8Array): void;
+}
+
+export interface CommandRequest extends OutputSinks {
+  module: ModuleRef;
+  args: string[];
+  env: Record<string, string>;
+  stdin: Uint8Array;
+  limits: RunLimits;
+}
+
+export interface ReactorStart {
+  module: ModuleRef;
+  args: string[];
+  env: Record<string, string>;
+  limits: RunLimits;
+}
+
+export interface ReactorHandle {
+  /**
+   * Calls the reactor HTTP handler (docs/abi-reactor.md) with one encoded
+   * request. After an outcome other than `exit` with code 0 the instance is
+   * considered broken and must be closed.
+   */
+  handle(request: Uint8Array, sinks: OutputSinks, limits: RunLimits): Promise<RunOutcome>;
+  /** Current linear memory size in bytes. */
+  memoryBytes(): number;
+  close(): Promise<void>;
+}
+
+export interface RunOutcome {
+  /** `exit` for a normal end (see exitCode); otherwise why the instance ended. */
+  reason: EndReason;
+  exitCode: number | null;
+  /** One line for humans (trap message, limit hit). */
+  message?: string;
+  /** Wall time of the run on its executor. */
+  durationMs: number;
+  /** Instructions charged, when metered. */
+  fuelUsed?: number;
+  /** Linear memory at the end of the run. */
+  memoryBytes?: number;
+  /** Host calls refused for lack of a capability, by call name. */
+  deniedCalls?: Record<string, number>;
+}
+
+export class RunnerError extends Error {
+  constructor(readonly reason: EndReason, message: string) {
+    super(message);
+    this.name = "RunnerError";
+  }
+}

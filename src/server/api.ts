@@ -1,0 +1,513 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
+import type {} from "@fastify/swagger"; // route `summary`/`tags` typings
+import type { NodeStore, TenantQuotas, TenantRecord, TokenRecord, ImageRecord, AppRecord, ImageConfig } from "../store/index.js";
+import { RouteConflict } from "../store/index.js";
+import type { ResourceManager } from "../manager/index.js";
+import { RunnerError, checkReactorExports, QUOTA_KEYS } from "../manager/index.js";
+import { ApiError } from "./errors.js";
+import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
+import { resolveAppConfig, type DeployRequest } from "./app-config.js";
+import { moduleSurface } from "./module-surface.js";
+import type { StatsRecorder } from "./stats.js";
+import type { ImageSource } from "./image-source.js";
+
+export interface ApiContext {
+  store: NodeStore;
+  manager: ResourceManager;
+  stats: StatsRecorder;
+  images: ImageSource;
+  /** Per-app denied host calls seen so far (name -> count). */
+  deniedCalls: Map<string, Record<string, number>>;
+  gatewayUrl: () => string;
+  nodeInfo: () => Record<string, unknown>;
+  /** Largest image upload, bytes. */
+  maxImageBytes: number;
+}
+
+const NAME_RE = "^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$";
+const nameSchema = { type: "string", pattern: NAME_RE, description: "lower-case letters, digits and inner dashes, 1-40 characters" } as const;
+
+const quotaProps = Object.fromEntries(QUOTA_KEYS.map((k) => [k, { type: "integer", minimum: 0 }]));
+const quotasSchema = { type: "object", additionalProperties: false, properties: quotaProps } as const;
+const routeSchema = {
+  type: "object",
+  additionalProperties: false,
+  required: ["path"],
+  properties: { host: { type: "string", maxLength: 253 }, path: { type: "string", maxLength: 1024 } },
+} as const;
+const limitsSchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: {
+    memoryMiB: { type: "integer" },
+    fuel: { type: "integer" },
+    timeoutMs: { type: "integer" },
+    maxBodyBytes: { type: "integer" },
+    maxResponseBytes: { type: "integer" },
+  },
+} as const;
+const envSchema = { type: "object", additionalProperties: { type: "string" }, maxProperties: 256 } as const;
+const argsSchema = { type: "array", items: { type: "string" }, maxItems: 256 } as const;
+const imageConfigSchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: { abi: { enum: ["wagi", "reactor", "service"] }, env: envSchema, args: argsSchema, routes: { type: "array", items: routeSchema, maxItems: 64 }, limits: limitsSchema },
+} as const;
+
+const tenantParams = { type: "object", required: ["tenant"], properties: { tenant: { type: "string" } } } as const;
+const sec = [{ bearer: [] as string[] }];
+
+function tenantView(t: TenantRecord, manager: ResourceManager) {
+  return { id: t.id, name: t.name, weight: t.weight, quotas: manager.quotasOf(t.id), quotaOverrides: t.quotas, createdAt: new Date(t.createdAt).toISOString() };
+}
+function tokenView(t: TokenRecord) {
+  return { id: t.id, name: t.name, scope: t.scope, tenantId: t.tenantId, prefix: t.prefix, createdAt: new Date(t.createdAt).toISOString(), lastUsedAt: t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : null };
+}
+function imageView(i: ImageRecord) {
+  return { digest: i.digest, name: i.name, size: i.size, source: i.source, config: i.config, signedBy: i.signedBy, surface: i.info, createdAt: new Date(i.createdAt).toISOString() };
+}
+
+export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
+  const { store, manager } = ctx;
+
+  const principal = (req: FastifyRequest): Principal => {
+    if (!req.principal) req.principal = authenticate(store, req);
+    return req.principal;
+  };
+  const tenantOf = (req: FastifyRequest) => tenantFor(store, principal(req), (req.params as { tenant: string }).tenant);
+  const appOf = (req: FastifyRequest) => {
+    const t = tenantOf(req);
+    const name = (req.params as { app: string }).app;
+    const a = store.apps.findByName(t.id, name);
+    if (!a) throw new ApiError("app_not_found", `No app ${JSON.stringify(name)} in tenant ${t.name}.`);
+    return { tenant: t, app: a };
+  };
+  const appView = (a: AppRecord, t: TenantRecord) => {
+    const d = manager.deployment(a.id);
+    const image = store.images.get(t.id, a.imageDigest);
+    const gw = ctx.gatewayUrl();
+    return {
+      id: a.id,
+      name: a.name,
+      tenant: t.name,
+      image: a.imageDigest,
+      imageName: image?.name ?? null,
+      revision: a.revision,
+      config: a.config,
+      status: d ? (d.draining ? "draining" : "running") : "stopped",
+      urls: a.config.routes.map((r) => (r.host === "*" ? `${gw}${r.path}` : `${gw}${r.path}  (Host: ${r.host})`)),
+      surface: image?.info.wasiCalls ?? [],
+      deniedCalls: ctx.deniedCalls.get(a.id) ?? {},
+      createdAt: new Date(a.createdAt).toISOString(),
+      updatedAt: new Date(a.updatedAt).toISOString(),
+    };
+  };
+
+  // Every /v1 route authenticates before anything else (including body parsing errors).
+  app.addHook("onRequest", async (req) => {
+    if (req.url.startsWith("/v1/") || req.url === "/metrics" || req.url.startsWith("/metrics?")) principal(req);
+  });
+
+  // ---- identity and node ----
+  app.get("/v1/whoami", { schema: { summary: "Who this token is", tags: ["auth"], security: sec } }, async (req) => {
+    const p = principal(req);
+    const tenant = p.scope === "tenant" ? store.tenants.find(p.tenantId) : undefined;
+    return { scope: p.scope, token: tokenView(p.token), tenant: tenant ? { id: tenant.id, name: tenant.name } : null };
+  });
+
+  app.get("/v1/node", { schema: { summary: "Node status, budgets and executors (admin)", tags: ["node"], security: sec } }, async (req) => {
+    requireAdmin(principal(req));
+    return ctx.nodeInfo();
+  });
+
+  // ---- tenants ----
+  app.get("/v1/tenants", { schema: { summary: "List tenants (a tenant token sees only its own)", tags: ["tenants"], security: sec } }, async (req) => {
+    const p = principal(req);
+    const list = p.scope === "admin" ? store.tenants.list() : [store.tenants.find(p.tenantId)!];
+    return { tenants: list.map((t) => tenantView(t, manager)) };
+  });
+
+  app.post(
+    "/v1/tenants",
+    {
+      schema: {
+        summary: "Create a tenant and its first token (admin)",
+        tags: ["tenants"],
+        security: sec,
+        body: { type: "object", additionalProperties: false, required: ["name"], properties: { name: nameSchema, quotas: quotasSchema, weight: { type: "integer", minimum: 1, maximum: 100 } } },
+      },
+    },
+    async (req, reply) => {
+      requireAdmin(principal(req));
+      const body = req.body as { name: string; quotas?: Partial<TenantQuotas>; weight?: number };
+      if (store.tenants.nameTaken(body.name)) throw new ApiError("tenant_exists", `A tenant named ${body.name} exists.`);
+      const t = store.tenants.create(body.name, body.quotas ?? {}, body.weight ?? 1);
+      manager.setTenant(t);
+      const { token, secret } = store.tokens.create("tenant", t.id, "default");
+      reply.code(201);
+      return { tenant: tenantView(t, manager), token: { ...tokenView(token), secret } };
+    },
+  );
+
+  app.get("/v1/tenants/:tenant", { schema: { summary: "One tenant", tags: ["tenants"], security: sec, params: tenantParams } }, async (req) => tenantView(tenantOf(req), manager));
+
+  app.patch(
+    "/v1/tenants/:tenant",
+    {
+      schema: {
+        summary: "Change a tenant's quotas or weight (admin)",
+        tags: ["tenants"],
+        security: sec,
+        params: tenantParams,
+        body: { type: "object", additionalProperties: false, properties: { quotas: quotasSchema, weight: { type: "integer", minimum: 1, maximum: 100 } } },
+      },
+    },
+    async (req) => {
+      const p = principal(req);
+      const t = tenantOf(req);
+      requireAdmin(p);
+      const updated = store.tenants.update(t.id, req.body as { quotas?: Partial<TenantQuotas>; weight?: number })!;
+      manager.setTenant(updated);
+      return tenantView(updated, manager);
+    },
+  );
+
+  app.delete("/v1/tenants/:tenant", { schema: { summary: "Delete a tenant and everything it owns (admin)", tags: ["tenants"], security: sec, params: tenantParams } }, async (req, reply) => {
+    const p = principal(req);
+    const t = tenantOf(req);
+    requireAdmin(p);
+    await manager.removeTenant(t.id);
+    store.tenants.delete(t.id);
+    reply.code(204);
+  });
+
+  // ---- tokens ----
+  app.get("/v1/tenants/:tenant/tokens", { schema: { summary: "List a tenant's tokens (never their secrets)", tags: ["tokens"], security: sec, params: tenantParams } }, async (req) => ({
+    tokens: store.tokens.listForTenant(tenantOf(req).id).map(tokenView),
+  }));
+
+  app.post(
+    "/v1/tenants/:tenant/tokens",
+    {
+      schema: {
+        summary: "Create a tenant token; the secret is shown only in this response",
+        tags: ["tokens"],
+        security: sec,
+        params: tenantParams,
+        body: { type: "object", additionalProperties: false, required: ["name"], properties: { name: { type: "string", minLength: 1, maxLength: 64 } } },
+      },
+    },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const { token, secret } = store.tokens.create("tenant", t.id, (req.body as { name: string }).name);
+      reply.code(201);
+      return { ...tokenView(token), secret };
+    },
+  );
+
+  app.delete(
+    "/v1/tenants/:tenant/tokens/:token",
+    { schema: { summary: "Revoke a tenant token", tags: ["tokens"], security: sec, params: { type: "object", required: ["tenant", "token"], properties: { tenant: { type: "string" }, token: { type: "string" } } } } },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const id = (req.params as { token: string }).token;
+      const tok = store.tokens.get(id);
+      if (!tok || tok.tenantId !== t.id) throw new ApiError("token_not_found", `No token ${id} in tenant ${t.name}.`);
+      store.tokens.delete(id);
+      reply.code(204);
+    },
+  );
+
+  app.get("/v1/admin-tokens", { schema: { summary: "List admin tokens (admin)", tags: ["tokens"], security: sec } }, async (req) => {
+    requireAdmin(principal(req));
+    return { tokens: store.tokens.listAdmin().map(tokenView) };
+  });
+
+  app.post(
+    "/v1/admin-tokens",
+    { schema: { summary: "Create an admin token (admin)", tags: ["tokens"], security: sec, body: { type: "object", additionalProperties: false, required: ["name"], properties: { name: { type: "string", minLength: 1, maxLength: 64 } } } } },
+    async (req, reply) => {
+      requireAdmin(principal(req));
+      const { token, secret } = store.tokens.create("admin", null, (req.body as { name: string }).name);
+      reply.code(201);
+      return { ...tokenView(token), secret };
+    },
+  );
+
+  app.delete("/v1/admin-tokens/:token", { schema: { summary: "Revoke an admin token (admin)", tags: ["tokens"], security: sec, params: { type: "object", required: ["token"], properties: { token: { type: "string" } } } } }, async (req, reply) => {
+    const p = principal(req);
+    requireAdmin(p);
+    const id = (req.params as { token: string }).token;
+    const tok = store.tokens.get(id);
+    if (!tok || tok.scope !== "admin") throw new ApiError("token_not_found", `No admin token ${id}.`);
+    if (store.tokens.countAdmin() === 1) throw new ApiError("forbidden", "Refusing to revoke the last admin token.");
+    store.tokens.delete(id);
+    reply.code(204);
+  });
+
+  // ---- images ----
+  const imageParams = { type: "object", required: ["tenant", "digest"], properties: { tenant: { type: "string" }, digest: { type: "string" } } } as const;
+
+  app.get("/v1/tenants/:tenant/images", { schema: { summary: "List images", tags: ["images"], security: sec, params: tenantParams } }, async (req) => ({
+    images: store.images.list(tenantOf(req).id).map(imageView),
+  }));
+
+  app.post(
+    "/v1/tenants/:tenant/images",
+    {
+      bodyLimit: ctx.maxImageBytes,
+      schema: {
+        summary: "Upload an image: raw module (Content-Type application/wasm, ?name=&abi=), JSON {name, module (base64), config}, or an image tarball (application/x-tar, built by `uniwasm build`/`save`)",
+        tags: ["images"],
+        security: sec,
+        params: tenantParams,
+        querystring: { type: "object", properties: { name: { type: "string", maxLength: 128 }, abi: { enum: ["wagi", "reactor", "service"] } } },
+      },
+    },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const ctype = String(req.headers["content-type"] ?? "").split(";")[0]!.trim();
+      let bytes: Uint8Array;
+      let name: string;
+      let config: ImageConfig = {};
+      let signedBy: string | null = null;
+      let source = "upload";
+      if (ctype === "application/wasm") {
+        bytes = req.body as Buffer;
+        const q = req.query as { name?: string; abi?: ImageConfig["abi"] };
+        name = q.name ?? "unnamed";
+        if (q.abi) config = { abi: q.abi };
+      } else if (ctype === "application/json") {
+        const b = req.body as { name?: unknown; module?: unknown; config?: unknown };
+        if (typeof b !== "object" || b === null || typeof b.module !== "string") throw new ApiError("bad_request", "JSON upload needs {name, module: <base64 of the .wasm>, config?}.");
+        bytes = Buffer.from(b.module, "base64");
+        name = typeof b.name === "string" && b.name.length > 0 && b.name.length <= 128 ? b.name : "unnamed";
+        config = validateImageConfig(b.config ?? {});
+      } else if (ctype === "application/x-tar") {
+        const loaded = await ctx.images.fromTarball(req.body as Buffer);
+        bytes = loaded.module;
+        name = loaded.name;
+        config = loaded.config;
+        signedBy = loaded.signedBy;
+        source = `image:${loaded.digest}`;
+      } else {
+        throw new ApiError("unsupported_media_type", `Upload with Content-Type application/wasm, application/json or application/x-tar, not ${ctype || "none"}.`);
+      }
+      if (bytes.length === 0) throw new ApiError("invalid_module", "The upload is empty.");
+      const surface = moduleSurface(bytes);
+      if (config.abi === "reactor") {
+        const why = checkReactorExports(surface.exports);
+        if (why) throw new ApiError("invalid_module", why);
+      }
+      ctx.images.checkPolicy(signedBy);
+      const digest = store.blobs.put(bytes);
+      const rec = store.images.upsert({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy });
+      reply.code(201);
+      return imageView(rec);
+    },
+  );
+
+  app.post(
+    "/v1/tenants/:tenant/images/pull",
+    { schema: { summary: "Pull an image from an OCI registry by reference", tags: ["images"], security: sec, params: tenantParams, body: { type: "object", additionalProperties: false, required: ["ref"], properties: { ref: { type: "string", maxLength: 512 }, insecure: { type: "boolean" } } } } },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const body = req.body as { ref: string; insecure?: boolean };
+      const loaded = await ctx.images.pull(body.ref, { insecure: body.insecure === true });
+      ctx.images.checkPolicy(loaded.signedBy);
+      const surface = moduleSurface(loaded.module);
+      const digest = store.blobs.put(loaded.module);
+      const rec = store.images.upsert({ tenantId: t.id, digest, name: loaded.name, size: loaded.module.length, source: `oci:${body.ref}`, config: loaded.config, info: surface, signedBy: loaded.signedBy });
+      reply.code(201);
+      return imageView(rec);
+    },
+  );
+
+  const imageOf = (req: FastifyRequest) => {
+    const t = tenantOf(req);
+    const ref = (req.params as { digest: string }).digest;
+    const img = store.images.resolve(t.id, ref);
+    if (!img) throw new ApiError("image_not_found", `No image ${JSON.stringify(ref)} in tenant ${t.name}.`);
+    return { tenant: t, image: img };
+  };
+
+  app.get("/v1/tenants/:tenant/images/:digest", { schema: { summary: "One image (digest, digest prefix or name)", tags: ["images"], security: sec, params: imageParams } }, async (req) => imageView(imageOf(req).image));
+
+  app.delete("/v1/tenants/:tenant/images/:digest", { schema: { summary: "Delete an image no app uses", tags: ["images"], security: sec, params: imageParams } }, async (req, reply) => {
+    const { tenant, image } = imageOf(req);
+    const users = store.images.usedByApps(tenant.id, image.digest);
+    if (users.length > 0) throw new ApiError("image_in_use", `Image ${image.digest} is used by app(s) ${users.join(", ")}.`);
+    store.images.delete(tenant.id, image.digest);
+    if (!store.images.referenced(image.digest)) store.blobs.delete(image.digest);
+    reply.code(204);
+  });
+
+  // ---- apps ----
+  const appParams = { type: "object", required: ["tenant", "app"], properties: { tenant: { type: "string" }, app: { type: "string" } } } as const;
+
+  app.get("/v1/tenants/:tenant/apps", { schema: { summary: "List apps", tags: ["apps"], security: sec, params: tenantParams } }, async (req) => {
+    const t = tenantOf(req);
+    return { apps: store.apps.list(t.id).map((a) => appView(a, t)) };
+  });
+
+  app.put(
+    "/v1/tenants/:tenant/apps/:app",
+    {
+      schema: {
+        summary: "Deploy an app, or update it with zero-downtime rollover",
+        tags: ["apps"],
+        security: sec,
+        params: { ...appParams, properties: { tenant: { type: "string" }, app: nameSchema } },
+        body: {
+          type: "object",
+          additionalProperties: false,
+          required: ["image"],
+          properties: {
+            image: { type: "string", description: "digest, digest prefix or image name" },
+            abi: { enum: ["wagi", "reactor", "service"] },
+            routes: { type: "array", items: routeSchema, maxItems: 64 },
+            env: envSchema,
+            args: argsSchema,
+            limits: limitsSchema,
+            scale: { type: "object", additionalProperties: false, properties: { minInstances: { type: "integer" }, maxInstances: { type: "integer" }, idleTimeoutMs: { type: "integer" } } },
+          },
+        },
+      },
+    },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const name = (req.params as { app: string }).app;
+      const body = req.body as DeployRequest;
+      const image = store.images.resolve(t.id, body.image);
+      if (!image) throw new ApiError("image_not_found", `No image ${JSON.stringify(body.image)} in tenant ${t.name}; upload it first.`);
+      const existing = store.apps.findByName(t.id, name);
+      if (!existing && store.apps.count(t.id) >= manager.quotasOf(t.id).maxApps) {
+        throw new ApiError("quota_exceeded", `Tenant ${t.name} has ${manager.quotasOf(t.id).maxApps} apps, its quota.`);
+      }
+      const config = resolveAppConfig(image.config, body, t.name, name);
+      if (config.abi === "reactor") {
+        const why = checkReactorExports(image.info.exports);
+        if (why) throw new ApiError("invalid_config", why);
+      }
+      if (config.limits.memoryMiB > manager.quotasOf(t.id).memoryMiB) {
+        throw new ApiError("quota_exceeded", `limits.memoryMiB ${config.limits.memoryMiB} is above tenant ${t.name}'s memory quota (${manager.quotasOf(t.id).memoryMiB} MiB).`);
+      }
+      const bytes = store.blobs.get(image.digest);
+      if (!bytes) throw new ApiError("image_not_found", `The blob of image ${image.digest} is missing on this node.`);
+      // Persist + claim routes first (a conflict changes nothing), then switch the
+      // running revision; if the new revision cannot start, restore the old record.
+      let rec: AppRecord;
+      try {
+        rec = store.apps.upsert(t.id, name, image.digest, config);
+      } catch (err) {
+        if (err instanceof RouteConflict) throw new ApiError("route_conflict", `Route ${err.route.host}${err.route.path} belongs to another app.`);
+        throw err;
+      }
+      try {
+        await manager.deploy(rec, { digest: image.digest, bytes });
+      } catch (err) {
+        if (existing) store.apps.upsert(t.id, name, existing.imageDigest, existing.config);
+        else store.apps.delete(rec.id);
+        if (err instanceof RunnerError) throw new ApiError("invalid_module", `The app failed to start: ${err.message}`);
+        if (err instanceof Error && err.name === "Refusal") throw new ApiError("quota_exceeded", err.message);
+        throw err;
+      }
+      store.logs.append(rec.id, "event", `deployed revision ${rec.revision} of image ${image.name} (${image.digest})`);
+      reply.code(existing ? 200 : 201);
+      return appView(rec, t);
+    },
+  );
+
+  app.get("/v1/tenants/:tenant/apps/:app", { schema: { summary: "One app", tags: ["apps"], security: sec, params: appParams } }, async (req) => {
+    const { tenant, app: a } = appOf(req);
+    return appView(a, tenant);
+  });
+
+  app.delete("/v1/tenants/:tenant/apps/:app", { schema: { summary: "Delete an app (its in-flight requests finish first)", tags: ["apps"], security: sec, params: appParams } }, async (req, reply) => {
+    const { app: a } = appOf(req);
+    store.apps.delete(a.id);
+    await manager.undeploy(a.id);
+    ctx.deniedCalls.delete(a.id);
+    reply.code(204);
+  });
+
+  app.get(
+    "/v1/tenants/:tenant/apps/:app/logs",
+    {
+      schema: {
+        summary: "An app's guest output and platform events; follow=true streams them as Server-Sent Events",
+        tags: ["logs"],
+        security: sec,
+        params: appParams,
+        querystring: { type: "object", properties: { tail: { type: "integer", minimum: 0, maximum: 10000 }, after: { type: "integer", minimum: 0 }, follow: { type: "boolean" } } },
+      },
+    },
+    async (req, reply) => {
+      const { app: a } = appOf(req);
+      const q = req.query as { tail?: number; after?: number; follow?: boolean };
+      const backlog = q.after !== undefined ? store.logs.read(a.id, { afterSeq: q.after }) : store.logs.read(a.id, { tail: q.tail ?? 100 });
+      if (!q.follow) return { logs: backlog };
+      return followLogs(req, reply, store, a.id, backlog);
+    },
+  );
+
+  // ---- instances ----
+  app.get(
+    "/v1/tenants/:tenant/instances",
+    { schema: { summary: "Live instances (warm reactors, running commands, services)", tags: ["instances"], security: sec, params: tenantParams, querystring: { type: "object", properties: { app: { type: "string" } } } } },
+    async (req) => {
+      const t = tenantOf(req);
+      const appName = (req.query as { app?: string }).app;
+      const list = manager.instances(t.id).filter((i) => !appName || i.appName === appName);
+      return { instances: list.map((i) => ({ ...i, startedAt: new Date(i.startedAt).toISOString(), lastUsedAt: new Date(i.lastUsedAt).toISOString() })) };
+    },
+  );
+
+  app.delete(
+    "/v1/tenants/:tenant/instances/:instance",
+    { schema: { summary: "Stop an instance (a busy one stops after its request)", tags: ["instances"], security: sec, params: { type: "object", required: ["tenant", "instance"], properties: { tenant: { type: "string" }, instance: { type: "string" } } } } },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const id = (req.params as { instance: string }).instance;
+      if (!(await manager.stopInstance(t.id, id))) throw new ApiError("instance_not_found", `No stoppable instance ${id} in tenant ${t.name}.`);
+      reply.code(202);
+      return { stopping: id };
+    },
+  );
+
+  // ---- usage and stats ----
+  app.get("/v1/tenants/:tenant/usage", { schema: { summary: "Usage per day and live resource use against quotas", tags: ["usage"], security: sec, params: tenantParams } }, async (req) => {
+    const t = tenantOf(req);
+    return { tenant: t.name, live: manager.tenantUsage(t.id), days: store.usage.list(t.id) };
+  });
+
+  app.get("/v1/tenants/:tenant/stats", { schema: { summary: "Per-second request rate and latency of the last minutes (for the dashboard)", tags: ["usage"], security: sec, params: tenantParams } }, async (req) => {
+    const t = tenantOf(req);
+    return { tenant: t.name, series: ctx.stats.series(t.id), apps: ctx.stats.appTotals(t.id) };
+  });
+}
+
+function validateImageConfig(config: unknown): ImageConfig {
+  if (typeof config !== "object" || config === null || Array.isArray(config)) throw new ApiError("invalid_config", "config must be an object");
+  const allowed = Object.keys(imageConfigSchema.properties);
+  for (const k of Object.keys(config)) if (!allowed.includes(k)) throw new ApiError("invalid_config", `config.${k} is not a known field (allowed: ${allowed.join(", ")})`);
+  return config as ImageConfig;
+}
+
+async function followLogs(req: FastifyRequest, reply: FastifyReply, store: NodeStore, appId: string, backlog: { seq: number }[]) {
+  reply.hijack();
+  const res = reply.raw;
+  res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+  const send = (e: { seq: number }) => res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
+  backlog.forEach(send);
+  const off = store.logs.subscribe((entries) => {
+    for (const e of entries) if (e.appId === appId) send(e);
+  });
+  const ping = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
+  const stop = () => {
+    clearInterval(ping);
+    off();
+  };
+  req.raw.on("close", stop);
+  res.on("close", stop);
+}

@@ -1,0 +1,95 @@
+import type { AppConfig, AppLimits, ImageConfig, RouteSpec, ScalePolicy } from "../store/types.js";
+import { ApiError } from "./errors.js";
+
+/** Node-wide defaults and ceilings for app settings. */
+export const DEFAULT_LIMITS: Readonly<AppLimits> = Object.freeze({
+  memoryMiB: 64,
+  fuel: 0,
+  timeoutMs: 10_000,
+  maxBodyBytes: 1024 * 1024,
+  maxResponseBytes: 16 * 1024 * 1024,
+});
+export const MAX_LIMITS: Readonly<AppLimits> = Object.freeze({
+  memoryMiB: 4096,
+  fuel: Number.MAX_SAFE_INTEGER,
+  timeoutMs: 600_000,
+  maxBodyBytes: 64 * 1024 * 1024,
+  maxResponseBytes: 1024 * 1024 * 1024,
+});
+export const DEFAULT_SCALE: Readonly<ScalePolicy> = Object.freeze({ minInstances: 0, maxInstances: 4, idleTimeoutMs: 60_000 });
+
+/** What a deploy request may set; each field overrides the image's config. */
+export interface DeployRequest {
+  image: string;
+  abi?: AppConfig["abi"];
+  routes?: RouteSpec[];
+  env?: Record<string, string>;
+  args?: string[];
+  limits?: Partial<AppLimits>;
+  scale?: Partial<ScalePolicy>;
+}
+
+const HOST_RE = /^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$/;
+const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
+
+function bad(message: string): never {
+  throw new ApiError("invalid_config", message);
+}
+
+export function normalizeRoute(r: RouteSpec, i: number): RouteSpec {
+  const host = (r.host ?? "*").toLowerCase();
+  if (!HOST_RE.test(host)) bad(`routes[${i}].host ${JSON.stringify(r.host)} is not a host name or "*"`);
+  let path = r.path ?? "/";
+  if (typeof path !== "string" || !path.startsWith("/") || path.includes("?") || path.includes("#") || /\/\.\.?(\/|$)/.test(path)) {
+    bad(`routes[${i}].path ${JSON.stringify(r.path)} must start with "/" and contain no query, fragment or dot segments`);
+  }
+  if (path.length > 1 && path.endsWith("/")) path = path.slice(0, -1);
+  return { host, path };
+}
+
+/** The route every app gets without asking: `<app>.<tenant>.localhost` on "/". */
+export function defaultRoute(tenantName: string, appName: string): RouteSpec {
+  return { host: `${appName}.${tenantName}.localhost`, path: "/" };
+}
+
+/** Merges defaults, the image's config and the deploy request, and checks every field against its bounds. */
+export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string): AppConfig {
+  const abi = req.abi ?? image.abi ?? "wagi";
+  if (!["wagi", "reactor", "service"].includes(abi)) bad(`abi must be "wagi", "reactor" or "service", got ${JSON.stringify(abi)}`);
+  const limits: AppLimits = { ...DEFAULT_LIMITS, ...(image.limits ?? {}), ...(req.limits ?? {}) };
+  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof AppLimits)[]) {
+    const v = limits[k];
+    const min = k === "fuel" || (k === "timeoutMs" && abi === "service") ? 0 : 1;
+    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > MAX_LIMITS[k]) {
+      bad(`limits.${k} must be an integer from ${min} to ${MAX_LIMITS[k]}, got ${JSON.stringify(v)}`);
+    }
+  }
+  const scale: ScalePolicy = { ...DEFAULT_SCALE, ...(req.scale ?? {}) };
+  for (const k of Object.keys(DEFAULT_SCALE) as (keyof ScalePolicy)[]) {
+    const v = scale[k];
+    if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > (k === "idleTimeoutMs" ? 86_400_000 : 1000)) bad(`scale.${k} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  }
+  if (scale.maxInstances < 1) bad("scale.maxInstances must be at least 1");
+  if (scale.minInstances > scale.maxInstances) bad(`scale.minInstances (${scale.minInstances}) is above scale.maxInstances (${scale.maxInstances})`);
+  const env = { ...(image.env ?? {}), ...(req.env ?? {}) };
+  for (const [k, v] of Object.entries(env)) {
+    if (!ENV_NAME_RE.test(k)) bad(`env name ${JSON.stringify(k)} is not a valid variable name`);
+    if (typeof v !== "string" || v.includes("\0")) bad(`env ${k} must be a string without NUL`);
+  }
+  const args = req.args ?? image.args ?? [];
+  if (!Array.isArray(args) || args.some((a) => typeof a !== "string" || a.includes("\0"))) bad("args must be strings without NUL");
+  const routes = (req.routes ?? image.routes ?? []).map(normalizeRoute);
+  if (abi !== "service") {
+    const def = defaultRoute(tenantName, appName);
+    if (!routes.some((r) => r.host === def.host && r.path === def.path)) routes.unshift(def);
+  } else if (req.routes?.length) {
+    bad("a service app has no HTTP routes");
+  }
+  const seen = new Set<string>();
+  for (const r of routes) {
+    const key = `${r.host}${r.path}`;
+    if (seen.has(key)) bad(`route ${key} is listed twice`);
+    seen.add(key);
+  }
+  return { abi, routes: abi === "service" ? [] : routes, env, args, limits, scale };
+}

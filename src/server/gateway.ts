@@ -1,0 +1,266 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { randomBytes } from "node:crypto";
+import type { NodeStore, AppRecord, TenantRecord } from "../store/index.js";
+import type { ResourceManager, RunOutcome } from "../manager/index.js";
+import { Refusal } from "../manager/index.js";
+import { ApiError, type ErrorCode } from "./errors.js";
+import { CgiResponseParser, CgiError, cgiArgs, cgiEnv } from "./wagi.js";
+
+export interface GatewayHooks {
+  /** Called once per request with its outcome (metrics, stats, usage). */
+  finished(e: { tenant: TenantRecord; app: AppRecord; status: number; ms: number; bytesIn: number; bytesOut: number; code?: ErrorCode }): void;
+  /** A line of guest stderr for the app's log. */
+  stderr(appId: string, chunk: Uint8Array): void;
+  /** A platform event for the app's log. */
+  event(appId: string, line: string): void;
+  log: { warn(obj: object, msg: string): void };
+}
+
+interface RouteEntry {
+  prefix: string;
+  appId: string;
+}
+
+/**
+ * Routes by host, then by the longest path prefix on a segment boundary;
+ * routes on host "*" apply to any host that has no match of its own.
+ */
+export class RouteTable {
+  private byHost = new Map<string, RouteEntry[]>();
+
+  load(rows: { host: string; pathPrefix: string; appId: string }[]): void {
+    const next = new Map<string, RouteEntry[]>();
+    for (const r of rows) {
+      const list = next.get(r.host) ?? [];
+      list.push({ prefix: r.pathPrefix, appId: r.appId });
+      next.set(r.host, list);
+    }
+    for (const list of next.values()) list.sort((a, b) => b.prefix.length - a.prefix.length);
+    this.byHost = next; // swapped whole: a lookup never sees a half-built table
+  }
+
+  match(host: string, path: string): RouteEntry | undefined {
+    return matchIn(this.byHost.get(host), path) ?? matchIn(this.byHost.get("*"), path);
+  }
+}
+
+function matchIn(list: RouteEntry[] | undefined, path: string): RouteEntry | undefined {
+  if (!list) return undefined;
+  for (const r of list) {
+    if (r.prefix === "/" || path === r.prefix || path.startsWith(r.prefix + "/")) return r;
+  }
+  return undefined;
+}
+
+function hostOf(req: IncomingMessage): string {
+  const h = String(req.headers.host ?? "").toLowerCase();
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
+  const colon = h.lastIndexOf(":");
+  return colon >= 0 ? h.slice(0, colon) : h;
+}
+
+export interface GatewayOptions {
+  store: NodeStore;
+  manager: ResourceManager;
+  hooks: GatewayHooks;
+  /** Time to receive a request body, ms. Default 30 000. */
+  bodyTimeoutMs?: number;
+}
+
+export class Gateway {
+  readonly routes = new RouteTable();
+  readonly server: Server;
+  private port = 0;
+  private readonly appCache = new Map<string, { app: AppRecord; tenant: TenantRecord }>();
+
+  constructor(private readonly opts: GatewayOptions) {
+    this.server = createServer({ requestTimeout: opts.bodyTimeoutMs ?? 30_000, keepAliveTimeout: 5000 }, (req, res) => {
+      this.handle(req, res).catch((err: unknown) => {
+        opts.hooks.log.warn({ err }, "gateway request failed");
+        if (!res.headersSent) sendError(res, new ApiError("internal"), newRequestId());
+        else res.destroy();
+      });
+    });
+    this.reload();
+  }
+
+  /** Re-reads routes and app records after a deploy, update or delete. */
+  reload(): void {
+    this.routes.load(this.opts.store.apps.routes());
+    this.appCache.clear();
+  }
+
+  async listen(host: string, port: number): Promise<number> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen(port, host, () => resolve());
+    });
+    this.port = (this.server.address() as { port: number }).port;
+    return this.port;
+  }
+
+  private lookup(appId: string): { app: AppRecord; tenant: TenantRecord } | undefined {
+    let hit = this.appCache.get(appId);
+    if (!hit) {
+      const app = this.opts.store.apps.get(appId);
+      const tenant = app && this.opts.store.tenants.find(app.tenantId);
+      if (!app || !tenant) return undefined;
+      hit = { app, tenant };
+      this.appCache.set(appId, hit);
+    }
+    return hit;
+  }
+
+  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const started = performance.now();
+    const requestId = newRequestId();
+    res.setHeader("x-request-id", requestId);
+    const url = req.url ?? "/";
+    const q = url.indexOf("?");
+    const path = q >= 0 ? url.slice(0, q) : url;
+    const host = hostOf(req);
+    const route = this.routes.match(host, path);
+    const found = route && this.lookup(route.appId);
+    if (!route || !found) {
+      req.resume();
+      sendError(res, new ApiError("no_route", `No app is deployed at ${host}${path}.`), requestId);
+      return;
+    }
+    const { app, tenant } = found;
+    const hooks = this.opts.hooks;
+    let bytesOut = 0;
+    const finish = (status: number, code?: ErrorCode, bytesIn = 0) =>
+      hooks.finished({ tenant, app, status, ms: performance.now() - started, bytesIn, bytesOut, ...(code ? { code } : {}) });
+
+    const limit = app.config.limits.maxBodyBytes;
+    const declared = Number(req.headers["content-length"] ?? 0);
+    if (declared > limit) {
+      req.resume();
+      res.setHeader("connection", "close");
+      sendError(res, new ApiError("payload_too_large", `The request body (${declared} bytes) is over this app's limit of ${limit} bytes.`), requestId);
+      finish(413, "payload_too_large");
+      return;
+    }
+    let body: Uint8Array;
+    try {
+      body = await readBody(req, limit);
+    } catch (err) {
+      if (err instanceof ApiError) {
+        res.setHeader("connection", "close");
+        sendError(res, err, requestId);
+        finish(err.status, err.code);
+        return;
+      }
+      throw err;
+    }
+
+    const env = cgiEnv({ req, requestId, scriptName: route.prefix, route: `${host}${route.prefix}`, host, serverPort: this.port, bodyLength: body.length }, app.config.env);
+    const query = q >= 0 ? url.slice(q + 1) : "";
+    let cgiFailure: string | undefined;
+    const parser = new CgiResponseParser(
+      (head) => {
+        res.statusCode = head.status;
+        for (const [k, v] of head.headers) res.appendHeader(k, v);
+      },
+      (chunk) => {
+        bytesOut += chunk.length;
+        res.write(chunk);
+      },
+    );
+    let outcome: RunOutcome;
+    try {
+      outcome = await this.opts.manager.invoke(app.id, {
+        env,
+        args: cgiArgs(route.prefix === "/" ? `/${app.name}` : route.prefix, query),
+        body,
+        sinks: {
+          onStdout: (chunk) => {
+            if (cgiFailure) return;
+            try {
+              parser.push(chunk);
+            } catch (err) {
+              cgiFailure = err instanceof CgiError ? err.message : String(err);
+            }
+          },
+          onStderr: (chunk) => hooks.stderr(app.id, chunk),
+        },
+      });
+    } catch (err) {
+      if (err instanceof Refusal) {
+        const e = new ApiError(err.code, err.message, err.retryAfter);
+        sendError(res, e, requestId);
+        finish(e.status, e.code, body.length);
+        return;
+      }
+      throw err;
+    }
+
+    const failed = outcome.reason !== "exit" || (app.config.abi === "reactor" && outcome.exitCode !== 0);
+    if (!parser.done || cgiFailure || (failed && !res.headersSent)) {
+      if (res.headersSent) {
+        // Headers are out; the only honest signal left is an aborted response.
+        hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started; connection reset`);
+        res.destroy();
+        finish(res.statusCode, "guest_error", body.length);
+        return;
+      }
+      const timeout = outcome.reason === "deadline_exceeded";
+      const why = failed ? describe(outcome) : cgiFailure ?? (outcome.exitCode === 0 ? "the app wrote no response headers (expected `Content-Type: ...` then an empty line)" : `the app exited with code ${outcome.exitCode} without a response`);
+      hooks.event(app.id, `request ${requestId}: ${why}`);
+      res.removeHeader("content-type");
+      for (const name of res.getHeaderNames()) if (name !== "x-request-id") res.removeHeader(name);
+      const e = timeout
+        ? new ApiError("guest_timeout", `The app did not answer within ${app.config.limits.timeoutMs} ms (request ${requestId}).`)
+        : new ApiError("guest_error", `The app failed: ${why} (request ${requestId}).`);
+      sendError(res, e, requestId);
+      finish(e.status, e.code, body.length);
+      return;
+    }
+    if (failed) hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started`);
+    if (!res.headersSent) res.flushHeaders();
+    res.end();
+    finish(res.statusCode, undefined, body.length);
+  }
+
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.server.close(() => resolve());
+      this.server.closeIdleConnections();
+    });
+  }
+}
+
+function describe(o: RunOutcome): string {
+  if (o.reason === "exit") return `exit code ${o.exitCode}${o.message ? ` (${o.message})` : ""}`;
+  return `${o.reason}${o.message ? `: ${o.message}` : ""}`;
+}
+
+function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on("data", (c: Buffer) => {
+      size += c.length;
+      if (size > limit) {
+        req.removeAllListeners("data");
+        req.resume();
+        reject(new ApiError("payload_too_large", `The request body is over this app's limit of ${limit} bytes.`));
+        return;
+      }
+      chunks.push(c);
+    });
+    req.on("end", () => resolve(chunks.length === 1 ? new Uint8Array(chunks[0]!) : new Uint8Array(Buffer.concat(chunks))));
+    req.on("error", reject);
+  });
+}
+
+export function newRequestId(): string {
+  return randomBytes(8).toString("hex");
+}
+
+function sendError(res: ServerResponse, err: ApiError, requestId: string): void {
+  if (err.retryAfter !== undefined) res.setHeader("retry-after", String(Math.max(1, Math.ceil(err.retryAfter))));
+  const body = JSON.stringify(err.body(requestId));
+  res.writeHead(err.status, { "content-type": "application/json", "content-length": Buffer.byteLength(body) });
+  res.end(body);
+}

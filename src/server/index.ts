@@ -1,0 +1,7 @@
+export { startNode, type NodeOptions, type RunningNode } from "./node.js";
+export { ERROR_CATALOGUE, ERROR_CODES, ApiError, type ErrorCode, type ErrorBody } from "./errors.js";
+export { Gateway, RouteTable } from "./gateway.js";
+export { CgiResponseParser, cgiEnv, cgiArgs, parseHead, CgiError } from "./wagi.js";
+export { resolveAppConfig, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, DEFAULT_SCALE } from "./app-config.js";
+export { basicImageSource, type ImageSource, type LoadedModule, type SignaturePolicy } from "./image-source.js";
+export { NodeMetrics } from "./metrics.js";

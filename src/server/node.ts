@@ -1,0 +1,279 @@
+import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
+import swagger from "@fastify/swagger";
+import { pino, type Logger } from "pino";
+import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { join, extname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { NodeStore, type TenantQuotas } from "../store/index.js";
+import { ResourceManager, InProcessRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
+import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
+import { VERSION } from "../version.js";
+import { ApiError, ERROR_CATALOGUE } from "./errors.js";
+import { registerApi } from "./api.js";
+import { Gateway } from "./gateway.js";
+import { NodeMetrics } from "./metrics.js";
+import { StatsRecorder } from "./stats.js";
+import { basicImageSource, type ImageSource, type SignaturePolicy } from "./image-source.js";
+
+export interface NodeOptions {
+  /** Data directory (SQLite database, blobs, bootstrap token). */
+  dataDir: string;
+  /** Address to listen on. Default 127.0.0.1: a node is private until you say otherwise. */
+  host?: string;
+  /** Control-plane API, dashboard and /metrics port. Default 7070; 0 = ephemeral. */
+  apiPort?: number;
+  /** Gateway (HTTP triggers) port. Default 7080; 0 = ephemeral. */
+  gatewayPort?: number;
+  /** What runs guests. Default: the sandbox executor pool when available, else in-process. */
+  runner?: InstanceRunner;
+  /** Node-wide memory budget for live instances, MiB. Default 4096. */
+  nodeMemoryMiB?: number;
+  /** Defaults for every tenant's quotas. */
+  defaultQuotas?: Partial<TenantQuotas>;
+  signaturePolicy?: SignaturePolicy;
+  images?: ImageSource;
+  /** Largest image upload, bytes. Default 64 MiB. */
+  maxImageBytes?: number;
+  /** pino logger; default JSON lines to stdout at level "info"; `false` silences. */
+  logger?: Logger | false;
+  /** Log lines kept per app. Default 2000. */
+  logLinesPerApp?: number;
+  serviceBackoff?: BackoffOptions;
+  reapIntervalMs?: number;
+}
+
+export interface RunningNode {
+  apiUrl: string;
+  gatewayUrl: string;
+  dashboardUrl: string;
+  store: NodeStore;
+  manager: ResourceManager;
+  metrics: NodeMetrics;
+  gateway: Gateway;
+  api: FastifyInstance;
+  /** Set on a node's very first start: the admin token, also written to `file` (mode 0600). */
+  bootstrap?: { secret: string; file: string };
+  /** Stops accepting, lets in-flight requests finish, then stops instances and closes the store. */
+  close(): Promise<void>;
+}
+
+const DASHBOARD_TYPES: Record<string, string> = { ".html": "text/html; charset=utf-8", ".js": "text/javascript; charset=utf-8", ".css": "text/css; charset=utf-8", ".svg": "image/svg+xml" };
+
+function dashboardDir(): string {
+  // Plain files, no build step: served from the source tree next to the compiled node.
+  for (const rel of ["./dashboard/", "../../../src/server/dashboard/"]) {
+    const p = fileURLToPath(new URL(rel, import.meta.url));
+    if (existsSync(join(p, "index.html"))) return p;
+  }
+  throw new Error("dashboard files not found (expected src/server/dashboard/index.html)");
+}
+
+export async function startNode(opts: NodeOptions): Promise<RunningNode> {
+  const host = opts.host ?? "127.0.0.1";
+  const log: Logger = opts.logger === false ? pino({ level: "silent" }) : opts.logger ?? pino({ name: "uniwasm-node" });
+  const store = new NodeStore({ dataDir: opts.dataDir, logs: { maxLinesPerApp: opts.logLinesPerApp ?? 2000 } });
+  store.startFlushing(100);
+  const metrics = new NodeMetrics();
+  const stats = new StatsRecorder();
+  const deniedCalls = new Map<string, Record<string, number>>();
+  const tenantName = (id: string) => store.tenants.find(id)?.name ?? id;
+  const decoder = new TextDecoder();
+  const appendLines = (appId: string, stream: "stdout" | "stderr", chunk: Uint8Array) => {
+    for (const line of decoder.decode(chunk).split("\n")) if (line.length > 0) store.logs.append(appId, stream, line);
+  };
+
+  const runner = opts.runner ?? (await defaultRunner(log));
+  const manager = new ResourceManager({
+    runner,
+    nodeMemoryBytes: (opts.nodeMemoryMiB ?? 4096) * 1024 * 1024,
+    defaultQuotas: { ...DEFAULT_TENANT_QUOTAS, ...(opts.defaultQuotas ?? {}) },
+    ...(opts.serviceBackoff ? { serviceBackoff: opts.serviceBackoff } : {}),
+    ...(opts.reapIntervalMs ? { reapIntervalMs: opts.reapIntervalMs } : {}),
+    observer: {
+      runFinished: (e: RunEvent) => {
+        const tenant = tenantName(e.tenantId);
+        const labels = { tenant, app: e.appName };
+        metrics.starts.inc({ ...labels, kind: e.start });
+        if (e.outcome.fuelUsed) metrics.fuel.inc(labels, e.outcome.fuelUsed);
+        if (e.outcome.memoryBytes !== undefined) metrics.memory.set(labels, e.outcome.memoryBytes);
+        metrics.queueWait.observe({ tenant }, e.queuedMs / 1000);
+        if ((LIMIT_REASONS as readonly string[]).includes(e.outcome.reason)) {
+          metrics.limitHits.inc({ ...labels, reason: e.outcome.reason as LimitReason });
+          store.logs.append(e.appId, "event", `instance stopped: ${e.outcome.reason}${e.outcome.message ? ` (${e.outcome.message})` : ""}`);
+        }
+        if (e.outcome.deniedCalls) {
+          const acc = deniedCalls.get(e.appId) ?? {};
+          for (const [call, n] of Object.entries(e.outcome.deniedCalls)) {
+            if (n <= 0) continue;
+            acc[call] = (acc[call] ?? 0) + n;
+            metrics.denied.inc({ ...labels, call }, n);
+          }
+          deniedCalls.set(e.appId, acc);
+        }
+        store.usage.add(e.tenantId, { cpuMs: e.outcome.durationMs, fuel: e.outcome.fuelUsed ?? 0 });
+      },
+      event: (e) => {
+        store.logs.append(e.appId, "event", e.message);
+        log.info({ tenant: tenantName(e.tenantId), app: e.appId, instance: e.instanceId, kind: e.kind }, e.message);
+      },
+      refused: (e) => {
+        metrics.refusals.inc({ tenant: tenantName(e.tenantId), code: e.code });
+        store.usage.add(e.tenantId, { rejected: 1 });
+      },
+      output: (appId, stream, chunk) => appendLines(appId, stream, chunk),
+    },
+  });
+
+  // Restore: every tenant, then every app, exactly as stored.
+  for (const t of store.tenants.list()) manager.setTenant(t);
+  for (const app of store.apps.list()) {
+    const bytes = store.blobs.get(app.imageDigest);
+    if (!bytes) {
+      store.logs.append(app.id, "event", `not started after restart: blob ${app.imageDigest} is missing`);
+      continue;
+    }
+    try {
+      await manager.deploy(app, { digest: app.imageDigest, bytes });
+    } catch (err) {
+      store.logs.append(app.id, "event", `not started after restart: ${(err as Error).message}`);
+      log.warn({ app: app.name, err }, "app failed to start on restart");
+    }
+  }
+
+  let bootstrap: RunningNode["bootstrap"];
+  if (store.tokens.countAdmin() === 0) {
+    const { secret } = store.tokens.create("admin", null, "bootstrap");
+    const file = join(opts.dataDir, "bootstrap-token");
+    writeFileSync(file, secret + "\n", { mode: 0o600 });
+    chmodSync(file, 0o600);
+    bootstrap = { secret, file };
+  }
+
+  const gateway = new Gateway({
+    store,
+    manager,
+    hooks: {
+      finished: (e) => {
+        const labels = { tenant: e.tenant.name, app: e.app.name };
+        metrics.requests.inc({ ...labels, status: String(e.status) });
+        metrics.latency.observe(labels, e.ms / 1000);
+        stats.record(e.tenant.id, e.app.name, e.ms, e.status >= 500);
+        store.usage.add(e.tenant.id, { requests: 1, errors: e.status >= 500 ? 1 : 0, bytesIn: e.bytesIn, bytesOut: e.bytesOut });
+      },
+      stderr: (appId, chunk) => appendLines(appId, "stderr", chunk),
+      event: (appId, line) => store.logs.append(appId, "event", line),
+      log,
+    },
+  });
+
+  const api = Fastify({ loggerInstance: log.child({ component: "api" }, { level: "warn" }) as FastifyBaseLogger, bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+  await api.register(swagger, {
+    openapi: {
+      openapi: "3.0.3",
+      info: { title: "uniwasm node API", version: VERSION, description: "Control plane of a uniwasm node. Errors are {error:{code,message}}; codes in docs/api.md." },
+      components: { securitySchemes: { bearer: { type: "http", scheme: "bearer" } } },
+    },
+  });
+  api.addContentTypeParser(["application/wasm", "application/x-tar"], { parseAs: "buffer", bodyLimit: opts.maxImageBytes ?? 64 * 1024 * 1024 }, (_req, body, done) => done(null, body));
+  api.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
+    let e: ApiError;
+    if (err instanceof ApiError) e = err;
+    else if ((err as FastifyError).validation) e = new ApiError("bad_request", `Invalid request: ${(err as FastifyError).message}.`);
+    else if ((err as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE") e = new ApiError("payload_too_large", "The request body is larger than this route accepts.");
+    else if ((err as FastifyError).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") e = new ApiError("unsupported_media_type", `Unsupported Content-Type ${String(req.headers["content-type"])}.`);
+    else if ((err as FastifyError).code === "FST_ERR_CTP_EMPTY_JSON_BODY" || (err as FastifyError).code === "FST_ERR_CTP_INVALID_JSON_BODY" || err instanceof SyntaxError) e = new ApiError("bad_request", `The body is not valid JSON: ${err.message}`);
+    else if ((err as FastifyError).statusCode === 400) e = new ApiError("bad_request", err.message);
+    else {
+      req.log.error({ err }, "unhandled API error");
+      e = new ApiError("internal", `Internal error (request ${req.id}).`);
+    }
+    if (e.retryAfter !== undefined) reply.header("retry-after", String(Math.ceil(e.retryAfter)));
+    reply.code(e.status).send(e.body());
+  });
+  api.setNotFoundHandler((req, reply) => {
+    reply.code(404).send(new ApiError("not_found", `No route ${req.method} ${req.url.split("?")[0]}.`).body());
+  });
+
+  let apiPortBound = 0;
+  let gatewayPortBound = 0;
+  const gatewayUrl = () => `http://${host}:${gatewayPortBound}`;
+  registerApi(api, {
+    store,
+    manager,
+    stats,
+    images: opts.images ?? basicImageSource(opts.signaturePolicy ?? "none"),
+    deniedCalls,
+    gatewayUrl,
+    maxImageBytes: opts.maxImageBytes ?? 64 * 1024 * 1024,
+    nodeInfo: () => ({
+      version: VERSION,
+      runner: runner.name,
+      executors: runner.executors,
+      scheduler: manager.scheduler.stats(),
+      memory: { budgetBytes: manager.budget.nodeLimitBytes, reservedBytes: manager.budget.used(), rssBytes: process.memoryUsage().rss },
+      tenants: store.tenants.list().length,
+      apps: store.apps.list().length,
+      instances: manager.instances().length,
+      schemaVersion: store.schemaVersion,
+      gatewayUrl: gatewayUrl(),
+    }),
+  });
+  // Deploys and deletes change the route table; reload after every mutating app/tenant call.
+  api.addHook("onResponse", async (req) => {
+    if (req.method !== "GET" && /^\/v1\/tenants\//.test(req.url)) gateway.reload();
+  });
+
+  api.get("/openapi.json", { schema: { hide: true } }, async () => api.swagger());
+  api.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true }));
+  api.get("/metrics", { schema: { summary: "Prometheus metrics (admin)", tags: ["node"], security: [{ bearer: [] }] } }, async (req, reply) => {
+    if (req.principal?.scope !== "admin") throw new ApiError("forbidden", "/metrics needs an admin token.");
+    metrics.liveInstances.reset();
+    for (const t of store.tenants.list()) metrics.liveInstances.set({ tenant: t.name }, manager.tenantUsage(t.id).liveInstances);
+    reply.header("content-type", metrics.registry.contentType);
+    return metrics.registry.metrics();
+  });
+  const dashDir = dashboardDir();
+  api.get("/", { schema: { hide: true } }, async (_req, reply) => reply.redirect("/dashboard/"));
+  api.get("/dashboard/*", { schema: { hide: true } }, async (req, reply) => {
+    const name = (req.params as { "*": string })["*"] || "index.html";
+    if (!/^[a-z0-9-]+\.(html|js|css|svg)$/.test(name)) throw new ApiError("not_found", `No dashboard file ${name}.`);
+    const path = join(dashDir, name);
+    if (!existsSync(path)) throw new ApiError("not_found", `No dashboard file ${name}.`);
+    reply.header("content-type", DASHBOARD_TYPES[extname(name)]!).header("cache-control", "no-cache");
+    return readFileSync(path);
+  });
+
+  await api.listen({ host, port: opts.apiPort ?? 7070 });
+  apiPortBound = (api.server.address() as { port: number }).port;
+  gatewayPortBound = await gateway.listen(host, opts.gatewayPort ?? 7080);
+  const apiUrl = `http://${host}:${apiPortBound}`;
+  log.info({ api: apiUrl, gateway: gatewayUrl(), runner: runner.name, data: opts.dataDir }, "node started");
+
+  let closing: Promise<void> | undefined;
+  return {
+    apiUrl,
+    gatewayUrl: gatewayUrl(),
+    dashboardUrl: `${apiUrl}/dashboard/`,
+    store,
+    manager,
+    metrics,
+    gateway,
+    api,
+    ...(bootstrap ? { bootstrap } : {}),
+    close: () =>
+      (closing ??= (async () => {
+        await Promise.all([gateway.close(), api.close()]);
+        await manager.close();
+        store.close();
+        log.info("node stopped");
+      })()),
+  };
+}
+
+/** The executor pool when the sandbox provides one, else guests run in-process. */
+async function defaultRunner(log: Logger): Promise<InstanceRunner> {
+  void log;
+  return new InProcessRunner();
+}
+
+export { ERROR_CATALOGUE };

@@ -1,0 +1,173 @@
+/**
+ * The WAGI side of the gateway: CGI/1.1 variables for a request, and the
+ * parser for the CGI response a guest writes to stdout (WAGI spec:
+ * request metadata in env, body on stdin, `Status:`/`Content-Type:`/
+ * `Location:` headers, an empty line, then the body).
+ */
+import type { IncomingMessage } from "node:http";
+import { VERSION } from "../version.js";
+
+export interface CgiRequestInfo {
+  req: IncomingMessage;
+  requestId: string;
+  /** The matched route's path prefix ("/" or "/api"). */
+  scriptName: string;
+  route: string;
+  host: string;
+  serverPort: number;
+  bodyLength: number;
+}
+
+/** Headers a guest never sees: credentials meant for the node, and hop-by-hop headers. */
+const HIDDEN_HEADERS = new Set(["authorization", "proxy-authorization", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"]);
+
+export function cgiEnv(info: CgiRequestInfo, appEnv: Record<string, string>): Record<string, string> {
+  const { req } = info;
+  const url = req.url ?? "/";
+  const q = url.indexOf("?");
+  const rawPath = q >= 0 ? url.slice(0, q) : url;
+  const query = q >= 0 ? url.slice(q + 1) : "";
+  const prefix = info.scriptName === "/" ? "" : info.scriptName;
+  const rawPathInfo = rawPath.slice(prefix.length);
+  let pathInfo: string;
+  try {
+    pathInfo = decodeURIComponent(rawPathInfo);
+  } catch {
+    pathInfo = rawPathInfo;
+  }
+  const env: Record<string, string> = {
+    ...appEnv,
+    AUTH_TYPE: "",
+    CONTENT_LENGTH: String(info.bodyLength),
+    CONTENT_TYPE: String(req.headers["content-type"] ?? ""),
+    GATEWAY_INTERFACE: "CGI/1.1",
+    PATH_INFO: pathInfo,
+    PATH_TRANSLATED: pathInfo,
+    QUERY_STRING: query,
+    REMOTE_ADDR: req.socket.remoteAddress ?? "",
+    REMOTE_HOST: req.socket.remoteAddress ?? "",
+    REMOTE_USER: "",
+    REQUEST_METHOD: req.method ?? "GET",
+    SCRIPT_NAME: prefix,
+    SERVER_NAME: info.host,
+    SERVER_PORT: String(info.serverPort),
+    SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
+    SERVER_SOFTWARE: `uniwasm/${VERSION}`,
+    X_MATCHED_ROUTE: info.route,
+    X_FULL_URL: `http://${req.headers.host ?? info.host}${url}`,
+    X_RAW_PATH_INFO: rawPathInfo,
+    X_REQUEST_ID: info.requestId,
+  };
+  for (const [name, value] of Object.entries(req.headers)) {
+    if (HIDDEN_HEADERS.has(name) || value === undefined) continue;
+    env["HTTP_" + name.toUpperCase().replace(/-/g, "_")] = Array.isArray(value) ? value.join(", ") : value;
+  }
+  return env;
+}
+
+/** argv for a WAGI command: the script name, then each `&`-separated query parameter, decoded. */
+export function cgiArgs(scriptName: string, query: string): string[] {
+  const args = [scriptName];
+  if (query) {
+    for (const part of query.split("&")) {
+      if (!part) continue;
+      try {
+        args.push(decodeURIComponent(part.replace(/\+/g, " ")));
+      } catch {
+        args.push(part);
+      }
+    }
+  }
+  return args;
+}
+
+export interface CgiHead {
+  status: number;
+  headers: [string, string][];
+}
+
+export class CgiError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "CgiError";
+  }
+}
+
+const MAX_HEAD = 64 * 1024;
+/** Response headers a guest may not set: the node owns framing and the connection. */
+const REFUSED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "trailer"]);
+
+/**
+ * Incremental CGI response parser: feed stdout chunks; once the header block
+ * is complete, `onHead` fires once and every later byte goes to `onBody`.
+ */
+export class CgiResponseParser {
+  private head: Buffer[] = [];
+  private headLen = 0;
+  done = false;
+
+  constructor(private readonly onHead: (head: CgiHead) => void, private readonly onBody: (chunk: Uint8Array) => void) {}
+
+  push(chunk: Uint8Array): void {
+    if (this.done) {
+      if (chunk.length > 0) this.onBody(chunk);
+      return;
+    }
+    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    this.head.push(buf);
+    this.headLen += buf.length;
+    const all = this.head.length === 1 ? buf : Buffer.concat(this.head);
+    this.head = [all];
+    const end = findHeadEnd(all);
+    if (!end) {
+      if (this.headLen > MAX_HEAD) throw new CgiError(`response headers exceed ${MAX_HEAD} bytes without an empty line`);
+      return;
+    }
+    this.done = true;
+    this.head = [];
+    const head = parseHead(all.subarray(0, end.at).toString("latin1"));
+    this.onHead(head);
+    const rest = all.subarray(end.at + end.len);
+    if (rest.length > 0) this.onBody(new Uint8Array(rest));
+  }
+}
+
+function findHeadEnd(b: Buffer): { at: number; len: number } | undefined {
+  // The first empty line ends the headers: "\n\n" or "\r\n\r\n" (CGI allows either).
+  for (let i = 0; i < b.length; i++) {
+    if (b[i] !== 0x0a) continue;
+    if (b[i + 1] === 0x0a) return { at: i, len: 2 };
+    if (b[i + 1] === 0x0d && b[i + 2] === 0x0a) return { at: i, len: 3 };
+    if (i === 0) return { at: 0, len: 1 };
+  }
+  return undefined;
+}
+
+export function parseHead(text: string): CgiHead {
+  const headers: [string, string][] = [];
+  let status: number | undefined;
+  let hasType = false;
+  let location: string | undefined;
+  for (const raw of text.split("\n")) {
+    const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+    if (line === "") continue;
+    const colon = line.indexOf(":");
+    if (colon <= 0) throw new CgiError(`malformed response header line ${JSON.stringify(line.slice(0, 80))}`);
+    const name = line.slice(0, colon).trim();
+    const value = line.slice(colon + 1).trim();
+    if (!/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/.test(name)) throw new CgiError(`invalid response header name ${JSON.stringify(name)}`);
+    const lower = name.toLowerCase();
+    if (lower === "status") {
+      const m = /^(\d{3})(\s.*)?$/.exec(value);
+      if (!m || Number(m[1]) < 100 || Number(m[1]) > 599) throw new CgiError(`invalid Status header ${JSON.stringify(value)}`);
+      status = Number(m[1]);
+      continue;
+    }
+    if (REFUSED_RESPONSE_HEADERS.has(lower)) continue;
+    if (lower === "content-type") hasType = true;
+    if (lower === "location") location = value;
+    headers.push([name, value]);
+  }
+  if (!hasType && location === undefined) throw new CgiError("response has neither Content-Type nor Location header");
+  return { status: status ?? (location !== undefined ? 302 : 200), headers };
+}
