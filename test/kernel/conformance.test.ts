@@ -1,0 +1,342 @@
+/**
+ * Conformance: every guest program in test/fixtures/conformance runs on the
+ * kernel, once per filesystem backend, and must end as its directives say.
+ *
+ * A program is `<call>__<behaviour>.c` (built to `.wasm` beside it by
+ * scripts/build-fixtures.sh). Its leading `// uniwasm-test: KEY=VALUE` lines:
+ *   args=a b c            argv after argv[0] (argv[0] is the file's base name)
+ *   env=NAME=VALUE        repeatable
+ *   stdin=text            with \n \t \\ escapes
+ *   dir=rw|ro|none        an empty directory preopened as /sandbox (fd 3); default rw
+ *   backends=host memory  which filesystems back it; default both
+ *   exit=N                expected exit code; default 0
+ *   stdout=text           exact stdout, escapes as stdin
+ *   stderr-contains=text
+ *   setup=file a/b.txt=hello | setup=dir a/b | setup=symlink link->target
+ *                         done in the directory before the run; in a symlink
+ *                         target `$OUTSIDE` is the host path of a sibling
+ *                         `outside/` holding secret.txt = "secret"
+ *   after=exists p | after=absent p | after=content p=text
+ *                         checked on the directory after the run
+ *   outside-untouched     `outside/` must be byte-identical afterwards (it is
+ *                         checked for every program; the directive states intent)
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { dirname, join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { runModule } from "../../src/sandbox/instance.js";
+import { MemoryFs } from "../../src/kernel/fs-memory.js";
+import { WasiError } from "../../src/kernel/errors.js";
+import { Errno } from "../../src/kernel/abi.js";
+import type { KernelOptions, PreopenSpec } from "../../src/kernel/options.js";
+
+// dist/test/kernel -> the repository root.
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
+const CONFORMANCE_DIR = join(ROOT, "test/fixtures/conformance");
+
+type Backend = "host" | "memory";
+
+interface Directives {
+  args: string[];
+  env: Record<string, string>;
+  stdin?: string;
+  dir: "rw" | "ro" | "none";
+  backends: Backend[];
+  exit: number;
+  stdout?: string;
+  stderrContains?: string;
+  setup: string[];
+  after: string[];
+}
+
+function unescape(s: string): string {
+  return s.replace(/\\(n|t|\\)/g, (_, c: string) => (c === "n" ? "\n" : c === "t" ? "\t" : "\\"));
+}
+
+/** Reads the `// uniwasm-test:` lines of a program's source. */
+function parseDirectives(source: string, file: string): Directives {
+  const d: Directives = { args: [], env: {}, dir: "rw", backends: ["host", "memory"], exit: 0, setup: [], after: [] };
+  for (const line of source.split("\n")) {
+    const m = /^\/\/ uniwasm-test: ([a-z-]+)(?:=(.*))?$/.exec(line.trimEnd());
+    if (!m) continue;
+    const key = m[1]!;
+    const value = m[2] ?? "";
+    switch (key) {
+      case "args": d.args = value === "" ? [] : value.split(" "); break;
+      case "env": {
+        const eq = value.indexOf("=");
+        if (eq <= 0) throw new Error(`${file}: env directive needs NAME=VALUE, got ${value}`);
+        d.env[value.slice(0, eq)] = value.slice(eq + 1);
+        break;
+      }
+      case "stdin": d.stdin = unescape(value); break;
+      case "dir":
+        if (value !== "rw" && value !== "ro" && value !== "none") throw new Error(`${file}: dir must be rw, ro or none, got ${value}`);
+        d.dir = value;
+        break;
+      case "backends": {
+        const list = value.split(" ").filter(Boolean);
+        for (const b of list) if (b !== "host" && b !== "memory") throw new Error(`${file}: unknown backend ${b}`);
+        d.backends = list as Backend[];
+        break;
+      }
+      case "exit": d.exit = Number(value); break;
+      case "stdout": d.stdout = unescape(value); break;
+      case "stderr-contains": d.stderrContains = unescape(value); break;
+      case "setup": d.setup.push(value); break;
+      case "after": d.after.push(value); break;
+      case "outside-untouched": break;
+      default: throw new Error(`${file}: unknown directive ${key}`);
+    }
+  }
+  return d;
+}
+
+/** "fd_read__ebadf_on_closed_fd" -> "fd_read: ebadf on closed fd". */
+function describeProgram(name: string): string {
+  const i = name.indexOf("__");
+  return i < 0 ? name : `${name.slice(0, i)}: ${name.slice(i + 2).replace(/_/g, " ")}`;
+}
+
+/** What a setup/after step sees: the sandbox directory on one backend. */
+interface SandboxView {
+  mkdirp(rel: string): void;
+  writeFile(rel: string, contents: string): void;
+  symlink(target: string, rel: string): void;
+  exists(rel: string): boolean;
+  read(rel: string): string | undefined;
+}
+
+function hostView(dir: string): SandboxView {
+  return {
+    mkdirp: (rel) => mkdirSync(join(dir, rel), { recursive: true }),
+    writeFile: (rel, contents) => {
+      mkdirSync(dirname(join(dir, rel)), { recursive: true });
+      writeFileSync(join(dir, rel), contents);
+    },
+    symlink: (target, rel) => {
+      mkdirSync(dirname(join(dir, rel)), { recursive: true });
+      symlinkSync(target, join(dir, rel));
+    },
+    exists: (rel) => {
+      try {
+        lstatSync(join(dir, rel));
+        return true;
+      } catch {
+        return false;
+      }
+    },
+    read: (rel) => (existsSync(join(dir, rel)) ? readFileSync(join(dir, rel), "utf8") : undefined),
+  };
+}
+
+function memoryView(fs: MemoryFs): SandboxView {
+  const norm = (rel: string) => rel.split("/").filter((p) => p !== "" && p !== ".").join("/");
+  const mkdirp = (rel: string) => {
+    const parts = norm(rel).split("/").filter(Boolean);
+    for (let i = 1; i <= parts.length; i++) {
+      try {
+        fs.mkdir(parts.slice(0, i).join("/"));
+      } catch (err) {
+        if (!(err instanceof WasiError && err.errno === Errno.EXIST)) throw err;
+      }
+    }
+  };
+  const parentOf = (rel: string) => norm(rel).split("/").slice(0, -1).join("/");
+  return {
+    mkdirp,
+    writeFile: (rel, contents) => {
+      mkdirp(parentOf(rel));
+      const h = fs.openFile(norm(rel), { read: false, write: true, create: true, exclusive: false, truncate: true, append: false });
+      h.write(new TextEncoder().encode(contents), 0n);
+      h.close();
+    },
+    symlink: (target, rel) => {
+      mkdirp(parentOf(rel));
+      fs.symlink(target, norm(rel));
+    },
+    exists: (rel) => {
+      try {
+        fs.stat(norm(rel));
+        return true;
+      } catch (err) {
+        if (err instanceof WasiError) return false;
+        throw err;
+      }
+    },
+    read: (rel) => {
+      let h;
+      try {
+        h = fs.openFile(norm(rel), { read: true, write: false, create: false, exclusive: false, truncate: false, append: false });
+      } catch (err) {
+        if (err instanceof WasiError) return undefined;
+        throw err;
+      }
+      const chunks: Uint8Array[] = [];
+      let pos = 0n;
+      for (;;) {
+        const buf = new Uint8Array(65536);
+        const n = h.read(buf, pos);
+        if (n === 0) break;
+        chunks.push(buf.subarray(0, n));
+        pos += BigInt(n);
+      }
+      h.close();
+      return Buffer.concat(chunks).toString("utf8");
+    },
+  };
+}
+
+function applySetup(view: SandboxView, steps: readonly string[], outside: string, file: string): void {
+  for (const step of steps) {
+    const sp = step.indexOf(" ");
+    const kind = step.slice(0, sp);
+    const rest = step.slice(sp + 1);
+    if (kind === "file") {
+      const eq = rest.indexOf("=");
+      if (eq < 0) throw new Error(`${file}: setup=file needs path=contents`);
+      view.writeFile(rest.slice(0, eq), unescape(rest.slice(eq + 1)));
+    } else if (kind === "dir") {
+      view.mkdirp(rest);
+    } else if (kind === "symlink") {
+      const arrow = rest.indexOf("->");
+      if (arrow < 0) throw new Error(`${file}: setup=symlink needs link->target`);
+      view.symlink(rest.slice(arrow + 2).replace("$OUTSIDE", outside), rest.slice(0, arrow));
+    } else {
+      throw new Error(`${file}: unknown setup step ${kind}`);
+    }
+  }
+}
+
+function checkAfter(view: SandboxView, steps: readonly string[], file: string): string[] {
+  const problems: string[] = [];
+  for (const step of steps) {
+    const sp = step.indexOf(" ");
+    const kind = step.slice(0, sp);
+    const rest = step.slice(sp + 1);
+    if (kind === "exists") {
+      if (!view.exists(rest)) problems.push(`${rest} should exist`);
+    } else if (kind === "absent") {
+      if (view.exists(rest)) problems.push(`${rest} should not exist`);
+    } else if (kind === "content") {
+      const eq = rest.indexOf("=");
+      const path = rest.slice(0, eq);
+      const want = unescape(rest.slice(eq + 1));
+      const got = view.read(path);
+      if (got !== want) problems.push(`${path} should hold ${JSON.stringify(want)}, holds ${got === undefined ? "nothing" : JSON.stringify(got)}`);
+    } else {
+      throw new Error(`${file}: unknown after check ${kind}`);
+    }
+  }
+  return problems;
+}
+
+/** Every entry under `dir` with its type and contents, to prove nothing changed. */
+function snapshot(dir: string): string {
+  const out: string[] = [];
+  const walk = (rel: string) => {
+    for (const name of readdirSync(join(dir, rel)).sort()) {
+      const p = join(rel, name);
+      const st = lstatSync(join(dir, p));
+      if (st.isDirectory()) {
+        out.push(`d ${p}`);
+        walk(p);
+      } else if (st.isSymbolicLink()) out.push(`l ${p} -> ${readlinkSync(join(dir, p))}`);
+      else out.push(`f ${p} ${readFileSync(join(dir, p)).toString("base64")}`);
+    }
+  };
+  walk("");
+  return out.join("\n");
+}
+
+function conformancePrograms(): string[] {
+  return readdirSync(CONFORMANCE_DIR).filter((f) => f.endsWith(".c")).map((f) => f.slice(0, -2)).sort();
+}
+
+const decoder = new TextDecoder();
+
+for (const name of conformancePrograms()) {
+  const source = readFileSync(join(CONFORMANCE_DIR, `${name}.c`), "utf8");
+  const d = parseDirectives(source, `${name}.c`);
+  const backends: (Backend | "none")[] = d.dir === "none" ? ["none"] : d.backends;
+  for (const backend of backends) {
+    const label = backend === "none" ? "no preopen" : backend;
+    test(`${describeProgram(name)} [${label}]`, async () => {
+      const wasmPath = join(CONFORMANCE_DIR, `${name}.wasm`);
+      assert.ok(existsSync(wasmPath), `${name}.wasm is missing: run scripts/build-fixtures.sh`);
+      const root = mkdtempSync(join(tmpdir(), "uniwasm-conformance-"));
+      try {
+        const sandbox = join(root, "sandbox");
+        const outside = join(root, "outside");
+        mkdirSync(sandbox);
+        mkdirSync(outside);
+        writeFileSync(join(outside, "secret.txt"), "secret");
+        const outsideBefore = snapshot(outside);
+
+        let view: SandboxView | undefined;
+        const preopens: PreopenSpec[] = [];
+        if (backend === "host") {
+          view = hostView(sandbox);
+          preopens.push({ guest: "/sandbox", host: sandbox, readonly: d.dir === "ro" });
+        } else if (backend === "memory") {
+          const fs = new MemoryFs();
+          view = memoryView(fs);
+          preopens.push({ guest: "/sandbox", memory: fs, readonly: d.dir === "ro" });
+        }
+        if (view) applySetup(view, d.setup, outside, `${name}.c`);
+
+        const options: KernelOptions = {
+          args: [name, ...d.args],
+          env: d.env,
+          preopens,
+          stdin: d.stdin ?? "",
+          stdout: "buffer",
+          stderr: "buffer",
+        };
+        const result = await runModule(readFileSync(wasmPath), options);
+        const stdout = decoder.decode(result.stdout);
+        const stderr = decoder.decode(result.stderr);
+        const context = [
+          `exit ${result.exitCode} (${result.reason}${result.message ? `: ${result.message}` : ""})`,
+          stderr ? `stderr: ${stderr.trimEnd()}` : "",
+          result.trap ? `trap: ${result.trap.message}\n${result.trap.backtrace}` : "",
+        ].filter(Boolean).join("\n");
+
+        assert.equal(result.exitCode, d.exit, `exit code\n${context}`);
+        if (d.stdout !== undefined) assert.equal(stdout, d.stdout, `stdout\n${context}`);
+        if (d.stderrContains !== undefined) assert.ok(stderr.includes(d.stderrContains), `stderr should contain ${JSON.stringify(d.stderrContains)}\n${context}`);
+        if (view) {
+          const problems = checkAfter(view, d.after, `${name}.c`);
+          assert.deepEqual(problems, [], `after the run\n${context}`);
+        }
+        assert.equal(snapshot(outside), outsideBefore, "the directory outside the sandbox changed");
+      } finally {
+        rmSync(root, { recursive: true, force: true });
+      }
+    });
+  }
+}
+
+test("every conformance program has a built .wasm beside it", () => {
+  const missing = conformancePrograms().filter((n) => !existsSync(join(CONFORMANCE_DIR, `${n}.wasm`)));
+  assert.deepEqual(missing, [], "run scripts/build-fixtures.sh and commit the .wasm files");
+});
+
+test("conformance directives parse: names, escapes and repeatable keys", () => {
+  const d = parseDirectives(
+    ["// uniwasm-test: args=a b", "// uniwasm-test: env=A=1=2", "// uniwasm-test: env=B=", "// uniwasm-test: stdin=x\\ny", "// uniwasm-test: dir=ro", "// uniwasm-test: backends=memory", "// uniwasm-test: exit=3", "// uniwasm-test: setup=file a=b=c"].join("\n"),
+    "t.c",
+  );
+  assert.deepEqual(d.args, ["a", "b"]);
+  assert.deepEqual(d.env, { A: "1=2", B: "" });
+  assert.equal(d.stdin, "x\ny");
+  assert.equal(d.dir, "ro");
+  assert.deepEqual(d.backends, ["memory"]);
+  assert.equal(d.exit, 3);
+  assert.deepEqual(d.setup, ["file a=b=c"]);
+  assert.throws(() => parseDirectives("// uniwasm-test: bogus=1", "t.c"), /unknown directive bogus/);
+  assert.equal(describeProgram("fd_read__ebadf_on_closed_fd"), "fd_read: ebadf on closed fd");
+});
