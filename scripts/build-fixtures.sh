@@ -84,3 +84,4 @@ for src in test/fixtures/reactor/*.c; do
   clang --target=wasm32-wasi -mexec-model=reactor -O2 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
 done
 npx --no-install asc test/fixtures/reactor/hello.ts -o test/fixtures/reactor/hello-as.wasm -O3 --runtime incremental --use abort= --exportStart _initialize
+clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug -o examples/hello-image/hello.wasm examples/hello-image/hello.c

@@ -17,7 +17,8 @@ export async function imageAction(command: string, body: () => Promise<void>): P
     process.exitCode ??= 0;
   } catch (err) {
     if (err instanceof ImageError) {
-      process.stderr.write(`uniwasm ${command}: ${err.message}\n`);
+      // A ManifestError lists one problem per line; each gets the prefix.
+      process.stderr.write(err.message.split("\n").map((l) => `uniwasm ${command}: ${l}\n`).join(""));
       process.exitCode = 1;
       return;
     }

@@ -1,0 +1,24 @@
+// uniwasm image example: everything this program can touch is listed in
+// uniwasm.toml. It greets whoever its arguments name, in the language its
+// environment says, reading the greeting from a file bundled in the image.
+#include <stdio.h>
+#include <string.h>
+#include <stdlib.h>
+
+int main(int argc, char **argv) {
+  const char *lang = getenv("LANGUAGE");
+  char path[128];
+  snprintf(path, sizeof path, "/static/%s.txt", lang ? lang : "en");
+  FILE *f = fopen(path, "r");
+  if (!f) {
+    perror(path);
+    return 1;
+  }
+  char greeting[64] = {0};
+  if (!fgets(greeting, sizeof greeting, f)) greeting[0] = 0;
+  fclose(f);
+  greeting[strcspn(greeting, "\n")] = 0;
+  for (int i = 1; i < argc; i++) printf("%s, %s!\n", greeting, argv[i]);
+  if (argc < 2) printf("%s, world!\n", greeting);
+  return 0;
+}
