@@ -126,19 +126,22 @@ export async function loadImages(store: ImageStore, path: string): Promise<LoadR
     const refName = e.annotations?.[ANNOTATIONS.refName];
     if (refName && sigByName.get(refName) === e.digest) continue;
     if (e.mediaType !== MEDIA_TYPES.ociManifest) throw new ImageError("layout_invalid", `${path}: index.json entry ${e.digest} is a ${e.mediaType}; only OCI image manifests can be loaded`);
-    const tags = byDigest.get(e.digest) ?? [];
+    const names = byDigest.get(e.digest) ?? [];
     const full = e.annotations?.[CONTAINERD_NAME];
-    if (full) tags.push(tagName(parseReference(full)));
-    byDigest.set(e.digest, tags);
+    if (full) names.push(tagName(parseReference(full)));
+    else if (refName) names.push(refName);
+    byDigest.set(e.digest, names);
   }
   // Verify everything (and the trust policy) before writing anything.
   const policy = await readTrustPolicy(store.root);
   const toStore: Uint8Array[] = [];
   const result: LoadResult = { images: [] };
   const sigs = new Map<Digest, Digest>();
-  for (const [digest, tags] of byDigest) {
+  for (const [digest, names] of byDigest) {
     const raw = await blob(digest, "image manifest");
     const image = await loadFromManifest(raw, digest, (d, what, size) => blob(d, what, size));
+    // Other tools name entries by ref.name only: a bare tag ("1.0.0") goes with the image's own name.
+    const tags = names.map((n) => (n.includes(":") || n.includes("/") ? n : `${image.manifest.name}:${n}`)).map((n) => tagName(parseReference(n)));
     toStore.push(raw, await blob(image.oci.config.digest, "config"));
     for (const l of image.oci.layers) toStore.push(await blob(l.digest, "layer", l.size));
     const signatures: StoredSignature[] = [];

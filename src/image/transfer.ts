@@ -11,6 +11,7 @@
 import { ImageError } from "./errors.js";
 import { digestHex, shortDigest, type Digest } from "./digest.js";
 import { loadFromManifest, loadImage } from "./image.js";
+import type { Manifest } from "./manifest.js";
 import { MEDIA_TYPES, parseOciManifest } from "./oci.js";
 import { DEFAULT_TAG, formatReference, parseReference, tagName, type Reference } from "./reference.js";
 import { RegistryClient, type RegistryOptions } from "./registry.js";
@@ -87,7 +88,9 @@ export async function pushImage(store: ImageStore, source: string, destination: 
 export interface PullResult {
   reference: string;
   digest: Digest;
-  tag: string;
+  /** The local tag given to the image (none when pulled by digest alone). */
+  tags: string[];
+  manifest: Manifest;
   signatures: number;
   trust: TrustResult;
 }
@@ -133,12 +136,12 @@ export async function pullImage(store: ImageStore, reference: string, opts: Regi
 
   for (const bytes of blobs.values()) await store.putBlob(bytes);
   await store.putBlob(got.bytes);
-  const tag = tagName({ registry: ref.registry, repository: ref.repository, tag: ref.tag ?? (ref.digest ? undefined : DEFAULT_TAG) });
-  await store.addImage(digest, ref.digest && !ref.tag ? [] : [tag]);
+  // Pulled by digest alone: stored untagged, reachable by digest.
+  const tags = ref.digest && !ref.tag ? [] : [tagName({ registry: ref.registry, repository: ref.repository, tag: ref.tag ?? DEFAULT_TAG })];
+  await store.addImage(digest, tags);
   if (sigManifest) {
     await store.putBlob(sigManifest.bytes);
     await store.setSignatures(digest, sigManifest.digest);
   }
-  void image;
-  return { reference: `${ref.registry}/${ref.repository}@${digest}`, digest, tag, signatures: signatures.length, trust };
+  return { reference: `${ref.registry}/${ref.repository}@${digest}`, digest, tags, manifest: image.manifest, signatures: signatures.length, trust };
 }

@@ -50,8 +50,13 @@ test("save to a directory writes an OCI image layout that loads back", async () 
     assert.deepEqual((await readdir(layout)).sort(), ["blobs", "index.json", "oci-layout"]);
     assert.equal(await readFile(join(layout, "oci-layout"), "utf8"), '{"imageLayoutVersion":"1.0.0"}');
     assert.equal((await readdir(join(layout, "blobs", "sha256"))).length, 5);
+    // Other tools write only ref.name (a bare tag): the image's own name completes it.
+    const index = JSON.parse(await readFile(join(layout, "index.json"), "utf8"));
+    for (const m of index.manifests) delete m.annotations["io.containerd.image.name"];
+    await writeFile(join(layout, "index.json"), JSON.stringify(index));
     const loaded = await loadImages(new ImageStore(homeB), layout);
     assert.equal(loaded.images[0]!.digest, digest);
+    assert.deepEqual(loaded.images[0]!.tags, ["greet:1.0.0", "greet:latest"]);
   } finally {
     await cleanup(dir, homeA, homeB, out);
   }

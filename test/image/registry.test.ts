@@ -47,11 +47,12 @@ test("push then pull into a fresh store gives the same digest, blobs skipped on 
     const b = new ImageStore(homeB);
     const pulled = await pullImage(b, ref);
     assert.equal(pulled.digest, digest);
-    assert.equal(pulled.tag, `${registry!.address}/demo/greet:1.0.0`);
+    assert.deepEqual(pulled.tags, [`${registry!.address}/demo/greet:1.0.0`]);
     assert.equal(await b.resolve(ref), digest);
     // By digest as well.
     const byDigest = await pullImage(new ImageStore(await tempDir("home")), `${registry!.address}/demo/greet@${digest}`);
     assert.equal(byDigest.digest, digest);
+    assert.deepEqual(byDigest.tags, []);
   } finally {
     await cleanup(dir, homeA, homeB);
   }
