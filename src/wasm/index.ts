@@ -38,6 +38,8 @@ export {
   limitMemory,
   instrumentFuel,
   FUEL_EXPORT,
+  START_EXPORT,
+  type FuelGranularity,
   WASM_PAGE_BYTES,
   type MemoryLimitResult,
   type LimitedMemory,

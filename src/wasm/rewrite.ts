@@ -119,6 +119,8 @@ function mib(pages: number): string {
 
 /** Export name of the fuel global added by instrumentFuel. */
 export const FUEL_EXPORT = "uniwasm_fuel";
+/** Export name of a deferred start function (FuelOptions.deferStart). */
+export const START_EXPORT = "uniwasm_start";
 
 /**
  * Where fuel is charged. "loop": at function entries and loop headers only,
@@ -140,6 +142,14 @@ export interface FuelOptions {
    * forgets to set fuel gets a fuel trap, never an unmetered run.
    */
   initialFuel?: bigint;
+  /**
+   * Turn a start function into an export named `startExport` (default
+   * `uniwasm_start`) instead of running it during instantiation, so the host
+   * can set the fuel of each instance first and then call it. Without this, a
+   * start function runs on `initialFuel`.
+   */
+  deferStart?: boolean;
+  startExport?: string;
 }
 
 export interface FuelInstrumentation {
@@ -153,6 +163,8 @@ export interface FuelInstrumentation {
   chargePoints: number;
   /** Custom sections removed because they hold code offsets the rewrite invalidates. */
   droppedSections: string[];
+  /** With deferStart and a start function: the export the host must call once, after setting fuel. */
+  startExport: string | undefined;
 }
 
 /**
@@ -183,6 +195,11 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
   if (info.exports.some((e) => e.name === exportName)) {
     throw new WasmError("WASM_REWRITE", `the module already exports "${exportName}" (already fuel-instrumented?)`);
   }
+  const deferStart = opts.deferStart === true && info.start !== undefined;
+  const startExport = deferStart ? (opts.startExport ?? START_EXPORT) : undefined;
+  if (startExport !== undefined && (startExport === exportName || info.exports.some((e) => e.name === startExport))) {
+    throw new WasmError("WASM_REWRITE", `cannot export the start function as "${startExport}": the name is taken`);
+  }
   const globalIndex = info.importedGlobalCount + info.globals.length;
   const sections = splitSections(bytes, info);
 
@@ -197,10 +214,12 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
   // export section: existing entries + the fuel global
   const exports = sectionContent(sections, 7);
   const ew = new ByteWriter(exports.length + 32);
-  ew.u32(info.exports.length + 1);
+  ew.u32(info.exports.length + 1 + (startExport !== undefined ? 1 : 0));
   ew.bytes(exports.length > 0 ? afterCount(exports, "export") : exports);
   ew.name(exportName).u8(0x03).u32(globalIndex);
+  if (startExport !== undefined) ew.name(startExport).u8(0x00).u32(info.start!);
   putSection(sections, 7, "export", ew.toBytes());
+  if (deferStart) sections.splice(sections.findIndex((s) => s.id === 8), 1);
 
   // code section
   let chargePoints = 0;
@@ -230,6 +249,7 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
     functions: info.codeBodies.length,
     chargePoints,
     droppedSections,
+    startExport,
   };
 }
 

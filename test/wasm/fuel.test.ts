@@ -192,6 +192,18 @@ test("a start function runs on the initial fuel given at instrumentation", async
   await assert.rejects(WebAssembly.instantiate(short.bytes), WebAssembly.RuntimeError);
 });
 
+test("deferStart exports the start function so the host can fuel each instance first", async () => {
+  const result = instrumentFuel(wat("start"), { deferStart: true });
+  assert.equal(result.startExport, "uniwasm_start");
+  assert.equal(readModuleInfo(result.bytes).start, undefined);
+  const { instance } = await WebAssembly.instantiate(result.bytes);
+  assert.equal((instance.exports.ran as WebAssembly.Global).value, 0, "start did not run at instantiation");
+  setFuel(instance, 80n);
+  call(instance, "uniwasm_start");
+  assert.equal((instance.exports.ran as WebAssembly.Global).value, 10);
+  assert.equal(instrumentFuel(wat("loop"), { deferStart: true }).startExport, undefined, "no start, nothing to defer");
+});
+
 test("a host that never sets fuel gets a fuel trap, not an unmetered run", async () => {
   const instance = await metered("loop");
   trapOf(() => call(instance, "spin"));
