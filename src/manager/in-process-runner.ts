@@ -1,148 +1,134 @@
-import { closeSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync, fstatSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { WASI } from "node:wasi";
 import { performance } from "node:perf_hooks";
+import { compileChecked } from "../wasm/index.js";
+import type { ModuleInfo } from "../wasm/reader.js";
+import { runCommand as runCommandHere, instantiate, ended, type RunResult } from "../sandbox/instance.js";
 import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
 import { RunnerError } from "./runner.js";
 import { callReactorHandler, checkReactorExports, ReactorAbiError } from "./reactor-abi.js";
 
+interface Compiled {
+  module: WebAssembly.Module;
+  info: ModuleInfo;
+}
+
 /**
- * STUB: runs guests on the calling thread with node:wasi while the uniwasm
- * kernel's runModule and the sandbox's executor pool land; stdio goes through
- * temp files because node:wasi only takes descriptors. It enforces no deadline
- * (a synchronous guest cannot be interrupted on this thread) and no fuel.
+ * Runs guests on the calling thread with the uniwasm kernel (the sandbox's
+ * in-process runModule path). For embedding and tests: a guest that spins
+ * blocks the thread, so there is no deadline and no fuel here — a node uses
+ * ExecutorPoolRunner, which has both.
  */
 export class InProcessRunner implements InstanceRunner {
-  readonly name = "in-process (node:wasi stopgap)";
+  readonly name = "in-process";
   readonly executors = 1;
-  private readonly cache = new Map<string, WebAssembly.Module>();
-  private readonly dir = mkdtempSync(join(tmpdir(), "uniwasm-run-"));
-  private seq = 0;
+  private readonly cache = new Map<string, Promise<Compiled>>();
 
   async prepare(module: ModuleRef): Promise<void> {
-    this.compile(module);
+    await this.compile(module);
   }
 
-  private compile(module: ModuleRef): WebAssembly.Module {
-    let m = this.cache.get(module.digest);
-    if (!m) {
-      try {
-        m = new WebAssembly.Module(module.bytes);
-      } catch (err) {
-        throw new RunnerError("invalid_module", (err as Error).message);
-      }
-      this.cache.set(module.digest, m);
+  private compile(module: ModuleRef): Promise<Compiled> {
+    let p = this.cache.get(module.digest);
+    if (!p) {
+      p = compileChecked(module.bytes).then(
+        (c) => ({ module: c.module, info: c.info }),
+        (err: unknown) => {
+          this.cache.delete(module.digest);
+          throw new RunnerError("invalid_module", (err as Error).message);
+        },
+      );
+      this.cache.set(module.digest, p);
     }
-    return m;
-  }
-
-  private tempFile(content?: Uint8Array): { path: string; fd: number } {
-    const path = join(this.dir, `${process.pid}-${++this.seq}`);
-    writeFileSync(path, content ?? new Uint8Array());
-    return { path, fd: openSync(path, "r+") };
+    return p;
   }
 
   async runCommand(req: CommandRequest): Promise<RunOutcome> {
-    const module = this.compile(req.module);
-    const stdin = this.tempFile(req.stdin);
-    const out = this.tempFile();
-    const err = this.tempFile();
+    const { module, info } = await this.compile(req.module);
     const start = performance.now();
+    let result: RunResult;
     try {
-      const wasi = new WASI({ version: "preview1", args: req.args, env: req.env, stdin: stdin.fd, stdout: out.fd, stderr: err.fd, returnOnExit: true });
-      let outcome: RunOutcome;
-      try {
-        const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
-        const code = wasi.start(instance);
-        outcome = { reason: "exit", exitCode: code, durationMs: 0, memoryBytes: (instance.exports["memory"] as WebAssembly.Memory | undefined)?.buffer.byteLength ?? 0 };
-      } catch (e) {
-        outcome = toOutcome(e);
-      }
-      outcome.durationMs = performance.now() - start;
-      drain(out.fd, 0, req.onStdout, req.limits.stdoutBytes);
-      drain(err.fd, 0, req.onStderr, req.limits.stderrBytes);
-      return outcome;
-    } finally {
-      for (const f of [stdin, out, err]) {
-        closeSync(f.fd);
-        rmSync(f.path, { force: true });
-      }
+      result = runCommandHere(module, info, {
+        args: req.args,
+        env: req.env,
+        stdin: req.stdin,
+        stdout: req.onStdout,
+        stderr: req.onStderr,
+        limits: { stdoutBytes: req.limits.stdoutBytes, stderrBytes: req.limits.stderrBytes },
+      });
+    } catch (err) {
+      return { reason: "link_error", exitCode: null, message: (err as Error).message, durationMs: performance.now() - start };
     }
+    return toOutcome(result, performance.now() - start);
   }
 
   async startReactor(req: ReactorStart): Promise<ReactorHandle> {
-    const module = this.compile(req.module);
+    const { module, info } = await this.compile(req.module);
     const problem = checkReactorExports(WebAssembly.Module.exports(module));
     if (problem) throw new RunnerError("link_error", problem);
-    const out = this.tempFile();
-    const err = this.tempFile();
-    const files = [out, err];
-    const wasi = new WASI({ version: "preview1", args: req.args, env: req.env, stdin: 0, stdout: out.fd, stderr: err.fd, returnOnExit: true });
-    let instance: WebAssembly.Instance;
+    let sinks: OutputSinks | undefined;
+    let live: ReturnType<typeof instantiate>;
     try {
-      instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
-      wasi.initialize(instance); // calls _initialize when exported
-    } catch (e) {
-      for (const f of files) closeSync(f.fd);
-      throw new RunnerError("trap", `reactor failed to initialize: ${(e as Error).message}`);
+      live = instantiate(module, info, {
+        args: req.args,
+        env: req.env,
+        stdout: (c) => sinks?.onStdout(c),
+        stderr: (c) => sinks?.onStderr(c),
+        limits: { stdoutBytes: req.limits.stdoutBytes, stderrBytes: req.limits.stderrBytes },
+      });
+    } catch (err) {
+      throw new RunnerError("link_error", (err as Error).message);
     }
-    let outPos = fstatSync(out.fd).size;
-    let errPos = fstatSync(err.fd).size;
+    const { kernel, instance } = live;
+    const init = instance.exports["_initialize"];
+    try {
+      if (typeof init === "function") (init as () => void)();
+    } catch (err) {
+      const r = safeEnded(kernel, err, info, instance);
+      kernel.close();
+      throw new RunnerError("trap", `the reactor failed to initialize: ${r.message ?? r.reason}`);
+    }
+    const memory = () => (instance.exports["memory"] as WebAssembly.Memory).buffer.byteLength;
     let closed = false;
     return {
-      handle: async (request: Uint8Array, sinks: OutputSinks, limits: RunLimits): Promise<RunOutcome> => {
+      handle: async (request: Uint8Array, s: OutputSinks, _limits: RunLimits): Promise<RunOutcome> => {
+        if (closed) throw new Error("reactor instance is closed");
+        sinks = s;
         const start = performance.now();
-        let outcome: RunOutcome;
         try {
           const status = callReactorHandler(instance.exports, request);
-          outcome =
-            status === 0
-              ? { reason: "exit", exitCode: 0, durationMs: 0 }
-              : { reason: "exit", exitCode: status, message: `uw_handle returned ${status}`, durationMs: 0 };
-        } catch (e) {
-          outcome = e instanceof ReactorAbiError ? { reason: "trap", exitCode: null, message: e.message, durationMs: 0 } : toOutcome(e);
+          const base: RunOutcome = { reason: "exit", exitCode: status, durationMs: performance.now() - start, memoryBytes: memory(), deniedCalls: kernel.deniedCounts() };
+          if (status !== 0) base.message = `uniwasm_http_handle returned ${status}`;
+          return base;
+        } catch (err) {
+          if (err instanceof ReactorAbiError) return { reason: "trap", exitCode: null, message: err.message, durationMs: performance.now() - start };
+          return toOutcome(safeEnded(kernel, err, info, instance), performance.now() - start);
+        } finally {
+          sinks = undefined;
         }
-        outcome.durationMs = performance.now() - start;
-        outcome.memoryBytes = (instance.exports["memory"] as WebAssembly.Memory).buffer.byteLength;
-        outPos = drain(out.fd, outPos, sinks.onStdout, limits.stdoutBytes);
-        errPos = drain(err.fd, errPos, sinks.onStderr, limits.stderrBytes);
-        return outcome;
       },
-      memoryBytes: () => (instance.exports["memory"] as WebAssembly.Memory).buffer.byteLength,
+      memoryBytes: memory,
       close: async () => {
         if (closed) return;
         closed = true;
-        for (const f of files) {
-          closeSync(f.fd);
-          rmSync(f.path, { force: true });
-        }
+        kernel.close();
       },
     };
   }
 
   async close(): Promise<void> {
-    rmSync(this.dir, { recursive: true, force: true });
+    this.cache.clear();
   }
 }
 
-function toOutcome(e: unknown): RunOutcome {
-  if (e instanceof RangeError && /call stack/i.test(e.message)) return { reason: "stack_exhausted", exitCode: null, message: e.message, durationMs: 0 };
-  if (e instanceof WebAssembly.LinkError) return { reason: "link_error", exitCode: null, message: e.message, durationMs: 0 };
-  return { reason: "trap", exitCode: null, message: (e as Error)?.message ?? String(e), durationMs: 0 };
+function safeEnded(kernel: Parameters<typeof ended>[0], err: unknown, info: ModuleInfo, instance: WebAssembly.Instance): RunResult {
+  try {
+    return ended(kernel, err, info, instance);
+  } catch (e) {
+    return { exitCode: 70, reason: "host_fault", message: (e as Error).message, stdout: new Uint8Array(), stderr: new Uint8Array(), calls: {}, denied: {} };
+  }
 }
 
-/** Reads what the guest wrote to a temp-file descriptor since `pos` and hands it on, capped at `cap` bytes. */
-function drain(fd: number, pos: number, sink: (chunk: Uint8Array) => void, cap: number): number {
-  const size = fstatSync(fd).size;
-  let at = pos;
-  const end = Math.min(size, pos + (Number.isFinite(cap) ? cap : size));
-  const buf = Buffer.allocUnsafe(64 * 1024);
-  while (at < end) {
-    const n = readSync(fd, buf, 0, Math.min(buf.length, end - at), at);
-    if (n <= 0) break;
-    sink(new Uint8Array(buf.subarray(0, n)));
-    at += n;
-  }
-  return size;
+function toOutcome(r: RunResult, durationMs: number): RunOutcome {
+  const o: RunOutcome = { reason: r.reason, exitCode: r.reason === "exit" ? r.exitCode : null, durationMs, deniedCalls: r.denied };
+  if (r.message !== undefined) o.message = r.message;
+  return o;
 }

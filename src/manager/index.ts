@@ -9,3 +9,4 @@ export * from "./supervisor.js";
 export * from "./quotas.js";
 export * from "./manager.js";
 export { InProcessRunner } from "./in-process-runner.js";
+export { ExecutorPoolRunner, type ExecutorPoolRunnerOptions } from "./executor-pool-runner.js";

@@ -3,25 +3,27 @@
  * contract with C and AssemblyScript examples).
  *
  * A reactor module exports `memory`, optionally `_initialize` (run once when
- * the instance starts), and:
+ * the instance starts), and (names shared with the sandbox's reactor call ABI):
  *
- *   uw_alloc(size: i32) -> i32        a pointer to `size` writable bytes (0 = out of memory)
- *   uw_handle(ptr: i32, len: i32) -> i32
+ *   uniwasm_alloc(size: i32) -> i32    a pointer to `size` writable bytes (0 = out of memory)
+ *   uniwasm_free(ptr: i32)             optional: called after the handler returns
+ *   uniwasm_http_handle(ptr: i32, len: i32) -> i32
  *
- * The host encodes a request into the buffer from uw_alloc:
+ * The host encodes a request into the buffer from uniwasm_alloc:
  *
  *   u32 little-endian  meta_len
  *   meta_len bytes     the CGI/WAGI variables as `NAME=VALUE\0` strings
  *   the rest           the request body
  *
- * and calls uw_handle. The handler writes its response to stdout (fd 1) in
+ * and calls uniwasm_http_handle. The handler writes its response to stdout (fd 1) in
  * the same CGI form as a WAGI program — header lines, an empty line, the body
- * — and returns 0. Any other return value, a trap or a limit gives a 502. The
- * buffer belongs to the guest after the call (free it or reuse an arena).
+ * — and returns 0. Any other return value, a trap or a limit gives a 502.
+ * After the call the host passes the buffer to uniwasm_free when exported.
  */
 export const REACTOR_ABI_VERSION = 1;
-export const REACTOR_ALLOC_EXPORT = "uw_alloc";
-export const REACTOR_HANDLE_EXPORT = "uw_handle";
+export const REACTOR_ALLOC_EXPORT = "uniwasm_alloc";
+export const REACTOR_FREE_EXPORT = "uniwasm_free";
+export const REACTOR_HANDLE_EXPORT = "uniwasm_http_handle";
 
 const encoder = new TextEncoder();
 
@@ -59,10 +61,13 @@ export function callReactorHandler(exports: WebAssembly.Exports, request: Uint8A
   const handle = exports[REACTOR_HANDLE_EXPORT] as (p: number, n: number) => number;
   const memory = exports["memory"] as WebAssembly.Memory;
   const ptr = alloc(request.length) >>> 0;
-  if (ptr === 0 && request.length > 0) throw new ReactorAbiError("uw_alloc returned 0 (out of memory)");
-  if (ptr + request.length > memory.buffer.byteLength) throw new ReactorAbiError(`uw_alloc returned ${ptr}, outside memory`);
+  if (ptr === 0 && request.length > 0) throw new ReactorAbiError(`${REACTOR_ALLOC_EXPORT} returned 0 (out of memory)`);
+  if (ptr + request.length > memory.buffer.byteLength) throw new ReactorAbiError(`${REACTOR_ALLOC_EXPORT} returned ${ptr}, outside memory`);
   new Uint8Array(memory.buffer, ptr, request.length).set(request);
-  return handle(ptr, request.length) | 0;
+  const status = handle(ptr, request.length) | 0;
+  const free = exports[REACTOR_FREE_EXPORT];
+  if (typeof free === "function") (free as (p: number) => void)(ptr);
+  return status;
 }
 
 export class ReactorAbiError extends Error {

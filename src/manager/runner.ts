@@ -1,4 +1,4 @@
-import type { EndReason } from "../sandbox/limits.js";
+import type { RunReason } from "../sandbox/instance.js";
 
 /**
  * The narrow interface the manager needs from whatever runs guests. It is
@@ -70,7 +70,7 @@ export interface ReactorHandle {
 
 export interface RunOutcome {
   /** `exit` for a normal end (see exitCode); otherwise why the instance ended. */
-  reason: EndReason;
+  reason: RunReason;
   exitCode: number | null;
   /** One line for humans (trap message, limit hit). */
   message?: string;
@@ -85,7 +85,7 @@ export interface RunOutcome {
 }
 
 export class RunnerError extends Error {
-  constructor(readonly reason: EndReason, message: string) {
+  constructor(readonly reason: RunReason, message: string) {
     super(message);
     this.name = "RunnerError";
   }

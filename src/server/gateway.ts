@@ -164,6 +164,7 @@ export class Gateway {
       },
       (chunk) => {
         bytesOut += chunk.length;
+        if (bytesOut > app.config.limits.maxResponseBytes) throw new CgiError(`the response is over this app's limit of ${app.config.limits.maxResponseBytes} bytes`);
         res.write(chunk);
       },
     );

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeStore, type TenantQuotas } from "../store/index.js";
-import { ResourceManager, InProcessRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
+import { ResourceManager, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
 import { ApiError, ERROR_CATALOGUE } from "./errors.js";
@@ -24,8 +24,12 @@ export interface NodeOptions {
   apiPort?: number;
   /** Gateway (HTTP triggers) port. Default 7080; 0 = ephemeral. */
   gatewayPort?: number;
-  /** What runs guests. Default: the sandbox executor pool when available, else in-process. */
+  /** What runs guests. Default: the sandbox's executor pool (worker threads). */
   runner?: InstanceRunner;
+  /** Executors (worker threads) for the default runner. Default: the number of CPUs. */
+  executors?: number;
+  /** Run guests on the node's own thread (no deadlines; for embedding and debugging). */
+  inProcess?: boolean;
   /** Node-wide memory budget for live instances, MiB. Default 4096. */
   nodeMemoryMiB?: number;
   /** Defaults for every tenant's quotas. */
@@ -82,7 +86,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     for (const line of decoder.decode(chunk).split("\n")) if (line.length > 0) store.logs.append(appId, stream, line);
   };
 
-  const runner = opts.runner ?? (await defaultRunner(log));
+  const runner = opts.runner ?? (await defaultRunner(opts));
   const manager = new ResourceManager({
     runner,
     nodeMemoryBytes: (opts.nodeMemoryMiB ?? 4096) * 1024 * 1024,
@@ -270,10 +274,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   };
 }
 
-/** The executor pool when the sandbox provides one, else guests run in-process. */
-async function defaultRunner(log: Logger): Promise<InstanceRunner> {
-  void log;
-  return new InProcessRunner();
+/** Guests run in the sandbox's executor pool (worker threads) unless told otherwise. */
+async function defaultRunner(opts: NodeOptions): Promise<InstanceRunner> {
+  if (opts.inProcess) return new InProcessRunner();
+  return new ExecutorPoolRunner(opts.executors !== undefined ? { executors: opts.executors } : {});
 }
 
 export { ERROR_CATALOGUE };

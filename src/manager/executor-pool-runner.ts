@@ -1,0 +1,125 @@
+import { ExecutorPool, WasmImage, ReactorStartError, type Reactor } from "../sandbox/executor-pool.js";
+import type { GuestOutcome } from "../sandbox/guest.js";
+import type { SandboxLimits } from "../sandbox/limits.js";
+import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
+import { RunnerError } from "./runner.js";
+import { checkReactorExports, REACTOR_HANDLE_EXPORT } from "./reactor-abi.js";
+
+export interface ExecutorPoolRunnerOptions {
+  /** Worker threads. Default: the number of CPUs. */
+  executors?: number;
+}
+
+function sandboxLimits(l: RunLimits): SandboxLimits {
+  return {
+    maxMemoryBytes: l.maxMemoryBytes,
+    fuel: l.fuel,
+    timeoutMs: l.timeoutMs,
+    stdoutBytes: l.stdoutBytes,
+    stderrBytes: l.stderrBytes,
+  };
+}
+
+function toOutcome(o: GuestOutcome): RunOutcome {
+  const out: RunOutcome = {
+    reason: o.reason,
+    exitCode: o.reason === "exit" ? o.exitCode : null,
+    durationMs: o.durationUs / 1000,
+    memoryBytes: o.memoryBytes,
+    deniedCalls: o.denied,
+  };
+  if (o.reason !== "exit" && o.message) out.message = o.message;
+  if (o.fuelConsumed !== undefined) out.fuelUsed = Number(o.fuelConsumed);
+  return out;
+}
+
+/**
+ * Guests in the sandbox's executor pool (worker threads): never on the thread
+ * that serves requests, with every limit enforced (a spinning guest is
+ * stopped at its deadline, its executor replaced), compiled once per digest.
+ */
+export class ExecutorPoolRunner implements InstanceRunner {
+  readonly pool: ExecutorPool;
+  readonly name: string;
+  readonly executors: number;
+  private readonly images = new Map<string, WasmImage>();
+
+  constructor(opts: ExecutorPoolRunnerOptions = {}) {
+    this.pool = new ExecutorPool(opts.executors !== undefined ? { size: opts.executors } : {});
+    this.executors = this.pool.size;
+    this.name = `executor-pool(${this.pool.size})`;
+  }
+
+  private image(m: ModuleRef): WasmImage {
+    let img = this.images.get(m.digest);
+    if (!img) {
+      img = new WasmImage(m.bytes); // hashes once; the pool's cache is keyed by it
+      this.images.set(m.digest, img);
+    }
+    return img;
+  }
+
+  async prepare(module: ModuleRef): Promise<void> {
+    try {
+      await this.pool.prepare(this.image(module), this.pool.limits());
+    } catch (err) {
+      this.images.delete(module.digest);
+      throw new RunnerError("invalid_module", (err as Error).message);
+    }
+  }
+
+  async runCommand(req: CommandRequest): Promise<RunOutcome> {
+    const o = await this.pool.run(this.image(req.module), {
+      args: req.args,
+      env: req.env,
+      stdin: req.stdin,
+      stdout: "stream",
+      stderr: "stream",
+      onOutput: (stream, chunk) => (stream === "stdout" ? req.onStdout(chunk) : req.onStderr(chunk)),
+      limits: sandboxLimits(req.limits),
+    });
+    return toOutcome(o);
+  }
+
+  async startReactor(req: ReactorStart): Promise<ReactorHandle> {
+    const problem = checkReactorExports(WebAssembly.Module.exports(new WebAssembly.Module(req.module.bytes)));
+    if (problem) throw new RunnerError("link_error", problem);
+    // Output is buffered in the executor and drained into each call's outcome
+    // (per-call streaming is not offered for reactors); the response cap is
+    // enforced by the gateway, so the instance's lifetime output is uncapped.
+    let reactor: Reactor;
+    let memoryBytes = 0;
+    try {
+      reactor = await this.pool.reactor(this.image(req.module), {
+        args: req.args,
+        env: req.env,
+        stdout: "buffer",
+        stderr: "buffer",
+        limits: { ...sandboxLimits(req.limits), stdoutBytes: Infinity, stderrBytes: Infinity },
+      });
+    } catch (err) {
+      if (err instanceof ReactorStartError) throw new RunnerError(err.outcome.reason, err.message);
+      throw err;
+    }
+    return {
+      handle: async (request: Uint8Array, s: OutputSinks, limits: RunLimits): Promise<RunOutcome> => {
+        const { value, outcome } = await reactor.call(REACTOR_HANDLE_EXPORT, [request], { limits: { fuel: limits.fuel, timeoutMs: limits.timeoutMs } });
+        memoryBytes = outcome.memoryBytes;
+        if (outcome.stdout.length > 0) s.onStdout(outcome.stdout);
+        if (outcome.stderr.length > 0) s.onStderr(outcome.stderr);
+        const out = toOutcome(outcome);
+        if (outcome.reason === "exit") {
+          out.exitCode = typeof value === "number" ? value : 0;
+          if (out.exitCode !== 0) out.message = `${REACTOR_HANDLE_EXPORT} returned ${out.exitCode}`;
+        }
+        return out;
+      },
+      memoryBytes: () => memoryBytes,
+      close: () => reactor.close(),
+    };
+  }
+
+  async close(): Promise<void> {
+    await this.pool.close();
+  }
+}
