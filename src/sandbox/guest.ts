@@ -280,8 +280,11 @@ export function setupFailure(err: unknown, limits: ResolvedLimits, started: numb
   else if (err instanceof RangeError && /call stack size exceeded/i.test(e.message)) reason = "stack_exhausted";
   else if (err instanceof RangeError && /memory/i.test(e.message)) reason = "memory_limit"; // V8 could not reserve the memory
   else if (err instanceof WebAssembly.RuntimeError) {
-    reason = "trap"; // a start function trapped
+    reason = "trap"; // instantiation (segment initialization) or a start function trapped
     trap = trapReport(err, undefined);
+    if (trap.reason === "host_error" && /segment .*out of bounds/.test(e.message)) {
+      trap = { ...trap, reason: "segment_out_of_bounds", message: e.message.replace(/^WebAssembly\.\w+\(\): /, "") };
+    }
   } else {
     reason = "host_fault";
     hostFault = `${e.name}: ${e.message}`;
