@@ -52,7 +52,6 @@ export async function buildImage(store: ImageStore, opts: BuildOptions = {}): Pr
   const manifest = parseManifest(manifestText, relative(process.cwd(), manifestPath) || manifestPath);
   const realDir = await realpath(dir);
 
-  progress({ phase: "module", done: 0, total: 1 });
   const modulePath = await insideDir(realDir, manifest.source, "module.source");
   const module = await readInput(modulePath, OCI_BOUNDS.moduleBytes, "module");
   const summary = await describeModule(module, `module ${manifest.source}`);
@@ -63,7 +62,6 @@ export async function buildImage(store: ImageStore, opts: BuildOptions = {}): Pr
     ...grants.unusedGrants.map((u) => `unused grant: ${u}`),
     ...grants.ungrantedImports.map((i) => `ungranted import ${i.module}.${i.name}: ${i.reason} (linked to a stub returning ENOTCAPABLE; refused with --strict)`),
   ];
-  progress({ phase: "module", done: 1, total: 1 });
 
   const layers: Descriptor[] = [];
   const blobs: Uint8Array[] = [];

@@ -6,7 +6,7 @@
 import cliProgress from "cli-progress";
 
 export interface ProgressEvent {
-  /** What is happening: "module", "store", "push", "pull", "save", "load". */
+  /** What is happening: "store" (build), "push", "pull". */
   phase: string;
   done: number;
   total: number;

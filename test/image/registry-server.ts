@@ -29,8 +29,12 @@ export async function freePort(): Promise<number> {
   });
 }
 
-export async function startRegistry(): Promise<RegistryServer> {
+/** Extra config.yml lines for the registry (e.g. an `auth:` section), given the temp dir. */
+export type ExtraConfig = (dir: string) => Promise<string[]> | string[];
+
+export async function startRegistry(extra?: ExtraConfig): Promise<RegistryServer> {
   const dir = await tempDir("registry");
+  const extraLines = extra ? await extra(dir) : [];
   for (let attempt = 0; attempt < 3; attempt++) {
     const port = await freePort();
     const config = join(dir, "config.yml");
@@ -47,6 +51,7 @@ export async function startRegistry(): Promise<RegistryServer> {
         "    enabled: true",
         "http:",
         `  addr: 127.0.0.1:${port}`,
+        ...extraLines,
         "",
       ].join("\n"),
     );
@@ -65,7 +70,8 @@ export async function startRegistry(): Promise<RegistryServer> {
       try {
         const res = await fetch(`http://${address}/v2/`);
         await res.body?.cancel();
-        if (res.status === 200) {
+        // 401 is a registry that is up and wants a token.
+        if (res.status === 200 || res.status === 401) {
           return {
             address,
             stop: async () => {
