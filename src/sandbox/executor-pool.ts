@@ -155,7 +155,13 @@ export class ExecutorPool {
     }
     const lim = limitMemory(b, maxPages, info);
     if (lim.changed) info = readModuleInfo((b = lim.bytes));
-    if (metered) b = instrumentFuel(b, {}, info).bytes;
+    let startExport: string | undefined;
+    if (metered) {
+      // A start function is deferred to an export so that it runs on the run's fuel, not on none.
+      const fuel = instrumentFuel(b, { deferStart: true }, info);
+      b = fuel.bytes;
+      startExport = fuel.startExport;
+    }
     let module: WebAssembly.Module;
     try {
       module = await WebAssembly.compile(b);
@@ -172,6 +178,7 @@ export class ExecutorPool {
       snapshotGlobals,
       signatures: importSignatures(original),
       functionNames: functionNames(original),
+      ...(startExport ? { startExport } : {}),
     };
   }
 

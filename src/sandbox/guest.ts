@@ -10,7 +10,7 @@ import { InstanceLimitError, KernelFault, LinkError, ProcExit, ProcSignal } from
 import { Kernel } from "../kernel/kernel.js";
 import type { ImportSignature } from "../kernel/linker.js";
 import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
-import { remainingFuel, setFuel } from "../wasm/fuel.js";
+import { isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
 import type { ImportedMemoryRequirement } from "../wasm/rewrite.js";
 import type { RunResult, TrapReport } from "./instance.js";
 import { describeEnd, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
@@ -31,6 +31,8 @@ export interface PreparedModule {
   signatures: Map<string, ImportSignature>;
   /** Function names from the name section, for backtraces. */
   functionNames: Map<number, string>;
+  /** A metered module's start function, deferred to this export (called at instantiation, on the run's fuel). */
+  startExport?: string;
 }
 
 /**
@@ -76,6 +78,8 @@ export interface LiveGuest {
   out: Collected;
   /** Set once a call ended abnormally: the instance is no longer used. */
   ended?: EndReason;
+  /** The fuel global already holds this run's budget, less what a deferred start function used. */
+  fuelPrimed?: boolean;
 }
 
 interface Collected {
@@ -149,11 +153,22 @@ export function instantiate(
     const exported = instance.exports["memory"];
     const memory = exported instanceof WebAssembly.Memory ? exported : importedMemory;
     if (memory) kernel.bind(memory);
+    let fuelPrimed = false;
+    if (prepared.startExport) {
+      setFuel(instance, limits.fuel ?? 0n);
+      fuelPrimed = true;
+      try {
+        (instance.exports[prepared.startExport] as () => void)();
+      } catch (err) {
+        if (isFuelExhausted(instance)) throw new InstanceLimitError("fuel_exhausted", "fuel exhausted in the start function");
+        throw err;
+      }
+    }
     if (snapshot) {
       if (!memory) throw new Error("cannot restore a snapshot into an instance without memory");
       restoreSnapshot(snapshot, memory, instance.exports);
     }
-    return { prepared, kernel, instance, memory, limits, out };
+    return { prepared, kernel, instance, memory, limits, out, fuelPrimed };
   } catch (err) {
     kernel.close();
     throw err;
@@ -166,7 +181,8 @@ export function instantiate(
  */
 export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): { value?: T; outcome: GuestOutcome } {
   const { limits, prepared } = guest;
-  if (prepared.metered) setFuel(guest.instance, limits.fuel ?? 0n);
+  if (prepared.metered && !guest.fuelPrimed) setFuel(guest.instance, limits.fuel ?? 0n);
+  guest.fuelPrimed = false;
   let value: T | undefined;
   let c: Classified = { reason: "exit", exitCode: 0 };
   try {

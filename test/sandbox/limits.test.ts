@@ -1,8 +1,9 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
+import { readFileSync } from "node:fs";
+import { ExecutorPool, ReactorStartError } from "../../src/sandbox/executor-pool.js";
 import { DEFAULT_LIMITS, EXIT_CODES, LimitOptionError, parseByteSize, parseDuration, resolveLimits } from "../../src/sandbox/limits.js";
-import { fixture, text } from "./helpers.js";
+import { fixture, REPO, text } from "./helpers.js";
 
 const pool = new ExecutorPool({ size: 2 });
 after(() => pool.close());
@@ -90,6 +91,13 @@ describe("fuel", () => {
     assert.ok(a.stdout.length > 0 && a.stdout.length < 1_000_000);
     assert.equal(a.stdout.length, b.stdout.length);
     assert.deepEqual(a.trap?.frames, b.trap?.frames);
+  });
+  test("a start function runs on the run's fuel: stopped when it has too little, run when granted more", async () => {
+    const start = readFileSync(`${REPO}test/fixtures/wat/start.wasm`);
+    await assert.rejects(pool.reactor(start, { limits: { fuel: 5 } }), (e: unknown) => e instanceof ReactorStartError && e.outcome.reason === "fuel_exhausted");
+    const r = await pool.reactor(start, { limits: { fuel: 10_000 } });
+    assert.equal(r.live, true);
+    await r.close();
   });
   test("fuel is per reactor call", async () => {
     const re = await pool.reactor(fixture("grow.wasm"), { limits: { fuel: 1000 } });
