@@ -4,6 +4,7 @@
  * an image never holds a module the engine would refuse at run time.
  */
 import { ImageError } from "./errors.js";
+import { compileChecked, WasmError } from "../wasm/index.js";
 
 export interface ModuleImport {
   module: string;
@@ -21,17 +22,21 @@ export interface ModuleSummary {
   exports: ModuleExport[];
 }
 
-/** Compiles `bytes`; throws `module_invalid` naming `what` and the engine's reason. */
+/**
+ * Checks and compiles `bytes` exactly as the runner will (the wasm layer's
+ * bounds, then the engine); throws `module_invalid` naming `what` and why.
+ */
 export async function describeModule(bytes: Uint8Array, what: string): Promise<ModuleSummary> {
-  let mod: WebAssembly.Module;
+  let info;
   try {
-    mod = await WebAssembly.compile(bytes);
+    ({ info } = await compileChecked(bytes));
   } catch (err) {
-    throw new ImageError("module_invalid", `${what} is not a valid WebAssembly module: ${(err as Error).message}`);
+    if (err instanceof WasmError) throw new ImageError("module_invalid", `${what} is not a valid WebAssembly module: ${err.message}`);
+    throw err;
   }
   return {
-    imports: WebAssembly.Module.imports(mod).map((i) => ({ module: i.module, name: i.name, kind: i.kind as ModuleImport["kind"] })),
-    exports: WebAssembly.Module.exports(mod).map((e) => ({ name: e.name, kind: e.kind as ModuleExport["kind"] })),
+    imports: info.imports.map((i) => ({ module: i.module, name: i.name, kind: i.kind })),
+    exports: info.exports.map((e) => ({ name: e.name, kind: e.kind })),
   };
 }
 
