@@ -74,23 +74,27 @@ export interface DescribeTrapOptions {
   fuelExport?: string;
 }
 
-/** Classifies `error` (whatever was thrown out of a wasm call) and extracts its wasm backtrace. */
+/**
+ * Classifies `error` (whatever was thrown out of a wasm call) and extracts its
+ * wasm backtrace. Errors from another realm or that crossed a worker boundary
+ * (plain objects with name, message and stack) are classified by name.
+ */
 export function describeTrap(error: unknown, opts: DescribeTrapOptions = {}): TrapInfo {
-  const engineMessage = error instanceof Error ? error.message : String(error);
-  const stack = error instanceof Error && typeof error.stack === "string" ? error.stack : "";
+  const e = typeof error === "object" && error !== null ? (error as { name?: unknown; message?: unknown; stack?: unknown }) : undefined;
+  const engineMessage = typeof e?.message === "string" ? e.message : String(error);
+  const name = error instanceof WebAssembly.RuntimeError ? "RuntimeError" : typeof e?.name === "string" ? e.name : undefined;
+  const stack = typeof e?.stack === "string" ? e.stack : "";
   const frames = parseWasmFrames(stack, opts.info);
 
   let reason: TrapReason = "host_error";
-  let message = engineMessage;
-  if (error instanceof WebAssembly.RuntimeError) {
+  let message = name !== undefined && e !== undefined ? `${name}: ${engineMessage}` : engineMessage;
+  if (name === "RuntimeError") {
     const hit = RUNTIME_TRAPS.find(([re]) => re.test(engineMessage));
     if (hit) [, reason, message] = hit;
     else message = `wasm trap: ${engineMessage}`;
-  } else if (error instanceof RangeError && /call stack size exceeded/i.test(engineMessage)) {
+  } else if (name === "RangeError" && /call stack size exceeded/i.test(engineMessage)) {
     reason = "stack_exhausted";
     message = "call stack exhausted";
-  } else if (error instanceof Error && !(error instanceof WebAssembly.RuntimeError)) {
-    message = `${error.name}: ${engineMessage}`;
   }
   if (reason === "unreachable" && opts.instance !== undefined && isFuelExhausted(opts.instance, opts.fuelExport)) {
     reason = "fuel_exhausted";

@@ -104,6 +104,16 @@ test("non-error values are described without crashing", () => {
   assert.deepEqual(trap.frames, []);
 });
 
+test("a trap that crossed a worker boundary as a plain object is still classified", async () => {
+  const bytes = wat("traps");
+  const e = await exportsOf(bytes);
+  const err = thrown(() => (e.div_zero as () => void)()) as Error;
+  const cloned = { name: err.name, message: err.message, stack: err.stack };
+  const trap = describeTrap(cloned, { info: readModuleInfo(bytes) });
+  assert.equal(trap.reason, "divide_by_zero");
+  assert.deepEqual(trap.frames.map((f) => f.name), ["divide"]);
+});
+
 test("parseWasmFrames reads both V8 frame shapes", () => {
   const stack = [
     "RuntimeError: unreachable",
