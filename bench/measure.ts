@@ -75,14 +75,17 @@ export function orientedRatio(ours: number, baseline: number, better: Better = "
 }
 
 /**
- * A row with its ratio against the first baseline and, when `minRatio` is
- * given, the goal "ratio >= minRatio" and whether it is met.
+ * A row with its ratio against the best baseline in it (the strictest
+ * comparison) and, when `minRatio` is given, the goal "ratio >= minRatio" and
+ * whether it is met. Baselines that are not finite (a baseline that crashed) are skipped.
  */
 export function compareRow(row: Omit<BenchRow, "ratio" | "goal" | "pass">, minRatio?: number): BenchRow {
-  const first = Object.values(row.baselines)[0];
+  const better = row.better ?? "lower";
+  const values = Object.values(row.baselines).filter((v) => Number.isFinite(v) && v > 0);
   const out: BenchRow = { ...row };
-  if (first !== undefined && Number.isFinite(first) && row.ours > 0) {
-    out.ratio = orientedRatio(row.ours, first, row.better ?? "lower");
+  if (values.length > 0 && row.ours > 0) {
+    const best = better === "lower" ? Math.min(...values) : Math.max(...values);
+    out.ratio = orientedRatio(row.ours, best, better);
     if (minRatio !== undefined) {
       out.goal = `>= ${minRatio.toFixed(2)}x`;
       out.pass = out.ratio >= minRatio;

@@ -41,7 +41,7 @@ export interface BenchRow {
   baselines: Record<string, number>;
   /** Default "lower" (a time). Decides the ratio's direction. */
   better?: Better;
-  /** Against the first baseline; >= 1 means ours is as good or better (see Better). */
+  /** Against the best baseline in the row; >= 1 means ours is as good or better (see Better). */
   ratio?: number;
   /** The goal in words, e.g. ">= 1.00x" or "< 5 ms". */
   goal?: string;
@@ -60,4 +60,9 @@ export interface BenchSection {
 /** What a benchmark file exports. */
 export type BenchFile = {
   run(ctx: BenchContext): Promise<BenchSection | BenchSection[]>;
+  /**
+   * Node/V8 flags for the process the file runs in (each file runs in its own
+   * child process, so one file's flags, heap and JIT state never affect another's).
+   */
+  nodeFlags?: readonly string[];
 };
