@@ -6,7 +6,8 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { readModuleInfo } from "../../src/wasm/reader.js";
+import { funcType, readModuleInfo, type FuncType } from "../../src/wasm/reader.js";
+import { isFuelExhausted, setFuel } from "../../src/wasm/fuel.js";
 import { instrumentFuel, limitMemory } from "../../src/wasm/rewrite.js";
 import { checkModule } from "../../src/wasm/validate.js";
 import { WasmError, WasmFormatError } from "../../src/wasm/errors.js";
@@ -145,4 +146,48 @@ test("unknown opcodes and unsupported proposals are refused by name", () => {
   assert.throws(() => instrumentFuel(functionsModule([[0x00, 0x1f, 0x40, 0x00, 0x0b, 0x0b]])), /exnref exception handling is not supported/);
   assert.throws(() => instrumentFuel(functionsModule([[0x00, 0x27, 0x0b]])), /unknown opcode 0x27/);
   assert.throws(() => instrumentFuel(functionsModule([[0x00, 0xfd, 0xff, 0x0f, 0x0b]])), /unknown SIMD instruction/);
+});
+
+test("valid mutants compute the same results metered as unmetered (differential run)", () => {
+  const next = prng(0xd1ff);
+  const outcome = (fn: () => unknown): string => {
+    try {
+      return `ok:${String(fn())}`;
+    } catch (err) {
+      return `trap:${err instanceof Error ? `${err.name}:${err.message}` : String(err)}`;
+    }
+  };
+  let compared = 0;
+  for (const name of ["compute", "exceptions", "features", "loop", "memory", "traps"]) {
+    const original = wat(name);
+    for (let i = 0; i < 150; i++) {
+      const bytes = original.slice();
+      for (let f = 1 + (next() % 3); f > 0; f--) bytes[8 + (next() % (bytes.length - 8))] = next() & 0xff;
+      if (!WebAssembly.validate(bytes)) continue;
+      const info = survive("readModuleInfo", () => readModuleInfo(bytes));
+      const rewritten = survive("instrumentFuel", () => instrumentFuel(bytes, { granularity: next() % 2 ? "loop" : "block", initialFuel: 100_000n }));
+      if (!info || !rewritten) continue;
+      let metered: WebAssembly.Instance;
+      let plain: WebAssembly.Instance;
+      try {
+        metered = new WebAssembly.Instance(new WebAssembly.Module(rewritten.bytes), {});
+        plain = new WebAssembly.Instance(new WebAssembly.Module(bytes), {});
+      } catch {
+        continue; // a start function that traps, or a mutated import
+      }
+      for (const ex of info.exports) {
+        if (ex.kind !== "function") continue;
+        const sig: FuncType = funcType(info, ex.index)!;
+        if (sig.params.some((p) => p !== "i32")) continue;
+        const args: number[] = sig.params.map(() => next() % 50);
+        setFuel(metered, 1_000_000n);
+        const got = outcome(() => (metered.exports[ex.name] as (...a: number[]) => unknown)(...args));
+        if (isFuelExhausted(metered)) continue; // the plain run might never end
+        const want = outcome(() => (plain.exports[ex.name] as (...a: number[]) => unknown)(...args));
+        assert.equal(got, want, `mutant ${i} of ${name}: ${ex.name}(${args.join(", ")})`);
+        compared++;
+      }
+    }
+  }
+  assert.ok(compared > 100, `compared ${compared} calls`);
 });
