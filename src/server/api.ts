@@ -498,6 +498,7 @@ async function followLogs(req: FastifyRequest, reply: FastifyReply, store: NodeS
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
+  res.write(": following\n\n"); // sends the headers now, so clients see the stream open
   const send = (e: { seq: number }) => res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
   backlog.forEach(send);
   const off = store.logs.subscribe((entries) => {
