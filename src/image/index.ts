@@ -12,7 +12,7 @@ export { generateKeyPair, keyIdOf, loadPrivateKey, parsePublicKey, signImage, re
 export { readTrustPolicy, trustKey, untrustKey, verifyImage, checkSignatures, type TrustPolicy, type TrustedKey, type TrustResult } from "./trust.js";
 export { pushImage, pullImage, signatureTag, type PushResult, type PullResult } from "./transfer.js";
 export { RegistryClient, type RegistryOptions, type RegistryCredentials } from "./registry.js";
-export { saveImages, loadImages, type SaveResult, type LoadResult } from "./layout.js";
+export { saveImages, saveImagesToTar, loadImages, type SaveResult, type LoadResult } from "./layout.js";
 export { parseReference, formatReference, type Reference } from "./reference.js";
 export { MEDIA_TYPES, type OciManifest, type Descriptor } from "./oci.js";
 export type { ProgressEvent, ProgressFn } from "./progress.js";

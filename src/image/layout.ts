@@ -36,8 +36,36 @@ export interface SaveResult {
   blobs: number;
 }
 
+/** Saves images as an OCI layout tarball in memory (what the node's API sends). */
+export async function saveImagesToTar(store: ImageStore, refs: readonly string[]): Promise<{ tar: Uint8Array; images: SaveResult["images"] }> {
+  const { files, images } = await layoutFiles(store, refs);
+  return { tar: layoutTar(files), images };
+}
+
 /** Saves the images `refs` (with their tags and signatures) to `out`: a directory, or a tarball when it ends in `.tar`. */
 export async function saveImages(store: ImageStore, refs: readonly string[], out: string): Promise<SaveResult> {
+  const { files, images } = await layoutFiles(store, refs);
+  const blobs = [...files.keys()].filter((k) => k.startsWith("blobs/")).length;
+  if (out.endsWith(".tar")) {
+    await writeFile(out, layoutTar(files));
+    return { path: out, format: "tar", images, blobs };
+  }
+  await mkdir(join(out, "blobs", "sha256"), { recursive: true });
+  for (const [path, data] of files) await writeFile(join(out, path), data);
+  return { path: out, format: "dir", images, blobs };
+}
+
+function layoutTar(files: Map<string, Uint8Array>): Uint8Array {
+  const entries: TarEntry[] = [
+    { path: "blobs", type: "dir" },
+    { path: "blobs/sha256", type: "dir" },
+    ...[...files].map(([path, data]) => ({ path, type: "file" as const, data })),
+  ];
+  return writeTar(entries);
+}
+
+/** The files of an OCI layout holding `refs`: oci-layout, index.json and blobs/sha256/*. */
+async function layoutFiles(store: ImageStore, refs: readonly string[]): Promise<{ files: Map<string, Uint8Array>; images: SaveResult["images"] }> {
   const index = await store.readIndex();
   const files = new Map<string, Uint8Array>();
   const manifests: Descriptor[] = [];
@@ -75,28 +103,20 @@ export async function saveImages(store: ImageStore, refs: readonly string[], out
   }
   files.set("oci-layout", jsonBytes({ imageLayoutVersion: "1.0.0" }));
   files.set("index.json", jsonBytes({ schemaVersion: 2, mediaType: MEDIA_TYPES.ociIndex, manifests }));
-  const blobs = [...files.keys()].filter((k) => k.startsWith("blobs/")).length;
-  if (out.endsWith(".tar")) {
-    const entries: TarEntry[] = [
-      { path: "blobs", type: "dir" },
-      { path: "blobs/sha256", type: "dir" },
-      ...[...files].map(([path, data]) => ({ path, type: "file" as const, data })),
-    ];
-    await writeFile(out, writeTar(entries));
-    return { path: out, format: "tar", images, blobs };
-  }
-  await mkdir(join(out, "blobs", "sha256"), { recursive: true });
-  for (const [path, data] of files) await writeFile(join(out, path), data);
-  return { path: out, format: "dir", images, blobs };
+  return { files, images };
 }
 
 export interface LoadResult {
   images: { digest: Digest; tags: string[]; trust: TrustResult }[];
 }
 
-/** Loads every image of an OCI layout (directory or tarball) into `store`. */
-export async function loadImages(store: ImageStore, path: string): Promise<LoadResult> {
-  const read = await openLayout(path);
+/**
+ * Loads every image of an OCI layout into `store`: `source` is a directory or
+ * tarball path, or the bytes of a tarball (an upload to the node's API).
+ */
+export async function loadImages(store: ImageStore, source: string | Uint8Array): Promise<LoadResult> {
+  const path = typeof source === "string" ? source : "uploaded layout";
+  const read = typeof source === "string" ? await openLayout(source) : tarReader(source, path);
   const layoutBytes = await read("oci-layout");
   if (!layoutBytes) throw new ImageError("layout_invalid", `${path}: no oci-layout file; not an OCI image layout`);
   const indexBytes = await read("index.json");
@@ -188,7 +208,12 @@ async function openLayout(path: string): Promise<LayoutReader> {
     };
   }
   if (st.size > LAYOUT_MAX_BYTES) throw new ImageError("layout_invalid", `${path} is ${st.size} bytes; at most ${LAYOUT_MAX_BYTES}`);
-  const entries = readTar(await readFile(path), { maxEntries: OCI_BOUNDS.layers * 64 + 16, maxTotalBytes: LAYOUT_MAX_BYTES }, path);
+  return tarReader(await readFile(path), path);
+}
+
+function tarReader(bytes: Uint8Array, what: string): LayoutReader {
+  if (bytes.length > LAYOUT_MAX_BYTES) throw new ImageError("layout_invalid", `${what} is ${bytes.length} bytes; at most ${LAYOUT_MAX_BYTES}`);
+  const entries = readTar(bytes, { maxEntries: OCI_BOUNDS.layers * 64 + 16, maxTotalBytes: LAYOUT_MAX_BYTES }, what);
   const files = new Map(entries.filter((e) => e.type === "file").map((e) => [e.path, e.data!]));
   return async (rel) => files.get(rel);
 }

@@ -4,7 +4,7 @@ import { readFile, writeFile, readdir } from "node:fs/promises";
 import { join } from "node:path";
 import { ImageStore } from "../../src/image/store.js";
 import { buildImage } from "../../src/image/build.js";
-import { loadImages, saveImages } from "../../src/image/layout.js";
+import { loadImages, saveImages, saveImagesToTar } from "../../src/image/layout.js";
 import { generateKeyPair } from "../../src/image/signing.js";
 import { trustKey } from "../../src/image/trust.js";
 import { readTar, writeTar } from "../../src/image/tar.js";
@@ -131,3 +131,18 @@ function fixChecksum(h: Uint8Array): void {
   for (let i = 0; i < 512; i++) sum += h[i]!;
   h.set(new TextEncoder().encode(sum.toString(8).padStart(6, "0") + "\0 "), 148);
 }
+
+test("a layout tarball in memory round-trips (the node's upload and export)", async () => {
+  const [dir, homeA, homeB] = [await greetProject(), await tempDir("home"), await tempDir("home")];
+  try {
+    const a = new ImageStore(homeA);
+    const { digest } = await buildImage(a, { dir });
+    const { tar, images } = await saveImagesToTar(a, ["greet"]);
+    assert.deepEqual(images, [{ digest, tags: ["greet:1.0.0", "greet:latest"] }]);
+    const loaded = await loadImages(new ImageStore(homeB), tar);
+    assert.equal(loaded.images[0]!.digest, digest);
+    await assert.rejects(loadImages(new ImageStore(homeB), tar.subarray(0, 1000)), (e: ImageError) => e.code === "layout_invalid" && /uploaded layout: /.test(e.message));
+  } finally {
+    await cleanup(dir, homeA, homeB);
+  }
+});
