@@ -171,22 +171,21 @@ export interface FuelInstrumentation {
  * Adds deterministic fuel metering.
  *
  * An exported mutable i64 global holds the remaining fuel. Code is cut into
- * metered blocks, each starting at a function entry, a loop header, an if or
- * else arm, or a point some branch lands on (after the `end` of an `if`, or of
- * a `block` that is a branch target), a `catch`, or after a `try`. At the start of each metered block the
- * cost of its instructions, counted one per instruction (structural ones such
- * as block/loop/end/nop/drop are free, as in wasmtime), is subtracted; when
- * the result is negative the block traps with `unreachable` before running
- * any of it. Entering a `block` and falling out of a `loop` or of a block no
- * branch targets do not start a new metered block; their cost is merged into
- * the enclosing one. Code after `br_if` is charged with the code before it,
- * so a taken `br_if` may pay for the few instructions it skipped: the price of
- * one check per loop iteration instead of two.
+ * metered blocks; at the start of each, the cost of its instructions (one per
+ * instruction; structural ones such as block/loop/end/nop/drop are free, as in
+ * wasmtime) is subtracted, and when the result is negative the block traps
+ * with `unreachable` before running any of it. Where blocks start depends on
+ * the granularity (see FuelGranularity): with "loop", at function entries and
+ * loop headers, each charge paying for everything up to the next one; with
+ * "block", also at every if/else arm, catch, and point a branch lands on.
+ * Entering a `block` or falling out of a loop never starts a new metered
+ * block, and code after `br_if` is paid with the code before it: one check
+ * per loop iteration instead of two.
  *
  * The count depends only on the code path, so the same input always stops at
  * the same instruction. A trap raised while the global is negative is a fuel
- * trap (no charge leaves it negative without trapping at once); see
- * `isFuelExhausted`.
+ * trap (a failed charge stores its negative value and traps at once; nothing
+ * else makes it negative); see `isFuelExhausted`.
  */
 export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: ModuleInfo = readModuleInfo(bytes)): FuelInstrumentation {
   const exportName = opts.exportName ?? FUEL_EXPORT;
