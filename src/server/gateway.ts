@@ -197,7 +197,7 @@ export class Gateway {
     }
 
     const failed = outcome.reason !== "exit" || (app.config.abi === "reactor" && outcome.exitCode !== 0);
-    if (!parser.done || cgiFailure || (failed && !res.headersSent)) {
+    if (!parser.done || cgiFailure || failed) {
       if (res.headersSent) {
         // Headers are out; the only honest signal left is an aborted response.
         hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started; connection reset`);
@@ -217,7 +217,6 @@ export class Gateway {
       finish(e.status, e.code, body.length);
       return;
     }
-    if (failed) hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started`);
     if (!res.headersSent) res.flushHeaders();
     res.end();
     finish(res.statusCode, undefined, body.length);
