@@ -8,7 +8,7 @@
 import { ImageError } from "./errors.js";
 import { verifyBlob, type Digest } from "./digest.js";
 import { parseManifest, MANIFEST_FILE, type Manifest } from "./manifest.js";
-import { ANNOTATIONS, imageLayers, OCI_BOUNDS, parseOciManifest, parseWasmConfig, type ImageLayers, type OciManifest, type WasmConfig } from "./oci.js";
+import { ANNOTATIONS, MEDIA_TYPES, imageLayers, OCI_BOUNDS, parseOciManifest, parseWasmConfig, type ImageLayers, type OciManifest, type WasmConfig } from "./oci.js";
 import { readTar } from "./tar.js";
 import type { ImageFiles } from "./grants.js";
 import type { ImageStore } from "./store.js";
@@ -51,7 +51,7 @@ export async function loadFromManifest(rawManifest: Uint8Array, digest: Digest, 
   const layers = imageLayers(oci, where);
   const configBytes = await read(oci.config.digest, `${where}: config`, oci.config.size);
   const config = parseWasmConfig(configBytes, oci, `${where}: config ${oci.config.digest}`);
-  const module = await read(layers.module.digest, `${where}: module layer (${MEDIA_NAME.wasm})`, layers.module.size);
+  const module = await read(layers.module.digest, `${where}: module layer (${MEDIA_TYPES.wasm})`, layers.module.size);
   const tomlBytes = await read(layers.manifest.digest, `${where}: ${MANIFEST_FILE} layer`, layers.manifest.size);
   let manifestText: string;
   try {
@@ -88,5 +88,3 @@ export async function loadFromManifest(rawManifest: Uint8Array, digest: Digest, 
   };
   return { digest, oci, config, layers, manifest, manifestText, module, files, sizes };
 }
-
-const MEDIA_NAME = { wasm: "application/wasm" } as const;
