@@ -1,0 +1,183 @@
+/**
+ * Sandbox start-up (issue 3, "Benchmark"), side by side in one run:
+ *   (a) cold start: a cached image of a C hello, from `pool.run()` to the
+ *       result back on the calling thread (an executor instantiates it with a
+ *       fresh kernel, runs it, reports), against node:wasi running the same
+ *       compiled module in this thread, and against spawning `node -e 0`;
+ *   (b) time to first instruction: from `pool.run()` to the guest's first
+ *       instruction (it reads CLOCK_MONOTONIC, which every thread shares);
+ *   (c) snapshot restore vs fresh initialization of a reactor with a costly
+ *       initializer (a 4 M sieve), and of a command with `wizer.initialize`.
+ * Rounds are interleaved (A B, B A, ...) and medians reported.
+ */
+import { spawnSync } from "node:child_process";
+import { openSync, readFileSync } from "node:fs";
+import { join } from "node:path";
+import { WASI } from "node:wasi";
+import { ExecutorPool, WasmImage } from "../src/sandbox/executor-pool.js";
+import { compareRow, summarize } from "./measure.js";
+import type { BenchContext, BenchRow, BenchSection } from "./types.js";
+
+// node:wasi's fast API calls crash under GC in Node 20 (see kernel.bench.ts).
+export const nodeFlags = ["--no-turbo-fast-api-calls"];
+
+const COLD_START_GOAL_US = 50;
+
+function fixture(ctx: BenchContext, name: string): Uint8Array {
+  return new Uint8Array(readFileSync(join(ctx.root, "test/fixtures/c-sandbox", name)));
+}
+
+function nowUs(): number {
+  return Number(process.hrtime.bigint()) / 1e3;
+}
+
+/** An absolute goal ("<= N µs") on a row that may also have baselines. */
+function withGoal(row: BenchRow, goalUs: number): BenchRow {
+  return { ...row, goal: `<= ${goalUs} µs`, pass: row.ours <= goalUs };
+}
+
+let nullFd: number | undefined;
+
+function nodeWasiHello(module: WebAssembly.Module): void {
+  nullFd ??= openSync("/dev/null", "w");
+  const wasi = new WASI({ version: "preview1", args: ["hello"], stdout: nullFd, returnOnExit: true });
+  const instance = new WebAssembly.Instance(module, wasi.getImportObject() as WebAssembly.Imports);
+  wasi.start(instance);
+}
+
+export async function run(ctx: BenchContext): Promise<BenchSection[]> {
+  const rounds = ctx.quick ? 300 : 3000;
+  const warmup = ctx.quick ? 50 : 300;
+  const pool = new ExecutorPool({ size: 2 });
+  try {
+    const hello = new WasmImage(fixture(ctx, "hello.wasm"));
+    const first = new WasmImage(fixture(ctx, "first-instruction.wasm"));
+    const helloModule = new WebAssembly.Module(hello.bytes);
+
+    // (a) + (b), interleaved round by round.
+    const poolRt: number[] = [];
+    const inExecutor: number[] = [];
+    const nodeWasi: number[] = [];
+    const toFirst: number[] = [];
+    for (let r = 0; r < warmup + rounds; r++) {
+      const keep = r >= warmup;
+      const doPool = async (): Promise<void> => {
+        const t0 = nowUs();
+        const res = await pool.run(hello, { stdout: "null" });
+        const t1 = nowUs();
+        if (res.reason !== "exit") throw new Error(`hello ended with ${res.reason}: ${res.message}`);
+        if (keep) {
+          poolRt.push(t1 - t0);
+          inExecutor.push(res.durationUs);
+        }
+      };
+      const doWasi = (): void => {
+        const t0 = nowUs();
+        nodeWasiHello(helloModule);
+        if (keep) nodeWasi.push(nowUs() - t0);
+      };
+      const doFirst = async (): Promise<void> => {
+        const t0 = process.hrtime.bigint();
+        const res = await pool.run(first);
+        const at = new DataView(res.stdout.buffer, res.stdout.byteOffset, 8).getBigUint64(0, true);
+        if (keep) toFirst.push(Number(at - t0) / 1e3);
+      };
+      if (r % 2 === 0) {
+        await doPool();
+        doWasi();
+        await doFirst();
+      } else {
+        await doFirst();
+        doWasi();
+        await doPool();
+      }
+    }
+    ctx.log(`cold start: ${rounds} rounds done`);
+
+    const spawnRounds = ctx.quick ? 10 : 40;
+    const spawns: number[] = [];
+    for (let i = 0; i < spawnRounds; i++) {
+      const t0 = nowUs();
+      spawnSync(process.execPath, ["-e", "0"], { stdio: "ignore" });
+      spawns.push(nowUs() - t0);
+    }
+
+    const p = summarize(poolRt);
+    const e = summarize(inExecutor);
+    const w = summarize(nodeWasi);
+    const s = summarize(spawns);
+    const f = summarize(toFirst);
+    const cold: BenchSection = {
+      title: "sandbox: cold start of a cached C hello",
+      rows: [
+        withGoal(compareRow({ name: "executor pool run -> result (round trip)", metric: "median", unit: "µs", ours: p.median, baselines: { "node:wasi in-thread": w.median, "spawn node -e 0": s.median } }), COLD_START_GOAL_US),
+        compareRow({ name: "executor pool run -> result (round trip)", metric: "p99", unit: "µs", ours: p.p99, baselines: { "node:wasi in-thread": w.p99, "spawn node -e 0": s.p99 } }),
+        withGoal(compareRow({ name: "inside the executor (kernel + instantiate + run)", metric: "median", unit: "µs", ours: e.median, baselines: { "node:wasi in-thread": w.median } }), COLD_START_GOAL_US),
+        compareRow({ name: "inside the executor (kernel + instantiate + run)", metric: "p99", unit: "µs", ours: e.p99, baselines: { "node:wasi in-thread": w.p99 } }),
+        withGoal(compareRow({ name: "time to first instruction", metric: "median", unit: "µs", ours: f.median, baselines: {} }), COLD_START_GOAL_US),
+        compareRow({ name: "time to first instruction", metric: "p99", unit: "µs", ours: f.p99, baselines: {} }),
+      ],
+      notes: [
+        `${rounds} interleaved rounds after ${warmup} warm-up rounds; spawn measured ${spawnRounds} times.`,
+        "Round trip = pool.run() on the serving thread until its promise resolves: queueing, postMessage both ways, a fresh kernel and instance in the executor, _start, the result.",
+        "node:wasi runs in the calling thread (no isolation from the host's event loop), with output to /dev/null; ours buffers nothing (stdout 'null').",
+        "Time to first instruction: from pool.run() to the guest's first clock_time_get(MONOTONIC).",
+      ],
+    };
+
+    // (c) snapshots.
+    const snapRounds = ctx.quick ? 10 : 40;
+    const primes = new WasmImage(fixture(ctx, "primes-reactor.wasm"));
+    const snapshot = await pool.snapshot(primes);
+    const freshStart: number[] = [];
+    const snapStart: number[] = [];
+    const freshIn: number[] = [];
+    const snapIn: number[] = [];
+    const startReactor = async (useSnapshot: boolean): Promise<void> => {
+      const t0 = nowUs();
+      const re = await pool.reactor(primes, useSnapshot ? { snapshot } : {});
+      const t1 = nowUs();
+      const check = await re.call("prime_count");
+      if (check.value !== 283146) throw new Error(`primes reactor answered ${String(check.value)}`);
+      await re.close();
+      (useSnapshot ? snapStart : freshStart).push(t1 - t0);
+    };
+    for (let r = 0; r < snapRounds + 2; r++) {
+      const order = r % 2 === 0 ? [false, true] : [true, false];
+      for (const useSnap of order) await startReactor(useSnap);
+    }
+    freshStart.splice(0, 2);
+    snapStart.splice(0, 2);
+
+    const command = new WasmImage(fixture(ctx, "primes-command.wasm"));
+    const cmdSnap = await pool.snapshot(command);
+    for (let r = 0; r < snapRounds + 2; r++) {
+      const a = await pool.run(command, { args: ["p", "97"] });
+      const b = await pool.run(command, { args: ["p", "97"], snapshot: cmdSnap });
+      if (new TextDecoder().decode(a.stdout) !== new TextDecoder().decode(b.stdout)) throw new Error("snapshot run printed something else than a fresh run");
+      if (r >= 2) {
+        freshIn.push(a.durationUs);
+        snapIn.push(b.durationUs);
+      }
+    }
+    const fr = summarize(freshStart);
+    const sr = summarize(snapStart);
+    const fc = summarize(freshIn);
+    const sc = summarize(snapIn);
+    const snap: BenchSection = {
+      title: "sandbox: snapshot restore vs fresh initialization",
+      rows: [
+        compareRow({ name: "reactor ready (4 M sieve in _initialize)", metric: "median", unit: "µs", ours: sr.median, baselines: { "fresh _initialize": fr.median } }),
+        compareRow({ name: "reactor ready (4 M sieve in _initialize)", metric: "p99", unit: "µs", ours: sr.p99, baselines: { "fresh _initialize": fr.p99 } }),
+        compareRow({ name: "command run (2 M sieve in wizer.initialize)", metric: "median", unit: "µs", ours: sc.median, baselines: { "fresh run": fc.median } }),
+      ],
+      notes: [
+        `${snapRounds} interleaved rounds. Snapshot: ${snapshot.pageIndexes.length} of ${snapshot.memoryPages} pages differ from the module's initial memory (${(snapshot.pageData.byteLength / 1048576).toFixed(1)} MiB copied per restore); the initializer took ${(snapshot.initMicros / 1000).toFixed(1)} ms when the snapshot was taken.`,
+        "Reactor ready = pool.reactor() round trip; command run = time inside the executor (durationUs). Outputs of snapshot and fresh runs are compared on every round.",
+      ],
+    };
+    return [cold, snap];
+  } finally {
+    await pool.close();
+  }
+}
