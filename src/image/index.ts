@@ -6,7 +6,7 @@ export { checkGrants, grantedCapabilities, manifestToKernelOptions, type GrantRe
 export { ImageStore, defaultHome, type StoreIndex } from "./store.js";
 export { buildImage, type BuildOptions, type BuildResult } from "./build.js";
 export { loadImage, type LoadedImage, type ImageSizes } from "./image.js";
-export { resolveImage, type ResolvedImage, type ResolveOptions } from "./resolve.js";
+export { resolveImage, sandboxLimitsOf, type ResolvedImage, type ResolveOptions, type ImageSandboxLimits } from "./resolve.js";
 export { inspectImage, type ImageInspection } from "./inspect.js";
 export { generateKeyPair, keyIdOf, loadPrivateKey, parsePublicKey, signImage, readSignatures, type KeyPairPem, type SignatureEnvelope } from "./signing.js";
 export { readTrustPolicy, trustKey, untrustKey, verifyImage, checkSignatures, type TrustPolicy, type TrustedKey, type TrustResult } from "./trust.js";

@@ -17,14 +17,40 @@ export interface ResolveOptions {
   args?: readonly string[];
 }
 
+export interface ImageSandboxLimits {
+  maxMemoryBytes?: number;
+  fuel?: number;
+  timeoutMs?: number;
+  stdoutBytes?: number;
+  stderrBytes?: number;
+  openFiles?: number;
+}
+
+/** Manifest limits under the sandbox's option names. */
+export function sandboxLimitsOf(l: ManifestLimits): ImageSandboxLimits {
+  const out: ImageSandboxLimits = {};
+  if (l.memoryBytes !== undefined) out.maxMemoryBytes = l.memoryBytes;
+  if (l.fuel !== undefined) out.fuel = l.fuel;
+  if (l.timeoutMs !== undefined) out.timeoutMs = l.timeoutMs;
+  if (l.stdoutBytes !== undefined) out.stdoutBytes = l.stdoutBytes;
+  if (l.stderrBytes !== undefined) out.stderrBytes = l.stderrBytes;
+  if (l.openFiles !== undefined) out.openFiles = l.openFiles;
+  return out;
+}
+
 export interface ResolvedImage {
   digest: Digest;
   /** The module, as verified against the image digest. */
   bytes: Uint8Array;
   kernelOptions: KernelOptions;
   manifest: Manifest;
-  /** Sandbox limits from the manifest (memory, fuel, timeout; output and files are in kernelOptions.limits). */
+  /** Limits from the manifest, as written there (memory, fuel, timeout, stdout, stderr, open files). */
   limits: ManifestLimits;
+  /**
+   * The same limits under the sandbox's names (structurally a SandboxLimits:
+   * pass as `ExecutorPool.run(..., { limits })`). Unset ones are left to the sandbox's defaults.
+   */
+  sandboxLimits: ImageSandboxLimits;
   /** Listening sockets the runner must open and pass as kernelOptions.listeners. */
   listen: string[];
   trust: TrustResult;
@@ -48,6 +74,7 @@ export async function resolveImage(ref: string, options: ResolveOptions = {}): P
     kernelOptions: manifestToKernelOptions(image.manifest, image.files, extras),
     manifest: image.manifest,
     limits: image.manifest.limits,
+    sandboxLimits: sandboxLimitsOf(image.manifest.limits),
     listen: [...image.manifest.capabilities.listen],
     trust,
   };

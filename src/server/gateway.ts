@@ -72,6 +72,7 @@ export class Gateway {
   readonly server: Server;
   private port = 0;
   private readonly appCache = new Map<string, { app: AppRecord; tenant: TenantRecord }>();
+  private closing = false;
 
   constructor(private readonly opts: GatewayOptions) {
     this.server = createServer({ requestTimeout: opts.bodyTimeoutMs ?? 30_000, keepAliveTimeout: 5000 }, (req, res) => {
@@ -115,6 +116,7 @@ export class Gateway {
     const started = performance.now();
     const requestId = newRequestId();
     res.setHeader("x-request-id", requestId);
+    if (this.closing) res.setHeader("connection", "close");
     const url = req.url ?? "/";
     const q = url.indexOf("?");
     const path = q >= 0 ? url.slice(0, q) : url;
@@ -222,9 +224,15 @@ export class Gateway {
     finish(res.statusCode, undefined, body.length);
   }
 
+  /** Stops accepting; in-flight requests finish, keep-alive connections close as they go idle. */
   close(): Promise<void> {
+    this.closing = true;
     return new Promise((resolve) => {
-      this.server.close(() => resolve());
+      const sweep = setInterval(() => this.server.closeIdleConnections(), 20);
+      this.server.close(() => {
+        clearInterval(sweep);
+        resolve();
+      });
       this.server.closeIdleConnections();
     });
   }

@@ -1,0 +1,100 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { FairScheduler, SchedulerRejection, type TenantShare } from "../../src/manager/scheduler.js";
+
+const share = (id: string, extra: Partial<TenantShare> = {}): TenantShare => ({ id, weight: 1, maxConcurrency: 8, maxQueue: 1000, ...extra });
+
+/** A job that finishes when released, reporting `cost` as its executor time. */
+function gate() {
+  let release!: () => void;
+  const done = new Promise<void>((r) => (release = r));
+  return { done, release };
+}
+
+test("a flooding tenant does not starve another: with one executor, a late tenant's jobs run before the flood's backlog", async () => {
+  const s = new FairScheduler({ slots: 1 });
+  const order: string[] = [];
+  const flood = share("flood");
+  const quiet = share("quiet");
+  const jobs: Promise<unknown>[] = [];
+  // 50 expensive jobs (10 ms each, charged exactly) from "flood" first...
+  for (let i = 0; i < 50; i++) jobs.push(s.run(flood, 10, async () => order.push(`F${i}`), { actualCost: () => 10 }));
+  // ...then 5 cheap ones (0.1 ms) from "quiet".
+  for (let i = 0; i < 5; i++) jobs.push(s.run(quiet, 0.1, async () => order.push(`Q${i}`), { actualCost: () => 0.1 }));
+  await Promise.all(jobs);
+  const lastQuiet = order.indexOf("Q4");
+  assert.ok(lastQuiet >= 0);
+  const floodBefore = order.slice(0, lastQuiet).filter((x) => x.startsWith("F")).length;
+  // Deficit round robin: the quiet tenant's cheap jobs need ~0.5 ms of credit in total; the
+  // flood may only run the job already started plus a couple more before all of them.
+  assert.ok(floodBefore <= 3, `flood ran ${floodBefore} jobs before quiet's last: ${order.slice(0, lastQuiet + 1).join(" ")}`);
+});
+
+test("under contention, executor time is shared in proportion to weight", async () => {
+  const s = new FairScheduler({ slots: 1 });
+  const ran: Record<string, number> = { heavy: 0, light: 0 };
+  const jobs: Promise<unknown>[] = [];
+  for (let i = 0; i < 300; i++) {
+    jobs.push(s.run(share("heavy", { weight: 2 }), 1, async () => ran.heavy!++, { actualCost: () => 1 }));
+    jobs.push(s.run(share("light", { weight: 1 }), 1, async () => ran.light!++, { actualCost: () => 1 }));
+  }
+  // Look at the first 150 completions, while both are backlogged.
+  let seen = 0;
+  const snapshot = new Promise<Record<string, number>>((resolve) => {
+    for (const j of jobs) void j.then(() => { if (++seen === 150) resolve({ ...ran }); });
+  });
+  const at = await snapshot;
+  await Promise.all(jobs);
+  const ratio = at.heavy! / at.light!;
+  assert.ok(ratio > 1.6 && ratio < 2.5, `heavy:light = ${at.heavy}:${at.light}`);
+});
+
+test("a tenant never holds more executors than its maxConcurrency, leaving the rest to others", async () => {
+  const s = new FairScheduler({ slots: 3 });
+  const greedy = share("greedy", { maxConcurrency: 2 });
+  const gates = Array.from({ length: 5 }, gate);
+  const greedyJobs = gates.map((g) => s.run(greedy, 1, () => g.done));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.stats().tenants["greedy"]!.running, 2);
+  let otherRan = false;
+  await s.run(share("other"), 1, async () => (otherRan = true));
+  assert.ok(otherRan, "the third executor stayed free for another tenant");
+  gates.forEach((g) => g.release());
+  await Promise.all(greedyJobs);
+});
+
+test("a tenant's queue beyond maxQueue is refused, naming the quota", async () => {
+  const s = new FairScheduler({ slots: 1 });
+  const g = gate();
+  const t = share("t", { maxQueue: 1 });
+  const running = s.run(t, 1, () => g.done);
+  const queued = s.run(t, 1, async () => 1);
+  await assert.rejects(s.run(t, 1, async () => 1), (e: unknown) => e instanceof SchedulerRejection && e.reason === "tenant_queue_full" && /maxQueue 1/.test(e.message));
+  g.release();
+  await running;
+  assert.equal(await queued, 1);
+});
+
+test("a job that waits past its queue timeout is refused and never runs", async () => {
+  const s = new FairScheduler({ slots: 1 });
+  const g = gate();
+  const running = s.run(share("a"), 1, () => g.done);
+  let ran = false;
+  const keepAlive = setInterval(() => undefined, 1000); // queue timers are unref'd
+  await assert.rejects(
+    s.run(share("b"), 1, async () => (ran = true), { queueTimeoutMs: 10 }),
+    (e: unknown) => e instanceof SchedulerRejection && e.reason === "queue_timeout",
+  );
+  clearInterval(keepAlive);
+  g.release();
+  await running;
+  assert.equal(ran, false);
+  assert.equal(s.stats().queued, 0);
+});
+
+test("a failing job frees its executor", async () => {
+  const s = new FairScheduler({ slots: 1 });
+  await assert.rejects(s.run(share("a"), 1, async () => { throw new Error("boom"); }), /boom/);
+  assert.equal(await s.run(share("a"), 1, async () => 7), 7);
+  assert.equal(s.stats().running, 0);
+});

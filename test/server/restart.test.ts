@@ -1,0 +1,54 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { readFileSync, statSync } from "node:fs";
+import { join } from "node:path";
+import { call, deploy, gw, tempDataDir, tenant, testNode } from "./helpers.js";
+
+test("a fresh node writes its bootstrap admin token to a 0600 file, and only on its first start", async () => {
+  const dataDir = tempDataDir();
+  const first = await testNode({ dataDir, executors: 1 });
+  assert.ok(first.bootstrap);
+  const file = join(dataDir, "bootstrap-token");
+  assert.equal(readFileSync(file, "utf8").trim(), first.bootstrap.secret);
+  assert.equal(statSync(file).mode & 0o777, 0o600);
+  await first.close();
+  const second = await testNode({ dataDir, executors: 1 });
+  assert.equal(second.bootstrap, undefined);
+  assert.equal((await call(second.apiUrl, "GET", "/v1/whoami", first.bootstrap.secret)).json.scope, "admin");
+  await second.close();
+});
+
+test("a restart brings back every tenant, token, image and app, serving as before", async () => {
+  const dataDir = tempDataDir();
+  let node = await testNode({ dataDir, executors: 1 });
+  const admin = node.admin;
+  const t = await tenant(node, "keep");
+  await deploy(node, t, "cgi", "wagi/handler.wasm", { env: { GREETING: "persisted" }, routes: [{ host: "*", path: "/keep" }] });
+  await deploy(node, t, "rx", "reactor/hello.wasm", { abi: "reactor" });
+  const apps = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps`, t.token)).json.apps;
+  const images = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/images`, t.token)).json.images;
+  await node.close();
+
+  node = Object.assign(await testNode({ dataDir, executors: 1 }), { admin });
+  const apps2 = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps`, t.token)).json.apps;
+  const strip = (list: Record<string, unknown>[]) => list.map(({ urls: _u, status: _s, deniedCalls: _d, ...rest }) => rest);
+  assert.deepEqual(strip(apps2), strip(apps));
+  assert.deepEqual((await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/images`, t.token)).json.images, images);
+  assert.ok(apps2.every((a: { status: string }) => a.status === "running"));
+  const echo = await gw(node, "other", "host", "/keep/echo");
+  assert.match(echo.text, /greeting=persisted/);
+  assert.match((await gw(node, t.name, "rx", "/")).text, /hello from reactor/);
+  await node.close();
+});
+
+test("closing a node lets in-flight requests finish", async () => {
+  const node = await testNode({ executors: 1 });
+  const t = await tenant(node, "drain");
+  await deploy(node, t, "app", "wagi/handler.wasm");
+  const inflight = gw(node, t.name, "app", "/cpu?30");
+  await new Promise((r) => setTimeout(r, 5));
+  await node.close();
+  const r = await inflight;
+  assert.equal(r.status, 200);
+  assert.match(r.text, /^\d+\n$/);
+});
