@@ -223,3 +223,31 @@ test("sizes and durations accept plain numbers and binary units", () => {
   assert.equal(parseDuration("2m"), 120_000);
   assert.equal(parseDuration("1d"), undefined);
 });
+
+test("line numbers stay right after multi-line arrays and strings", () => {
+  const p = problems(`manifest_version = 1
+[application]
+name = "hello"
+description = """
+bogus = "not a key, inside a string"
+"""
+[module]
+source = "hello.wasm"
+[capabilities]
+args = [
+  "a",
+  "b = c",
+]
+bogus = 1
+`);
+  assert.deepEqual(p.map((x) => [x.line, x.field]), [[14, "capabilities.bogus"]]);
+});
+
+test("dotted keys and quoted keys are located", () => {
+  const p = problems(`manifest_version = 1
+application.name = "hello"
+module.source = "hello.wasm"
+limits."open_files" = 1
+`);
+  assert.deepEqual(p.map((x) => [x.line, x.field]), [[4, "limits.open_files"]]);
+});
