@@ -262,3 +262,29 @@ test("inspectImage reports manifest, grants vs imports, sizes and tags", async (
     await cleanup(dir, home);
   }
 });
+
+test("concurrent tag updates to one store are all kept (index lock)", async () => {
+  const [dir, home] = [await greetProject(), await tempDir("home")];
+  try {
+    const store = new ImageStore(home);
+    const { digest } = await buildImage(store, { dir });
+    await Promise.all(Array.from({ length: 20 }, (_, i) => new ImageStore(home).addImage(digest, [`t${i}:v`])));
+    const tags = Object.keys((await store.readIndex()).tags);
+    for (let i = 0; i < 20; i++) assert.ok(tags.includes(`t${i}:v`), `t${i}:v missing`);
+  } finally {
+    await cleanup(dir, home);
+  }
+});
+
+test("build refuses more bundled files than the cap", async () => {
+  const [dir, home] = [await greetProject(), await tempDir("home")];
+  try {
+    const { OCI_BOUNDS } = await import("../../src/image/oci.js");
+    const many = join(dir, "static", "many");
+    await mkdir(many);
+    await Promise.all(Array.from({ length: OCI_BOUNDS.files + 1 }, (_, i) => writeFile(join(many, `f${i}`), "")));
+    await assert.rejects(buildImage(new ImageStore(home), { dir }), (e: ImageError) => e.code === "build_input" && /exceed 10000 entries/.test(e.message));
+  } finally {
+    await cleanup(dir, home);
+  }
+});
