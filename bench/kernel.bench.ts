@@ -16,7 +16,7 @@
  * a crash costs only that figure. Each ratio is against the better of the two.
  */
 import { spawnSync } from "node:child_process";
-import { closeSync, mkdtempSync, openSync, readFileSync, rmSync } from "node:fs";
+import { closeSync, mkdtempSync, openSync, readFileSync, rmSync, statfsSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -92,7 +92,17 @@ function parseIo(text: string): { write: number; read: number } {
   return { write: w!, read: r! };
 }
 
+/**
+ * Removes the previous run's file, untimed: otherwise the next run's O_TRUNC
+ * frees 64 MiB of page cache inside the timed open, and dirty-page writeback
+ * of the previous run dominates what is measured.
+ */
+function freshFile(dir: string): void {
+  rmSync(join(dir, "bench.bin"), { force: true });
+}
+
 function nodeIo(io: CheckedModule, dir: string, outDir: string): { write: number; read: number } {
+  freshFile(dir);
   const out = join(outDir, "stdout");
   const fd = openSync(out, "w");
   try {
@@ -103,8 +113,24 @@ function nodeIo(io: CheckedModule, dir: string, outDir: string): { write: number
   return parseIo(readFileSync(out, "utf8"));
 }
 
+/** Where the preopened directory lives: $UNIWASM_BENCH_DIR, else the OS temp dir. */
+function benchParent(): string {
+  return process.env["UNIWASM_BENCH_DIR"] || tmpdir();
+}
+
+/** "ext4", "tmpfs", ... for the notes: the filesystem decides much of the throughput. */
+function fsType(path: string): string {
+  const types: Record<number, string> = { 0xef53: "ext4", 0x01021994: "tmpfs", 0x58465342: "xfs", 0x9123683e: "btrfs", 0x794c7630: "overlayfs" };
+  try {
+    const t = statfsSync(path).type;
+    return types[t] ?? `fs type 0x${t.toString(16)}`;
+  } catch {
+    return "unknown fs";
+  }
+}
+
 function withTempDirs<T>(fn: (dir: string, outDir: string) => T): T {
-  const dir = mkdtempSync(join(tmpdir(), "uniwasm-bench-"));
+  const dir = mkdtempSync(join(benchParent(), "uniwasm-bench-"));
   const outDir = mkdtempSync(join(tmpdir(), "uniwasm-bench-out-"));
   try {
     return fn(dir, outDir);
@@ -239,6 +265,7 @@ function throughput(ctx: BenchContext, p: Plan): { rows: BenchRow[]; notes: stri
   withTempDirs((dir, outDir) => {
     interleave(p.ioRounds + 1, {
       ours: () => {
+        freshFile(dir);
         const r = ours(io, { args, preopens: [{ guest: "/data", host: dir }], stdout: "buffer" });
         oursT.push(parseIo(new TextDecoder().decode(r.stdout)));
         return 0;
@@ -267,7 +294,7 @@ function throughput(ctx: BenchContext, p: Plan): { rows: BenchRow[]; notes: stri
   return {
     rows: [...rows(`fd_write ${MIB} MiB, 64 KiB chunks, preopened host dir`, "write"), ...rows(`fd_read ${MIB} MiB, 64 KiB chunks, preopened host dir`, "read")],
     notes: [
-      `throughput: timed inside the guest (CLOCK_MONOTONIC around open + write()s + close, then open + read()s + close), so start-up is excluded; reads come from the page cache; MB = 10^6 bytes; ${p.ioRounds} interleaved rounds; "p99" is the throughput of the slowest (p99) phase time${fastIo ? "" : `; ${NODE_FAST}: no figure (${fast.failure})`}`,
+      `throughput: timed inside the guest (CLOCK_MONOTONIC around open + write()s + close, then open + read()s + close), so start-up is excluded; a fresh file each run in ${benchParent()} (${fsType(benchParent())}; set UNIWASM_BENCH_DIR to choose); reads come from the page cache; MB = 10^6 bytes; ${p.ioRounds} interleaved rounds; "p99" is the throughput of the slowest (p99) phase time${fastIo ? "" : `; ${NODE_FAST}: no figure (${fast.failure})`}`,
     ],
   };
 }
