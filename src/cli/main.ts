@@ -11,6 +11,14 @@ import { registerSave } from "./commands/save.js";
 import { registerLoad } from "./commands/load.js";
 import { registerTrust } from "./commands/trust.js";
 import { ImageError } from "../image/errors.js";
+import { registerServe } from "./commands/serve.js";
+import { registerDeploy } from "./commands/deploy.js";
+import { registerPs } from "./commands/ps.js";
+import { registerLogs } from "./commands/logs.js";
+import { registerRm } from "./commands/rm.js";
+import { registerTenants } from "./commands/tenants.js";
+import { registerTokens } from "./commands/tokens.js";
+import { registerNodeConfig } from "./commands/node-config.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -34,6 +42,14 @@ export function buildProgram(): Command {
   registerSave(program);
   registerLoad(program);
   registerTrust(program);
+  registerServe(program);
+  registerDeploy(program);
+  registerPs(program);
+  registerLogs(program);
+  registerRm(program);
+  registerTenants(program);
+  registerTokens(program);
+  registerNodeConfig(program);
   return program;
 }
 

@@ -5,3 +5,4 @@ export { CgiResponseParser, cgiEnv, cgiArgs, parseHead, CgiError } from "./wagi.
 export { resolveAppConfig, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, DEFAULT_SCALE } from "./app-config.js";
 export { basicImageSource, type ImageSource, type LoadedModule, type SignaturePolicy } from "./image-source.js";
 export { NodeMetrics } from "./metrics.js";
+export { NodeClient, ClientError, clientFrom, cliAction, table, type NodeFlags, resolveClientConfig, readClientConfig, writeClientConfig, clientConfigPath, type ClientConfig } from "./client.js";

@@ -1,0 +1,111 @@
+import { Command, Option } from "commander";
+import { readFileSync, statSync } from "node:fs";
+import { basename } from "node:path";
+import { clientFrom, cliAction, ClientError, type NodeFlags } from "../../server/client.js";
+
+interface DeployFlags extends NodeFlags {
+  name?: string;
+  tenant?: string;
+  image?: string;
+  abi?: string;
+  env: string[];
+  route: string[];
+  arg: string[];
+  memory?: string;
+  timeout?: string;
+  fuel?: string;
+  maxBody?: string;
+  min?: string;
+  max?: string;
+  idle?: string;
+  json?: boolean;
+}
+
+const collect = (v: string, acc: string[]) => [...acc, v];
+
+function num(flag: string, v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new ClientError("bad_flag", `--${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
+  return n;
+}
+
+function defined<T extends object>(o: T): Partial<T> | undefined {
+  const out = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined)) as Partial<T>;
+  return Object.keys(out).length ? out : undefined;
+}
+
+/** `--route example.com/api`, `--route /api` (any host). */
+function parseRoute(r: string): { host: string; path: string } {
+  const slash = r.indexOf("/");
+  if (slash < 0) return { host: r, path: "/" };
+  return { host: slash === 0 ? "*" : r.slice(0, slash), path: r.slice(slash) };
+}
+
+export function registerDeploy(program: Command): void {
+  program
+    .command("deploy [file]")
+    .description("Upload a module (.wasm) or image tarball (.tar) and deploy it as an app, or update the app (zero-downtime)")
+    .option("--name <app>", "app name (default: the file name without extension)")
+    .option("--tenant <name>", "tenant (default: the token's own)")
+    .option("--image <ref>", "deploy an image already on the node (digest, prefix or name) instead of a file")
+    .addOption(new Option("--abi <abi>", "how requests reach the module").choices(["wagi", "reactor", "service"]))
+    .option("--env <NAME=VALUE>", "environment variable, repeatable", collect, [])
+    .option("--arg <arg>", "argument for services, repeatable", collect, [])
+    .option("--route <[host]/path>", "HTTP route, repeatable (every app also gets <app>.<tenant>.localhost/)", collect, [])
+    .option("--memory <MiB>", "memory limit per instance")
+    .option("--timeout <ms>", "deadline per request")
+    .option("--fuel <n>", "instruction budget per request (0 = unmetered)")
+    .option("--max-body <bytes>", "largest request body")
+    .option("--min <n>", "warm instances kept (0 = scale to zero)")
+    .option("--max <n>", "most instances")
+    .option("--idle <ms>", "idle time before a warm instance stops")
+    .option("--json", "print the app as JSON")
+    .option("--node <url>", "node API URL")
+    .option("--token <token>", "API token")
+    .action((file: string | undefined, f: DeployFlags) =>
+      cliAction(async () => {
+        if (!file && !f.image) throw new ClientError("bad_flag", "give a .wasm or image .tar file, or --image REF for an image already on the node");
+        const client = clientFrom(f);
+        const tenant = encodeURIComponent(await client.tenant(f.tenant));
+        const name = f.name ?? (file ? basename(file).replace(/\.(wasm|tar)$/, "").toLowerCase().replace(/[^a-z0-9-]/g, "-") : undefined);
+        if (!name) throw new ClientError("bad_flag", "--name is needed with --image");
+        let image = f.image;
+        if (file) {
+          let bytes: Buffer;
+          try {
+            if (!statSync(file).isFile()) throw new Error("not a file");
+            bytes = readFileSync(file);
+          } catch (err) {
+            throw new ClientError("bad_file", `cannot read ${file}: ${(err as Error).message}`);
+          }
+          const tar = file.endsWith(".tar");
+          const q = `?name=${encodeURIComponent(name)}${f.abi ? `&abi=${f.abi}` : ""}`;
+          const up = await client.request("POST", `/v1/tenants/${tenant}/images${tar ? "" : q}`, new Uint8Array(bytes), tar ? "application/x-tar" : "application/wasm");
+          process.stderr.write(`uploaded ${file}: ${up.digest} (${up.size} bytes, ${up.surface.wasiCalls.length} WASI calls imported)\n`);
+          image = up.digest;
+        }
+        const env: Record<string, string> = {};
+        for (const e of f.env) {
+          const i = e.indexOf("=");
+          if (i <= 0) throw new ClientError("bad_flag", `--env takes NAME=VALUE, got ${JSON.stringify(e)}`);
+          env[e.slice(0, i)] = e.slice(i + 1);
+        }
+        const body = {
+          image,
+          ...(f.abi ? { abi: f.abi } : {}),
+          ...(Object.keys(env).length ? { env } : {}),
+          ...(f.arg.length ? { args: f.arg } : {}),
+          ...(f.route.length ? { routes: f.route.map(parseRoute) } : {}),
+          ...(defined({ memoryMiB: num("memory", f.memory), timeoutMs: num("timeout", f.timeout), fuel: num("fuel", f.fuel), maxBodyBytes: num("max-body", f.maxBody) }) ? { limits: defined({ memoryMiB: num("memory", f.memory), timeoutMs: num("timeout", f.timeout), fuel: num("fuel", f.fuel), maxBodyBytes: num("max-body", f.maxBody) }) } : {}),
+          ...(defined({ minInstances: num("min", f.min), maxInstances: num("max", f.max), idleTimeoutMs: num("idle", f.idle) }) ? { scale: defined({ minInstances: num("min", f.min), maxInstances: num("max", f.max), idleTimeoutMs: num("idle", f.idle) }) } : {}),
+        };
+        const app = await client.request("PUT", `/v1/tenants/${tenant}/apps/${encodeURIComponent(name)}`, body);
+        if (f.json) return void process.stdout.write(JSON.stringify(app, null, 2) + "\n");
+        process.stdout.write(`deployed ${app.tenant}/${app.name} revision ${app.revision} (${app.config.abi}, image ${app.image.slice(0, 19)})\n`);
+        for (const u of app.urls) process.stdout.write(`  ${u}\n`);
+        const def = app.config.routes.find((r: { host: string }) => r.host.endsWith(".localhost"));
+        if (def) process.stdout.write(`try: curl -H 'Host: ${def.host}' ${app.urls[0].split(" ")[0]}\n`);
+      }),
+    );
+}

@@ -1,0 +1,38 @@
+import { Command } from "commander";
+import { clientFrom, cliAction, table, type NodeFlags } from "../../server/client.js";
+
+export function registerPs(program: Command): void {
+  program
+    .command("ps")
+    .description("List a tenant's apps and live instances")
+    .option("--tenant <name>", "tenant (default: the token's own)")
+    .option("--all", "every tenant (admin token)")
+    .option("-i, --instances", "list instances instead of apps")
+    .option("--json", "print JSON")
+    .option("--node <url>", "node API URL")
+    .option("--token <token>", "API token")
+    .action((f: NodeFlags & { tenant?: string; all?: boolean; instances?: boolean; json?: boolean }) =>
+      cliAction(async () => {
+        const client = clientFrom(f);
+        const tenants: string[] = f.all ? (await client.request("GET", "/v1/tenants")).tenants.map((t: { name: string }) => t.name) : [await client.tenant(f.tenant)];
+        const apps: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+        const instances: any[] = []; // eslint-disable-line @typescript-eslint/no-explicit-any
+        for (const t of tenants) {
+          apps.push(...(await client.request("GET", `/v1/tenants/${encodeURIComponent(t)}/apps`)).apps);
+          instances.push(...(await client.request("GET", `/v1/tenants/${encodeURIComponent(t)}/instances`)).instances.map((i: object) => ({ ...i, tenant: t })));
+        }
+        if (f.json) return void process.stdout.write(JSON.stringify(f.instances ? instances : apps, null, 2) + "\n");
+        if (f.instances) {
+          const rows = [["INSTANCE", "TENANT", "APP", "KIND", "STATE", "REQUESTS", "MEMORY", "STARTED"]];
+          for (const i of instances) rows.push([i.id, i.tenant, i.appName, i.kind, i.state, String(i.requests), `${(i.memoryBytes / 1048576).toFixed(1)}MiB`, i.startedAt]);
+          return void process.stdout.write(table(rows));
+        }
+        const rows = [["APP", "TENANT", "ABI", "STATUS", "REV", "INSTANCES", "IMAGE", "ROUTES"]];
+        for (const a of apps) {
+          const n = instances.filter((i) => i.appId === a.id).length;
+          rows.push([a.name, a.tenant, a.config.abi, a.status, String(a.revision), String(n), a.image.slice(7, 19), a.config.routes.map((r: { host: string; path: string }) => `${r.host}${r.path}`).join(",")]);
+        }
+        process.stdout.write(table(rows));
+      }),
+    );
+}
