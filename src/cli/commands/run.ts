@@ -6,6 +6,7 @@ import type { PreopenSpec } from "../../kernel/options.js";
 import { runBytes, runFile, type RunFileOptions, type RunResult } from "../../sandbox/instance.js";
 import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
+import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, type LimitFlags } from "../../sandbox/cli-limits.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -38,7 +39,7 @@ export function parseEnvFlags(values: readonly string[], hostEnv: NodeJS.Process
   return env;
 }
 
-interface RunFlags {
+interface RunFlags extends LimitFlags {
   dir: string[];
   dirRo: string[];
   memDir: string[];
@@ -50,8 +51,7 @@ interface RunFlags {
 
 export function registerRun(program: Command): void {
   program.enablePositionalOptions();
-  program
-    .command("run")
+  applyLimitFlags(program.command("run"))
     .description("Run a WASI command module (or an image) as a sandboxed instance")
     .argument("<file>", "module (.wasm) or image reference (name:tag, digest) to run")
     .argument("[args...]", "arguments passed to the guest")
@@ -79,7 +79,9 @@ Examples:
 
 async function runCommandLine(file: string, args: string[], flags: RunFlags): Promise<number> {
   let options: RunFileOptions;
+  let limits: ReturnType<typeof limitsFromFlags>;
   try {
+    limits = limitsFromFlags(flags);
     options = {
       args: [file, ...args],
       env: parseEnvFlags(flags.env),
@@ -102,7 +104,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
   let result: RunResult;
   try {
     if (existsSync(file)) {
-      result = await runFile(file, options);
+      result = limits ? await runFileLimited(file, options, limits) : await runFile(file, options);
     } else {
       const image = await resolveImage(file, { args });
       if (!image) {
@@ -111,7 +113,8 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       }
       // The manifest's grants, plus what the command line adds.
       const k = image.kernelOptions;
-      result = await runBytes(image.bytes, {
+      const run = (bytes: Uint8Array, o: RunFileOptions): Promise<RunResult> => (limits ? runLimited(bytes, o, limits) : runBytes(bytes, o));
+      result = await run(image.bytes, {
         ...options,
         args: [image.manifest.name, ...(k.args ?? []).slice(1)],
         env: { ...k.env, ...options.env },
