@@ -28,7 +28,7 @@ import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./
 import { setupFailure, type GuestOutcome, type PortableKernelOptions, type PreparedModule, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
 import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
 import type { ModuleRef } from "./protocol.js";
-import { exportMutableGlobals, type Snapshot } from "./snapshot.js";
+import { defineImportedMemory, exportMutableGlobals, type Snapshot } from "./snapshot.js";
 
 export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
@@ -148,6 +148,8 @@ export class ExecutorPool {
     let b = bytes;
     let info: ModuleInfo = original;
     let snapshotGlobals: PreparedModule["snapshotGlobals"] = [];
+    const defined = defineImportedMemory(b, info);
+    if (defined.changed) info = readModuleInfo((b = defined.bytes));
     if (forSnapshot) {
       const r = exportMutableGlobals(b, info);
       snapshotGlobals = r.globals;

@@ -224,3 +224,43 @@ function sameRange(a: Uint8Array, b: Uint8Array, start: number, end: number): bo
   for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return false;
   return true;
 }
+
+/**
+ * Turns a module's one imported memory (e.g. `env.memory`, from
+ * `-Wl,--import-memory`) into a memory it defines, with the same limits. For
+ * a single instance this is the same thing (the host would create a fresh
+ * memory for it anyway), and it lets the kernel's linker, which offers only
+ * WASI functions, link it, and limitMemory cap it like any other. Shared
+ * memories and modules with several memories are left as they are.
+ */
+export function defineImportedMemory(bytes: Uint8Array, info: ModuleInfo = readModuleInfo(bytes)): { bytes: Uint8Array; changed: boolean } {
+  const memImports = info.imports.filter((i) => i.kind === "memory");
+  if (memImports.length !== 1 || info.memories.length > 0) return { bytes, changed: false };
+  const imp = memImports[0]!;
+  if (imp.kind !== "memory" || imp.memory.shared) return { bytes, changed: false };
+  const section = info.sections.find((s) => s.id === 2);
+  if (!section) return { bytes, changed: false };
+  const at = info.imports.indexOf(imp);
+  const end = at + 1 < info.imports.length ? info.imports[at + 1]!.offset : section.contentOffset + section.size;
+  const w = new ByteWriter();
+  w.u32(info.imports.length - 1);
+  // Entries before and after it, byte for byte.
+  const first = info.imports[0]!.offset;
+  w.bytes(bytes.subarray(first, imp.offset));
+  w.bytes(bytes.subarray(end, section.contentOffset + section.size));
+  const m = imp.memory;
+  const mem = new ByteWriter();
+  mem.u32(1);
+  mem.u8((m.max !== undefined ? 1 : 0) | (m.is64 ? 4 : 0));
+  if (m.is64) {
+    mem.u64(m.min);
+    if (m.max !== undefined) mem.u64(m.max);
+  } else {
+    mem.u32(m.min);
+    if (m.max !== undefined) mem.u32(m.max);
+  }
+  const sections = splitSections(bytes, info);
+  putSection(sections, 2, "import", w.toBytes());
+  putSection(sections, 5, "memory", mem.toBytes());
+  return { bytes: assemble(sections), changed: true };
+}

@@ -21,7 +21,7 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import type { EndReason } from "../../src/sandbox/limits.js";
-import { exportMutableGlobals } from "../../src/sandbox/snapshot.js";
+import { defineImportedMemory, exportMutableGlobals } from "../../src/sandbox/snapshot.js";
 import { WasmError } from "../../src/wasm/errors.js";
 import { instrumentFuel, limitMemory } from "../../src/wasm/rewrite.js";
 import { checkModule } from "../../src/wasm/validate.js";
@@ -104,6 +104,7 @@ export async function moduleCase(pool: ExecutorPool, seed: number, base: readonl
     ["limitMemory", () => limitMemory(bytes, 256, info).bytes],
     ["instrumentFuel", () => instrumentFuel(bytes, {}, info).bytes],
     ["exportMutableGlobals", () => exportMutableGlobals(bytes, info).bytes],
+    ["defineImportedMemory", () => defineImportedMemory(bytes, info).bytes],
   ];
   for (const [name, rewrite] of rewrites) {
     let out: Uint8Array;

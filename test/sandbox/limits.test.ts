@@ -59,6 +59,16 @@ describe("memory limit", () => {
     assert.equal((await re.call("pages")).value, 3);
     await re.close();
   });
+  test("an imported memory is created within the limit", async () => {
+    const bytes = readFileSync(`${REPO}test/fixtures/wat/memory-import.wasm`);
+    const low = await pool.reactor(bytes, { limits: { maxMemoryBytes: 4 * 65536 } });
+    assert.equal((await low.call("grow", [1])).value, 2);
+    assert.equal((await low.call("grow", [2])).value, -1);
+    await low.close();
+    const high = await pool.reactor(bytes, { limits: { maxMemoryBytes: 64 * 65536 } });
+    assert.equal((await high.call("grow", [32])).value, 2);
+    await high.close();
+  });
   test("a module whose initial memory is above the limit is refused before it starts", async () => {
     const r = await pool.run(fixture("memhog.wasm"), { limits: { maxMemoryBytes: 65536 } });
     assert.equal(r.reason, "memory_limit");
