@@ -5,6 +5,10 @@
  * still be accepted by V8.
  */
 import { test } from "node:test";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import assert from "node:assert/strict";
 import { funcType, readModuleInfo, type FuncType } from "../../src/wasm/reader.js";
 import { isFuelExhausted, setFuel } from "../../src/wasm/fuel.js";
@@ -191,3 +195,63 @@ test("valid mutants compute the same results metered as unmetered (differential 
   }
   assert.ok(compared > 100, `compared ${compared} calls`);
 });
+
+const hasWasmOpt = spawnSync("wasm-opt", ["--version"]).status === 0;
+test(
+  "random modules from binaryen's translate-to-fuzz run the same metered as unmetered",
+  { skip: hasWasmOpt ? false : "wasm-opt not installed (apt-get install binaryen)" },
+  () => {
+    const dir = mkdtempSync(join(tmpdir(), "uniwasm-ttf-"));
+    const next = prng(0x77f);
+    let compared = 0;
+    try {
+      for (let i = 0; i < 25; i++) {
+        const seed = Uint8Array.from({ length: 2000 + (next() % 8000) }, () => next() & 0xff);
+        writeFileSync(join(dir, "seed"), seed);
+        const out = join(dir, "m.wasm");
+        const flags = ["--enable-simd", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-tail-call", "--enable-exception-handling"];
+        if (spawnSync("wasm-opt", ["-ttf", join(dir, "seed"), "-o", out, ...flags]).status !== 0) continue;
+        const bytes = new Uint8Array(readFileSync(out));
+        if (!WebAssembly.validate(bytes)) continue;
+        const info = readModuleInfo(bytes);
+        checkModule(bytes);
+        const metered = instrumentFuel(bytes, { granularity: i % 2 ? "block" : "loop", initialFuel: 1n << 40n }).bytes;
+        assert.ok(WebAssembly.validate(metered), `module ${i} still validates`);
+        const instance = (b: Uint8Array, log: string[]): WebAssembly.Instance => {
+          const imports: Record<string, Record<string, WebAssembly.ImportValue>> = {};
+          for (const imp of info.imports) {
+            imports[imp.module] ??= {};
+            if (imp.kind === "function") imports[imp.module]![imp.name] = (...a: unknown[]) => void log.push(`${imp.name}(${a.map(String).join(";")})`);
+          }
+          return new WebAssembly.Instance(new WebAssembly.Module(b), imports);
+        };
+        const logA: string[] = [];
+        const logB: string[] = [];
+        const a = instance(metered, logA);
+        const b = instance(bytes, logB);
+        for (const ex of info.exports) {
+          if (ex.kind !== "function") continue;
+          const args = funcType(info, ex.index)!.params.map((p) => (p === "i64" ? 3n : 3));
+          const run = (inst: WebAssembly.Instance, log: string[]): string => {
+            log.length = 0;
+            let result: string;
+            try {
+              result = `ok:${String((inst.exports[ex.name] as (...x: unknown[]) => unknown)(...args))}`;
+            } catch (err) {
+              result = `trap:${err instanceof Error ? err.message : String(err)}`;
+            }
+            return `${result}|${log.join(",")}`;
+          };
+          setFuel(a, 1n << 40n);
+          const got = run(a, logA);
+          assert.equal(isFuelExhausted(a), false);
+          assert.equal(got, run(b, logB), `module ${i}: ${ex.name}`);
+          compared++;
+        }
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+    assert.ok(compared > 50, `compared ${compared} calls`);
+  },
+);
