@@ -4,3 +4,4 @@ export * from "./kernel/index.js";
 export { runModule, runModuleSync, runFile, runBytes, runCommand, instantiate, type RunResult, type RunReason, type RunFileOptions, type TrapReport } from "./sandbox/instance.js";
 export { inspectModuleFile, formatSurface } from "./cli/commands/inspect.js";
 export * from "./image/index.js";
+export * from "./sandbox/index.js";
