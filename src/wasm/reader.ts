@@ -426,7 +426,7 @@ function readTables(r: ByteReader, info: ModuleInfo): void {
   const n = r.count("tables", 3, ENGINE_MAXIMA.tables);
   for (let i = 0; i < n; i++) {
     const at = r.pos;
-    if (r.bytes[r.pos] === 0x40) {
+    if (r.pos < r.end && r.bytes[r.pos] === 0x40) {
       // table with an explicit initializer (function references proposal)
       throw new WasmUnsupportedError("typed function references", at, "table initializer");
     }
