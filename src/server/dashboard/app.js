@@ -133,6 +133,14 @@ function drawSeries(canvas, lines) {
       pen = true;
     });
     ctx.stroke();
+    // Dots too, so a lone second of traffic is visible.
+    ctx.fillStyle = line.color;
+    line.values.forEach((v, i) => {
+      if (v === null || v === 0) return;
+      const x = (i / Math.max(1, line.values.length - 1)) * width;
+      const y = height - 2 - (v / max) * (height - 16);
+      ctx.fillRect(x - 2, y - 2, 4, 4);
+    });
   }
 }
 
