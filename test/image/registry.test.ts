@@ -50,9 +50,14 @@ test("push then pull into a fresh store gives the same digest, blobs skipped on 
     assert.deepEqual(pulled.tags, [`${registry!.address}/demo/greet:1.0.0`]);
     assert.equal(await b.resolve(ref), digest);
     // By digest as well.
-    const byDigest = await pullImage(new ImageStore(await tempDir("home")), `${registry!.address}/demo/greet@${digest}`);
-    assert.equal(byDigest.digest, digest);
-    assert.deepEqual(byDigest.tags, []);
+    const homeC = await tempDir("home");
+    try {
+      const byDigest = await pullImage(new ImageStore(homeC), `${registry!.address}/demo/greet@${digest}`);
+      assert.equal(byDigest.digest, digest);
+      assert.deepEqual(byDigest.tags, []);
+    } finally {
+      await cleanup(homeC);
+    }
   } finally {
     await cleanup(dir, homeA, homeB);
   }
