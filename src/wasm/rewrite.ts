@@ -289,13 +289,17 @@ const enum Insert {
 /**
  * Rewrites one function body at a time.
  *
- * Fuel lives in a local of each function (a register, in compiled code) and
- * in the global only across calls: the local is loaded at entry and after
- * every call, and stored before every call, return, tail call and throw. A
- * failed charge stores the negative value before trapping. So the global is
- * exact whenever another function or the host can look at it, except after a
- * trap other than fuel exhaustion, where it lags by the fuel charged since the
- * trapping function's last call.
+ * In a function with a loop, fuel lives in a local (a register, in compiled
+ * code) and in the global only across calls: the local is loaded at entry and
+ * after every call, and stored before every call, return, tail call and
+ * throw. That makes a loop's check cost a compare and a subtract. A function
+ * without loops charges once or a few times per call, so it works on the
+ * global directly and saves the loads and stores around its calls (for small
+ * call-heavy functions, a third of the overhead). A failed charge stores the
+ * negative value before trapping. So the global is exact whenever another
+ * function or the host can look at it, except after a trap other than fuel
+ * exhaustion, where it may lag by what the trapping function charged since
+ * its last call.
  */
 class BodyMeter {
   private readonly decoder = new InstructionDecoder();
@@ -322,6 +326,7 @@ class BodyMeter {
     const what: Insert[] = [];
     const arg: number[] = [];
     const frames: Frame[] = [];
+    let hasLoop = false;
 
     function insert(pos: number, kind: Insert, block = -1): void {
       at.push(pos);
@@ -371,6 +376,7 @@ class BodyMeter {
           frames.push({ kind: flow, targeted: false, entry: cur });
           break;
         case Flow.Loop:
+          hasLoop = true;
           // A loop header is a backward branch target: it always pays for itself.
           frames.push({ kind: Flow.Loop, targeted: false, entry: cur });
           cur = newBlock(r.pos);
@@ -435,17 +441,23 @@ class BodyMeter {
     const order = at.map((_, i) => i).sort((a, b) => at[a]! - at[b]! || a - b);
 
     const w = new ByteWriter(body.end - body.codeOffset + at.length * 16 + 64);
-    // Local declarations: the existing ones plus one i64 for the fuel.
-    const decls = new ByteReader(bytes, info.codeBodies[definedIndex]!.offset, body.codeOffset, "code");
-    const declCount = decls.u32();
-    w.u32(declCount + 1).bytes(bytes.subarray(decls.pos, body.codeOffset)).u32(1).u8(0x7e);
+    const bodyStart = info.codeBodies[definedIndex]!.offset;
+    const useLocal = hasLoop;
+    if (useLocal) {
+      // Local declarations: the existing ones plus one i64 for the fuel.
+      const decls = new ByteReader(bytes, bodyStart, body.codeOffset, "code");
+      const declCount = decls.u32();
+      w.u32(declCount + 1).bytes(bytes.subarray(decls.pos, body.codeOffset)).u32(1).u8(0x7e);
+    } else {
+      w.bytes(bytes.subarray(bodyStart, body.codeOffset));
+    }
 
     let copied = body.codeOffset;
     let charges = 0;
     const g = this.globalIndex;
     for (const i of order) {
       const kind = what[i]!;
-      if (kind === Insert.Charge && costs[arg[i]!] === 0) continue;
+      if (kind === Insert.Charge ? costs[arg[i]!] === 0 : !useLocal) continue;
       const pos = at[i]!;
       w.bytes(bytes.subarray(copied, pos));
       copied = pos;
@@ -454,13 +466,16 @@ class BodyMeter {
       } else if (kind === Insert.Store) {
         w.u8(Op.localGet).u32(fuelLocal).u8(Op.globalSet).u32(g);
       } else {
-        // if (local < cost) { global = local - cost; unreachable } local -= cost
+        // if (fuel < cost) { global = fuel - cost; unreachable } fuel -= cost
         // Comparing before subtracting keeps the check off the subtraction's
         // dependency chain: about half the overhead of testing the result.
         const cost = BigInt(costs[arg[i]!]!);
-        w.u8(Op.localGet).u32(fuelLocal).u8(Op.i64Const).s64(cost).u8(Op.i64LtS).u8(Op.if).u8(BLOCKTYPE_EMPTY);
-        w.u8(Op.localGet).u32(fuelLocal).u8(Op.i64Const).s64(cost).u8(Op.i64Sub).u8(Op.globalSet).u32(g).u8(Op.unreachable).u8(Op.end);
-        w.u8(Op.localGet).u32(fuelLocal).u8(Op.i64Const).s64(cost).u8(Op.i64Sub).u8(Op.localSet).u32(fuelLocal);
+        const get = useLocal ? Op.localGet : Op.globalGet;
+        const set = useLocal ? Op.localSet : Op.globalSet;
+        const fuel = useLocal ? fuelLocal : g;
+        w.u8(get).u32(fuel).u8(Op.i64Const).s64(cost).u8(Op.i64LtS).u8(Op.if).u8(BLOCKTYPE_EMPTY);
+        w.u8(get).u32(fuel).u8(Op.i64Const).s64(cost).u8(Op.i64Sub).u8(Op.globalSet).u32(g).u8(Op.unreachable).u8(Op.end);
+        w.u8(get).u32(fuel).u8(Op.i64Const).s64(cost).u8(Op.i64Sub).u8(set).u32(fuel);
         charges++;
       }
     }
