@@ -29,6 +29,7 @@ import { setupFailure, type GuestOutcome, type PortableKernelOptions, type Prepa
 import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
 import type { ModuleRef } from "./protocol.js";
 import { defineImportedMemory, exportMutableGlobals, type Snapshot } from "./snapshot.js";
+import { importDefinedMemory, linkView } from "./memory-recycling.js";
 
 export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
@@ -157,6 +158,15 @@ export class ExecutorPool {
     }
     const lim = limitMemory(b, maxPages, info);
     if (lim.changed) info = readModuleInfo((b = lim.bytes));
+    // The memory becomes an import, so executors can hand it a recycled one.
+    let recycledMemory: PreparedModule["recycledMemory"];
+    let linkViewModule: WebAssembly.Module | undefined;
+    const imported = importDefinedMemory(b, info);
+    if (imported) {
+      linkViewModule = await WebAssembly.compile(linkView(b, info));
+      info = readModuleInfo((b = imported.bytes));
+      recycledMemory = { min: imported.min, max: imported.max };
+    }
     let startExport: string | undefined;
     if (metered) {
       // A start function is deferred to an export so that it runs on the run's fuel, not on none.
@@ -181,6 +191,7 @@ export class ExecutorPool {
       signatures: importSignatures(original),
       functionNames: functionNames(original),
       ...(startExport ? { startExport } : {}),
+      ...(recycledMemory && linkViewModule ? { recycledMemory, linkView: linkViewModule } : {}),
     };
   }
 

@@ -17,6 +17,7 @@ import {
 } from "./guest.js";
 import type { ModuleRef, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import { captureSnapshot } from "./snapshot.js";
+import { MemoryRecycler } from "./memory-recycling.js";
 
 if (!parentPort) throw new Error("executor-worker.js runs only as a worker thread");
 const port = parentPort;
@@ -24,9 +25,19 @@ const data = (workerData ?? {}) as WorkerData;
 const io = data.ioPort && data.ioSignal ? new SyncIoClient(data.ioPort, data.ioSignal) : undefined;
 
 const modules = new Map<string, PreparedModule>();
+const recycler = new MemoryRecycler();
+/** Clean-up left for after the reply (see GuestHooks.deferred). */
+const deferred: (() => void)[] = [];
 const reactors = new Map<number, LiveGuest>();
 
+
 function reply(msg: WorkerReply): void {
+  // Cloning a typed array costs several µs even when empty: empty output travels as nothing.
+  if (msg.kind === "done" && msg.outcome) {
+    const o = msg.outcome as { stdout?: Uint8Array; stderr?: Uint8Array };
+    if (o.stdout?.length === 0) delete o.stdout;
+    if (o.stderr?.length === 0) delete o.stderr;
+  }
   port.postMessage(msg);
 }
 
@@ -46,6 +57,8 @@ function hooksFor(id: number): GuestHooks {
     onTrace: (line) => reply({ id, kind: "trace", line }),
   };
   if (io) hooks.io = io;
+  hooks.recycler = recycler;
+  hooks.deferred = deferred;
   return hooks;
 }
 
@@ -123,4 +136,5 @@ port.on("message", (req: WorkerRequest) => {
     const e = err instanceof Error ? err : new Error(String(err));
     reply({ id: req.id, kind: "error", name: e.name, message: e.message });
   }
+  for (const task of deferred.splice(0)) task();
 });

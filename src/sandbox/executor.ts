@@ -157,7 +157,12 @@ export class Executor {
       case "done": {
         this.finish();
         const r: Reply = {};
-        if (msg.outcome) r.outcome = msg.outcome;
+        if (msg.outcome) {
+          // Empty output is left out on the wire (see executor-worker's reply).
+          msg.outcome.stdout ??= new Uint8Array(0);
+          msg.outcome.stderr ??= new Uint8Array(0);
+          r.outcome = msg.outcome;
+        }
         if (msg.value !== undefined) r.value = msg.value;
         if (msg.snapshot) r.snapshot = msg.snapshot;
         if (msg.stats) r.stats = msg.stats;

@@ -14,6 +14,7 @@ import { isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
 import type { ImportedMemoryRequirement } from "../wasm/rewrite.js";
 import type { RunResult, TrapReport } from "./instance.js";
 import { describeEnd, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
+import { MemoryRecycler, RECYCLED_MEMORY_MODULE, RECYCLED_MEMORY_NAME } from "./memory-recycling.js";
 import { copyMemory, initializerOf, restoreSnapshot, snapshotTables, type Snapshot, type SnapshotGlobal } from "./snapshot.js";
 
 /** A module as the pool prepared it: rewritten for the limits, compiled once. */
@@ -33,6 +34,10 @@ export interface PreparedModule {
   functionNames: Map<number, string>;
   /** A metered module's start function, deferred to this export (called at instantiation, on the run's fuel). */
   startExport?: string;
+  /** The module's memory was turned into an import of this shape (see memory-recycling.ts). */
+  recycledMemory?: { min: number; max: number };
+  /** With recycledMemory: the module's WASI imports alone, for the kernel's linker. */
+  linkView?: WebAssembly.Module;
 }
 
 /**
@@ -66,6 +71,10 @@ export interface GuestHooks {
   onTrace?: (line: string) => void;
   /** Blocking socket I/O, when the run has listeners. */
   io?: KernelOptions["io"];
+  /** Where memories come from and go back to (a fresh one each time without it). */
+  recycler?: MemoryRecycler;
+  /** Clean-up to run after the result is sent (recycling the memory), so it costs the caller nothing. */
+  deferred?: (() => void)[];
 }
 
 /** A live instance with its kernel: a command before `_start`, or a warm reactor. */
@@ -142,8 +151,13 @@ export function instantiate(
   };
   const kernel = new Kernel(kernelOptions);
   try {
-    const { imports } = kernel.link(prepared.module, prepared.signatures);
+    const { imports } = kernel.link(prepared.linkView ?? prepared.module, prepared.signatures);
     let importedMemory: WebAssembly.Memory | undefined;
+    const shape = prepared.recycledMemory;
+    if (shape) {
+      importedMemory = hooks.recycler ? hooks.recycler.take(shape.min, shape.max) : new WebAssembly.Memory({ initial: shape.min, maximum: shape.max });
+      imports[RECYCLED_MEMORY_MODULE] = { [RECYCLED_MEMORY_NAME]: importedMemory };
+    }
     for (const req of prepared.importedMemories) {
       const mem = new WebAssembly.Memory({ initial: req.min, maximum: req.max, shared: req.shared } as WebAssembly.MemoryDescriptor);
       (imports[req.module] ??= {})[req.name] = mem;
@@ -151,7 +165,7 @@ export function instantiate(
     }
     const instance = new WebAssembly.Instance(prepared.module, imports);
     const exported = instance.exports["memory"];
-    const memory = exported instanceof WebAssembly.Memory ? exported : importedMemory;
+    const memory = importedMemory ?? (exported instanceof WebAssembly.Memory ? exported : undefined);
     if (memory) kernel.bind(memory);
     let fuelPrimed = false;
     if (prepared.startExport) {
@@ -282,7 +296,18 @@ export function runCommand(
     return runGuarded(guest, () => (start as () => unknown)(), started).outcome;
   } finally {
     guest.kernel.close();
+    recycle(guest, hooks);
   }
+}
+
+/** Hands a finished instance's memory back for reuse (after the result is sent, when deferred). */
+export function recycle(guest: LiveGuest, hooks: GuestHooks): void {
+  const shape = guest.prepared.recycledMemory;
+  const memory = guest.memory;
+  if (!shape || !memory || !hooks.recycler) return;
+  const give = (): void => hooks.recycler!.give(memory, shape.min, shape.max);
+  if (hooks.deferred) hooks.deferred.push(give);
+  else give();
 }
 
 /** An outcome for a run that never reached the guest's code. */

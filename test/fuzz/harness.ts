@@ -22,6 +22,7 @@ import { fileURLToPath } from "node:url";
 import type { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import type { EndReason } from "../../src/sandbox/limits.js";
 import { defineImportedMemory, exportMutableGlobals } from "../../src/sandbox/snapshot.js";
+import { importDefinedMemory, linkView } from "../../src/sandbox/memory-recycling.js";
 import { WasmError } from "../../src/wasm/errors.js";
 import { instrumentFuel, limitMemory } from "../../src/wasm/rewrite.js";
 import { checkModule } from "../../src/wasm/validate.js";
@@ -105,6 +106,8 @@ export async function moduleCase(pool: ExecutorPool, seed: number, base: readonl
     ["instrumentFuel", () => instrumentFuel(bytes, {}, info).bytes],
     ["exportMutableGlobals", () => exportMutableGlobals(bytes, info).bytes],
     ["defineImportedMemory", () => defineImportedMemory(bytes, info).bytes],
+    ["importDefinedMemory", () => importDefinedMemory(limitMemory(bytes, 256, info).bytes)?.bytes ?? bytes],
+    ["linkView", () => linkView(bytes, info)],
   ];
   for (const [name, rewrite] of rewrites) {
     let out: Uint8Array;

@@ -43,6 +43,23 @@ describe("executor pool: commands", () => {
     for (const r of await Promise.all(queued)) assert.equal(r.reason, "exit");
     assert.equal(pool.stats().executors, 2);
   });
+  test("instances get memory that looks fresh, even when executors recycle memories", async () => {
+    const one = new ExecutorPool({ size: 1 });
+    try {
+      for (let i = 0; i < 20; i++) {
+        const r = await one.run(fixture("dirty.wasm"));
+        assert.equal(r.reason, "exit");
+        assert.equal(r.exitCode, 0, `run ${i}: exit ${r.exitCode}`);
+      }
+      // A memory that grew is not reused: the next instance starts at the initial size.
+      const grown = await one.reactor(fixture("grow.wasm"));
+      await grown.call("grow", [3]);
+      await grown.close();
+      assert.equal((await one.run(fixture("dirty.wasm"))).exitCode, 0);
+    } finally {
+      await one.close();
+    }
+  });
   test("an invalid module ends with invalid_module and never reaches an executor", async () => {
     const bad = fixture("hello.wasm").slice(0, 100);
     const r = await pool.run(bad);
