@@ -46,7 +46,7 @@ interface Plan {
 function plan(quick: boolean): Plan {
   return quick
     ? { helloRounds: 300, helloWarmup: 50, loopN: 200_000, loopRounds: 10, ioRounds: 3 }
-    : { helloRounds: 3000, helloWarmup: 300, loopN: 1_000_000, loopRounds: 40, ioRounds: 12 };
+    : { helloRounds: 3000, helloWarmup: 300, loopN: 1_000_000, loopRounds: 40, ioRounds: 24 };
 }
 
 function load(guests: string, name: string): CheckedModule {

@@ -15,7 +15,7 @@
  */
 import { fork } from "node:child_process";
 import { once } from "node:events";
-import { mkdirSync, readdirSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, writeFileSync } from "node:fs";
 import { cpus, totalmem } from "node:os";
 import { basename, dirname, join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
@@ -52,9 +52,14 @@ function parseArgs(argv: string[]): Args {
   return args;
 }
 
-/** Benchmark files compiled next to this driver, selected by the filters. */
+/**
+ * Benchmark files compiled next to this driver, selected by the filters.
+ * A compiled file whose bench/NAME.bench.ts is gone is stale output and skipped.
+ */
 function discover(filters: readonly string[]): string[] {
-  const names = readdirSync(HERE).filter((f) => f.endsWith(SUFFIX)).sort();
+  const names = readdirSync(HERE)
+    .filter((f) => f.endsWith(SUFFIX) && existsSync(join(ROOT, "bench", `${f.slice(0, -".js".length)}.ts`)))
+    .sort();
   return names.filter((f) => filters.length === 0 || filters.some((w) => f.slice(0, -SUFFIX.length).toLowerCase().includes(w)));
 }
 
