@@ -127,7 +127,8 @@ export const START_EXPORT = "uniwasm_start";
  * each charge paying for every instruction up to the next one, conditional
  * code included (an upper bound: an arm not taken is paid for anyway).
  * "block": also at every if/else arm and join point, so fuel counts the
- * instructions actually run; more checks, more overhead.
+ * instructions actually run, except that code after a `br_if` or after a loop
+ * is paid with the code before it; more checks, more overhead.
  */
 export type FuelGranularity = "loop" | "block";
 
