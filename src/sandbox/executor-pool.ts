@@ -100,14 +100,20 @@ export class ExecutorPool {
     return resolveLimits(overrides ?? {}, this.defaults);
   }
 
-  stats(): { executors: number; busy: number; queued: number; modules: number } & ExecutorPool["counters"] {
+  stats(): { executors: number; ready: number; busy: number; queued: number; modules: number } & ExecutorPool["counters"] {
     return {
       executors: this.executors.length,
+      ready: this.executors.filter((e) => e.ready).length,
       busy: this.executors.filter((e) => e.busy).length,
       queued: this.queue.length + this.executors.reduce((n, e) => n + e.pinned.length, 0),
       modules: this.modules.size,
       ...this.counters,
     };
+  }
+
+  /** Resolves once every executor has booted (after start-up, or after replacements). */
+  async whenReady(): Promise<void> {
+    while (!this.closed && this.executors.some((e) => !e.ready)) await new Promise((r) => setTimeout(r, 2));
   }
 
   // ---- modules -------------------------------------------------------------
@@ -358,7 +364,7 @@ export class ExecutorPool {
 
   /** Gives an idle executor its next job: its own pinned work first, then the pool's queue. */
   private next(ex: Executor): void {
-    if (ex.busy || !ex.alive) return;
+    if (ex.busy || !ex.alive || !ex.ready) return;
     const pinned = ex.pinned.shift();
     if (pinned) {
       ex.start(pinned);

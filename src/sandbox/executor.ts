@@ -66,6 +66,8 @@ export class Executor {
   readonly pinned: Job[] = [];
   current: Job | undefined;
   alive = true;
+  /** The worker has booted; until then the pool gives work to executors that can start it now. */
+  ready = false;
   /** Terminated at a deadline (vs crashed). */
   killedAtDeadline = false;
   private nextId = 1;
@@ -96,6 +98,10 @@ export class Executor {
       // The guest's output goes through the kernel, never the worker's console.
       stdout: false,
       stderr: false,
+    });
+    this.worker.once("online", () => {
+      this.ready = true;
+      if (this.alive && !this.current) this.events.idle(this);
     });
     this.worker.on("message", (msg: WorkerReply) => this.onMessage(msg));
     this.worker.on("error", (err) => this.die(`worker error: ${err.message}`));
