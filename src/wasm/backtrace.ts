@@ -12,6 +12,7 @@
 import { isFuelExhausted } from "./fuel.js";
 import { functionDisplayName, type ModuleInfo } from "./reader.js";
 import { hex } from "./errors.js";
+import { originalOffset, type OffsetMap } from "./rewrite.js";
 
 export type TrapReason =
   | "unreachable"
@@ -72,6 +73,12 @@ export interface DescribeTrapOptions {
   instance?: WebAssembly.Instance | WebAssembly.Exports;
   /** Export name of the fuel global, when not the default. */
   fuelExport?: string;
+  /**
+   * The instrumented module's offset map (FuelInstrumentation.offsetMap):
+   * frame offsets are then given in the original module, as tools such as
+   * wasm-objdump show it.
+   */
+  offsetMap?: OffsetMap;
 }
 
 /**
@@ -85,6 +92,9 @@ export function describeTrap(error: unknown, opts: DescribeTrapOptions = {}): Tr
   const name = error instanceof WebAssembly.RuntimeError ? "RuntimeError" : typeof e?.name === "string" ? e.name : undefined;
   const stack = typeof e?.stack === "string" ? e.stack : "";
   const frames = parseWasmFrames(stack, opts.info);
+  if (opts.offsetMap) {
+    for (const f of frames) if (f.offset !== undefined) f.offset = originalOffset(opts.offsetMap, f.offset) ?? f.offset;
+  }
 
   let reason: TrapReason = "host_error";
   let message = name !== undefined && e !== undefined ? `${name}: ${engineMessage}` : engineMessage;

@@ -37,6 +37,8 @@ export {
 export {
   limitMemory,
   instrumentFuel,
+  originalOffset,
+  type OffsetMap,
   FUEL_EXPORT,
   START_EXPORT,
   type FuelGranularity,

@@ -166,6 +166,37 @@ export interface FuelInstrumentation {
   droppedSections: string[];
   /** With deferStart and a start function: the export the host must call once, after setting fuel. */
   startExport: string | undefined;
+  /** Maps code offsets of the instrumented module back to the original (see originalOffset). */
+  offsetMap: OffsetMap;
+}
+
+/**
+ * Code offsets of an instrumented module and where they came from: entry i
+ * covers `[instrumented[i], instrumented[i + 1])`, copied from `original[i]`
+ * on, or, when `inserted[i]`, added by the rewrite at `original[i]`. Plain
+ * arrays, so it survives structured cloning to a worker.
+ */
+export interface OffsetMap {
+  instrumented: number[];
+  original: number[];
+  inserted: boolean[];
+}
+
+/**
+ * The original module's offset for a code offset of the instrumented one (a
+ * trap frame's offset), or undefined before the code section. An offset in
+ * inserted fuel code maps to the instruction it was inserted before.
+ */
+export function originalOffset(map: OffsetMap, offset: number): number | undefined {
+  let lo = 0;
+  let hi = map.instrumented.length - 1;
+  if (hi < 0 || offset < map.instrumented[0]!) return undefined;
+  while (lo < hi) {
+    const mid = (lo + hi + 1) >> 1;
+    if (map.instrumented[mid]! <= offset) lo = mid;
+    else hi = mid - 1;
+  }
+  return map.inserted[lo] ? map.original[lo]! : map.original[lo]! + (offset - map.instrumented[lo]!);
 }
 
 /**
@@ -223,6 +254,7 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
 
   // code section
   let chargePoints = 0;
+  const offsetMap: OffsetMap = { instrumented: [], original: [], inserted: [] };
   if (info.codeBodies.length > 0) {
     const cw = new ByteWriter(sectionContent(sections, 10).length * 2);
     cw.u32(info.codeBodies.length);
@@ -230,7 +262,15 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
     for (let i = 0; i < info.codeBodies.length; i++) {
       const body = meter.rewrite(info, i);
       chargePoints += meter.lastChargePoints;
-      cw.u32(body.length).bytes(body);
+      cw.u32(body.length);
+      // Offsets relative to the code section's content, made absolute below.
+      const m = meter.lastMap;
+      for (let j = 0; j < m.instrumented.length; j++) {
+        offsetMap.instrumented.push(cw.length + m.instrumented[j]!);
+        offsetMap.original.push(m.original[j]!);
+        offsetMap.inserted.push(m.inserted[j]!);
+      }
+      cw.bytes(body);
     }
     putSection(sections, 10, "code", cw.toBytes());
   }
@@ -242,8 +282,12 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
     return !drop;
   });
 
+  const codeStart = contentOffset(kept, 10);
+  for (let j = 0; j < offsetMap.instrumented.length; j++) offsetMap.instrumented[j]! += codeStart;
+
   return {
     bytes: assemble(kept),
+    offsetMap,
     exportName,
     globalIndex,
     functions: info.codeBodies.length,
@@ -251,6 +295,17 @@ export function instrumentFuel(bytes: Uint8Array, opts: FuelOptions = {}, info: 
     droppedSections,
     startExport,
   };
+}
+
+/** Offset of a section's content in the module `assemble(sections)` builds. */
+function contentOffset(sections: RawSection[], id: number): number {
+  let offset = 8;
+  for (const s of sections) {
+    const header = 1 + new ByteWriter(8).u32(s.content.length).length;
+    if (s.id === id) return offset + header;
+    offset += header + s.content.length;
+  }
+  return offset;
 }
 
 /** DWARF, source maps and linking metadata point at code offsets the rewrite moves. */
@@ -305,6 +360,8 @@ const enum Insert {
 class BodyMeter {
   private readonly decoder = new InstructionDecoder();
   lastChargePoints = 0;
+  /** Offset map of the last body, relative to the start of its rewritten bytes. */
+  lastMap: OffsetMap = { instrumented: [], original: [], inserted: [] };
 
   constructor(
     private readonly bytes: Uint8Array,
@@ -456,12 +513,23 @@ class BodyMeter {
     let copied = body.codeOffset;
     let charges = 0;
     const g = this.globalIndex;
+    const map: OffsetMap = (this.lastMap = { instrumented: [], original: [], inserted: [] });
+    const mark = (original: number, inserted: boolean): void => {
+      map.instrumented.push(w.length);
+      map.original.push(original);
+      map.inserted.push(inserted);
+    };
+
     for (const i of order) {
       const kind = what[i]!;
       if (kind === Insert.Charge ? costs[arg[i]!] === 0 : !useLocal) continue;
       const pos = at[i]!;
-      w.bytes(bytes.subarray(copied, pos));
-      copied = pos;
+      if (pos > copied) {
+        mark(copied, false);
+        w.bytes(bytes.subarray(copied, pos));
+        copied = pos;
+      }
+      mark(pos, true);
       if (kind === Insert.Load) {
         w.u8(Op.globalGet).u32(g).u8(Op.localSet).u32(fuelLocal);
       } else if (kind === Insert.Store) {
@@ -480,6 +548,7 @@ class BodyMeter {
         charges++;
       }
     }
+    mark(copied, false);
     w.bytes(bytes.subarray(copied, body.end));
     this.lastChargePoints = charges;
     return w.toBytes();

@@ -82,6 +82,37 @@ test("names survive fuel instrumentation, so metered traps name the same functio
   assert.deepEqual(trap.frames.map((f) => f.name), ["do_unreachable", "inner", "outer"]);
 });
 
+test("with the offset map, metered trap frames give the original module's offsets", async () => {
+  const original = wat("traps");
+  const info = readModuleInfo(original);
+  const plain = await exportsOf(original);
+  for (const granularity of ["loop", "block"] as const) {
+    const { bytes, offsetMap } = instrumentFuel(original, { granularity });
+    const { instance } = await WebAssembly.instantiate(bytes);
+    for (const name of ["unreachable", "oob", "div_zero", "bad_conversion", "table_oob", "nested"]) {
+      setFuel(instance, 1000n);
+      const want = describeTrap(thrown(() => (plain[name] as () => void)()), { info });
+      const got = describeTrap(thrown(() => (instance.exports[name] as () => void)()), { info, instance, offsetMap });
+      assert.deepEqual(got.frames, want.frames, `${granularity}: ${name}`);
+      const raw = describeTrap(thrown(() => (instance.exports[name] as () => void)()), { info, instance });
+      assert.notDeepEqual(raw.frames.map((f) => f.offset), want.frames.map((f) => f.offset), "offsets moved");
+    }
+  }
+});
+
+test("a fuel trap maps to the start of the block it could not pay for", async () => {
+  const original = wat("loop");
+  const { bytes, offsetMap } = instrumentFuel(original);
+  const { instance } = await WebAssembly.instantiate(bytes);
+  setFuel(instance, 3n);
+  const trap = describeTrap(thrown(() => (instance.exports.spin as () => void)()), { instance, offsetMap });
+  assert.equal(trap.reason, "fuel_exhausted");
+  // spin's body: locals (1 byte), then `loop` (0x03 0x40): the charge sits right after it.
+  const info = readModuleInfo(original);
+  assert.equal(trap.frames[0]!.offset, info.codeBodies[0]!.offset + 1 + 2);
+  assert.equal(original[trap.frames[0]!.offset!], 0x23, "global.get, the loop's first instruction");
+});
+
 test("an error thrown by a host function is a host_error, with the wasm frames that called it", async () => {
   const bytes = wat("hostcall");
   const e = await exportsOf(bytes, {
