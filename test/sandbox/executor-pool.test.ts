@@ -1,6 +1,10 @@
 import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import * as net from "node:net";
+import { execFileSync } from "node:child_process";
+import { closeSync, constants, mkdtempSync, openSync, rmSync, writeSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import { ExecutorPool, ReactorStartError, WasmImage } from "../../src/sandbox/executor-pool.js";
 import { EXIT_CODES } from "../../src/sandbox/limits.js";
 import { fixture, text } from "./helpers.js";
@@ -88,6 +92,31 @@ describe("executor pool: commands", () => {
   test("stdin bytes reach the guest", async () => {
     const r = await pool.run(fixture("stdin-upper.wasm"), { stdin: "hello, stdin\n" });
     assert.equal(text(r.stdout), "HELLO, STDIN\n");
+  });
+  test("stdin from a stream blocks the guest's executor, not the serving thread", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "uniwasm-fifo-"));
+    const fifo = join(dir, "stdin");
+    execFileSync("mkfifo", [fifo]);
+    // Reader first (non-blocking open), then the writer the test feeds later.
+    const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+    const writer = openSync(fifo, constants.O_WRONLY);
+    try {
+      const run = pool.run(fixture("stdin-upper.wasm"), { stdin: { fd: reader } });
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 5);
+      await new Promise((r) => setTimeout(r, 60));
+      writeSync(writer, "typed later\n");
+      await new Promise((r) => setTimeout(r, 30));
+      closeSync(writer);
+      const r = await run;
+      clearInterval(timer);
+      assert.equal(r.reason, "exit", r.message);
+      assert.equal(text(r.stdout), "TYPED LATER\n");
+      assert.ok(ticks >= 5, `the serving thread stayed free (${ticks} timer ticks while the guest waited)`);
+    } finally {
+      closeSync(reader);
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
   test("blocking socket calls park the executor while the pool does the I/O", async () => {
     const l = await pool.io.listen("127.0.0.1:0");
