@@ -64,6 +64,25 @@ describe("executor pool: commands", () => {
       await one.close();
     }
   });
+  test("an executor that dies mid-run is replaced: its run ends with executor_lost, queued work goes on", async () => {
+    const one = new ExecutorPool({ size: 1 });
+    try {
+      await one.whenReady();
+      const spinning = one.run(fixture("spin.wasm"), { limits: { timeoutMs: 60_000 } });
+      const queued = one.run(fixture("hello.wasm"));
+      await new Promise((r) => setTimeout(r, 20));
+      // Simulate a crash of the worker (not a deadline): end its thread from outside.
+      const executors = (one as unknown as { executors: { worker: { terminate(): Promise<number> } }[] }).executors;
+      await executors[0]!.worker.terminate();
+      const lost = await spinning;
+      assert.equal(lost.reason, "executor_lost");
+      assert.equal(lost.exitCode, EXIT_CODES.executor_lost);
+      assert.equal(text((await queued).stdout), "hello from the sandbox\n");
+      assert.equal(one.stats().executors, 1);
+    } finally {
+      await one.close();
+    }
+  });
   test("an invalid module ends with invalid_module and never reaches an executor", async () => {
     const bad = fixture("hello.wasm").slice(0, 100);
     const r = await pool.run(bad);
