@@ -36,12 +36,13 @@ describe("snapshots", () => {
     assert.equal(info.codeBodies.length, readModuleInfo(bytes).codeBodies.length);
   });
 
-  test("a restored instance has exactly the memory and globals of one that ran its initializer", () => {
-    const prepared = prepareInProcess(fixture("primes-reactor.wasm"));
+  for (const name of ["primes-reactor.wasm", "values-reactor.wasm", "primes-command.wasm", "recurse.wasm", "counter.wasm"]) {
+  test(`a restored ${name} has exactly the memory and globals of an instance that ran its initializer`, () => {
+    const prepared = prepareInProcess(fixture(name));
     const limits = resolveLimits();
     const init = initializeForSnapshot(prepared, {}, limits);
     assert.equal(init.outcome.reason, "exit");
-    assert.equal(init.initializer, "_initialize");
+    assert.equal(init.initializer, name === "primes-command.wasm" ? "wizer.initialize" : "_initialize");
     const snap = captureSnapshot({
       id: "s1",
       moduleKey: "test",
@@ -53,13 +54,36 @@ describe("snapshots", () => {
       initializer: init.initializer,
       initMicros: init.initMicros,
     });
-    assert.ok(snap.pageIndexes.length > 0 && snap.pageIndexes.length <= snap.memoryPages);
+    assert.ok(snap.pageIndexes.length <= snap.memoryPages);
     assert.equal(snap.pageData.byteLength, snap.pageIndexes.length * 65536);
     const restored = instantiate(prepared, {}, limits, {}, snap);
     assert.deepEqual(new Uint8Array(restored.memory!.buffer), new Uint8Array(init.guest.memory!.buffer));
     for (const g of prepared.snapshotGlobals) {
       assert.equal((restored.instance.exports[g.exportName] as WebAssembly.Global).value, (init.guest.instance.exports[g.exportName] as WebAssembly.Global).value);
     }
+  });
+  }
+
+  test("a reactor from a snapshot answers a sequence of calls exactly like a fresh one, bytes included", async () => {
+    const bytes = fixture("values-reactor.wasm");
+    const snap = await pool.snapshot(bytes);
+    const fresh = await pool.reactor(bytes);
+    const warm = await pool.reactor(bytes, { snapshot: snap });
+    const calls: [string, (number | bigint | Uint8Array)[], "value" | "bytes"][] = [
+      ["incr", [], "value"],
+      ["reverse", [new TextEncoder().encode("snapshot")], "bytes"],
+      ["add_i64", [1n << 40n, 7n], "value"],
+      ["byte_sum", [new Uint8Array(5000).fill(3)], "value"],
+      ["reverse", [new Uint8Array(100_000).map((_, i) => i)], "bytes"],
+      ["incr", [], "value"],
+    ];
+    for (const [fn, args, result] of calls) {
+      const a = await fresh.call(fn, args, { result });
+      const b = await warm.call(fn, args, { result });
+      assert.deepEqual(b.value, a.value, fn);
+    }
+    await fresh.close();
+    await warm.close();
   });
 
   test("a command started from its wizer.initialize snapshot prints what a fresh run prints", async () => {
