@@ -359,7 +359,10 @@ export class ExecutorPool {
   }
 
   private pump(): void {
-    for (const ex of this.executors) if (!ex.busy && ex.alive) this.next(ex);
+    // Idle executors hosting fewer reactors first, so warm instances spread out.
+    const idle = this.executors.filter((e) => !e.busy && e.alive);
+    if (idle.length > 1) idle.sort((a, b) => a.instances.size - b.instances.size);
+    for (const ex of idle) this.next(ex);
   }
 
   /** Gives an idle executor its next job: its own pinned work first, then the pool's queue. */
