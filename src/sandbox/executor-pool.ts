@@ -30,6 +30,7 @@ import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason,
 import type { ModuleRef } from "./protocol.js";
 import { defineImportedMemory, exportMutableGlobals, type Snapshot } from "./snapshot.js";
 import { importDefinedMemory, linkView } from "./memory-recycling.js";
+import { hookMemoryGrow } from "./grow-hook.js";
 
 export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
@@ -164,6 +165,9 @@ export class ExecutorPool {
     }
     const lim = limitMemory(b, maxPages, info);
     if (lim.changed) info = readModuleInfo((b = lim.bytes));
+    // memory.grow reports refusals, so memory_limit is named exactly.
+    const hooked = hookMemoryGrow(b, info);
+    if (hooked.changed) info = readModuleInfo((b = hooked.bytes));
     // The memory becomes an import, so executors can hand it a recycled one.
     let recycledMemory: PreparedModule["recycledMemory"];
     let linkViewModule: WebAssembly.Module | undefined;

@@ -14,6 +14,7 @@ import { isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
 import type { ImportedMemoryRequirement } from "../wasm/rewrite.js";
 import type { RunResult, TrapReport } from "./instance.js";
 import { describeEnd, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
+import { growFailed, resetGrowFailed } from "./grow-hook.js";
 import { MemoryRecycler, RECYCLED_MEMORY_MODULE, RECYCLED_MEMORY_NAME } from "./memory-recycling.js";
 import { copyMemory, initializerOf, restoreSnapshot, snapshotTables, type Snapshot, type SnapshotGlobal } from "./snapshot.js";
 
@@ -195,6 +196,7 @@ export function instantiate(
  */
 export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): { value?: T; outcome: GuestOutcome } {
   const { limits, prepared } = guest;
+  resetGrowFailed(guest.instance.exports);
   if (prepared.metered && !guest.fuelPrimed) setFuel(guest.instance, limits.fuel ?? 0n);
   guest.fuelPrimed = false;
   let value: T | undefined;
@@ -231,8 +233,14 @@ interface Classified {
   hostFault?: string;
 }
 
-/** Memory counts as exhausted when less than this is left below the ceiling. */
+/**
+ * Whether the memory limit explains an abnormal end: exactly, from the grow
+ * hook's flag (grow-hook.ts); for a module it could not hook (several
+ * memories), by memory being within max(17 pages, 1/16) of the ceiling.
+ */
 function nearCeiling(guest: LiveGuest): boolean {
+  const flag = growFailed(guest.instance.exports);
+  if (flag !== undefined) return flag;
   if (!guest.memory) return false;
   const pages = guest.memory.buffer.byteLength / 65536;
   const max = guest.prepared.maxMemoryPages;

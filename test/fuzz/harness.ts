@@ -23,6 +23,7 @@ import type { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import type { EndReason } from "../../src/sandbox/limits.js";
 import { defineImportedMemory, exportMutableGlobals } from "../../src/sandbox/snapshot.js";
 import { importDefinedMemory, linkView } from "../../src/sandbox/memory-recycling.js";
+import { hookMemoryGrow } from "../../src/sandbox/grow-hook.js";
 import { WasmError } from "../../src/wasm/errors.js";
 import { instrumentFuel, limitMemory } from "../../src/wasm/rewrite.js";
 import { checkModule } from "../../src/wasm/validate.js";
@@ -108,6 +109,7 @@ export async function moduleCase(pool: ExecutorPool, seed: number, base: readonl
     ["defineImportedMemory", () => defineImportedMemory(bytes, info).bytes],
     ["importDefinedMemory", () => importDefinedMemory(limitMemory(bytes, 256, info).bytes)?.bytes ?? bytes],
     ["linkView", () => linkView(bytes, info)],
+    ["hookMemoryGrow", () => hookMemoryGrow(bytes, info).bytes],
   ];
   for (const [name, rewrite] of rewrites) {
     let out: Uint8Array;

@@ -52,6 +52,13 @@ describe("memory limit", () => {
     assert.equal(r.exitCode, 0);
     assert.match(text(r.stdout), /allocated 32 MiB/);
   });
+  test("a trap near the memory ceiling that the limit did not cause is a trap, not memory_limit", async () => {
+    const r = await pool.run(fixture("memhog.wasm"), { args: ["memhog", "15", "trap"], limits: { maxMemoryBytes: 16 << 20 } });
+    assert.match(text(r.stdout), /allocated 15 MiB/);
+    assert.ok(r.memoryBytes > (16 << 20) - 17 * 65536, `memory at ${r.memoryBytes}: close enough to the ceiling to fool a guess`);
+    assert.equal(r.reason, "trap");
+    assert.equal(r.trap?.reason, "unreachable");
+  });
   test("memory.grow returns -1 past the limit, as the spec says, and the instance goes on", async () => {
     const re = await pool.reactor(fixture("grow.wasm"), { limits: { maxMemoryBytes: 4 * 65536 } });
     assert.equal((await re.call("grow", [2])).value, 1);
