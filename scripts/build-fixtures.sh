@@ -85,3 +85,25 @@ for src in test/fixtures/reactor/*.c; do
 done
 npx --no-install asc test/fixtures/reactor/hello.ts -o test/fixtures/reactor/hello-as.wasm -O3 --runtime incremental --use abort= --exportStart _initialize
 clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug -o examples/hello-image/hello.wasm examples/hello-image/hello.c
+
+# --- sockets: guests for test/kernel/sockets.test.ts (test/fixtures/sockets) ---
+# They need a preopened listener (KernelOptions.listeners / --tcplisten), so
+# they live apart from the conformance programs, which run without one.
+for src in test/fixtures/sockets/*.c; do
+  wasi_cc "${src%.c}.wasm" "$src" -O1 -g0 -Wall
+done
+
+# --- wat-kernel: hand-written guests for kernel edge cases (test/kernel/wat-guests.test.ts) ---
+for src in test/fixtures/wat-kernel/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
+
+# --- as: AssemblyScript WASI commands (test/kernel/assemblyscript.test.ts) ---
+# asc from npm (devDependency) with @assemblyscript/wasi-shim's configuration,
+# which maps console/process/crypto/Date onto wasi_snapshot_preview1.
+for src in test/fixtures/as/*.ts; do
+  npx --no-install asc "$src" -o "${src%.ts}.wasm" --config node_modules/@assemblyscript/wasi-shim/asconfig.json -O2
+done
+
+# --- examples: hello.wasm for the README's first command ---
+wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
