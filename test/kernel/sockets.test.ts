@@ -16,6 +16,8 @@ import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
 import { runBytes, runModule, type RunResult } from "../../src/sandbox/instance.js";
 import { IoThread } from "../../src/kernel/io-thread.js";
+import { MemoryFs } from "../../src/kernel/fs-memory.js";
+import { DEFAULT_CAPABILITIES } from "../../src/kernel/syscalls.js";
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");
 const FIXTURES = join(ROOT, "test/fixtures/sockets");
@@ -204,3 +206,36 @@ test("runBytes with tcpListen (what `uniwasm run --tcplisten` does) grants the l
   assert.equal(report.received, "via runBytes");
   assert.equal(decoder.decode(result.stdout), "connection 0: echoed 12 bytes\n");
 });
+
+// The conformance programs for sock_* error cases, run with the `sockets`
+// capability granted but no listener: what Wasmtime answers on descriptors
+// that are not sockets (ENOTSOCK) or not open (EBADF). (Without the grant the
+// linker answers every sock_* call with ENOTCAPABLE instead.)
+const SOCK_ERROR_PROGRAMS = [
+  "sock_accept__bad_fd_ebadf",
+  "sock_accept__non_socket_enotsock",
+  "sock_recv__bad_fd_ebadf",
+  "sock_recv__non_socket_enotsock",
+  "sock_send__bad_fd_ebadf",
+  "sock_send__non_socket_enotsock",
+  "sock_shutdown__bad_fd_ebadf",
+  "sock_shutdown__non_socket_enotsock",
+];
+
+for (const name of SOCK_ERROR_PROGRAMS) {
+  test(`with sockets granted, ${name.slice(0, name.indexOf("__"))}: ${name.slice(name.indexOf("__") + 2).replace(/_/g, " ")}`, async () => {
+    const source = readFileSync(join(ROOT, "test/fixtures/conformance", `${name}.c`), "utf8");
+    const wantsDir = !source.includes("uniwasm-test: dir=none");
+    const stdin = /uniwasm-test: stdin=(.*)/.exec(source)?.[1]?.replace(/\\n/g, "\n") ?? "";
+    const result = await runModule(readFileSync(join(ROOT, "test/fixtures/conformance", `${name}.wasm`)), {
+      args: [name],
+      preopens: wantsDir ? [{ guest: "/sandbox", memory: new MemoryFs() }] : [],
+      capabilities: [...DEFAULT_CAPABILITIES, "fs", "sockets"],
+      stdin,
+      stdout: "buffer",
+      stderr: "buffer",
+    });
+    assert.equal(result.exitCode, 0, describe(result));
+    assert.deepEqual(result.denied, {});
+  });
+}
