@@ -138,3 +138,6 @@ port.on("message", (req: WorkerRequest) => {
   }
   for (const task of deferred.splice(0)) task();
 });
+
+// Everything is loaded and listening: the pool may send work now.
+port.postMessage({ id: 0, kind: "ready" } satisfies WorkerReply);

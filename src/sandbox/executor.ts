@@ -99,10 +99,6 @@ export class Executor {
       stdout: false,
       stderr: false,
     });
-    this.worker.once("online", () => {
-      this.ready = true;
-      if (this.alive && !this.current) this.events.idle(this);
-    });
     this.worker.on("message", (msg: WorkerReply) => this.onMessage(msg));
     this.worker.on("error", (err) => this.die(`worker error: ${err.message}`));
     this.worker.on("exit", (code) => this.die(`worker exited with code ${code}`));
@@ -147,6 +143,12 @@ export class Executor {
   }
 
   private onMessage(msg: WorkerReply): void {
+    if (msg.kind === "ready") {
+      // Not at "online": the worker's modules load after that, and work sent before would wait for them.
+      this.ready = true;
+      if (this.alive && !this.current) this.events.idle(this);
+      return;
+    }
     const job = this.current;
     if (!job || (job as Job & { id?: number }).id !== msg.id) return;
     switch (msg.kind) {

@@ -30,7 +30,9 @@ export type WorkerReply =
   | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats }
   | { id: number; kind: "error"; name: string; message: string }
   | { id: number; kind: "output"; stream: "stdout" | "stderr"; chunk: Uint8Array }
-  | { id: number; kind: "trace"; line: string };
+  | { id: number; kind: "trace"; line: string }
+  /** Sent once, when the worker's modules are loaded and it listens for requests. */
+  | { id: 0; kind: "ready" };
 
 export interface WorkerData {
   /** Client end of the pool's socket I/O server (see kernel/io-bridge). */
