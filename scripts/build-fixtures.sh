@@ -93,6 +93,11 @@ for src in test/fixtures/sockets/*.c; do
   wasi_cc "${src%.c}.wasm" "$src" -O1 -g0 -Wall
 done
 
+# --- volume: much stdout / large env ports (test/kernel/stdio-env-volume.test.ts) ---
+for src in test/fixtures/volume/*.c; do
+  wasi_cc "${src%.c}.wasm" "$src" -O2 -g0 -Wall
+done
+
 # --- wat-kernel: hand-written guests for kernel edge cases (test/kernel/wat-guests.test.ts) ---
 for src in test/fixtures/wat-kernel/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
