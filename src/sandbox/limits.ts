@@ -171,7 +171,8 @@ export function describeEnd(reason: EndReason, limits: ResolvedLimits, detail?: 
     case "exit":
       return `exited${detail ? ` ${detail}` : ""}`;
     case "trap":
-      return `wasm trap${extra}`;
+      // The CLI prints "trap: <message>", as for in-process runs.
+      return detail ?? "wasm trap";
     case "memory_limit":
       return `memory limit of ${formatBytes(limits.maxMemoryBytes)} reached${extra} (raise it with --max-memory)`;
     case "fuel_exhausted":
