@@ -476,7 +476,7 @@ export class Reactor {
     return outcome;
   }
 
-  /** Calls an exported function (see the call ABI in guest.ts). */
+  /** Calls an exported function (see the call ABI in guest.ts). Never rejects for what the guest does: see `outcome`. */
   call(name: string, args: readonly ReactorArg[] = [], options: CallOptions = {}): Promise<CallResult> {
     const run = this.chain.then(() => this.callNow(name, args, options));
     this.chain = run.catch(() => {});
@@ -488,7 +488,15 @@ export class Reactor {
     const limits = resolveLimits({ ...options.limits }, this.limits);
     const started = performance.now();
     for (let attempt = 0; ; attempt++) {
-      if (!this.live) await this.start();
+      if (!this.live) {
+        try {
+          await this.start();
+        } catch (err) {
+          // A fresh instance could not start (its initializer trapped, say): that is this call's outcome.
+          if (err instanceof ReactorStartError) return { value: undefined, outcome: err.outcome };
+          return { value: undefined, outcome: lostOutcome(err, limits, started) };
+        }
+      }
       const ex = this.executor!;
       const id = this.instanceId;
       try {
