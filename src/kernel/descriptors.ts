@@ -1,6 +1,6 @@
 import { Errno, FileType } from "./abi.js";
 import { InstanceLimitError, WasiError } from "./errors.js";
-import type { FileHandle, FsBackend } from "./vfs.js";
+import type { DirRef, FileHandle, FsBackend } from "./vfs.js";
 import type { InputStream, OutputStream } from "./stdio.js";
 
 interface DescriptorBase {
@@ -17,6 +17,8 @@ export interface FileDescriptor extends DescriptorBase {
   handle: FileHandle;
   position: bigint;
   filetype: FileType;
+  /** Opened below a read-only preopen: mutations are EPERM. */
+  readonly: boolean;
 }
 
 /** An open directory: a capability to everything below it. */
@@ -25,6 +27,8 @@ export interface DirDescriptor extends DescriptorBase {
   fs: FsBackend;
   /** Resolved path of the directory inside its backend ("" = the preopen root). */
   rel: string;
+  /** Follows the directory across renames; null for a preopen, whose root never moves for the guest. */
+  ref: DirRef | null;
   /** Guest name when this is a preopen (fd_prestat_dir_name). */
   preopenName: string | null;
   /** The preopen was granted read-only: every mutation below it is refused. */
@@ -36,6 +40,8 @@ export interface DirDescriptor extends DescriptorBase {
 /** stdin, stdout or stderr. */
 export interface StreamDescriptor extends DescriptorBase {
   kind: "stream";
+  /** CHARACTER_DEVICE when attached to a terminal, else UNKNOWN (as Wasmtime). */
+  filetype: FileType;
   input: InputStream | null;
   output: OutputStream | null;
 }

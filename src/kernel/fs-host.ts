@@ -1,5 +1,6 @@
 import * as nodefs from "node:fs";
 import { join } from "node:path";
+import type { DirRef } from "./vfs.js";
 import { Errno, FileType } from "./abi.js";
 import { WasiError, host } from "./errors.js";
 import type { DirEntry, FileHandle, FsBackend, OpenFileOptions, Stat } from "./vfs.js";
@@ -119,6 +120,37 @@ class HostFile implements FileHandle {
 }
 
 /**
+ * An opened host directory. Linux names its current path at
+ * /proc/self/fd/N, which follows renames as openat(2) would.
+ */
+class HostDirRef implements DirRef {
+  private closed = false;
+  constructor(private readonly fd: number, private readonly root: string, private readonly registry: Set<HostDirRef>) {
+    registry.add(this);
+  }
+
+  locate(lastKnown: string): string | null {
+    let path: string;
+    try {
+      path = nodefs.readlinkSync(`/proc/self/fd/${this.fd}`);
+    } catch {
+      return lastKnown; // no procfs: the caller's identity checks still apply
+    }
+    if (path.endsWith(" (deleted)")) return null;
+    if (path === this.root) return "";
+    if (!path.startsWith(this.root + "/")) return null;
+    return path.slice(this.root.length + 1);
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.registry.delete(this);
+    nodefs.closeSync(this.fd);
+  }
+}
+
+/**
  * A host directory behind a preopen. Every path it receives was resolved by
  * `resolvePath` (no `..`, no symlink except possibly the final component), and
  * final components are opened with O_NOFOLLOW, so a symlink swapped in after
@@ -129,9 +161,20 @@ export class HostFs implements FsBackend {
   private readonly times = new TimeOverrides();
   private readonly open = new Set<HostFile>();
 
-  constructor(readonly root: string) {
+  readonly root: string;
+  private readonly dirs = new Set<HostDirRef>();
+
+  constructor(root: string) {
     const st = host("stat", () => nodefs.statSync(root));
     if (!st.isDirectory()) throw new WasiError(Errno.NOTDIR, `${root} is not a directory`);
+    // Canonical, so that the paths /proc reports for opened directories compare with it.
+    this.root = nodefs.realpathSync(root);
+  }
+
+  openDir(rel: string): DirRef {
+    const fd = host("open", () => nodefs.openSync(this.abs(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
+    const ref = new HostDirRef(fd, this.root, this.dirs);
+    return ref;
   }
 
   private abs(rel: string): string {
@@ -217,5 +260,6 @@ export class HostFs implements FsBackend {
       }
     }
     this.open.clear();
+    for (const d of [...this.dirs]) d.close();
   }
 }

@@ -1,6 +1,6 @@
 import { Errno, FileType } from "./abi.js";
 import { WasiError } from "./errors.js";
-import type { DirEntry, FileHandle, FsBackend, OpenFileOptions, Stat } from "./vfs.js";
+import type { DirEntry, DirRef, FileHandle, FsBackend, OpenFileOptions, Stat } from "./vfs.js";
 
 /** Device number reported for in-memory files, so (dev, ino) never collides with a host file. */
 const MEMORY_DEV = 0x756e6977n; // "uniw"
@@ -131,6 +131,22 @@ export class MemoryFs implements FsBackend {
     return new MemoryFile(node);
   }
 
+  openDir(rel: string): DirRef {
+    const node = this.lookup(rel);
+    if (node.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+    return {
+      locate: (lastKnown) => {
+        try {
+          if (this.lookup(lastKnown) === node) return lastKnown;
+        } catch {
+          // moved: search below
+        }
+        return findPath(this.root, node, "");
+      },
+      close: () => {},
+    };
+  }
+
   readdir(rel: string): DirEntry[] {
     const n = this.lookup(rel);
     if (n.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
@@ -221,6 +237,19 @@ export class MemoryFs implements FsBackend {
   close(): void {
     // Nothing to release: the tree is garbage-collected with the instance.
   }
+}
+
+/** Where `target` now sits below `dir`, or null when it was removed. */
+function findPath(dir: DirNode, target: Node, prefix: string): string | null {
+  for (const [name, child] of dir.entries) {
+    const path = prefix ? `${prefix}/${name}` : name;
+    if (child === target) return path;
+    if (child.type === FileType.DIRECTORY) {
+      const found = findPath(child, target, path);
+      if (found !== null) return found;
+    }
+  }
+  return null;
 }
 
 function statOf(n: Node): Stat {

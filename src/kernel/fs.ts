@@ -1,4 +1,4 @@
-import { Errno, FdFlags, FileType, FstFlags, LookupFlags, OFlags, Rights, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, Whence } from "./abi.js";
+import { Errno, FdFlags, FileType, FstFlags, LookupFlags, OFlags, Rights, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, Whence } from "./abi.js";
 import { WasiError } from "./errors.js";
 import type { Descriptor, DescriptorTable, DirDescriptor, FileDescriptor } from "./descriptors.js";
 import { resolvePath, type DirEntry, type FsBackend, type Stat } from "./vfs.js";
@@ -16,8 +16,8 @@ export interface ReaddirEntry extends DirEntry {
   next: bigint;
 }
 
-const READ_RIGHTS = Rights.FD_READ | Rights.FD_READDIR;
-const WRITE_RIGHTS = Rights.FD_DATASYNC | Rights.FD_WRITE | Rights.FD_ALLOCATE | Rights.FD_FILESTAT_SET_SIZE;
+const KNOWN_FDFLAGS = FdFlags.APPEND | FdFlags.DSYNC | FdFlags.NONBLOCK | FdFlags.RSYNC | FdFlags.SYNC;
+const SYNC_FDFLAGS = FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC;
 const MAX_FILE_OFFSET = (1n << 63n) - 1n;
 
 /**
@@ -36,20 +36,25 @@ export class FileSystem {
 
   private need(d: Descriptor, right: bigint, what: string): void {
     if ((d.rightsBase & right) !== 0n) return;
-    // A read-only preopen lacks every mutating right; refuse those as Wasmtime's DirPerms do.
-    if (d.kind === "dir" && d.readonly && (right & RIGHTS_MUTATING) !== 0n) throw new WasiError(Errno.PERM, `${what}: the directory capability is read-only`);
+    // Below a read-only preopen every mutating right is missing; refuse those as Wasmtime's DirPerms do.
+    if ((d.kind === "dir" || d.kind === "file") && d.readonly && (right & RIGHTS_MUTATING) !== 0n) {
+      throw new WasiError(Errno.PERM, `${what}: the directory capability is read-only`);
+    }
     throw new WasiError(Errno.NOTCAPABLE, `descriptor lacks the right for ${what}`);
   }
 
+  /** A regular file; anything else is EBADF, as Wasmtime's get_file_fd. */
   private file(fd: number): FileDescriptor {
     const d = this.fds.get(fd);
-    if (d.kind !== "file") throw new WasiError(d.kind === "stream" || d.kind === "connection" ? Errno.SPIPE : Errno.BADF, `fd ${fd} is not a file`);
+    if (d.kind !== "file") throw new WasiError(Errno.BADF, `fd ${fd} is not a file`);
     return d;
   }
 
+  /** A directory, checked to still be where it was opened; anything else is EBADF. */
   private dir(fd: number): DirDescriptor {
     const d = this.fds.get(fd);
-    if (d.kind !== "dir") throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
+    if (d.kind !== "dir") throw new WasiError(Errno.BADF, `fd ${fd} is not a directory`);
+    verifyDirectory(d);
     return d;
   }
 
@@ -65,7 +70,7 @@ export class FileSystem {
     switch (d.kind) {
       case "file": filetype = d.filetype; break;
       case "dir": filetype = FileType.DIRECTORY; break;
-      case "stream": filetype = FileType.CHARACTER_DEVICE; break;
+      case "stream": filetype = d.filetype; break;
       default: filetype = FileType.SOCKET_STREAM;
     }
     return { filetype, flags: d.flags, rightsBase: d.rightsBase, rightsInheriting: d.rightsInheriting };
@@ -74,13 +79,11 @@ export class FileSystem {
   setFlags(fd: number, flags: number): void {
     const d = this.fds.get(fd);
     this.need(d, Rights.FD_FDSTAT_SET_FLAGS, "fd_fdstat_set_flags");
-    const known = FdFlags.APPEND | FdFlags.DSYNC | FdFlags.NONBLOCK | FdFlags.RSYNC | FdFlags.SYNC;
-    if ((flags & ~known) !== 0) throw new WasiError(Errno.INVAL, "unknown fdflags");
-    if (d.kind === "dir") {
-      if (flags & ~FdFlags.NONBLOCK) throw new WasiError(Errno.BADF, "directories take no append/sync flags");
-    }
+    // Only files and sockets carry changeable flags (stdio and directories: EBADF, as Wasmtime).
+    if (d.kind === "stream" || d.kind === "dir") throw new WasiError(Errno.BADF, `fd ${fd} has no changeable flags`);
+    if ((flags & ~KNOWN_FDFLAGS) !== 0) throw new WasiError(Errno.INVAL, "unknown fdflags");
     // Sync variants would need the host fd reopened; Wasmtime refuses them the same way.
-    if (flags & (FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC)) throw new WasiError(Errno.NOTSUP, "changing sync flags after open is not supported");
+    if (flags & SYNC_FDFLAGS) throw new WasiError(Errno.INVAL, "sync flags can only be set by path_open");
     d.flags = flags;
   }
 
@@ -98,15 +101,19 @@ export class FileSystem {
     this.need(d, Rights.FD_FILESTAT_GET, "fd_filestat_get");
     switch (d.kind) {
       case "file": return d.handle.stat();
-      case "dir": return d.fs.stat(d.rel);
-      case "stream": return zeroStat(FileType.CHARACTER_DEVICE);
+      case "dir":
+        verifyDirectory(d);
+        return d.fs.stat(d.rel);
+      case "stream": return zeroStat(d.filetype);
       default: return zeroStat(FileType.SOCKET_STREAM);
     }
   }
 
   setSize(fd: number, size: bigint): void {
-    const f = this.fileForWrite(fd, "fd_filestat_set_size");
+    const f = this.file(fd);
     this.need(f, Rights.FD_FILESTAT_SET_SIZE, "fd_filestat_set_size");
+    // ftruncate(2) on a descriptor not open for writing is EINVAL.
+    if ((f.rightsBase & Rights.FD_WRITE) === 0n) throw new WasiError(f.readonly ? Errno.PERM : Errno.INVAL, `fd ${fd} is not open for writing`);
     if (size < 0n || size > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "size out of range");
     f.handle.setSize(size);
   }
@@ -117,6 +124,7 @@ export class FileSystem {
     const [a, m] = timesFromFlags(atim, mtim, fst);
     if (d.kind === "file") d.handle.setTimes(a, m);
     else if (d.kind === "dir") {
+      verifyDirectory(d);
       this.writable(d);
       d.fs.setTimes(d.rel, a, m);
     } else throw new WasiError(Errno.BADF, "not a file or directory");
@@ -130,10 +138,8 @@ export class FileSystem {
 
   private fileForWrite(fd: number, call: string): FileDescriptor {
     const d = this.fds.get(fd);
-    if (d.kind !== "file") throw new WasiError(d.kind === "dir" ? Errno.BADF : Errno.BADF, `${call}: fd ${fd} is not a file`);
-    if ((d.rightsBase & Rights.FD_WRITE) === 0n && (d.rightsBase & WRITE_RIGHTS) === 0n) {
-      throw new WasiError(Errno.BADF, `fd ${fd} is not open for writing`);
-    }
+    if (d.kind !== "file") throw new WasiError(Errno.BADF, `${call}: fd ${fd} is not a file`);
+    if ((d.rightsBase & Rights.FD_WRITE) === 0n) throw new WasiError(Errno.BADF, `fd ${fd} is not open for writing`);
     return d;
   }
 
@@ -157,6 +163,8 @@ export class FileSystem {
   }
 
   pread(fd: number, bufs: Uint8Array[], offset: bigint): number {
+    const d = this.fds.get(fd);
+    if (d.kind === "stream") throw new WasiError(Errno.SPIPE, "stdio is not seekable");
     const f = this.fileForRead(fd);
     this.need(f, Rights.FD_SEEK, "fd_pread");
     if (offset < 0n) throw new WasiError(Errno.INVAL, "negative offset");
@@ -182,14 +190,18 @@ export class FileSystem {
   }
 
   pwrite(fd: number, bufs: Uint8Array[], offset: bigint): number {
+    const d = this.fds.get(fd);
+    if (d.kind === "stream") throw new WasiError(Errno.SPIPE, "stdio is not seekable");
     const f = this.fileForWrite(fd, "fd_pwrite");
-    this.need(f, Rights.FD_WRITE | Rights.FD_SEEK, "fd_pwrite");
+    this.need(f, Rights.FD_SEEK, "fd_pwrite");
     if (offset < 0n) throw new WasiError(Errno.INVAL, "negative offset");
+    // In append mode the offset is ignored, as pwrite(2) on an O_APPEND file on Linux.
+    const append = (f.flags & FdFlags.APPEND) !== 0;
     let pos = offset;
     let total = 0;
     for (const b of bufs) {
       if (b.length === 0) continue;
-      const n = f.handle.write(b, pos);
+      const n = f.handle.write(b, append ? null : pos);
       pos += BigInt(n);
       total += n;
     }
@@ -229,40 +241,37 @@ export class FileSystem {
     // Advice is a hint: nothing to do for our backends.
   }
 
-  allocate(fd: number, offset: bigint, len: bigint): void {
-    const f = this.fileForWrite(fd, "fd_allocate");
-    this.need(f, Rights.FD_ALLOCATE, "fd_allocate");
-    if (offset < 0n || len <= 0n || offset + len > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "bad range");
-    f.handle.allocate(offset, len);
+  /**
+   * fd_allocate is ENOTSUP, as in Wasmtime: preallocation has no portable
+   * host call and extending with zeros would silently differ from it.
+   */
+  allocate(fd: number, _offset: bigint, _len: bigint): void {
+    this.file(fd);
+    throw new WasiError(Errno.NOTSUP, "fd_allocate is not supported");
   }
 
   sync(fd: number, dataOnly: boolean): void {
-    const d = this.fds.get(fd);
-    this.need(d, dataOnly ? Rights.FD_DATASYNC : Rights.FD_SYNC, dataOnly ? "fd_datasync" : "fd_sync");
-    if (d.kind === "file") {
-      if (dataOnly) d.handle.datasync();
-      else d.handle.sync();
-    } else if (d.kind !== "dir") {
-      throw new WasiError(Errno.INVAL, "not a file");
-    }
+    const f = this.file(fd);
+    this.need(f, dataOnly ? Rights.FD_DATASYNC : Rights.FD_SYNC, dataOnly ? "fd_datasync" : "fd_sync");
+    if (dataOnly) f.handle.datasync();
+    else f.handle.sync();
   }
 
   close(fd: number): void {
-    const d = this.fds.remove(fd);
-    if (d.kind === "file") d.handle.close();
+    release(this.fds.remove(fd));
   }
 
   renumber(from: number, to: number): void {
     this.fds.get(from);
     this.fds.get(to);
     if (from === to) return;
-    const old = this.fds.renumber(from, to);
-    if (old.kind === "file") old.handle.close();
+    release(this.fds.renumber(from, to));
   }
 
-  prestatName(fd: number): string {
+  /** The preopen's guest name. Not a preopen: EBADF for fd_prestat_get (wasi-libc stops its scan on it), ENOTDIR for fd_prestat_dir_name, as Wasmtime. */
+  prestatName(fd: number, call: "fd_prestat_get" | "fd_prestat_dir_name" = "fd_prestat_get"): string {
     const d = this.fds.get(fd);
-    if (d.kind !== "dir" || d.preopenName === null) throw new WasiError(Errno.BADF, `fd ${fd} is not a preopen`);
+    if (d.kind !== "dir" || d.preopenName === null) throw new WasiError(call === "fd_prestat_get" ? Errno.BADF : Errno.NOTDIR, `fd ${fd} is not a preopen`);
     return d.preopenName;
   }
 
@@ -272,8 +281,7 @@ export class FileSystem {
    * across calls while the guest reads.
    */
   readdir(fd: number, cookie: bigint): ReaddirEntry[] {
-    const d = this.fds.get(fd);
-    if (d.kind !== "dir") throw new WasiError(Errno.NOTDIR, `fd ${fd} is not a directory`);
+    const d = this.dir(fd);
     this.need(d, Rights.FD_READDIR, "fd_readdir");
     if (cookie === 0n || d.listing === null) {
       const self = d.fs.stat(d.rel);
@@ -307,6 +315,7 @@ export class FileSystem {
   pathFilestat(dirfd: number, lookup: number, path: string): Stat {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_FILESTAT_GET, "path_filestat_get");
+    checkLookup(lookup);
     const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
     const st = dir.fs.stat(r.rel);
     if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
@@ -316,6 +325,7 @@ export class FileSystem {
   pathSetTimes(dirfd: number, lookup: number, path: string, atim: bigint, mtim: bigint, fst: number): void {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_FILESTAT_SET_TIMES, "path_filestat_set_times");
+    checkLookup(lookup);
     const [a, m] = timesFromFlags(atim, mtim, fst);
     const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
     const st = dir.fs.stat(r.rel);
@@ -329,7 +339,10 @@ export class FileSystem {
     const to = this.dir(newfd);
     this.need(from, Rights.PATH_LINK_SOURCE, "path_link");
     this.need(to, Rights.PATH_LINK_TARGET, "path_link");
-    const src = resolvePath(from.fs, from.rel, oldPath, (oldLookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    checkLookup(oldLookup);
+    // Wasmtime (cap-std) cannot link through a symlink: following is refused.
+    if (oldLookup & LookupFlags.SYMLINK_FOLLOW) throw new WasiError(Errno.INVAL, "path_link does not follow symlinks");
+    const src = resolvePath(from.fs, from.rel, oldPath, false);
     const dst = resolvePath(to.fs, to.rel, newPath, false);
     if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "link across directory capabilities");
     const st = from.fs.stat(src.rel);
@@ -343,69 +356,61 @@ export class FileSystem {
   }
 
   open(dirfd: number, lookup: number, path: string, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number): number {
+    // Like Wasmtime: a file as dirfd is ENOTDIR, stdio and sockets are EBADF.
+    const base = this.fds.get(dirfd);
+    if (base.kind === "file") throw new WasiError(Errno.NOTDIR, `fd ${dirfd} is a file, not a directory`);
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_OPEN, "path_open");
-    const known = OFlags.CREAT | OFlags.DIRECTORY | OFlags.EXCL | OFlags.TRUNC;
-    if (oflags & ~known) throw new WasiError(Errno.INVAL, "unknown oflags");
+    checkLookup(lookup);
+    if (oflags & ~(OFlags.CREAT | OFlags.DIRECTORY | OFlags.EXCL | OFlags.TRUNC)) throw new WasiError(Errno.INVAL, "unknown oflags");
+    if (fdflags & ~KNOWN_FDFLAGS) throw new WasiError(Errno.INVAL, "unknown fdflags");
+    if (fdflags & SYNC_FDFLAGS) throw new WasiError(Errno.NOTSUP, "synchronous I/O flags are not supported");
+    if ((rightsBase | rightsInheriting) & ~RIGHTS_ALL) throw new WasiError(Errno.INVAL, "unknown rights bits");
     const wantDir = (oflags & OFlags.DIRECTORY) !== 0;
     const create = (oflags & OFlags.CREAT) !== 0;
-    const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
-    const read = (rightsBase & READ_RIGHTS) !== 0n;
-    const write = (rightsBase & WRITE_RIGHTS) !== 0n || (fdflags & FdFlags.APPEND) !== 0;
+    const exclusive = create && (oflags & OFlags.EXCL) !== 0;
     const truncate = (oflags & OFlags.TRUNC) !== 0;
+    if (wantDir && (oflags & (OFlags.CREAT | OFlags.EXCL | OFlags.TRUNC))) throw new WasiError(Errno.INVAL, "O_DIRECTORY with O_CREAT, O_EXCL or O_TRUNC");
+    // Access follows FD_READ and FD_WRITE only, as Wasmtime; append implies writing.
+    const read = (rightsBase & Rights.FD_READ) !== 0n;
+    const write = (rightsBase & Rights.FD_WRITE) !== 0n || (fdflags & FdFlags.APPEND) !== 0;
+    // O_CREAT|O_EXCL never follows a final symlink: an existing link is EEXIST.
+    const follow = (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0 && !exclusive;
+    const r = resolvePath(dir.fs, dir.rel, path, follow);
 
-    let st: Stat | null = null;
-    try {
-      st = dir.fs.stat(r.rel);
-    } catch (err) {
-      if (!(err instanceof WasiError && err.errno === Errno.NOENT)) throw err;
-    }
+    const st = statOrNull(dir.fs, r.rel);
     if (st === null) {
       if (!create) throw new WasiError(Errno.NOENT, `${path} does not exist`);
-      if (wantDir || r.mustBeDir) throw new WasiError(wantDir ? Errno.INVAL : Errno.ISDIR, "cannot create a directory with path_open");
-    } else if (create && (oflags & OFlags.EXCL)) {
+      if (r.mustBeDir) throw new WasiError(Errno.ISDIR, "cannot create a directory with path_open");
+    } else if (exclusive) {
       throw new WasiError(Errno.EXIST, `${path} exists`);
     }
-
     if (st?.filetype === FileType.SYMBOLIC_LINK) {
       throw new WasiError(wantDir || r.mustBeDir ? Errno.NOTDIR : Errno.LOOP, `${path} is a symbolic link and was not followed`);
     }
 
     if (st?.filetype === FileType.DIRECTORY) {
-      if (truncate || (rightsBase & WRITE_RIGHTS & ~Rights.FD_DATASYNC) !== 0n || (fdflags & FdFlags.APPEND)) {
-        throw new WasiError(Errno.ISDIR, `${path} is a directory`);
-      }
-      const inherited = dir.rightsInheriting;
+      if (truncate || write) throw new WasiError(Errno.ISDIR, `${path} is a directory`);
       return this.fds.add({
         kind: "dir",
         fs: dir.fs,
         rel: r.rel,
+        ref: dir.fs.openDir(r.rel),
         preopenName: null,
         readonly: dir.readonly,
         listing: null,
-        rightsBase: RIGHTS_DIR & inherited & (dir.readonly ? ~RIGHTS_MUTATING : ~0n),
-        rightsInheriting: inherited,
+        rightsBase: RIGHTS_DIR & dir.rightsInheriting,
+        rightsInheriting: dir.rightsInheriting,
         flags: fdflags & FdFlags.NONBLOCK,
       });
     }
 
     if (wantDir || r.mustBeDir) throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
     if (write || create || truncate) this.writable(dir);
-    if (truncate && !write) throw new WasiError(Errno.INVAL, "O_TRUNC needs a writable descriptor");
-    if ((fdflags & (FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC)) && dir.fs.kind === "memory") {
-      // In-memory files are always synchronous; the flag is accepted and has nothing to do.
-    }
-    const handle = dir.fs.openFile(r.rel, {
-      read: read || !write,
-      write,
-      create,
-      exclusive: (oflags & OFlags.EXCL) !== 0,
-      truncate,
-      append: (fdflags & FdFlags.APPEND) !== 0,
-    });
+    const handle = dir.fs.openFile(r.rel, { read: !write || read, write, create, exclusive, truncate, append: (fdflags & FdFlags.APPEND) !== 0 });
     let rights = RIGHTS_FILE & dir.rightsInheriting;
-    if (!(read || !write)) rights &= ~Rights.FD_READ;
-    if (!write) rights &= ~WRITE_RIGHTS;
+    if (!read) rights &= ~Rights.FD_READ;
+    if (!write) rights &= ~Rights.FD_WRITE;
     try {
       return this.fds.add({
         kind: "file",
@@ -413,9 +418,10 @@ export class FileSystem {
         handle,
         position: 0n,
         filetype: st?.filetype ?? FileType.REGULAR_FILE,
+        readonly: dir.readonly,
         rightsBase: rights,
         rightsInheriting: 0n,
-        flags: fdflags & (FdFlags.APPEND | FdFlags.NONBLOCK | FdFlags.DSYNC | FdFlags.RSYNC | FdFlags.SYNC),
+        flags: fdflags & (FdFlags.APPEND | FdFlags.NONBLOCK),
       });
     } catch (err) {
       handle.close();
@@ -431,7 +437,10 @@ export class FileSystem {
       const st = dir.fs.stat(r.rel);
       if (st.filetype !== FileType.SYMBOLIC_LINK) throw new WasiError(st.filetype === FileType.DIRECTORY ? Errno.INVAL : Errno.NOTDIR);
     }
-    return dir.fs.readlink(r.rel);
+    const target = dir.fs.readlink(r.rel);
+    // A link planted on the host with an absolute target would disclose host paths; cap-std hides it the same way.
+    if (target.startsWith("/")) throw new WasiError(Errno.PERM, "the symlink points outside the directory capability");
+    return target;
   }
 
   removeDirectory(dirfd: number, path: string): void {
@@ -479,7 +488,9 @@ export class FileSystem {
     if (target.startsWith("/")) throw new WasiError(Errno.PERM, "absolute symlink targets would point outside the capability");
     if (target.includes("\0")) throw new WasiError(Errno.INVAL);
     const r = resolvePath(dir.fs, dir.rel, path, false);
-    if (existsRel(dir.fs, r.rel)) throw new WasiError(Errno.EXIST);
+    const existing = statOrNull(dir.fs, r.rel);
+    if (existing && r.mustBeDir && existing.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+    if (existing) throw new WasiError(Errno.EXIST);
     if (r.mustBeDir) throw new WasiError(Errno.NOENT);
     this.writable(dir);
     dir.fs.symlink(target, r.rel);
@@ -494,6 +505,43 @@ export class FileSystem {
     if (r.mustBeDir) throw new WasiError(Errno.NOTDIR);
     this.writable(dir);
     dir.fs.unlink(r.rel);
+  }
+}
+
+/** Releases the host resources of a descriptor that left the table. */
+export function release(d: Descriptor): void {
+  if (d.kind === "file") d.handle.close();
+  else if (d.kind === "dir") d.ref?.close();
+}
+
+/** lstat, or null when the path does not exist. */
+function statOrNull(fs: FsBackend, rel: string): Stat | null {
+  try {
+    return fs.stat(rel);
+  } catch (err) {
+    if (err instanceof WasiError && err.errno === Errno.NOENT) return null;
+    throw err;
+  }
+}
+
+function checkLookup(flags: number): void {
+  if (flags & ~LookupFlags.SYMLINK_FOLLOW) throw new WasiError(Errno.INVAL, "unknown lookupflags");
+}
+
+/**
+ * A directory descriptor behaves like an openat(2) directory fd: it follows
+ * its directory when it is renamed, so before every use its path is looked up
+ * again from the backend's reference. A guest that renames an opened
+ * directory away and plants a symlink under the old name reaches the real
+ * directory, never the link. A removed directory is ENOENT.
+ */
+export function verifyDirectory(d: DirDescriptor): void {
+  if (d.ref === null) return;
+  const rel = d.ref.locate(d.rel);
+  if (rel === null) throw new WasiError(Errno.NOENT, "the directory was removed since it was opened");
+  if (rel !== d.rel) {
+    d.rel = rel;
+    d.listing = null;
   }
 }
 

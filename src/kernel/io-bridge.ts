@@ -114,7 +114,7 @@ export class IoServer {
   /** Opens a listening TCP socket ("127.0.0.1:8080", "[::1]:0", ":0"); returns its handle and bound address. */
   async listen(address: string): Promise<{ handle: number; address: string }> {
     const { host, port } = parseAddress(address);
-    const server = net.createServer({ pauseOnConnect: false });
+    const server = net.createServer({ pauseOnConnect: false, allowHalfOpen: true });
     const l: Listener = { server, pending: [], waiters: new Set() };
     server.on("connection", (socket) => {
       l.pending.push(socket);
@@ -205,6 +205,7 @@ export class IoServer {
       c.ended = true;
       wake(c.waiters);
     });
+    // allowHalfOpen: a client that shuts down its side can still read our reply.
     socket.on("close", () => {
       c.ended = true;
       wake(c.waiters);

@@ -1,9 +1,10 @@
 import { resolve as resolvePathOnHost } from "node:path";
-import { Errno, Rights, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET_LISTEN } from "./abi.js";
+import { isatty } from "node:tty";
+import { Errno, FileType, Rights, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, RIGHTS_SOCKET_LISTEN } from "./abi.js";
 import { Clocks } from "./clock.js";
 import { DEFAULT_MAX_OPEN_FILES, DescriptorTable, type Descriptor } from "./descriptors.js";
 import { WasiError } from "./errors.js";
-import { FileSystem } from "./fs.js";
+import { FileSystem, release } from "./fs.js";
 import { HostFs } from "./fs-host.js";
 import { MemoryFs } from "./fs-memory.js";
 import type { BlockingIo } from "./io-bridge.js";
@@ -21,7 +22,6 @@ import type { ImportSignature } from "./linker.js";
 export function defaultGrants(options: KernelOptions): Set<Capability> {
   const grants = new Set<Capability>(DEFAULT_CAPABILITIES);
   if (options.preopens && options.preopens.length > 0) grants.add("fs");
-  if (options.listeners && options.listeners.length > 0) grants.add("sockets");
   return grants;
 }
 
@@ -64,9 +64,13 @@ export class Kernel {
     this.stderr = createOutput("stderr", options.stderr, limits.stderrBytes, 2);
 
     const streamRights = Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
-    this.fds.grant({ kind: "stream", input: this.stdin, output: null, rightsBase: streamRights | Rights.FD_READ, rightsInheriting: 0n, flags: 0 });
-    this.fds.grant({ kind: "stream", input: null, output: this.stdout, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
-    this.fds.grant({ kind: "stream", input: null, output: this.stderr, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
+    const kind = (spec: unknown, hostFd: number): FileType => {
+      const fd = spec === "inherit" ? hostFd : typeof spec === "object" && spec !== null && "fd" in spec ? (spec as { fd: number }).fd : -1;
+      return fd >= 0 && isatty(fd) ? FileType.CHARACTER_DEVICE : FileType.UNKNOWN;
+    };
+    this.fds.grant({ kind: "stream", filetype: kind(options.stdin, 0), input: this.stdin, output: null, rightsBase: streamRights | Rights.FD_READ, rightsInheriting: 0n, flags: 0 });
+    this.fds.grant({ kind: "stream", filetype: kind(options.stdout, 1), input: null, output: this.stdout, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
+    this.fds.grant({ kind: "stream", filetype: kind(options.stderr, 2), input: null, output: this.stderr, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
 
     for (const p of options.preopens ?? []) {
       if (!p.guest) throw new Error("a preopen needs a guest path");
@@ -77,6 +81,7 @@ export class Kernel {
         kind: "dir",
         fs,
         rel: "",
+        ref: null,
         preopenName: p.guest,
         readonly: ro,
         listing: null,
@@ -174,8 +179,8 @@ export class Kernel {
     this.closed = true;
     for (const [, d] of this.fds.entries()) {
       try {
-        if (d.kind === "file") d.handle.close();
-        else if (d.kind === "connection") this.sockets.close(d);
+        if (d.kind === "connection") this.sockets.close(d);
+        else release(d);
       } catch {
         // best effort: the instance is gone
       }

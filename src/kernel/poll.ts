@@ -20,7 +20,10 @@ export interface PollEvent {
 /**
  * poll_oneoff: descriptor subscriptions that are ready now are reported at
  * once; otherwise the thread sleeps until the earliest clock, or parks on the
- * socket I/O server when sockets are involved. Files and stdio are always ready.
+ * socket I/O server when sockets are involved. Files and stdio are always
+ * ready. As in Wasmtime, a subscription that cannot be polled (a bad fd, a
+ * directory, stdin for writing, a CPU-time clock) fails the whole call, and a
+ * ready descriptor reports nbytes = 1 (files add HANGUP at end of file).
  */
 export function pollOneoff(subs: readonly Subscription[], fds: DescriptorTable, clocks: Clocks, io: BlockingIo | undefined): PollEvent[] {
   if (subs.length === 0) throw new WasiError(Errno.INVAL, "no subscriptions");
@@ -32,38 +35,32 @@ export function pollOneoff(subs: readonly Subscription[], fds: DescriptorTable, 
   for (const sub of subs) {
     if (sub.type === EventType.CLOCK) {
       if (sub.clock !== ClockId.MONOTONIC && sub.clock !== ClockId.REALTIME) {
-        ready.push(event(sub, Errno.INVAL));
-        continue;
+        throw new WasiError(Errno.INVAL, `clock ${sub.clock} cannot be polled`);
       }
       let delay = sub.timeout;
       if (sub.flags & SubclockFlags.ABSTIME) delay = sub.timeout - clocks.now(sub.clock);
       timers.push({ sub, deadline: mono + (delay > 0n ? delay : 0n) });
       continue;
     }
-    if (!fds.has(sub.fd)) {
-      ready.push(event(sub, Errno.BADF));
-      continue;
-    }
     const d = fds.get(sub.fd);
     const wantWrite = sub.type === EventType.FD_WRITE;
     switch (d.kind) {
       case "file": {
-        const nbytes = wantWrite ? 0n : maxZero(d.handle.stat().size - d.position);
-        ready.push({ ...event(sub, Errno.SUCCESS), nbytes });
+        const atEnd = !wantWrite && d.handle.stat().size <= d.position;
+        ready.push({ ...event(sub, Errno.SUCCESS), nbytes: 1n, flags: atEnd ? EventRwFlags.FD_READWRITE_HANGUP : 0 });
         break;
       }
       case "stream": {
         const usable = wantWrite ? d.output !== null : d.input !== null;
-        if (!usable) ready.push(event(sub, Errno.BADF));
-        else if (wantWrite || d.input!.ready()) ready.push(event(sub, Errno.SUCCESS));
+        if (!usable) throw new WasiError(Errno.BADF, `fd ${sub.fd} cannot be polled for ${wantWrite ? "writing" : "reading"}`);
+        if (wantWrite || d.input!.ready()) ready.push({ ...event(sub, Errno.SUCCESS), nbytes: 1n });
         break;
       }
       case "dir":
-        ready.push(event(sub, Errno.BADF));
-        break;
+        throw new WasiError(Errno.BADF, `fd ${sub.fd} is a directory`);
       default:
-        if (!io) ready.push(event(sub, Errno.NOTSUP));
-        else sockets.push({ sub, interest: { handle: d.handle, write: wantWrite } });
+        if (!io) throw new WasiError(Errno.BADF, "no socket I/O is attached");
+        sockets.push({ sub, interest: { handle: d.handle, write: wantWrite } });
     }
   }
 
@@ -99,10 +96,6 @@ function sleepUntil(deadline: bigint, clocks: Clocks): void {
     if (left <= 0n) return;
     sleepMs(Number(left) / 1e6);
   }
-}
-
-function maxZero(n: bigint): bigint {
-  return n > 0n ? n : 0n;
 }
 
 function event(sub: Subscription, error: Errno): PollEvent {

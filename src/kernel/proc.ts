@@ -1,5 +1,5 @@
 import { Errno, SIGNAL_MAX } from "./abi.js";
-import { ProcExit, ProcSignal, WasiError } from "./errors.js";
+import { ProcExit, WasiError } from "./errors.js";
 import { encodeUtf8 } from "./memory.js";
 
 /** A list of NUL-terminated strings as args_get/environ_get lay them out. */
@@ -33,12 +33,11 @@ export function exit(code: number): never {
 }
 
 /**
- * proc_raise: signal 0 checks nothing and succeeds, like kill(pid, 0); any
- * other valid signal ends the instance the way an uncaught signal ends a
- * process (exit status 128 + signal).
+ * proc_raise: an instance has no signals. A valid signal number is ENOTSUP
+ * and the guest carries on (Wasmtime's behaviour); a number outside the
+ * `signal` enum is EINVAL.
  */
 export function raise(signal: number): void {
   if (signal < 0 || signal > SIGNAL_MAX) throw new WasiError(Errno.INVAL, `unknown signal ${signal}`);
-  if (signal === 0) return;
-  throw new ProcSignal(signal);
+  throw new WasiError(Errno.NOTSUP, "an instance has no signals");
 }

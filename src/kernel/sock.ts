@@ -29,7 +29,8 @@ export class Sockets {
     if (d.kind !== "listener") throw new WasiError(Errno.INVAL, `fd ${fd} is not listening`);
     if ((d.rightsBase & Rights.SOCK_ACCEPT) === 0n) throw new WasiError(Errno.NOTCAPABLE, "descriptor lacks sock_accept");
     if (flags & ~FdFlags.NONBLOCK) throw new WasiError(Errno.INVAL, "sock_accept takes only NONBLOCK");
-    const nonblocking = (d.flags & FdFlags.NONBLOCK) !== 0;
+    // Either the listener or this call asking for NONBLOCK makes accept return EAGAIN instead of waiting.
+    const nonblocking = ((d.flags | flags) & FdFlags.NONBLOCK) !== 0;
     const handle = this.io!.accept(d.handle, nonblocking);
     try {
       return this.fds.add({ kind: "connection", handle, rightsBase: RIGHTS_SOCKET_CONN, rightsInheriting: 0n, flags: flags & FdFlags.NONBLOCK });

@@ -72,7 +72,7 @@ export const SYSCALLS = [
   { name: "path_unlink_file", params: [["fd", i32], ["path", i32], ["path_len", i32]], result: "errno", subsystem: "path", capability: "fs", summary: "Remove a file or symbolic link." },
   { name: "poll_oneoff", params: [["in", i32], ["out", i32], ["nsubscriptions", i32], ["nevents_out", i32]], result: "errno", subsystem: "poll", capability: "poll", summary: "Wait for clocks and descriptor readiness." },
   { name: "proc_exit", params: [["code", i32]], result: "none", subsystem: "proc", capability: "proc", summary: "End the instance with an exit code." },
-  { name: "proc_raise", params: [["signal", i32]], result: "errno", subsystem: "proc", capability: "proc", summary: "Raise a signal (ends the instance, as an uncaught signal would)." },
+  { name: "proc_raise", params: [["signal", i32]], result: "errno", subsystem: "proc", capability: "proc", summary: "Raise a signal: ENOTSUP, an instance has no signals (as Wasmtime)." },
   { name: "random_get", params: [["buf", i32], ["buf_len", i32]], result: "errno", subsystem: "random", capability: "random", summary: "Fill a buffer from the OS CSPRNG." },
   { name: "sched_yield", params: [], result: "errno", subsystem: "sched", capability: "proc", summary: "Yield the processor (a no-op for a single-threaded instance)." },
   { name: "sock_accept", params: [["fd", i32], ["flags", i32], ["fd_out", i32]], result: "errno", subsystem: "sock", capability: "sockets", summary: "Accept a connection on a preopened listening socket." },
@@ -88,4 +88,6 @@ export const SYSCALL_BY_NAME: ReadonlyMap<string, SyscallSpec> = new Map(SYSCALL
 export const SYSCALL_COUNT = SYSCALLS.length;
 
 /** The grants an instance gets when nothing says otherwise (`uniwasm run` with no flags). */
-export const DEFAULT_CAPABILITIES: readonly Capability[] = ["args", "env", "clocks", "random", "fd", "poll", "proc"];
+// `sockets` is in the defaults because sock_* act only on socket descriptors, which exist only
+// when listeners are granted; without one they answer EBADF/ENOTSOCK, as Wasmtime.
+export const DEFAULT_CAPABILITIES: readonly Capability[] = ["args", "env", "clocks", "random", "fd", "poll", "proc", "sockets"];

@@ -45,6 +45,16 @@ export interface FileHandle {
 }
 
 /**
+ * Tracks an opened directory across renames, like the fd behind openat(2):
+ * `locate` returns the directory's current resolved path, or null when it is
+ * gone or no longer inside the backend.
+ */
+export interface DirRef {
+  locate(lastKnown: string): string | null;
+  close(): void;
+}
+
+/**
  * A filesystem behind a preopen. Paths are *resolved* relative paths ("" is the
  * root, "a/b" a child): `resolvePath` below has already walked them one segment
  * at a time, refused `..` past the base and followed symlinks only inside, so a
@@ -58,6 +68,8 @@ export interface FsBackend {
   /** Attributes following a final symlink (stat). Used after resolution for "follow" lookups. */
   readlink(rel: string): string;
   openFile(rel: string, opts: OpenFileOptions): FileHandle;
+  /** A reference to the directory at `rel` that follows it when it is renamed. */
+  openDir(rel: string): DirRef;
   /** Entries of a directory, without "." and "..", in a stable order. */
   readdir(rel: string): DirEntry[];
   mkdir(rel: string): void;

@@ -139,7 +139,7 @@ export function createWasiAbi(k: Kernel): Record<SyscallName, AbiFunction> {
       return OK;
     },
     fd_prestat_dir_name: (fd: number, path: number, len: number) => {
-      const name = encodeUtf8(fs.prestatName(fd));
+      const name = encodeUtf8(fs.prestatName(fd, "fd_prestat_dir_name"));
       if ((len >>> 0) < name.length) throw new WasiError(Errno.NAMETOOLONG, "buffer shorter than the preopen name");
       m.write(path, name);
       return OK;
