@@ -72,6 +72,11 @@ export class Kernel {
     this.fds.grant({ kind: "stream", filetype: kind(options.stdout, 1), input: null, output: this.stdout, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
     this.fds.grant({ kind: "stream", filetype: kind(options.stderr, 2), input: null, output: this.stderr, rightsBase: streamRights | Rights.FD_WRITE, rightsInheriting: 0n, flags: 0 });
 
+    // Listening sockets come first, from fd 3, as with wasmtime --tcplisten; then the directories.
+    for (const l of options.listeners ?? []) {
+      if (!this.io) throw new Error("listeners need an io bridge (KernelOptions.io)");
+      this.fds.grant({ kind: "listener", handle: l.id, rightsBase: RIGHTS_SOCKET_LISTEN, rightsInheriting: 0n, flags: 0 });
+    }
     for (const p of options.preopens ?? []) {
       if (!p.guest) throw new Error("a preopen needs a guest path");
       const fs: FsBackend = "host" in p ? new HostFs(resolvePathOnHost(p.host)) : p.memory instanceof MemoryFs ? p.memory : new MemoryFs(p.memory);
@@ -89,10 +94,6 @@ export class Kernel {
         rightsInheriting: ro ? (RIGHTS_DIR | RIGHTS_FILE) & ~RIGHTS_MUTATING : RIGHTS_DIR | RIGHTS_FILE,
         flags: 0,
       });
-    }
-    for (const l of options.listeners ?? []) {
-      if (!this.io) throw new Error("listeners need an io bridge (KernelOptions.io)");
-      this.fds.grant({ kind: "listener", handle: l.id, rightsBase: RIGHTS_SOCKET_LISTEN, rightsInheriting: 0n, flags: 0 });
     }
   }
 

@@ -9,9 +9,9 @@ export interface KernelOptions {
   args?: readonly string[];
   /** Environment variables, exactly as granted. Default: none. */
   env?: Readonly<Record<string, string>>;
-  /** Preopened directories, in fd order starting at 3. */
+  /** Preopened directories, in fd order after the listeners. */
   preopens?: readonly PreopenSpec[];
-  /** Preopened listening TCP sockets (wasmtime's `--tcplisten`), after the directories. */
+  /** Preopened listening TCP sockets (wasmtime's `--tcplisten`), from fd 3, before the directories. */
   listeners?: readonly ListenerSpec[];
   stdin?: InputSpec;
   stdout?: OutputSpec;

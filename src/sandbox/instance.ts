@@ -41,9 +41,29 @@ export interface RunResult {
 
 export const EXIT_CODE_HOST_FAULT = 70; // EX_SOFTWARE
 
-/** Function import signatures keyed "module.name", for the linker's checks. */
+const SIGNATURES = new WeakMap<ModuleInfo, Map<string, ImportSignature>>();
+
+/** Function import signatures keyed "module.name", for the linker's checks (computed once per module). */
 export function importSignatures(info: ModuleInfo): Map<string, ImportSignature> {
-  return new Map(importedFunctions(info).map((f) => [`${f.module}.${f.name}`, { params: f.type.params, results: f.type.results }]));
+  let sigs = SIGNATURES.get(info);
+  if (!sigs) {
+    sigs = new Map(importedFunctions(info).map((f) => [`${f.module}.${f.name}`, { params: f.type.params, results: f.type.results }]));
+    SIGNATURES.set(info, sigs);
+  }
+  return sigs;
+}
+
+const ENTRY = new WeakMap<WebAssembly.Module, "command" | "reactor" | "none">();
+
+/** Whether a compiled module is a command (exports _start), a reactor, or neither; cached per module. */
+function entryKind(module: WebAssembly.Module): "command" | "reactor" | "none" {
+  let kind = ENTRY.get(module);
+  if (!kind) {
+    const exports = WebAssembly.Module.exports(module);
+    kind = exports.some((e) => e.name === "_start" && e.kind === "function") ? "command" : exports.some((e) => e.name === "_initialize") ? "reactor" : "none";
+    ENTRY.set(module, kind);
+  }
+  return kind;
 }
 
 /**
@@ -82,10 +102,9 @@ export function instantiate(module: WebAssembly.Module, info: ModuleInfo | undef
 
 /** Runs `_start` of a compiled command module to its end. */
 export function runCommand(module: WebAssembly.Module, info: ModuleInfo | undefined, options: KernelOptions): RunResult {
-  const exports = WebAssembly.Module.exports(module);
-  if (!exports.some((e) => e.name === "_start" && e.kind === "function")) {
-    const hasInit = exports.some((e) => e.name === "_initialize");
-    throw new LinkError(`the module exports no _start function${hasInit ? " (it is a reactor: it exports _initialize; call its exports instead)" : ""}`);
+  const kind = entryKind(module);
+  if (kind !== "command") {
+    throw new LinkError(`the module exports no _start function${kind === "reactor" ? " (it is a reactor: it exports _initialize; call its exports instead)" : ""}`);
   }
   const kernel = new Kernel(options);
   let instance: WebAssembly.Instance | undefined;
