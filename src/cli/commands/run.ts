@@ -113,7 +113,11 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       }
       // The manifest's grants, plus what the command line adds.
       const k = image.kernelOptions;
-      const run = (bytes: Uint8Array, o: RunFileOptions): Promise<RunResult> => (limits ? runLimited(bytes, o, limits) : runBytes(bytes, o));
+      // The manifest's memory, fuel and timeout need an executor, as the flags do; flags override them.
+      const { maxMemoryBytes, fuel, timeoutMs } = image.sandboxLimits;
+      const fromImage = Object.fromEntries(Object.entries({ maxMemoryBytes, fuel, timeoutMs }).filter(([, v]) => v !== undefined));
+      const merged = Object.keys(fromImage).length > 0 || limits ? { ...fromImage, ...limits } : undefined;
+      const run = (bytes: Uint8Array, o: RunFileOptions): Promise<RunResult> => (merged ? runLimited(bytes, o, merged) : runBytes(bytes, o));
       result = await run(image.bytes, {
         ...options,
         args: [image.manifest.name, ...(k.args ?? []).slice(1)],
