@@ -36,14 +36,6 @@ export class InstanceLimitError extends Error {
   }
 }
 
-/** `proc_raise`: the guest asked for a signal; like an uncaught signal, it ends the instance. */
-export class ProcSignal extends Error {
-  constructor(readonly signal: number) {
-    super(`proc_raise(${signal})`);
-    this.name = "ProcSignal";
-  }
-}
-
 /**
  * A broken invariant or an unexpected host failure. It ends the instance with
  * reason `host_fault`; it is never disguised as an errno.

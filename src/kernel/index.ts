@@ -3,7 +3,7 @@ export { Kernel, defaultGrants } from "./kernel.js";
 export type { KernelOptions, KernelLimits, PreopenSpec, ListenerSpec, InputSpec, OutputSpec, MemoryDirSeed } from "./options.js";
 export { SYSCALLS, SYSCALL_BY_NAME, SYSCALL_COUNT, DEFAULT_CAPABILITIES, WASI_MODULE, type SyscallSpec, type SyscallName, type Capability, type Subsystem } from "./syscalls.js";
 export { Errno, Rights, FileType, ClockId } from "./abi.js";
-export { WasiError, ProcExit, ProcSignal, InstanceLimitError, KernelFault, LinkError, type LimitReason } from "./errors.js";
+export { WasiError, ProcExit, InstanceLimitError, KernelFault, LinkError, type LimitReason } from "./errors.js";
 export { MemoryFs } from "./fs-memory.js";
 export { HostFs } from "./fs-host.js";
 export { FileSystem } from "./fs.js";

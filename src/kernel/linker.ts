@@ -1,5 +1,5 @@
 import { Errno } from "./abi.js";
-import { InstanceLimitError, KernelFault, LinkError, ProcExit, ProcSignal, WasiError } from "./errors.js";
+import { InstanceLimitError, KernelFault, LinkError, ProcExit, WasiError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
 import { SYSCALLS, WASI_MODULE, type SyscallSpec } from "./syscalls.js";
 import { createWasiAbi, type AbiFunction } from "./wasi-abi.js";
@@ -108,7 +108,7 @@ export function expectedSignature(spec: SyscallSpec): ImportSignature {
  */
 function fail(err: unknown, name: string): number {
   if (err instanceof WasiError) return err.errno;
-  if (err instanceof ProcExit || err instanceof ProcSignal || err instanceof InstanceLimitError || err instanceof KernelFault) throw err;
+  if (err instanceof ProcExit || err instanceof InstanceLimitError || err instanceof KernelFault) throw err;
   throw new KernelFault(`${name}: host fault: ${(err as Error)?.stack ?? String(err)}`, { cause: err });
 }
 

@@ -6,7 +6,7 @@
  * call it directly on the main thread.
  */
 import type { KernelOptions, OutputSpec } from "../kernel/options.js";
-import { InstanceLimitError, KernelFault, LinkError, ProcExit, ProcSignal } from "../kernel/errors.js";
+import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ImportSignature } from "../kernel/linker.js";
 import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
@@ -262,7 +262,6 @@ function classify(err: unknown, guest: LiveGuest): Classified {
     return { reason: "exit", exitCode: err.code };
   }
   if (err instanceof InstanceLimitError) return { reason: err.reason, exitCode: EXIT_CODES[err.reason], detail: err.message };
-  if (err instanceof ProcSignal) return { reason: "signal", exitCode: 128 + err.signal, detail: `signal ${err.signal}` };
   if (err instanceof KernelFault) return { reason: "host_fault", exitCode: EXIT_CODES.host_fault, hostFault: err.message, detail: err.message };
   if (err instanceof WebAssembly.RuntimeError || (err instanceof RangeError && /call stack size exceeded/i.test(err.message))) {
     const trap = trapReport(err, guest);

@@ -2,17 +2,13 @@ import { readFile } from "node:fs/promises";
 import { Kernel } from "../kernel/kernel.js";
 import { IoThread } from "../kernel/io-thread.js";
 import type { KernelOptions } from "../kernel/options.js";
-import { InstanceLimitError, KernelFault, LinkError, ProcExit, ProcSignal } from "../kernel/errors.js";
+import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { compileChecked, compileCheckedSync, describeTrap, formatBacktrace, importedFunctions, type ModuleInfo, type WasmFrame, type TrapReason } from "../wasm/index.js";
 import type { ImportSignature } from "../kernel/linker.js";
 import { EXIT_CODES, type EndReason } from "./limits.js";
 
-/**
- * How an in-process run ended: the sandbox's EndReasons, plus `signal`
- * (proc_raise) and `host_fault` (a kernel bug or an unexpected host error,
- * which ends the instance rather than being disguised as an errno).
- */
-export type RunReason = EndReason | "signal" | "host_fault";
+/** How an in-process run ended: the sandbox's EndReasons (see limits.ts). */
+export type RunReason = EndReason;
 
 export interface TrapReport {
   reason: TrapReason;
@@ -125,7 +121,6 @@ export function runCommand(module: WebAssembly.Module, info: ModuleInfo | undefi
 /** Classifies whatever ended a guest into a RunResult. Link errors are rethrown. */
 export function ended(kernel: Kernel, err: unknown, info: ModuleInfo | undefined, instance: WebAssembly.Instance | undefined): RunResult {
   if (err instanceof ProcExit) return finish(kernel, err.code, "exit");
-  if (err instanceof ProcSignal) return finish(kernel, 128 + err.signal, "signal", `the guest raised signal ${err.signal}`);
   if (err instanceof InstanceLimitError) return finish(kernel, EXIT_CODES[err.reason], err.reason, err.message);
   if (err instanceof KernelFault) return finish(kernel, EXIT_CODE_HOST_FAULT, "host_fault", err.message);
   if (err instanceof WebAssembly.RuntimeError || err instanceof RangeError) {

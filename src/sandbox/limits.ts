@@ -41,12 +41,11 @@ export const LIMIT_REASONS: readonly LimitReason[] = [
  * - a LimitReason: a limit stopped it;
  * - `link_error`: the module imports something the kernel refuses;
  * - `invalid_module`: the bytes are not a module this host can compile;
- * - `signal`: the guest called proc_raise (exit code 128 + signal);
  * - `host_fault`: a kernel bug or unexpected host error ended the instance (never an errno);
  * - `executor_lost`: the executor died for a reason that is not the guest's deadline
  *   (a host bug or the process running out of memory); the run is not retried.
  */
-export type EndReason = "exit" | "trap" | LimitReason | "link_error" | "invalid_module" | "signal" | "host_fault" | "executor_lost";
+export type EndReason = "exit" | "trap" | LimitReason | "link_error" | "invalid_module" | "host_fault" | "executor_lost";
 
 export interface SandboxLimits {
   /** Most bytes of linear memory, rounded down to 64 KiB pages. Default 256 MiB. */
@@ -159,7 +158,6 @@ export const EXIT_CODES: Readonly<Record<Exclude<EndReason, "exit">, number>> = 
   fd_limit: 150,
   link_error: 126, // "cannot execute", as a shell
   invalid_module: 126,
-  signal: 128 + 6, // the actual run reports 128 + the raised signal
   host_fault: 70, // EX_SOFTWARE
   executor_lost: 70,
 });
@@ -189,8 +187,6 @@ export function describeEnd(reason: EndReason, limits: ResolvedLimits, detail?: 
       return `link error${extra}`;
     case "invalid_module":
       return `invalid module${extra}`;
-    case "signal":
-      return `the guest raised a signal${extra}`;
     case "host_fault":
       return `host fault${extra} (a uniwasm bug: please report it)`;
     case "executor_lost":

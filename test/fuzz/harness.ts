@@ -73,7 +73,7 @@ function safeList(dir: string): string[] {
 
 /** Reasons a mutated module may end with: anything named, never a host fault. */
 const MODULE_OK: ReadonlySet<EndReason> = new Set<EndReason>([
-  "exit", "trap", "signal", "link_error", "invalid_module", "memory_limit", "fuel_exhausted", "deadline_exceeded", "stack_exhausted", "output_limit", "fd_limit",
+  "exit", "trap", "link_error", "invalid_module", "memory_limit", "fuel_exhausted", "deadline_exceeded", "stack_exhausted", "output_limit", "fd_limit",
 ]);
 
 function compiles(bytes: Uint8Array): boolean {
@@ -135,7 +135,7 @@ export async function moduleCase(pool: ExecutorPool, seed: number, base: readonl
 }
 
 /** Reasons a random host-call guest may end with. */
-const HOSTCALL_OK: ReadonlySet<EndReason> = new Set<EndReason>(["exit", "signal", "deadline_exceeded", "output_limit", "fd_limit"]);
+const HOSTCALL_OK: ReadonlySet<EndReason> = new Set<EndReason>(["exit", "deadline_exceeded", "output_limit", "fd_limit"]);
 
 /** One random host-call case. */
 export async function hostcallCase(pool: ExecutorPool, seed: number, report: FuzzReport, calls = 200): Promise<FuzzFailure | undefined> {
