@@ -78,3 +78,10 @@ test("inspect lists imports the kernel does not provide", () => {
   const r = uniwasm(["inspect", "test/fixtures/linker/unknown-module.wasm"]);
   assert.match(r.stdout, /env\.launch_missiles \(function\)/);
 });
+
+test("run --stats counts host calls and marks denied ones", () => {
+  const r = uniwasm(["run", "--stats", "test/fixtures/linker/ungranted-path-open.wasm"]);
+  assert.match(r.stderr, /^\s+0\s+1\s+path_open$/m);
+  assert.match(r.stderr, /^\s+1\s+0\s+proc_exit$/m);
+  assert.match(r.stderr, /^\s+1\s+1\s+total \(2 distinct calls\)$/m);
+});

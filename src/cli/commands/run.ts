@@ -46,6 +46,7 @@ interface RunFlags extends LimitFlags {
   env: string[];
   tcplisten: string[];
   trace: boolean;
+  stats: boolean;
   strict: boolean;
 }
 
@@ -61,6 +62,7 @@ export function registerRun(program: Command): void {
     .addOption(new Option("--env <NAME[=VALUE]>", "set an environment variable; NAME alone passes the host's value (repeatable)").argParser(collect).default([]))
     .addOption(new Option("--tcplisten <ADDR>", "grant a listening TCP socket on HOST:PORT (repeatable)").argParser(collect).default([]))
     .option("--trace", "print every host call with its arguments and result to stderr", false)
+    .option("--stats", "print a count of host calls (and of denied ones) to stderr when the guest ends", false)
     .option("--strict", "refuse a module that imports host calls it is not granted", false)
     .passThroughOptions()
     .addHelpText("after", `
@@ -146,7 +148,26 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
     throw err;
   }
   reportEnd(basename(file), result);
+  if (flags.stats) process.stderr.write(formatCallStats(result));
   return result.exitCode > 255 ? 255 : result.exitCode;
+}
+
+/** `--stats`: host calls by count, strace -c style, with the denied ones marked. */
+export function formatCallStats(r: Pick<RunResult, "calls" | "denied">): string {
+  const names = [...new Set([...Object.keys(r.calls), ...Object.keys(r.denied)])];
+  names.sort((a, b) => (r.calls[b] ?? 0) + (r.denied[b] ?? 0) - ((r.calls[a] ?? 0) + (r.denied[a] ?? 0)) || a.localeCompare(b));
+  const lines = ["   calls   denied  syscall", "--------  -------  -------------------------"];
+  let total = 0;
+  let denied = 0;
+  for (const n of names) {
+    const c = r.calls[n] ?? 0;
+    const d = r.denied[n] ?? 0;
+    total += c;
+    denied += d;
+    lines.push(`${String(c).padStart(8)}  ${String(d).padStart(7)}  ${n}`);
+  }
+  lines.push("--------  -------  -------------------------", `${String(total).padStart(8)}  ${String(denied).padStart(7)}  total (${names.length} distinct calls)`);
+  return lines.join("\n") + "\n";
 }
 
 /** One line naming why the guest ended (when it did not simply exit), plus the wasm backtrace. */
