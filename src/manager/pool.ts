@@ -82,9 +82,16 @@ export class ReactorPool {
 
   /** Starts instances until `min` are live. */
   async warm(n = this.opts.min): Promise<void> {
-    while (this.all.size + this.creating < Math.min(n, this.opts.max)) {
-      const { instance } = await this.acquire();
-      this.release(instance, false);
+    while (!this.draining && this.all.size + this.creating < Math.min(n, this.opts.max)) {
+      this.creating++;
+      let inst: PooledInstance;
+      try {
+        inst = await this.opts.create();
+      } finally {
+        this.creating--;
+      }
+      this.all.add(inst);
+      this.release(inst, false);
     }
   }
 

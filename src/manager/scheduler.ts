@@ -6,8 +6,10 @@
  * deficit covers the job's estimated cost (executor ms). When a job ends, the
  * difference between actual and estimated cost is charged, so a tenant whose
  * requests burn more CPU than estimated falls behind by exactly that much.
- * A tenant also never holds more than `maxConcurrency` executors, so one
- * tenant's long jobs cannot occupy every executor while others wait.
+ * A tenant also never holds more than `maxConcurrency` executors, and while
+ * another tenant has been active in the last `reserveWindowMs`, not the last
+ * free executor either: a flood of long jobs then always leaves one executor
+ * for everybody else (a tenant alone still gets them all).
  */
 
 export interface TenantShare {
@@ -42,6 +44,7 @@ interface TenantState {
   deficit: number;
   running: number;
   inRing: boolean;
+  lastActive: number;
 }
 
 export interface SchedulerOptions {
@@ -51,6 +54,8 @@ export interface SchedulerOptions {
   quantum?: number;
   /** Most jobs waiting node-wide. Default 10 000. */
   maxQueued?: number;
+  /** How recently another tenant must have submitted work for the last executor to be kept for it, ms. Default 1000. */
+  reserveWindowMs?: number;
 }
 
 export interface SchedulerStats {
@@ -68,12 +73,14 @@ export class FairScheduler {
   private queued = 0;
   private readonly quantum: number;
   private readonly maxQueued: number;
+  private readonly reserveWindowMs: number;
   slots: number;
 
   constructor(opts: SchedulerOptions) {
     this.slots = Math.max(1, opts.slots);
     this.quantum = opts.quantum ?? 1;
     this.maxQueued = opts.maxQueued ?? 10_000;
+    this.reserveWindowMs = opts.reserveWindowMs ?? 1000;
   }
 
   /**
@@ -101,11 +108,12 @@ export class FairScheduler {
   private state(share: TenantShare): TenantState {
     let t = this.tenants.get(share.id);
     if (!t) {
-      t = { share, queue: [], deficit: 0, running: 0, inRing: false };
+      t = { share, queue: [], deficit: 0, running: 0, inRing: false, lastActive: 0 };
       this.tenants.set(share.id, t);
     } else {
       t.share = share; // quotas may change at runtime
     }
+    t.lastActive = performance.now();
     return t;
   }
 
@@ -163,7 +171,7 @@ export class FairScheduler {
           t.deficit = Math.min(t.deficit, 0); // an idle tenant banks no credit, but keeps its debt
           continue;
         }
-        if (t.running >= t.share.maxConcurrency) {
+        if (t.running >= t.share.maxConcurrency || (this.slots > 1 && this.running === this.slots - 1 && t.running > 0 && this.othersActive(t))) {
           blocked++;
           this.cursor++;
           continue;
@@ -190,6 +198,13 @@ export class FairScheduler {
       }
       if (!started) break;
     }
+  }
+
+  /** Whether a tenant other than `t` submitted work recently (it may need the last executor). */
+  private othersActive(t: TenantState): boolean {
+    const since = performance.now() - this.reserveWindowMs;
+    for (const o of this.tenants.values()) if (o !== t && (o.lastActive >= since || o.queue.length > 0 || o.running > 0)) return true;
+    return false;
   }
 
   stats(): SchedulerStats {

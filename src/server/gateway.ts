@@ -16,6 +16,8 @@ export interface GatewayHooks {
   log: { warn(obj: object, msg: string): void };
 }
 
+const STREAM_AFTER = 64 * 1024;
+
 interface RouteEntry {
   prefix: string;
   appId: string;
@@ -159,6 +161,10 @@ export class Gateway {
     const env = cgiEnv({ req, requestId, scriptName: route.prefix, route: `${host}${route.prefix}`, host, serverPort: this.port, bodyLength: body.length }, app.config.env);
     const query = q >= 0 ? url.slice(q + 1) : "";
     let cgiFailure: string | undefined;
+    // Small responses are held and sent in one write with Content-Length;
+    // past STREAM_AFTER bytes the body streams (chunked) as the guest writes it.
+    let held: Uint8Array[] | undefined = [];
+    let heldBytes = 0;
     const parser = new CgiResponseParser(
       (head) => {
         res.statusCode = head.status;
@@ -167,6 +173,14 @@ export class Gateway {
       (chunk) => {
         bytesOut += chunk.length;
         if (bytesOut > app.config.limits.maxResponseBytes) throw new CgiError(`the response is over this app's limit of ${app.config.limits.maxResponseBytes} bytes`);
+        if (held) {
+          held.push(chunk);
+          heldBytes += chunk.length;
+          if (heldBytes <= STREAM_AFTER) return;
+          for (const c of held) res.write(c);
+          held = undefined;
+          return;
+        }
         res.write(chunk);
       },
     );
@@ -219,8 +233,11 @@ export class Gateway {
       finish(e.status, e.code, body.length);
       return;
     }
-    if (!res.headersSent) res.flushHeaders();
-    res.end();
+    if (held) {
+      const body = held.length === 1 ? held[0]! : Buffer.concat(held);
+      res.setHeader("content-length", body.length);
+      res.end(body);
+    } else res.end();
     finish(res.statusCode, undefined, body.length);
   }
 
@@ -262,8 +279,11 @@ function readBody(req: IncomingMessage, limit: number): Promise<Uint8Array> {
   });
 }
 
+// Request ids: a random per-process prefix and a counter (unique, cheap, unguessable enough for logs).
+const ID_PREFIX = randomBytes(5).toString("hex");
+let idCounter = 0;
 export function newRequestId(): string {
-  return randomBytes(8).toString("hex");
+  return `${ID_PREFIX}${(++idCounter).toString(16).padStart(6, "0")}`;
 }
 
 function sendError(res: ServerResponse, err: ApiError, requestId: string): void {

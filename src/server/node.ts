@@ -80,7 +80,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const metrics = new NodeMetrics();
   const stats = new StatsRecorder();
   const deniedCalls = new Map<string, Record<string, number>>();
-  const tenantName = (id: string) => store.tenants.find(id)?.name ?? id;
+  // The hot path asks the manager's in-memory tenant table, never SQLite.
+  const tenantName = (id: string): string => manager.tenant(id)?.name ?? store.tenants.find(id)?.name ?? id;
   const decoder = new TextDecoder();
   const appendLines = (appId: string, stream: "stdout" | "stderr", chunk: Uint8Array) => {
     for (const line of decoder.decode(chunk).split("\n")) if (line.length > 0) store.logs.append(appId, stream, line);

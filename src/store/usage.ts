@@ -14,8 +14,15 @@ const COLUMNS: Record<(typeof FIELDS)[number], string> = {
   bytesOut: "bytes_out",
 };
 
+let cachedDay = { from: 0, to: 0, day: "" };
+
+/** UTC date of `now`, recomputed only when the day changes (called per request). */
 function today(now = Date.now()): string {
-  return new Date(now).toISOString().slice(0, 10);
+  if (now < cachedDay.from || now >= cachedDay.to) {
+    const from = now - (now % 86_400_000);
+    cachedDay = { from, to: from + 86_400_000, day: new Date(now).toISOString().slice(0, 10) };
+  }
+  return cachedDay.day;
 }
 
 /** Per-tenant, per-UTC-day counters; accumulated in memory and upserted on flush. */

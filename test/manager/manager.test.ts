@@ -83,3 +83,26 @@ test("a reactor request is encoded as u32 meta length, NAME=VALUE\\0 strings, th
   assert.match(checkReactorExports([{ name: "memory", kind: "memory" }])!, /uniwasm_alloc, uniwasm_http_handle/);
   assert.equal(checkReactorExports([{ name: "memory", kind: "memory" }, { name: "uniwasm_alloc", kind: "function" }, { name: "uniwasm_http_handle", kind: "function" }]), undefined);
 });
+
+test("a reactor pool warms up to minInstances distinct instances and stops idle ones above it", async () => {
+  const { ReactorPool } = await import("../../src/manager/pool.js");
+  let made = 0;
+  const stopped: string[] = [];
+  const pool = new ReactorPool({
+    min: 2,
+    max: 3,
+    idleTimeoutMs: 10,
+    create: async () => ({ id: `i${++made}`, handle: { handle: async () => ({ reason: "exit", exitCode: 0, durationMs: 0 }), memoryBytes: () => 0, close: async () => undefined }, reservation: { bytes: 0, release: () => undefined }, startedAt: 0, lastUsedAt: 0, requests: 0, busy: false }),
+    destroy: async (inst) => void stopped.push(inst.id),
+  });
+  await pool.warm();
+  assert.equal(pool.size, 2);
+  const a = await pool.acquire();
+  const b = await pool.acquire();
+  const c = await pool.acquire();
+  assert.deepEqual([a.cold, b.cold, c.cold], [false, false, true]);
+  for (const x of [a, b, c]) pool.release(x.instance, false);
+  assert.equal(pool.reap(Date.now() + 1000), 1);
+  assert.equal(pool.size, 2);
+  assert.equal(stopped.length, 1);
+});

@@ -98,3 +98,27 @@ test("a failing job frees its executor", async () => {
   assert.equal(await s.run(share("a"), 1, async () => 7), 7);
   assert.equal(s.stats().running, 0);
 });
+
+test("with several executors, a tenant does not take the last free one while another tenant is active, and takes it when alone", async () => {
+  const s = new FairScheduler({ slots: 2, reserveWindowMs: 60_000 });
+  const flood = share("flood");
+  const gates = Array.from({ length: 3 }, gate);
+  const jobs = gates.map((g) => s.run(flood, 1, () => g.done));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.stats().tenants["flood"]!.running, 2, "alone, the flood uses both executors");
+  gates[0]!.release();
+  gates[1]!.release();
+  await Promise.all(jobs.slice(0, 2));
+  // Another tenant shows up (and finishes): from now on the flood keeps one executor free.
+  await s.run(share("quiet"), 1, async () => undefined);
+  const more = Array.from({ length: 2 }, gate);
+  const moreJobs = more.map((g) => s.run(flood, 1, () => g.done));
+  await new Promise((r) => setImmediate(r));
+  assert.equal(s.stats().tenants["flood"]!.running, 1);
+  let quietRan = false;
+  await s.run(share("quiet"), 1, async () => (quietRan = true));
+  assert.ok(quietRan, "the free executor served the quiet tenant at once");
+  gates[2]!.release();
+  more.forEach((g) => g.release());
+  await Promise.all([...jobs, ...moreJobs]);
+});
