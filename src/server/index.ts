@@ -6,3 +6,4 @@ export { resolveAppConfig, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, DEFAULT_SCALE }
 export { basicImageSource, type ImageSource, type LoadedModule, type SignaturePolicy } from "./image-source.js";
 export { NodeMetrics } from "./metrics.js";
 export { NodeClient, ClientError, clientFrom, cliAction, table, type NodeFlags, resolveClientConfig, readClientConfig, writeClientConfig, clientConfigPath, type ClientConfig } from "./client.js";
+export { imageLayerSource, imageConfigOf } from "./image-layer-source.js";

@@ -13,7 +13,8 @@ import { registerApi } from "./api.js";
 import { Gateway } from "./gateway.js";
 import { NodeMetrics } from "./metrics.js";
 import { StatsRecorder } from "./stats.js";
-import { basicImageSource, type ImageSource, type SignaturePolicy } from "./image-source.js";
+import { type ImageSource, type SignaturePolicy } from "./image-source.js";
+import { imageLayerSource } from "./image-layer-source.js";
 
 export interface NodeOptions {
   /** Data directory (SQLite database, blobs, bootstrap token). */
@@ -206,7 +207,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     store,
     manager,
     stats,
-    images: opts.images ?? basicImageSource(opts.signaturePolicy ?? "none"),
+    images: opts.images ?? imageLayerSource(join(opts.dataDir, "images"), opts.signaturePolicy ?? "none"),
     deniedCalls,
     gatewayUrl,
     maxImageBytes: opts.maxImageBytes ?? 64 * 1024 * 1024,

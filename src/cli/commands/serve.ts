@@ -3,7 +3,6 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { pino, destination } from "pino";
 import { startNode } from "../../server/node.js";
-import { basicImageSource } from "../../server/image-source.js";
 
 interface ServeFlags {
   data: string;
@@ -46,7 +45,7 @@ export function registerServe(program: Command): void {
         gatewayPort: int("gateway-port", flags.gatewayPort),
         ...(flags.executors ? { executors: int("executors", flags.executors, 1) } : {}),
         nodeMemoryMiB: int("memory-mib", flags.memoryMib, 1),
-        images: basicImageSource(flags.requireSigned ? "require-trusted" : "none"),
+        signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
         logger: log,
       });

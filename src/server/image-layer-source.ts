@@ -1,0 +1,74 @@
+import { ImageStore, loadImages, loadImage, pullImage, ImageError, type Manifest, type TrustResult } from "../image/index.js";
+import type { ImageConfig } from "../store/types.js";
+import { ApiError } from "./errors.js";
+import type { ImageSource, LoadedModule, SignaturePolicy } from "./image-source.js";
+
+/** What a node keeps from an image's uniwasm.toml (the rest is deploy-time config). */
+export function imageConfigOf(m: Manifest): ImageConfig {
+  const http = m.triggers.http;
+  const config: ImageConfig = {
+    abi: http[0]?.abi ?? (m.entry === "reactor" ? "reactor" : "wagi"),
+    env: { ...m.capabilities.env },
+    args: [...m.capabilities.args],
+    routes: http.map((t) => ({ host: t.host ?? "*", path: t.route })),
+    limits: {},
+  };
+  if (m.limits.memoryBytes !== undefined) config.limits!.memoryMiB = Math.max(1, Math.ceil(m.limits.memoryBytes / (1024 * 1024)));
+  if (m.limits.fuel !== undefined) config.limits!.fuel = m.limits.fuel;
+  if (m.limits.timeoutMs !== undefined) config.limits!.timeoutMs = m.limits.timeoutMs;
+  return config;
+}
+
+function refusal(err: unknown, pulling: boolean): never {
+  if (err instanceof ApiError) throw err;
+  if (err instanceof ImageError) {
+    if (/^signature_/.test(err.code)) throw new ApiError("signature_required", err.message);
+    if (pulling && /registry|network|unreachable|not_found|auth/.test(err.code)) throw new ApiError("pull_failed", err.message);
+    throw new ApiError(pulling ? "pull_failed" : "invalid_image", err.message);
+  }
+  throw err;
+}
+
+/**
+ * Images through the image layer (src/image): uploads of OCI image layouts
+ * (`uniwasm save` tarballs) and pulls from OCI registries, every blob
+ * verified, into an image store under the node's data directory whose trust
+ * policy (`UNIWASM_HOME=<data>/images uniwasm trust add KEY.pub`) decides
+ * which signatures count. With `require-trusted`, unsigned images — and raw
+ * module uploads, which cannot carry a signature — are refused.
+ */
+export function imageLayerSource(home: string, policy: SignaturePolicy): ImageSource {
+  const store = new ImageStore(home);
+  const toModule = async (digest: string, trust: TrustResult): Promise<LoadedModule> => {
+    const img = await loadImage(store, digest as never);
+    const tag = `${img.manifest.name}`;
+    return { digest, name: tag, module: img.module, config: imageConfigOf(img.manifest), signedBy: trust.verified && trust.signedBy ? `${trust.signedBy.name} (${trust.signedBy.id.slice(0, 16)})` : null };
+  };
+  return {
+    fromTarball: async (bytes) => {
+      try {
+        const r = await loadImages(store, bytes);
+        const first = r.images[0];
+        if (!first) throw new ApiError("invalid_image", "The uploaded layout holds no image.");
+        if (r.images.length > 1) throw new ApiError("invalid_image", `The uploaded layout holds ${r.images.length} images; upload one at a time.`);
+        return await toModule(first.digest, first.trust);
+      } catch (err) {
+        return refusal(err, false);
+      }
+    },
+    pull: async (ref, opts) => {
+      try {
+        const host = ref.split("/")[0]!;
+        const r = await pullImage(store, ref, opts.insecure ? { insecureRegistries: [host] } : {});
+        return await toModule(r.digest, r.trust);
+      } catch (err) {
+        return refusal(err, true);
+      }
+    },
+    checkPolicy: (signedBy) => {
+      if (policy === "require-trusted" && !signedBy) {
+        throw new ApiError("signature_required", "This node accepts only images signed by a key in its trust policy (--require-signed); this one is unsigned (raw module uploads are always unsigned).");
+      }
+    },
+  };
+}
