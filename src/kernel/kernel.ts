@@ -45,8 +45,8 @@ export class Kernel {
   readonly io: BlockingIo | undefined;
   /** Calls per syscall, indexed like SYSCALLS. */
   readonly calls = new Float64Array(SYSCALLS.length);
-  /** Calls to ungranted syscalls answered by a stub, indexed like SYSCALLS. */
-  readonly denied = new Float64Array(SYSCALLS.length);
+  /** Calls to ungranted syscalls answered by a stub, indexed like SYSCALLS; allocated on the first one. */
+  private deniedCalls: Float64Array | null = null;
   private readonly backends: FsBackend[] = [];
   private closed = false;
 
@@ -171,7 +171,12 @@ export class Kernel {
   }
 
   deniedCounts(): Record<string, number> {
-    return countsByName(this.denied);
+    return this.deniedCalls ? countsByName(this.deniedCalls) : {};
+  }
+
+  /** Counts a call answered by an ENOTCAPABLE stub. */
+  countDenied(index: number): void {
+    (this.deniedCalls ??= new Float64Array(SYSCALLS.length))[index]!++;
   }
 
   /** Releases host files and sockets. Idempotent. */

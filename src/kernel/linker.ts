@@ -1,8 +1,8 @@
 import { Errno } from "./abi.js";
 import { InstanceLimitError, KernelFault, LinkError, ProcExit, WasiError } from "./errors.js";
 import type { Kernel } from "./kernel.js";
-import { SYSCALLS, WASI_MODULE, type SyscallSpec } from "./syscalls.js";
-import { createWasiAbi, type AbiFunction } from "./wasi-abi.js";
+import { SYSCALLS, WASI_MODULE, type SyscallName, type SyscallSpec } from "./syscalls.js";
+import { WASI_ABI, type AbiFunction } from "./wasi-abi.js";
 import { formatTraceArgs } from "./trace.js";
 
 /** A function import's type as the wasm reader reports it. */
@@ -24,18 +24,17 @@ const INDEX = new Map(SYSCALLS.map((s, i) => [s.name as string, i]));
  * Builds an instance's imports = module imports ∩ grants. Nothing else is
  * offered: a module gets no host function it did not import, and an imported
  * call that was not granted is refused up front (strict) or answered by a stub
- * returning ENOTCAPABLE and counted in `kernel.denied`.
+ * returning ENOTCAPABLE and counted (`kernel.deniedCounts()`).
  */
 export function linkImports(k: Kernel, module: WebAssembly.Module, signatures?: ReadonlyMap<string, ImportSignature>): { imports: WebAssembly.Imports; report: LinkReport } {
   const plan = linkPlan(module, signatures);
   if (plan.problems.length > 0) throw new LinkError(`cannot link module:\n  ${plan.problems.join("\n  ")}`, plan.problems);
-  const abi = createWasiAbi(k);
   const wasi: Record<string, WebAssembly.ImportValue> = {};
   const report: LinkReport = { linked: [], stubbed: [] };
   const ungranted: string[] = [];
   for (const { index, spec } of plan.calls) {
     if (k.grants.has(spec.capability)) {
-      wasi[spec.name] = wrap(k, index, spec, abi[spec.name as keyof typeof abi] as AbiFunction);
+      wasi[spec.name] = wrap(k, index, spec, WASI_ABI[spec.name as SyscallName](k, k.memory, k.fs));
       report.linked.push(spec.name);
     } else {
       ungranted.push(`${spec.name} (needs capability "${spec.capability}")`);
@@ -163,7 +162,7 @@ const WRAPPER_FACTORIES: ReadonlyMap<string, WrapperFactory> = new Map(
 function stub(k: Kernel, index: number, spec: SyscallSpec): Raw {
   const trace = k.options.trace;
   return () => {
-    k.denied[index]!++;
+    k.countDenied(index);
     trace?.(`${spec.name}(...) = ${Errno.NOTCAPABLE} (NOTCAPABLE) capability "${spec.capability}" not granted`);
     if (spec.result === "none") {
       throw new KernelFault(`${spec.name} was called but capability "${spec.capability}" is not granted`);

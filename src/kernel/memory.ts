@@ -10,10 +10,15 @@ const utf8Encoder = new TextEncoder();
  * EFAULT instead of a host exception or an out-of-bounds host access.
  * The view is refreshed lazily because memory.grow detaches the old buffer.
  */
+/** Views of nothing, shared by every unbound GuestMemory (zero-length, so immutable). */
+const NO_BUFFER = new ArrayBuffer(0);
+const NO_DATAVIEW = new DataView(NO_BUFFER);
+const NO_BYTES = new Uint8Array(NO_BUFFER);
+
 export class GuestMemory {
-  private buffer: ArrayBuffer = new ArrayBuffer(0);
-  private dv = new DataView(this.buffer);
-  private u8a = new Uint8Array(this.buffer);
+  private buffer: ArrayBuffer = NO_BUFFER;
+  private dv = NO_DATAVIEW;
+  private u8a = NO_BYTES;
 
   constructor(private memory: WebAssembly.Memory | null = null) {
     if (memory) this.refresh();

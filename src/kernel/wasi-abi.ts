@@ -1,5 +1,6 @@
 import { ClockId, Errno, EventType, Layout } from "./abi.js";
 import { WasiError } from "./errors.js";
+import type { FileSystem } from "./fs.js";
 import type { Kernel } from "./kernel.js";
 import type { GuestMemory } from "./memory.js";
 import { encodeUtf8 } from "./memory.js";
@@ -46,278 +47,281 @@ function writeStrings(m: GuestMemory, list: proc.StringList, ptrs: number, buf: 
   return OK;
 }
 
-export function createWasiAbi(k: Kernel): Record<SyscallName, AbiFunction> {
-  const m = k.memory;
-  const fs = k.fs;
-  return {
-    args_get: (argv: number, buf: number) => writeStrings(m, k.args, argv, buf),
-    args_sizes_get: (countOut: number, sizeOut: number) => {
-      m.check(countOut, 4);
-      m.check(sizeOut, 4);
-      m.setU32(countOut, k.args.count);
-      m.setU32(sizeOut, k.args.bufSize);
-      return OK;
-    },
-    environ_get: (env: number, buf: number) => writeStrings(m, k.env, env, buf),
-    environ_sizes_get: (countOut: number, sizeOut: number) => {
-      m.check(countOut, 4);
-      m.check(sizeOut, 4);
-      m.setU32(countOut, k.env.count);
-      m.setU32(sizeOut, k.env.bufSize);
-      return OK;
-    },
+/** Makes one call's ABI function for a kernel; the linker makes only those a module imports. */
+export type AbiFactory = (k: Kernel, m: GuestMemory, fs: FileSystem) => AbiFunction;
 
-    clock_res_get: (id: number, out: number) => {
-      m.setU64(out, k.clocks.resolution(id));
-      return OK;
-    },
-    clock_time_get: (id: number, _precision: bigint, out: number) => {
-      // The monotonic clock is the hot one (timing loops): skip the dispatch.
-      m.setU64(out, id === ClockId.MONOTONIC ? process.hrtime.bigint() : k.clocks.now(id));
-      return OK;
-    },
+/**
+ * One factory per call. Each is its own function literal, so the closures it
+ * makes keep monomorphic call sites when V8 inlines them.
+ */
+export const WASI_ABI: Record<SyscallName, AbiFactory> = {
+  args_get: (k, m, fs) => (argv: number, buf: number) => writeStrings(m, k.args, argv, buf),
+  args_sizes_get: (k, m, fs) => (countOut: number, sizeOut: number) => {
+    m.check(countOut, 4);
+    m.check(sizeOut, 4);
+    m.setU32(countOut, k.args.count);
+    m.setU32(sizeOut, k.args.bufSize);
+    return OK;
+  },
+  environ_get: (k, m, fs) => (env: number, buf: number) => writeStrings(m, k.env, env, buf),
+  environ_sizes_get: (k, m, fs) => (countOut: number, sizeOut: number) => {
+    m.check(countOut, 4);
+    m.check(sizeOut, 4);
+    m.setU32(countOut, k.env.count);
+    m.setU32(sizeOut, k.env.bufSize);
+    return OK;
+  },
 
-    fd_advise: (fd: number, offset: bigint, len: bigint, advice: number) => {
-      fs.advise(fd, offset, len, advice);
-      return OK;
-    },
-    fd_allocate: (fd: number, offset: bigint, len: bigint) => {
-      fs.allocate(fd, offset, len);
-      return OK;
-    },
-    fd_close: (fd: number) => {
-      k.closeFd(fd);
-      return OK;
-    },
-    fd_datasync: (fd: number) => {
-      fs.sync(fd, true);
-      return OK;
-    },
-    fd_fdstat_get: (fd: number, out: number) => {
-      const st = fs.fdstat(fd);
-      m.check(out, Layout.FDSTAT_SIZE);
-      m.setU8(out, st.filetype);
-      m.setU8(out + 1, 0);
-      m.setU16(out + 2, st.flags);
-      m.setU32(out + 4, 0);
-      m.setU64(out + 8, st.rightsBase);
-      m.setU64(out + 16, st.rightsInheriting);
-      return OK;
-    },
-    fd_fdstat_set_flags: (fd: number, flags: number) => {
-      fs.setFlags(fd, flags & 0xffff);
-      return OK;
-    },
-    fd_fdstat_set_rights: (fd: number, base: bigint, inheriting: bigint) => {
-      fs.setRights(fd, BigInt.asUintN(64, base), BigInt.asUintN(64, inheriting));
-      return OK;
-    },
-    fd_filestat_get: (fd: number, out: number) => {
-      m.check(out, Layout.FILESTAT_SIZE);
-      writeStat(m, out, fs.filestat(fd));
-      return OK;
-    },
-    fd_filestat_set_size: (fd: number, size: bigint) => {
-      fs.setSize(fd, BigInt.asUintN(64, size));
-      return OK;
-    },
-    fd_filestat_set_times: (fd: number, atim: bigint, mtim: bigint, fst: number) => {
-      fs.setTimes(fd, BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
-      return OK;
-    },
-    fd_pread: (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
-      m.check(out, 4);
-      const bufs = m.iovecs(iovs, n);
-      m.setU32(out, fs.pread(fd, bufs, BigInt.asUintN(64, offset)));
-      return OK;
-    },
-    fd_prestat_get: (fd: number, out: number) => {
-      const name = encodeUtf8(fs.prestatName(fd));
-      m.check(out, Layout.PRESTAT_SIZE);
-      m.setU32(out, 0); // tag = dir, padding zeroed
-      m.setU32(out + 4, name.length);
-      return OK;
-    },
-    fd_prestat_dir_name: (fd: number, path: number, len: number) => {
-      const name = encodeUtf8(fs.prestatName(fd, "fd_prestat_dir_name"));
-      if ((len >>> 0) < name.length) throw new WasiError(Errno.NAMETOOLONG, "buffer shorter than the preopen name");
-      m.write(path, name);
-      return OK;
-    },
-    fd_pwrite: (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
-      m.check(out, 4);
-      const bufs = m.iovecs(iovs, n);
-      m.setU32(out, fs.pwrite(fd, bufs, BigInt.asUintN(64, offset)));
-      return OK;
-    },
-    fd_read: (fd: number, iovs: number, n: number, out: number) => {
-      m.check(out, 4);
-      const bufs = m.iovecs(iovs, n);
-      m.setU32(out, k.readFd(fd, bufs));
-      return OK;
-    },
-    fd_readdir: (fd: number, buf: number, len: number, cookie: bigint, out: number) => {
-      m.check(out, 4);
-      const dst = m.bytes(buf, len);
-      const entries = fs.readdir(fd, BigInt.asUintN(64, cookie));
-      const header = new Uint8Array(Layout.DIRENT_SIZE);
-      const hv = new DataView(header.buffer);
-      let used = 0;
-      for (const e of entries) {
-        if (used >= dst.length) break;
-        const name = encodeUtf8(e.name);
-        hv.setBigUint64(0, e.next, true);
-        hv.setBigUint64(8, e.ino, true);
-        hv.setUint32(16, name.length, true);
-        hv.setUint8(20, e.filetype);
-        // Entries that do not fit are truncated; the guest sees bufused == buf_len and retries bigger.
-        for (const part of [header, name]) {
-          const n = Math.min(part.length, dst.length - used);
-          dst.set(part.subarray(0, n), used);
-          used += n;
-        }
+  clock_res_get: (k, m, fs) => (id: number, out: number) => {
+    m.setU64(out, k.clocks.resolution(id));
+    return OK;
+  },
+  clock_time_get: (k, m, fs) => (id: number, _precision: bigint, out: number) => {
+    // The monotonic clock is the hot one (timing loops): skip the dispatch.
+    m.setU64(out, id === ClockId.MONOTONIC ? process.hrtime.bigint() : k.clocks.now(id));
+    return OK;
+  },
+
+  fd_advise: (k, m, fs) => (fd: number, offset: bigint, len: bigint, advice: number) => {
+    fs.advise(fd, offset, len, advice);
+    return OK;
+  },
+  fd_allocate: (k, m, fs) => (fd: number, offset: bigint, len: bigint) => {
+    fs.allocate(fd, offset, len);
+    return OK;
+  },
+  fd_close: (k, m, fs) => (fd: number) => {
+    k.closeFd(fd);
+    return OK;
+  },
+  fd_datasync: (k, m, fs) => (fd: number) => {
+    fs.sync(fd, true);
+    return OK;
+  },
+  fd_fdstat_get: (k, m, fs) => (fd: number, out: number) => {
+    const st = fs.fdstat(fd);
+    m.check(out, Layout.FDSTAT_SIZE);
+    m.setU8(out, st.filetype);
+    m.setU8(out + 1, 0);
+    m.setU16(out + 2, st.flags);
+    m.setU32(out + 4, 0);
+    m.setU64(out + 8, st.rightsBase);
+    m.setU64(out + 16, st.rightsInheriting);
+    return OK;
+  },
+  fd_fdstat_set_flags: (k, m, fs) => (fd: number, flags: number) => {
+    fs.setFlags(fd, flags & 0xffff);
+    return OK;
+  },
+  fd_fdstat_set_rights: (k, m, fs) => (fd: number, base: bigint, inheriting: bigint) => {
+    fs.setRights(fd, BigInt.asUintN(64, base), BigInt.asUintN(64, inheriting));
+    return OK;
+  },
+  fd_filestat_get: (k, m, fs) => (fd: number, out: number) => {
+    m.check(out, Layout.FILESTAT_SIZE);
+    writeStat(m, out, fs.filestat(fd));
+    return OK;
+  },
+  fd_filestat_set_size: (k, m, fs) => (fd: number, size: bigint) => {
+    fs.setSize(fd, BigInt.asUintN(64, size));
+    return OK;
+  },
+  fd_filestat_set_times: (k, m, fs) => (fd: number, atim: bigint, mtim: bigint, fst: number) => {
+    fs.setTimes(fd, BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
+    return OK;
+  },
+  fd_pread: (k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+    m.check(out, 4);
+    const bufs = m.iovecs(iovs, n);
+    m.setU32(out, fs.pread(fd, bufs, BigInt.asUintN(64, offset)));
+    return OK;
+  },
+  fd_prestat_get: (k, m, fs) => (fd: number, out: number) => {
+    const name = encodeUtf8(fs.prestatName(fd));
+    m.check(out, Layout.PRESTAT_SIZE);
+    m.setU32(out, 0); // tag = dir, padding zeroed
+    m.setU32(out + 4, name.length);
+    return OK;
+  },
+  fd_prestat_dir_name: (k, m, fs) => (fd: number, path: number, len: number) => {
+    const name = encodeUtf8(fs.prestatName(fd, "fd_prestat_dir_name"));
+    if ((len >>> 0) < name.length) throw new WasiError(Errno.NAMETOOLONG, "buffer shorter than the preopen name");
+    m.write(path, name);
+    return OK;
+  },
+  fd_pwrite: (k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+    m.check(out, 4);
+    const bufs = m.iovecs(iovs, n);
+    m.setU32(out, fs.pwrite(fd, bufs, BigInt.asUintN(64, offset)));
+    return OK;
+  },
+  fd_read: (k, m, fs) => (fd: number, iovs: number, n: number, out: number) => {
+    m.check(out, 4);
+    const bufs = m.iovecs(iovs, n);
+    m.setU32(out, k.readFd(fd, bufs));
+    return OK;
+  },
+  fd_readdir: (k, m, fs) => (fd: number, buf: number, len: number, cookie: bigint, out: number) => {
+    m.check(out, 4);
+    const dst = m.bytes(buf, len);
+    const entries = fs.readdir(fd, BigInt.asUintN(64, cookie));
+    const header = new Uint8Array(Layout.DIRENT_SIZE);
+    const hv = new DataView(header.buffer);
+    let used = 0;
+    for (const e of entries) {
+      if (used >= dst.length) break;
+      const name = encodeUtf8(e.name);
+      hv.setBigUint64(0, e.next, true);
+      hv.setBigUint64(8, e.ino, true);
+      hv.setUint32(16, name.length, true);
+      hv.setUint8(20, e.filetype);
+      // Entries that do not fit are truncated; the guest sees bufused == buf_len and retries bigger.
+      for (const part of [header, name]) {
+        const n = Math.min(part.length, dst.length - used);
+        dst.set(part.subarray(0, n), used);
+        used += n;
       }
-      m.setU32(out, used);
-      return OK;
-    },
-    fd_renumber: (from: number, to: number) => {
-      k.renumberFd(from, to);
-      return OK;
-    },
-    fd_seek: (fd: number, offset: bigint, whence: number, out: number) => {
-      m.check(out, 8);
-      m.setU64(out, fs.seek(fd, offset, whence));
-      return OK;
-    },
-    fd_sync: (fd: number) => {
-      fs.sync(fd, false);
-      return OK;
-    },
-    fd_tell: (fd: number, out: number) => {
-      m.check(out, 8);
-      m.setU64(out, fs.tell(fd));
-      return OK;
-    },
-    fd_write: (fd: number, iovs: number, n: number, out: number) => {
-      m.check(out, 4);
-      const bufs = m.iovecs(iovs, n);
-      m.setU32(out, k.writeFd(fd, bufs));
-      return OK;
-    },
+    }
+    m.setU32(out, used);
+    return OK;
+  },
+  fd_renumber: (k, m, fs) => (from: number, to: number) => {
+    k.renumberFd(from, to);
+    return OK;
+  },
+  fd_seek: (k, m, fs) => (fd: number, offset: bigint, whence: number, out: number) => {
+    m.check(out, 8);
+    m.setU64(out, fs.seek(fd, offset, whence));
+    return OK;
+  },
+  fd_sync: (k, m, fs) => (fd: number) => {
+    fs.sync(fd, false);
+    return OK;
+  },
+  fd_tell: (k, m, fs) => (fd: number, out: number) => {
+    m.check(out, 8);
+    m.setU64(out, fs.tell(fd));
+    return OK;
+  },
+  fd_write: (k, m, fs) => (fd: number, iovs: number, n: number, out: number) => {
+    m.check(out, 4);
+    const bufs = m.iovecs(iovs, n);
+    m.setU32(out, k.writeFd(fd, bufs));
+    return OK;
+  },
 
-    path_create_directory: (fd: number, path: number, len: number) => {
-      fs.createDirectory(fd, m.string(path, len));
-      return OK;
-    },
-    path_filestat_get: (fd: number, flags: number, path: number, len: number, out: number) => {
-      m.check(out, Layout.FILESTAT_SIZE);
-      writeStat(m, out, fs.pathFilestat(fd, flags, m.string(path, len)));
-      return OK;
-    },
-    path_filestat_set_times: (fd: number, flags: number, path: number, len: number, atim: bigint, mtim: bigint, fst: number) => {
-      fs.pathSetTimes(fd, flags, m.string(path, len), BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
-      return OK;
-    },
-    path_link: (oldFd: number, oldFlags: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
-      fs.link(oldFd, oldFlags, m.string(oldPath, oldLen), newFd, m.string(newPath, newLen));
-      return OK;
-    },
-    path_open: (fd: number, dirflags: number, path: number, len: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
-      m.check(out, 4);
-      const opened = fs.open(fd, dirflags, m.string(path, len), oflags & 0xffff, BigInt.asUintN(64, base), BigInt.asUintN(64, inheriting), fdflags & 0xffff);
-      m.setU32(out, opened);
-      return OK;
-    },
-    path_readlink: (fd: number, path: number, len: number, buf: number, bufLen: number, out: number) => {
-      m.check(out, 4);
-      const dst = m.bytes(buf, bufLen);
-      const target = encodeUtf8(fs.readlink(fd, m.string(path, len)));
-      // Like readlink(2): truncate to the buffer; the guest compares bufused with its size.
-      const n = Math.min(target.length, dst.length);
-      dst.set(target.subarray(0, n));
-      m.setU32(out, n);
-      return OK;
-    },
-    path_remove_directory: (fd: number, path: number, len: number) => {
-      fs.removeDirectory(fd, m.string(path, len));
-      return OK;
-    },
-    path_rename: (fd: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
-      fs.rename(fd, m.string(oldPath, oldLen), newFd, m.string(newPath, newLen));
-      return OK;
-    },
-    path_symlink: (oldPath: number, oldLen: number, fd: number, newPath: number, newLen: number) => {
-      fs.symlink(m.string(oldPath, oldLen), fd, m.string(newPath, newLen));
-      return OK;
-    },
-    path_unlink_file: (fd: number, path: number, len: number) => {
-      fs.unlinkFile(fd, m.string(path, len));
-      return OK;
-    },
+  path_create_directory: (k, m, fs) => (fd: number, path: number, len: number) => {
+    fs.createDirectory(fd, m.string(path, len));
+    return OK;
+  },
+  path_filestat_get: (k, m, fs) => (fd: number, flags: number, path: number, len: number, out: number) => {
+    m.check(out, Layout.FILESTAT_SIZE);
+    writeStat(m, out, fs.pathFilestat(fd, flags, m.string(path, len)));
+    return OK;
+  },
+  path_filestat_set_times: (k, m, fs) => (fd: number, flags: number, path: number, len: number, atim: bigint, mtim: bigint, fst: number) => {
+    fs.pathSetTimes(fd, flags, m.string(path, len), BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
+    return OK;
+  },
+  path_link: (k, m, fs) => (oldFd: number, oldFlags: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
+    fs.link(oldFd, oldFlags, m.string(oldPath, oldLen), newFd, m.string(newPath, newLen));
+    return OK;
+  },
+  path_open: (k, m, fs) => (fd: number, dirflags: number, path: number, len: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
+    m.check(out, 4);
+    const opened = fs.open(fd, dirflags, m.string(path, len), oflags & 0xffff, BigInt.asUintN(64, base), BigInt.asUintN(64, inheriting), fdflags & 0xffff);
+    m.setU32(out, opened);
+    return OK;
+  },
+  path_readlink: (k, m, fs) => (fd: number, path: number, len: number, buf: number, bufLen: number, out: number) => {
+    m.check(out, 4);
+    const dst = m.bytes(buf, bufLen);
+    const target = encodeUtf8(fs.readlink(fd, m.string(path, len)));
+    // Like readlink(2): truncate to the buffer; the guest compares bufused with its size.
+    const n = Math.min(target.length, dst.length);
+    dst.set(target.subarray(0, n));
+    m.setU32(out, n);
+    return OK;
+  },
+  path_remove_directory: (k, m, fs) => (fd: number, path: number, len: number) => {
+    fs.removeDirectory(fd, m.string(path, len));
+    return OK;
+  },
+  path_rename: (k, m, fs) => (fd: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
+    fs.rename(fd, m.string(oldPath, oldLen), newFd, m.string(newPath, newLen));
+    return OK;
+  },
+  path_symlink: (k, m, fs) => (oldPath: number, oldLen: number, fd: number, newPath: number, newLen: number) => {
+    fs.symlink(m.string(oldPath, oldLen), fd, m.string(newPath, newLen));
+    return OK;
+  },
+  path_unlink_file: (k, m, fs) => (fd: number, path: number, len: number) => {
+    fs.unlinkFile(fd, m.string(path, len));
+    return OK;
+  },
 
-    poll_oneoff: (inPtr: number, outPtr: number, n: number, countOut: number) => {
-      const count = n >>> 0;
-      m.check(countOut, 4);
-      m.check(inPtr, count * Layout.SUBSCRIPTION_SIZE);
-      m.check(outPtr, count * Layout.EVENT_SIZE);
-      const subs: Subscription[] = [];
-      for (let i = 0; i < count; i++) {
-        const p = (inPtr >>> 0) + i * Layout.SUBSCRIPTION_SIZE;
-        const userdata = m.u64(p);
-        const tag = m.u8(p + 8);
-        if (tag === EventType.CLOCK) {
-          subs.push({ userdata, type: EventType.CLOCK, clock: m.u32(p + 16), timeout: m.u64(p + 24), flags: m.u16(p + 40) });
-        } else if (tag === EventType.FD_READ || tag === EventType.FD_WRITE) {
-          subs.push({ userdata, type: tag, fd: m.u32(p + 16) | 0 });
-        } else {
-          throw new WasiError(Errno.INVAL, `unknown subscription tag ${tag}`);
-        }
+  poll_oneoff: (k, m, fs) => (inPtr: number, outPtr: number, n: number, countOut: number) => {
+    const count = n >>> 0;
+    m.check(countOut, 4);
+    m.check(inPtr, count * Layout.SUBSCRIPTION_SIZE);
+    m.check(outPtr, count * Layout.EVENT_SIZE);
+    const subs: Subscription[] = [];
+    for (let i = 0; i < count; i++) {
+      const p = (inPtr >>> 0) + i * Layout.SUBSCRIPTION_SIZE;
+      const userdata = m.u64(p);
+      const tag = m.u8(p + 8);
+      if (tag === EventType.CLOCK) {
+        subs.push({ userdata, type: EventType.CLOCK, clock: m.u32(p + 16), timeout: m.u64(p + 24), flags: m.u16(p + 40) });
+      } else if (tag === EventType.FD_READ || tag === EventType.FD_WRITE) {
+        subs.push({ userdata, type: tag, fd: m.u32(p + 16) | 0 });
+      } else {
+        throw new WasiError(Errno.INVAL, `unknown subscription tag ${tag}`);
       }
-      const events = pollOneoff(subs, k.fds, k.clocks, k.io);
-      events.forEach((e, i) => {
-        const p = (outPtr >>> 0) + i * Layout.EVENT_SIZE;
-        m.bytes(p, Layout.EVENT_SIZE).fill(0);
-        m.setU64(p, e.userdata);
-        m.setU16(p + 8, e.error);
-        m.setU8(p + 10, e.type);
-        m.setU64(p + 16, e.nbytes);
-        m.setU16(p + 24, e.flags);
-      });
-      m.setU32(countOut, events.length);
-      return OK;
-    },
-    proc_exit: (code: number) => proc.exit(code),
-    proc_raise: (signal: number) => {
-      proc.raise(signal);
-      return OK;
-    },
-    random_get: (buf: number, len: number) => {
-      fillRandom(m.bytes(buf, len));
-      return OK;
-    },
-    sched_yield: () => OK,
+    }
+    const events = pollOneoff(subs, k.fds, k.clocks, k.io);
+    events.forEach((e, i) => {
+      const p = (outPtr >>> 0) + i * Layout.EVENT_SIZE;
+      m.bytes(p, Layout.EVENT_SIZE).fill(0);
+      m.setU64(p, e.userdata);
+      m.setU16(p + 8, e.error);
+      m.setU8(p + 10, e.type);
+      m.setU64(p + 16, e.nbytes);
+      m.setU16(p + 24, e.flags);
+    });
+    m.setU32(countOut, events.length);
+    return OK;
+  },
+  proc_exit: (k, m, fs) => (code: number) => proc.exit(code),
+  proc_raise: (k, m, fs) => (signal: number) => {
+    proc.raise(signal);
+    return OK;
+  },
+  random_get: (k, m, fs) => (buf: number, len: number) => {
+    fillRandom(m.bytes(buf, len));
+    return OK;
+  },
+  sched_yield: (k, m, fs) => () => OK,
 
-    sock_accept: (fd: number, flags: number, out: number) => {
-      m.check(out, 4);
-      m.setU32(out, k.sockets.accept(fd, flags & 0xffff));
-      return OK;
-    },
-    sock_recv: (fd: number, iovs: number, n: number, riflags: number, lenOut: number, flagsOut: number) => {
-      m.check(lenOut, 4);
-      m.check(flagsOut, 2);
-      const r = k.sockets.recv(fd, m.iovecs(iovs, n), riflags & 0xffff);
-      m.setU32(lenOut, r.n);
-      m.setU16(flagsOut, r.roflags);
-      return OK;
-    },
-    sock_send: (fd: number, iovs: number, n: number, siflags: number, out: number) => {
-      m.check(out, 4);
-      m.setU32(out, k.sockets.send(fd, m.iovecs(iovs, n), siflags & 0xffff));
-      return OK;
-    },
-    sock_shutdown: (fd: number, how: number) => {
-      k.sockets.shutdown(fd, how);
-      return OK;
-    },
-  };
-}
+  sock_accept: (k, m, fs) => (fd: number, flags: number, out: number) => {
+    m.check(out, 4);
+    m.setU32(out, k.sockets.accept(fd, flags & 0xffff));
+    return OK;
+  },
+  sock_recv: (k, m, fs) => (fd: number, iovs: number, n: number, riflags: number, lenOut: number, flagsOut: number) => {
+    m.check(lenOut, 4);
+    m.check(flagsOut, 2);
+    const r = k.sockets.recv(fd, m.iovecs(iovs, n), riflags & 0xffff);
+    m.setU32(lenOut, r.n);
+    m.setU16(flagsOut, r.roflags);
+    return OK;
+  },
+  sock_send: (k, m, fs) => (fd: number, iovs: number, n: number, siflags: number, out: number) => {
+    m.check(out, 4);
+    m.setU32(out, k.sockets.send(fd, m.iovecs(iovs, n), siflags & 0xffff));
+    return OK;
+  },
+  sock_shutdown: (k, m, fs) => (fd: number, how: number) => {
+    k.sockets.shutdown(fd, how);
+    return OK;
+  },
+};
