@@ -7,7 +7,7 @@
  *       reactor hello (a warm instance), both C modules in the executor pool;
  *   (b) fairness: tenant A's p99 (WAGI hello, 2 connections) alone, then while
  *       tenant B floods the node with CPU-bound requests (8 connections).
- * Goals: reactor >= 70% of plain Node's req/s, WAGI >= 40%; A's p99 under
+ * Goals (issue 5): reactor >= 70% of plain Node's req/s, WAGI >= 40%; A's p99 under
  * B's flood within 2x of A alone.
  */
 import { createServer, type Server } from "node:http";

@@ -52,3 +52,28 @@ test("closing a node lets in-flight requests finish", async () => {
   assert.equal(r.status, 200);
   assert.match(r.text, /^\d+\n$/);
 });
+
+test("a service app that keeps ending is restarted with growing backoff, its output in the app log", async () => {
+  const node = await testNode({ executors: 1, serviceBackoff: { baseMs: 20, maxMs: 80, resetAfterMs: 60_000 } });
+  try {
+    const t = await tenant(node, "svc");
+    // handler.wasm with no PATH_INFO prints its hello page to stdout and exits 0: a service that ends at once.
+    const d = await deploy(node, t, "worker", "wagi/handler.wasm", { abi: "service" });
+    assert.equal(d.status, 201, d.text);
+    assert.deepEqual(d.json.config.routes, []);
+    const restarts = async () =>
+      (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps/worker/logs?tail=200`, t.token)).json.logs.filter((l: { line: string }) => /restart #\d+ in \d+ ms/.test(l.line));
+    for (let i = 0; i < 100 && (await restarts()).length < 4; i++) await new Promise((r) => setTimeout(r, 25));
+    const lines = (await restarts()).map((l: { line: string }) => l.line);
+    assert.ok(lines.length >= 4, lines.join("\n"));
+    assert.match(lines[0], /service exited with code 0; restart #1 in 20 ms/);
+    assert.match(lines[1], /restart #2 in 40 ms/);
+    assert.match(lines[3], /restart #4 in 80 ms/);
+    const logs = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps/worker/logs?tail=200`, t.token)).json.logs;
+    assert.ok(logs.some((l: { stream: string; line: string }) => l.stream === "stdout" && /hello from wagi/.test(l.line)));
+    assert.equal((await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/instances`, t.token)).json.instances[0].kind, "service");
+    assert.equal((await call(node.apiUrl, "DELETE", `/v1/tenants/${t.name}/apps/worker`, t.token)).status, 204);
+  } finally {
+    await node.close();
+  }
+});
