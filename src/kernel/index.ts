@@ -10,5 +10,5 @@ export { FileSystem } from "./fs.js";
 export { resolvePath, type FsBackend, type FileHandle, type Stat } from "./vfs.js";
 export { IoServer, SyncIoClient, parseAddress, type BlockingIo } from "./io-bridge.js";
 export { IoThread } from "./io-thread.js";
-export { moduleSurface, type ModuleSurface } from "./surface.js";
+export { moduleSurface, inspectModuleFile, type ModuleSurface } from "./surface.js";
 export { linkImports, expectedSignature, type LinkReport, type ImportSignature } from "./linker.js";

@@ -1,4 +1,5 @@
-import { importedFunctions, type ModuleInfo, type Limits } from "../wasm/index.js";
+import { readFile } from "node:fs/promises";
+import { checkModule, importedFunctions, type ModuleInfo, type Limits } from "../wasm/index.js";
 import { SYSCALLS, SYSCALL_BY_NAME, WASI_MODULE, type Capability, type Subsystem } from "./syscalls.js";
 
 /** What a module asks of the host: the input of `uniwasm inspect` and of grant checks. */
@@ -16,6 +17,12 @@ export interface ModuleSurface {
   surface: number;
   total: number;
   entry: "command" | "reactor" | "library";
+}
+
+/** Reads and analyses a module file: the library form of `uniwasm inspect FILE.wasm`. */
+export async function inspectModuleFile(path: string): Promise<ModuleSurface & { file: string; bytes: number }> {
+  const bytes = new Uint8Array(await readFile(path));
+  return { file: path, bytes: bytes.length, ...moduleSurface(checkModule(bytes)) };
 }
 
 /** Analyses a module's imports against the syscall table. */

@@ -1,17 +1,9 @@
 import { Command } from "commander";
 import { existsSync } from "node:fs";
-import { readFile } from "node:fs/promises";
-import { moduleSurface, type ModuleSurface } from "../../kernel/surface.js";
-import { checkModule, WasmError, type Limits } from "../../wasm/index.js";
+import { inspectModuleFile, type ModuleSurface } from "../../kernel/surface.js";
+import { WasmError, type Limits } from "../../wasm/index.js";
 import { inspectImage } from "../../image/inspect.js";
 import { SYSCALL_BY_NAME } from "../../kernel/syscalls.js";
-
-/** Reads and analyses a module file: the library form of `uniwasm inspect FILE.wasm`. */
-export async function inspectModuleFile(path: string): Promise<ModuleSurface & { file: string; bytes: number }> {
-  const bytes = new Uint8Array(await readFile(path));
-  const info = checkModule(bytes);
-  return { file: path, bytes: bytes.length, ...moduleSurface(info) };
-}
 
 function limits(l: Limits, unit: string): string {
   return `min ${l.min} ${unit}, max ${l.max ?? "none"}${l.shared ? ", shared" : ""}${l.is64 ? ", 64-bit" : ""}`;
