@@ -1,0 +1,107 @@
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
+import type { AppRecord } from "../../src/store/types.js";
+
+/** A runner whose commands finish when the test says so; it records the order they started in. */
+class GateRunner implements InstanceRunner {
+  readonly name = "gates";
+  readonly started: string[] = [];
+  private readonly pending: (() => void)[] = [];
+  constructor(readonly executors: number) {}
+  async prepare(): Promise<void> {}
+  runCommand(req: CommandRequest): Promise<RunOutcome> {
+    this.started.push(req.env["WHO"]!);
+    return new Promise((resolve) => this.pending.push(() => resolve({ reason: "exit", exitCode: 0, durationMs: Number(req.env["COST"] ?? 1) })));
+  }
+  /** Finishes the oldest running command. */
+  finishOne(): boolean {
+    const f = this.pending.shift();
+    f?.();
+    return f !== undefined;
+  }
+  async startReactor(): Promise<never> {
+    throw new Error("not used");
+  }
+  async close(): Promise<void> {}
+}
+
+function app(id: string, tenantId: string, memoryMiB = 16): AppRecord {
+  return {
+    id,
+    tenantId,
+    name: id,
+    imageDigest: "sha256:" + "0".repeat(64),
+    revision: 1,
+    createdAt: 0,
+    updatedAt: 0,
+    config: { abi: "wagi", routes: [], env: {}, args: [], limits: { memoryMiB, fuel: 0, timeoutMs: 60_000, maxBodyBytes: 1, maxResponseBytes: 1 }, scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 } },
+  };
+}
+
+const sinks = { onStdout: () => undefined, onStderr: () => undefined };
+const tick = () => new Promise((r) => setImmediate(r));
+
+test("through the resource manager, a tenant arriving behind another tenant's flood is served next, not after the backlog", async () => {
+  const runner = new GateRunner(1);
+  const m = new ResourceManager({ runner });
+  try {
+    m.setTenant({ id: "flood", name: "flood", weight: 1, quotas: {} });
+    m.setTenant({ id: "quiet", name: "quiet", weight: 1, quotas: {} });
+    await m.deploy(app("f", "flood"), { digest: "sha256:f", bytes: new Uint8Array() });
+    await m.deploy(app("q", "quiet"), { digest: "sha256:q", bytes: new Uint8Array() });
+    const all: Promise<RunOutcome>[] = [];
+    for (let i = 0; i < 30; i++) all.push(m.invoke("f", { env: { WHO: `F${i}`, COST: "20" }, args: [], body: new Uint8Array(), sinks }));
+    await tick();
+    // Let the flood establish its cost (20 ms per request) for a few rounds.
+    for (let i = 0; i < 3; i++) {
+      runner.finishOne();
+      await tick();
+    }
+    all.push(m.invoke("q", { env: { WHO: "Q", COST: "1" }, args: [], body: new Uint8Array(), sinks }));
+    await tick();
+    while (runner.finishOne()) await tick();
+    await Promise.all(all);
+    const q = runner.started.indexOf("Q");
+    const floodBeforeQ = runner.started.slice(0, q).length;
+    assert.ok(floodBeforeQ <= 5, `the quiet tenant's request started after ${floodBeforeQ} flood requests: ${runner.started.join(" ")}`);
+  } finally {
+    await m.close();
+  }
+});
+
+test("a tenant's memory quota bounds its live instances: the next one is refused with tenant_memory_exhausted", async () => {
+  const runner = new GateRunner(4);
+  const m = new ResourceManager({ runner });
+  try {
+    m.setTenant({ id: "t", name: "t", weight: 1, quotas: { memoryMiB: 32 } });
+    await m.deploy(app("a", "t", 16), { digest: "sha256:a", bytes: new Uint8Array() });
+    const inv = (who: string) => m.invoke("a", { env: { WHO: who }, args: [], body: new Uint8Array(), sinks });
+    const first = inv("1");
+    const second = inv("2");
+    await tick();
+    await assert.rejects(inv("3"), (e: unknown) => e instanceof Refusal && e.code === "tenant_memory_exhausted" && /32 MiB memory quota/.test(e.message));
+    assert.equal(m.tenantUsage("t").reservedMemoryBytes, 32 * 1024 * 1024);
+    while (runner.finishOne()) await tick();
+    await Promise.all([first, second]);
+    assert.equal(m.tenantUsage("t").reservedMemoryBytes, 0, "finished instances give their memory back");
+  } finally {
+    await m.close();
+  }
+});
+
+test("the node memory budget refuses with node_overloaded when full, whatever the tenant quotas", async () => {
+  const runner = new GateRunner(4);
+  const m = new ResourceManager({ runner, nodeMemoryBytes: 20 * 1024 * 1024 });
+  try {
+    m.setTenant({ id: "t", name: "t", weight: 1, quotas: {} });
+    await m.deploy(app("a", "t", 16), { digest: "sha256:a", bytes: new Uint8Array() });
+    const first = m.invoke("a", { env: { WHO: "1" }, args: [], body: new Uint8Array(), sinks });
+    await tick();
+    await assert.rejects(m.invoke("a", { env: { WHO: "2" }, args: [], body: new Uint8Array(), sinks }), (e: unknown) => e instanceof Refusal && e.code === "node_overloaded");
+    runner.finishOne();
+    await first;
+  } finally {
+    await m.close();
+  }
+});
