@@ -43,6 +43,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
   readonly name: string;
   readonly executors: number;
   private readonly images = new Map<string, WasmImage>();
+  private readonly reactorProblems = new Map<string, string>();
 
   constructor(opts: ExecutorPoolRunnerOptions = {}) {
     this.pool = new ExecutorPool(opts.executors !== undefined ? { size: opts.executors } : {});
@@ -82,7 +83,12 @@ export class ExecutorPoolRunner implements InstanceRunner {
   }
 
   async startReactor(req: ReactorStart): Promise<ReactorHandle> {
-    const problem = checkReactorExports(WebAssembly.Module.exports(new WebAssembly.Module(req.module.bytes)));
+    let problem = this.reactorProblems.get(req.module.digest);
+    if (problem === undefined) {
+      // Checked once per module: compiling here is only for the export list.
+      problem = checkReactorExports(WebAssembly.Module.exports(new WebAssembly.Module(req.module.bytes))) ?? "";
+      this.reactorProblems.set(req.module.digest, problem);
+    }
     if (problem) throw new RunnerError("link_error", problem);
     // Output is buffered in the executor and drained into each call's outcome
     // (per-call streaming is not offered for reactors); the response cap is
