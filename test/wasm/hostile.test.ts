@@ -196,7 +196,10 @@ test("valid mutants compute the same results metered as unmetered (differential 
   assert.ok(compared > 100, `compared ${compared} calls`);
 });
 
-const hasWasmOpt = spawnSync("wasm-opt", ["--version"]).status === 0;
+// Debian's binaryen by absolute path: under `npm test`, node_modules/.bin comes first on PATH and
+// holds the JS build of wasm-opt that assemblyscript depends on, a different binaryen version.
+const WASM_OPT = "/usr/bin/wasm-opt";
+const hasWasmOpt = spawnSync(WASM_OPT, ["--version"]).status === 0;
 test(
   "random modules from binaryen's translate-to-fuzz run the same metered as unmetered",
   { skip: hasWasmOpt ? false : "wasm-opt not installed (apt-get install binaryen)" },
@@ -212,8 +215,8 @@ test(
         const out = join(dir, "m.wasm");
         const flags = ["--enable-simd", "--enable-bulk-memory", "--enable-sign-ext", "--enable-nontrapping-float-to-int", "--enable-multivalue", "--enable-tail-call", "--enable-exception-handling"];
         // A busy machine can fail a spawn (EAGAIN); try again before giving up on this seed.
-        let gen = spawnSync("wasm-opt", ["-ttf", join(dir, "seed"), "-o", out, ...flags], { encoding: "utf8" });
-        for (let retry = 0; retry < 3 && gen.status === null; retry++) gen = spawnSync("wasm-opt", ["-ttf", join(dir, "seed"), "-o", out, ...flags], { encoding: "utf8" });
+        let gen = spawnSync(WASM_OPT, ["-ttf", join(dir, "seed"), "-o", out, ...flags], { encoding: "utf8" });
+        for (let retry = 0; retry < 3 && gen.status === null; retry++) gen = spawnSync(WASM_OPT, ["-ttf", join(dir, "seed"), "-o", out, ...flags], { encoding: "utf8" });
         if (gen.status !== 0) {
           failures.push(`seed ${i}: ${gen.error?.message ?? `status ${gen.status}`} ${gen.stderr ?? ""}`.trim());
           continue;
