@@ -55,16 +55,16 @@ export type AbiFactory = (k: Kernel, m: GuestMemory, fs: FileSystem) => AbiFunct
  * makes keep monomorphic call sites when V8 inlines them.
  */
 export const WASI_ABI: Record<SyscallName, AbiFactory> = {
-  args_get: (k, m, fs) => (argv: number, buf: number) => writeStrings(m, k.args, argv, buf),
-  args_sizes_get: (k, m, fs) => (countOut: number, sizeOut: number) => {
+  args_get: (k, m, _fs) => (argv: number, buf: number) => writeStrings(m, k.args, argv, buf),
+  args_sizes_get: (k, m, _fs) => (countOut: number, sizeOut: number) => {
     m.check(countOut, 4);
     m.check(sizeOut, 4);
     m.setU32(countOut, k.args.count);
     m.setU32(sizeOut, k.args.bufSize);
     return OK;
   },
-  environ_get: (k, m, fs) => (env: number, buf: number) => writeStrings(m, k.env, env, buf),
-  environ_sizes_get: (k, m, fs) => (countOut: number, sizeOut: number) => {
+  environ_get: (k, m, _fs) => (env: number, buf: number) => writeStrings(m, k.env, env, buf),
+  environ_sizes_get: (k, m, _fs) => (countOut: number, sizeOut: number) => {
     m.check(countOut, 4);
     m.check(sizeOut, 4);
     m.setU32(countOut, k.env.count);
@@ -72,33 +72,33 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     return OK;
   },
 
-  clock_res_get: (k, m, fs) => (id: number, out: number) => {
+  clock_res_get: (k, m, _fs) => (id: number, out: number) => {
     m.setU64(out, k.clocks.resolution(id));
     return OK;
   },
-  clock_time_get: (k, m, fs) => (id: number, _precision: bigint, out: number) => {
+  clock_time_get: (k, m, _fs) => (id: number, _precision: bigint, out: number) => {
     // The monotonic clock is the hot one (timing loops): skip the dispatch.
     m.setU64(out, id === ClockId.MONOTONIC ? process.hrtime.bigint() : k.clocks.now(id));
     return OK;
   },
 
-  fd_advise: (k, m, fs) => (fd: number, offset: bigint, len: bigint, advice: number) => {
+  fd_advise: (_k, _m, fs) => (fd: number, offset: bigint, len: bigint, advice: number) => {
     fs.advise(fd, offset, len, advice);
     return OK;
   },
-  fd_allocate: (k, m, fs) => (fd: number, offset: bigint, len: bigint) => {
+  fd_allocate: (_k, _m, fs) => (fd: number, offset: bigint, len: bigint) => {
     fs.allocate(fd, offset, len);
     return OK;
   },
-  fd_close: (k, m, fs) => (fd: number) => {
+  fd_close: (k, _m, _fs) => (fd: number) => {
     k.closeFd(fd);
     return OK;
   },
-  fd_datasync: (k, m, fs) => (fd: number) => {
+  fd_datasync: (_k, _m, fs) => (fd: number) => {
     fs.sync(fd, true);
     return OK;
   },
-  fd_fdstat_get: (k, m, fs) => (fd: number, out: number) => {
+  fd_fdstat_get: (_k, m, fs) => (fd: number, out: number) => {
     const st = fs.fdstat(fd);
     m.check(out, Layout.FDSTAT_SIZE);
     m.setU8(out, st.filetype);
@@ -109,59 +109,59 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.setU64(out + 16, st.rightsInheriting);
     return OK;
   },
-  fd_fdstat_set_flags: (k, m, fs) => (fd: number, flags: number) => {
+  fd_fdstat_set_flags: (_k, _m, fs) => (fd: number, flags: number) => {
     fs.setFlags(fd, flags & 0xffff);
     return OK;
   },
-  fd_fdstat_set_rights: (k, m, fs) => (fd: number, base: bigint, inheriting: bigint) => {
+  fd_fdstat_set_rights: (_k, _m, fs) => (fd: number, base: bigint, inheriting: bigint) => {
     fs.setRights(fd, BigInt.asUintN(64, base), BigInt.asUintN(64, inheriting));
     return OK;
   },
-  fd_filestat_get: (k, m, fs) => (fd: number, out: number) => {
+  fd_filestat_get: (_k, m, fs) => (fd: number, out: number) => {
     m.check(out, Layout.FILESTAT_SIZE);
     writeStat(m, out, fs.filestat(fd));
     return OK;
   },
-  fd_filestat_set_size: (k, m, fs) => (fd: number, size: bigint) => {
+  fd_filestat_set_size: (_k, _m, fs) => (fd: number, size: bigint) => {
     fs.setSize(fd, BigInt.asUintN(64, size));
     return OK;
   },
-  fd_filestat_set_times: (k, m, fs) => (fd: number, atim: bigint, mtim: bigint, fst: number) => {
+  fd_filestat_set_times: (_k, _m, fs) => (fd: number, atim: bigint, mtim: bigint, fst: number) => {
     fs.setTimes(fd, BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
     return OK;
   },
-  fd_pread: (k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+  fd_pread: (_k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
     m.setU32(out, fs.pread(fd, bufs, BigInt.asUintN(64, offset)));
     return OK;
   },
-  fd_prestat_get: (k, m, fs) => (fd: number, out: number) => {
+  fd_prestat_get: (_k, m, fs) => (fd: number, out: number) => {
     const name = encodeUtf8(fs.prestatName(fd));
     m.check(out, Layout.PRESTAT_SIZE);
     m.setU32(out, 0); // tag = dir, padding zeroed
     m.setU32(out + 4, name.length);
     return OK;
   },
-  fd_prestat_dir_name: (k, m, fs) => (fd: number, path: number, len: number) => {
+  fd_prestat_dir_name: (_k, m, fs) => (fd: number, path: number, len: number) => {
     const name = encodeUtf8(fs.prestatName(fd, "fd_prestat_dir_name"));
     if ((len >>> 0) < name.length) throw new WasiError(Errno.NAMETOOLONG, "buffer shorter than the preopen name");
     m.write(path, name);
     return OK;
   },
-  fd_pwrite: (k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+  fd_pwrite: (_k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
     m.setU32(out, fs.pwrite(fd, bufs, BigInt.asUintN(64, offset)));
     return OK;
   },
-  fd_read: (k, m, fs) => (fd: number, iovs: number, n: number, out: number) => {
+  fd_read: (k, m, _fs) => (fd: number, iovs: number, n: number, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
     m.setU32(out, k.readFd(fd, bufs));
     return OK;
   },
-  fd_readdir: (k, m, fs) => (fd: number, buf: number, len: number, cookie: bigint, out: number) => {
+  fd_readdir: (_k, m, fs) => (fd: number, buf: number, len: number, cookie: bigint, out: number) => {
     m.check(out, 4);
     const dst = m.bytes(buf, len);
     const entries = fs.readdir(fd, BigInt.asUintN(64, cookie));
@@ -185,55 +185,55 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.setU32(out, used);
     return OK;
   },
-  fd_renumber: (k, m, fs) => (from: number, to: number) => {
+  fd_renumber: (k, _m, _fs) => (from: number, to: number) => {
     k.renumberFd(from, to);
     return OK;
   },
-  fd_seek: (k, m, fs) => (fd: number, offset: bigint, whence: number, out: number) => {
+  fd_seek: (_k, m, fs) => (fd: number, offset: bigint, whence: number, out: number) => {
     m.check(out, 8);
     m.setU64(out, fs.seek(fd, offset, whence));
     return OK;
   },
-  fd_sync: (k, m, fs) => (fd: number) => {
+  fd_sync: (_k, _m, fs) => (fd: number) => {
     fs.sync(fd, false);
     return OK;
   },
-  fd_tell: (k, m, fs) => (fd: number, out: number) => {
+  fd_tell: (_k, m, fs) => (fd: number, out: number) => {
     m.check(out, 8);
     m.setU64(out, fs.tell(fd));
     return OK;
   },
-  fd_write: (k, m, fs) => (fd: number, iovs: number, n: number, out: number) => {
+  fd_write: (k, m, _fs) => (fd: number, iovs: number, n: number, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
     m.setU32(out, k.writeFd(fd, bufs));
     return OK;
   },
 
-  path_create_directory: (k, m, fs) => (fd: number, path: number, len: number) => {
+  path_create_directory: (_k, m, fs) => (fd: number, path: number, len: number) => {
     fs.createDirectory(fd, m.string(path, len));
     return OK;
   },
-  path_filestat_get: (k, m, fs) => (fd: number, flags: number, path: number, len: number, out: number) => {
+  path_filestat_get: (_k, m, fs) => (fd: number, flags: number, path: number, len: number, out: number) => {
     m.check(out, Layout.FILESTAT_SIZE);
     writeStat(m, out, fs.pathFilestat(fd, flags, m.string(path, len)));
     return OK;
   },
-  path_filestat_set_times: (k, m, fs) => (fd: number, flags: number, path: number, len: number, atim: bigint, mtim: bigint, fst: number) => {
+  path_filestat_set_times: (_k, m, fs) => (fd: number, flags: number, path: number, len: number, atim: bigint, mtim: bigint, fst: number) => {
     fs.pathSetTimes(fd, flags, m.string(path, len), BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
     return OK;
   },
-  path_link: (k, m, fs) => (oldFd: number, oldFlags: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
+  path_link: (_k, m, fs) => (oldFd: number, oldFlags: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
     fs.link(oldFd, oldFlags, m.string(oldPath, oldLen), newFd, m.string(newPath, newLen));
     return OK;
   },
-  path_open: (k, m, fs) => (fd: number, dirflags: number, path: number, len: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
+  path_open: (_k, m, fs) => (fd: number, dirflags: number, path: number, len: number, oflags: number, base: bigint, inheriting: bigint, fdflags: number, out: number) => {
     m.check(out, 4);
     const opened = fs.open(fd, dirflags, m.string(path, len), oflags & 0xffff, BigInt.asUintN(64, base), BigInt.asUintN(64, inheriting), fdflags & 0xffff);
     m.setU32(out, opened);
     return OK;
   },
-  path_readlink: (k, m, fs) => (fd: number, path: number, len: number, buf: number, bufLen: number, out: number) => {
+  path_readlink: (_k, m, fs) => (fd: number, path: number, len: number, buf: number, bufLen: number, out: number) => {
     m.check(out, 4);
     const dst = m.bytes(buf, bufLen);
     const target = encodeUtf8(fs.readlink(fd, m.string(path, len)));
@@ -243,24 +243,24 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.setU32(out, n);
     return OK;
   },
-  path_remove_directory: (k, m, fs) => (fd: number, path: number, len: number) => {
+  path_remove_directory: (_k, m, fs) => (fd: number, path: number, len: number) => {
     fs.removeDirectory(fd, m.string(path, len));
     return OK;
   },
-  path_rename: (k, m, fs) => (fd: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
+  path_rename: (_k, m, fs) => (fd: number, oldPath: number, oldLen: number, newFd: number, newPath: number, newLen: number) => {
     fs.rename(fd, m.string(oldPath, oldLen), newFd, m.string(newPath, newLen));
     return OK;
   },
-  path_symlink: (k, m, fs) => (oldPath: number, oldLen: number, fd: number, newPath: number, newLen: number) => {
+  path_symlink: (_k, m, fs) => (oldPath: number, oldLen: number, fd: number, newPath: number, newLen: number) => {
     fs.symlink(m.string(oldPath, oldLen), fd, m.string(newPath, newLen));
     return OK;
   },
-  path_unlink_file: (k, m, fs) => (fd: number, path: number, len: number) => {
+  path_unlink_file: (_k, m, fs) => (fd: number, path: number, len: number) => {
     fs.unlinkFile(fd, m.string(path, len));
     return OK;
   },
 
-  poll_oneoff: (k, m, fs) => (inPtr: number, outPtr: number, n: number, countOut: number) => {
+  poll_oneoff: (k, m, _fs) => (inPtr: number, outPtr: number, n: number, countOut: number) => {
     const count = n >>> 0;
     m.check(countOut, 4);
     m.check(inPtr, count * Layout.SUBSCRIPTION_SIZE);
@@ -291,23 +291,23 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.setU32(countOut, events.length);
     return OK;
   },
-  proc_exit: (k, m, fs) => (code: number) => proc.exit(code),
-  proc_raise: (k, m, fs) => (signal: number) => {
+  proc_exit: (_k, _m, _fs) => (code: number) => proc.exit(code),
+  proc_raise: (_k, _m, _fs) => (signal: number) => {
     proc.raise(signal);
     return OK;
   },
-  random_get: (k, m, fs) => (buf: number, len: number) => {
+  random_get: (_k, m, _fs) => (buf: number, len: number) => {
     fillRandom(m.bytes(buf, len));
     return OK;
   },
-  sched_yield: (k, m, fs) => () => OK,
+  sched_yield: (_k, _m, _fs) => () => OK,
 
-  sock_accept: (k, m, fs) => (fd: number, flags: number, out: number) => {
+  sock_accept: (k, m, _fs) => (fd: number, flags: number, out: number) => {
     m.check(out, 4);
     m.setU32(out, k.sockets.accept(fd, flags & 0xffff));
     return OK;
   },
-  sock_recv: (k, m, fs) => (fd: number, iovs: number, n: number, riflags: number, lenOut: number, flagsOut: number) => {
+  sock_recv: (k, m, _fs) => (fd: number, iovs: number, n: number, riflags: number, lenOut: number, flagsOut: number) => {
     m.check(lenOut, 4);
     m.check(flagsOut, 2);
     const r = k.sockets.recv(fd, m.iovecs(iovs, n), riflags & 0xffff);
@@ -315,12 +315,12 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.setU16(flagsOut, r.roflags);
     return OK;
   },
-  sock_send: (k, m, fs) => (fd: number, iovs: number, n: number, siflags: number, out: number) => {
+  sock_send: (k, m, _fs) => (fd: number, iovs: number, n: number, siflags: number, out: number) => {
     m.check(out, 4);
     m.setU32(out, k.sockets.send(fd, m.iovecs(iovs, n), siflags & 0xffff));
     return OK;
   },
-  sock_shutdown: (k, m, fs) => (fd: number, how: number) => {
+  sock_shutdown: (k, _m, _fs) => (fd: number, how: number) => {
     k.sockets.shutdown(fd, how);
     return OK;
   },
