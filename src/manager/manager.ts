@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
 import type { InstanceRunner, ModuleRef, OutputSinks, RunLimits, RunOutcome } from "./runner.js";
 import { RunnerError } from "./runner.js";
-import { FairScheduler, SchedulerRejection, type TenantShare } from "./scheduler.js";
+import { FairScheduler, SchedulerRejection, type RunOptions, type TenantShare } from "./scheduler.js";
 import { CpuWindow, TokenBucket } from "./rate.js";
 import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
 import { ReactorPool, type PooledInstance } from "./pool.js";
@@ -52,6 +52,8 @@ export interface TenantRuntime {
   quotas: TenantQuotas;
   bucket: TokenBucket;
   cpu: CpuWindow;
+  /** The scheduler's view of this tenant, rebuilt when quotas change (not per request). */
+  share: TenantShare;
 }
 
 export interface InstanceInfo {
@@ -87,13 +89,17 @@ export class Deployment {
   costEstimate = 1;
   pool: ReactorPool | undefined;
   supervisor: Supervisor | undefined;
+  /** Scheduler options for this revision's requests (made once, not per request). */
+  readonly schedulerOptions: RunOptions<RunOutcome>;
   private drained: (() => void) | undefined;
 
   constructor(
     readonly app: AppRecord,
     readonly module: ModuleRef,
     readonly limits: RunLimits,
-  ) {}
+  ) {
+    this.schedulerOptions = { queueTimeoutMs: Math.min(limits.timeoutMs, 30_000), actualCost: chargedCost };
+  }
 
   get abi() {
     return this.app.config.abi;
@@ -170,6 +176,7 @@ export class ResourceManager {
       cur.weight = t.weight;
       cur.bucket.rate = quotas.requestsPerSecond;
       cur.bucket.burst = Math.max(1, quotas.requestsPerSecond);
+      cur.share = shareOf(t.id, t.weight, quotas);
       return cur;
     }
     const rt: TenantRuntime = {
@@ -179,6 +186,7 @@ export class ResourceManager {
       quotas,
       bucket: new TokenBucket(quotas.requestsPerSecond, Math.max(1, quotas.requestsPerSecond)),
       cpu: new CpuWindow(),
+      share: shareOf(t.id, t.weight, quotas),
     };
     this.tenants.set(t.id, rt);
     return rt;
@@ -248,38 +256,38 @@ export class ResourceManager {
     if (!d || d.abi === "service") throw new Refusal("app_unavailable", `app ${appId} is not serving requests`);
     const t = this.tenants.get(d.app.tenantId);
     if (!t) throw new Refusal("app_unavailable", `tenant of app ${appId} is gone`);
-    const refuse = (r: Refusal): never => {
-      this.observer.refused?.({ tenantId: t.id, appId, code: r.code });
-      throw r;
-    };
     const wait = t.bucket.take();
-    if (wait > 0) refuse(new Refusal("tenant_rate_limited", `tenant ${t.name} is over ${t.quotas.requestsPerSecond} requests/s`, Math.ceil(wait)));
+    if (wait > 0) this.refuse(t, appId, new Refusal("tenant_rate_limited", `tenant ${t.name} is over ${t.quotas.requestsPerSecond} requests/s`, Math.ceil(wait)));
     if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
-      refuse(new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute)));
+      this.refuse(t, appId, new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute)));
     }
-    const share: TenantShare = { id: t.id, weight: t.weight, maxConcurrency: t.quotas.maxConcurrency, maxQueue: t.quotas.maxQueue };
     d.inflight++;
     const enqueued = performance.now();
     try {
       return await this.scheduler.run(
-        share,
+        t.share,
         d.costEstimate,
-        async () => {
+        () => {
           const queuedMs = performance.now() - enqueued;
           return d.abi === "reactor" ? this.runReactor(d, t, inv, queuedMs) : this.runCommand(d, t, inv, queuedMs);
         },
-        { queueTimeoutMs: Math.min(d.limits.timeoutMs, 30_000), actualCost: (r, ms) => r?.durationMs ?? ms },
+        d.schedulerOptions,
       );
     } catch (err) {
       if (err instanceof SchedulerRejection) {
-        if (err.reason === "tenant_queue_full") refuse(new Refusal("tenant_overloaded", err.message, 1));
-        refuse(new Refusal("node_overloaded", err.message, 1));
+        if (err.reason === "tenant_queue_full") this.refuse(t, appId, new Refusal("tenant_overloaded", err.message, 1));
+        this.refuse(t, appId, new Refusal("node_overloaded", err.message, 1));
       }
-      if (err instanceof Refusal) refuse(err);
+      if (err instanceof Refusal) this.refuse(t, appId, err);
       throw err;
     } finally {
       d.done();
     }
+  }
+
+  private refuse(t: TenantRuntime, appId: string, r: Refusal): never {
+    this.observer.refused?.({ tenantId: t.id, appId, code: r.code });
+    throw r;
   }
 
   private reserve(d: Deployment, t: TenantRuntime): Reservation {
@@ -485,6 +493,19 @@ function budgetRefusal(r: BudgetRefusal, t: TenantRuntime, d: Deployment): Refus
   }
 }
 
+// Instance ids: a random per-process prefix and a counter (a WAGI request
+// starts an instance, so this is on the hot path; randomBytes per id is not).
+const INSTANCE_ID_PREFIX = "i_" + randomBytes(4).toString("base64url");
+let instanceCounter = 0;
 function newInstanceId(): string {
-  return "i_" + randomBytes(6).toString("base64url");
+  return INSTANCE_ID_PREFIX + (++instanceCounter).toString(36);
+}
+
+/** The scheduler charges a run its executor time (the outcome's), not the wall time spent waiting for it. */
+function chargedCost(r: RunOutcome | undefined, ms: number): number {
+  return r?.durationMs ?? ms;
+}
+
+function shareOf(id: string, weight: number, quotas: TenantQuotas): TenantShare {
+  return { id, weight, maxConcurrency: quotas.maxConcurrency, maxQueue: quotas.maxQueue };
 }

@@ -24,6 +24,10 @@ export class TokenBucket {
 export class CpuWindow {
   private readonly buckets = new Float64Array(60);
   private readonly stamps = new Float64Array(60);
+  // used() runs on every request: its sum is kept for the current second and
+  // recomputed (60 buckets) only when the second changes or a bucket is reused.
+  private cachedSec = NaN;
+  private cachedSum = 0;
 
   add(ms: number, now = Date.now()): void {
     const sec = Math.floor(now / 1000);
@@ -31,15 +35,21 @@ export class CpuWindow {
     if (this.stamps[i] !== sec) {
       this.stamps[i] = sec;
       this.buckets[i] = 0;
+      this.cachedSec = NaN;
     }
     this.buckets[i]! += ms;
+    if (this.cachedSec === sec) this.cachedSum += ms;
+    else this.cachedSec = NaN;
   }
 
   /** Milliseconds used in the last 60 seconds. */
   used(now = Date.now()): number {
     const sec = Math.floor(now / 1000);
+    if (sec === this.cachedSec) return this.cachedSum;
     let sum = 0;
     for (let i = 0; i < 60; i++) if (sec - this.stamps[i]! < 60) sum += this.buckets[i]!;
+    this.cachedSec = sec;
+    this.cachedSum = sum;
     return sum;
   }
 

@@ -58,6 +58,13 @@ export interface SchedulerOptions {
   reserveWindowMs?: number;
 }
 
+export interface RunOptions<T> {
+  /** Longest wait for an executor before SchedulerRejection("queue_timeout"). */
+  queueTimeoutMs?: number;
+  /** The job's actual cost from its result and wall time (default: the wall time). */
+  actualCost?: (result: T | undefined, ms: number) => number;
+}
+
 export interface SchedulerStats {
   running: number;
   queued: number;
@@ -74,6 +81,10 @@ export class FairScheduler {
   private readonly quantum: number;
   private readonly maxQueued: number;
   private readonly reserveWindowMs: number;
+  /** The tenant that submitted work last, when, and the latest submission by any other tenant. */
+  private lastTenant: TenantState | undefined;
+  private lastActiveAt = -Infinity;
+  private otherActiveAt = -Infinity;
   slots: number;
 
   constructor(opts: SchedulerOptions) {
@@ -87,9 +98,20 @@ export class FairScheduler {
    * Runs `task` when the tenant's turn comes. `cost` is the estimated executor
    * time; `charge` (returned by the task's result via `actualCost`) corrects it.
    */
-  async run<T>(share: TenantShare, cost: number, task: () => Promise<T>, opts: { queueTimeoutMs?: number; actualCost?: (result: T | undefined, ms: number) => number } = {}): Promise<T> {
+  async run<T>(share: TenantShare, cost: number, task: () => Promise<T>, opts: RunOptions<T> = {}): Promise<T> {
     const t = this.state(share);
-    await this.admit(t, Math.max(cost, 0.001), opts.queueTimeoutMs);
+    cost = Math.max(cost, 0.001);
+    // The uncontended path (nobody waiting, a slot free for this tenant)
+    // starts at once: no job record, promise or queue timer. It leaves the
+    // tenant's deficit exactly as the round robin below would.
+    // (Nobody waiting means every queue is empty; a zero maxQueue still refuses, as admit does.)
+    if (this.ring.length === 0 && t.share.maxQueue > 0 && this.maxQueued > 0 && this.mayStart(t)) {
+      t.deficit = t.deficit >= cost ? Math.min(t.deficit - cost, 0) : 0;
+      t.running++;
+      this.running++;
+    } else {
+      await this.admit(t, cost, opts.queueTimeoutMs);
+    }
     const started = performance.now();
     let result: T | undefined;
     try {
@@ -101,8 +123,14 @@ export class FairScheduler {
       t.deficit -= actual - cost;
       t.running--;
       this.running--;
-      this.dispatch();
+      if (this.ring.length > 0) this.dispatch();
     }
+  }
+
+  /** Whether `t` may take a free executor now (its concurrency cap, and the last executor kept for others). */
+  private mayStart(t: TenantState): boolean {
+    if (this.running >= this.slots || t.running >= t.share.maxConcurrency) return false;
+    return !(this.slots > 1 && this.running === this.slots - 1 && t.running > 0 && this.othersActive(t));
   }
 
   private state(share: TenantShare): TenantState {
@@ -113,7 +141,14 @@ export class FairScheduler {
     } else {
       t.share = share; // quotas may change at runtime
     }
-    t.lastActive = performance.now();
+    const now = performance.now();
+    t.lastActive = now;
+    if (this.lastTenant !== t) {
+      // The most recent activity of any tenant other than the newly latest one (see othersActive).
+      this.otherActiveAt = this.lastActiveAt;
+      this.lastTenant = t;
+    }
+    this.lastActiveAt = now;
     return t;
   }
 
@@ -200,11 +235,11 @@ export class FairScheduler {
     }
   }
 
-  /** Whether a tenant other than `t` submitted work recently (it may need the last executor). */
+  /** Whether a tenant other than `t` submitted work recently, has work waiting or running (it may need the last executor). O(1). */
   private othersActive(t: TenantState): boolean {
+    if (this.running - t.running > 0 || this.queued - t.queue.length > 0) return true;
     const since = performance.now() - this.reserveWindowMs;
-    for (const o of this.tenants.values()) if (o !== t && (o.lastActive >= since || o.queue.length > 0 || o.running > 0)) return true;
-    return false;
+    return (this.lastTenant === t ? this.otherActiveAt : this.lastActiveAt) >= since;
   }
 
   stats(): SchedulerStats {

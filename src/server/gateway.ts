@@ -17,6 +17,7 @@ export interface GatewayHooks {
 }
 
 const STREAM_AFTER = 64 * 1024;
+const EMPTY_BODY = new Uint8Array(0);
 
 interface RouteEntry {
   prefix: string;
@@ -147,7 +148,8 @@ export class Gateway {
     }
     let body: Uint8Array;
     try {
-      body = await readBody(req, limit);
+      // No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body (most GETs); skip the stream.
+      body = declared === 0 && req.headers["transfer-encoding"] === undefined ? EMPTY_BODY : await readBody(req, limit);
     } catch (err) {
       if (err instanceof ApiError) {
         res.setHeader("connection", "close");

@@ -19,6 +19,8 @@ export interface CgiRequestInfo {
 }
 
 /** Headers a guest never sees: credentials meant for the node, and hop-by-hop headers. */
+const SERVER_SOFTWARE = `uniwasm/${VERSION}`;
+
 const HIDDEN_HEADERS = new Set(["authorization", "proxy-authorization", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"]);
 
 export function cgiEnv(info: CgiRequestInfo, appEnv: Record<string, string>): Record<string, string> {
@@ -52,17 +54,34 @@ export function cgiEnv(info: CgiRequestInfo, appEnv: Record<string, string>): Re
     SERVER_NAME: info.host,
     SERVER_PORT: String(info.serverPort),
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
-    SERVER_SOFTWARE: `uniwasm/${VERSION}`,
+    SERVER_SOFTWARE: SERVER_SOFTWARE,
     X_MATCHED_ROUTE: info.route,
     X_FULL_URL: `http://${req.headers.host ?? info.host}${url}`,
     X_RAW_PATH_INFO: rawPathInfo,
     X_REQUEST_ID: info.requestId,
   };
-  for (const [name, value] of Object.entries(req.headers)) {
-    if (HIDDEN_HEADERS.has(name) || value === undefined) continue;
-    env["HTTP_" + name.toUpperCase().replace(/-/g, "_")] = Array.isArray(value) ? value.join(", ") : value;
+  const headers = req.headers;
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined) continue;
+    const variable = headerVariable(name);
+    if (variable === null) continue;
+    env[variable] = Array.isArray(value) ? value.join(", ") : value;
   }
   return env;
+}
+
+// Header name -> CGI variable name (null: hidden), memoised: the same few
+// names arrive on every request. Bounded, since clients choose the names.
+const headerVariables = new Map<string, string | null>();
+function headerVariable(name: string): string | null {
+  let v = headerVariables.get(name);
+  if (v === undefined) {
+    v = HIDDEN_HEADERS.has(name) ? null : "HTTP_" + name.toUpperCase().replace(/-/g, "_");
+    if (headerVariables.size >= 1024) headerVariables.clear();
+    headerVariables.set(name, v);
+  }
+  return v;
 }
 
 /** argv for a WAGI command: the script name, then each `&`-separated query parameter, decoded. */
