@@ -3,6 +3,12 @@
  * isolate and stack limit. It sends one request at a time, enforces the
  * deadline of the running request by terminating the worker, and tells the
  * pool when the worker is gone so that it can be replaced.
+ *
+ * Requests and results go through the executor's job slot (job-slot.ts): the
+ * worker parks on it between jobs, and this side learns of the result through
+ * Atomics.waitAsync. What does not fit the slot (a module's first transfer, a
+ * snapshot, large outputs) and everything streamed during a run (output
+ * chunks, trace lines) travels by postMessage.
  */
 import { Worker } from "node:worker_threads";
 import type { IoServer } from "../kernel/io-bridge.js";
@@ -10,6 +16,11 @@ import type { GuestOutcome, ReactorValue } from "./guest.js";
 import { describeEnd, EXIT_CODES, type ResolvedLimits } from "./limits.js";
 import type { ExecutorStats, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
+import { createJobSlot, DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE, type JobSlot } from "./job-slot.js";
+
+type WaitAsyncResult = { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
+/** Node 20 has Atomics.waitAsync; TypeScript's ES2023 lib does not declare it. */
+const waitAsync = (Atomics as unknown as { waitAsync(ta: Int32Array, index: number, value: number): WaitAsyncResult }).waitAsync;
 
 const WORKER_URL = new URL("./executor-worker.js", import.meta.url);
 
@@ -73,6 +84,9 @@ export class Executor {
   private nextId = 1;
   private timer: NodeJS.Timeout | undefined;
   private closeIo: (() => void) | undefined;
+  private readonly slot: JobSlot;
+  private readonly writer: SlotWriter;
+  private readonly reader: SlotReader;
   idleSince = Date.now();
 
   constructor(
@@ -82,7 +96,11 @@ export class Executor {
     /** Extra executors (non-default stack size) retire when idle. */
     readonly extra = false,
   ) {
-    const data: WorkerData = {};
+    const slotBuffer = createJobSlot();
+    this.slot = openJobSlot(slotBuffer);
+    this.writer = new SlotWriter(this.slot);
+    this.reader = new SlotReader(this.slot);
+    const data: WorkerData = { slot: slotBuffer };
     const transferList: import("node:worker_threads").MessagePort[] = [];
     if (io) {
       const conn = io.connect();
@@ -117,7 +135,43 @@ export class Executor {
     if (Number.isFinite(job.timeoutMs)) {
       this.timer = setTimeout(() => this.deadline(job), job.timeoutMs);
     }
-    this.worker.postMessage({ ...job.build(this), id } as WorkerRequest);
+    const req = job.build(this) as WorkerRequest;
+    req.id = id;
+    this.send(req, id);
+  }
+
+  /** Puts the request in the job slot (or posts it, when it does not fit) and wakes the worker. */
+  private send(req: WorkerRequest, id: number): void {
+    const c = this.slot.control;
+    const length = this.writer.write(req);
+    if (length >= 0) {
+      c[WHERE] = VIA_SLOT;
+      c[LENGTH] = length;
+    } else {
+      // Posted first: the worker reads it (receiveMessageOnPort) only once it sees JOB.
+      this.worker.postMessage(req);
+      c[WHERE] = VIA_PORT;
+    }
+    Atomics.store(c, STATE, JOB);
+    Atomics.notify(c, STATE);
+    this.awaitResult(id);
+  }
+
+  private awaitResult(id: number): void {
+    const w = waitAsync(this.slot.control, STATE, JOB);
+    if (w.async) void w.value.then(() => this.collect(id));
+    else this.collect(id);
+  }
+
+  /** The slot changed state (or this executor died): takes the result of request `id` if it is there. */
+  private collect(id: number): void {
+    const job = this.current;
+    if (!this.alive || !job || (job as Job & { id?: number }).id !== id) return;
+    const c = this.slot.control;
+    const state = Atomics.load(c, STATE);
+    if (state === JOB) return this.awaitResult(id); // not finished yet: a stray wake-up
+    if (state !== DONE || c[WHERE] === VIA_PORT) return; // the result follows as a message
+    this.onReply(this.reader.read(c[LENGTH]) as WorkerReply);
   }
 
   private deadline(job: Job): void {
@@ -149,6 +203,10 @@ export class Executor {
       if (this.alive && !this.current) this.events.idle(this);
       return;
     }
+    this.onReply(msg);
+  }
+
+  private onReply(msg: WorkerReply): void {
     const job = this.current;
     if (!job || (job as Job & { id?: number }).id !== msg.id) return;
     switch (msg.kind) {
@@ -166,7 +224,7 @@ export class Executor {
         this.finish();
         const r: Reply = {};
         if (msg.outcome) {
-          // Empty output is left out on the wire (see executor-worker's reply).
+          // Empty output is left out of posted replies (see executor-worker's reply).
           msg.outcome.stdout ??= new Uint8Array(0);
           msg.outcome.stderr ??= new Uint8Array(0);
           r.outcome = msg.outcome;
@@ -193,6 +251,8 @@ export class Executor {
     this.alive = false;
     if (this.timer) clearTimeout(this.timer);
     this.closeIo?.();
+    // Releases this side's Atomics.waitAsync on the slot (collect then sees the executor dead).
+    Atomics.notify(this.slot.control, STATE);
     const job = this.current;
     this.current = undefined;
     if (job) job.reject(new ExecutorLostError(`executor ${this.id} lost while running a request: ${why}`, true));

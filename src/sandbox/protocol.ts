@@ -1,6 +1,7 @@
 /**
  * Messages between an executor handle (main thread) and its worker thread.
- * Everything here must survive structured cloning: a WebAssembly.Module is
+ * They travel through the executor's job slot (job-slot.ts) when they fit,
+ * else by postMessage, so everything here must survive structured cloning: a WebAssembly.Module is
  * cloneable (the compiled code is shared, not recompiled), a Snapshot's page
  * data is a SharedArrayBuffer (shared, not copied), bigints and Infinity clone.
  */
@@ -35,6 +36,8 @@ export type WorkerReply =
   | { id: 0; kind: "ready" };
 
 export interface WorkerData {
+  /** The executor's job slot (see job-slot.ts). */
+  slot: SharedArrayBuffer;
   /** Client end of the pool's socket I/O server (see kernel/io-bridge). */
   ioPort?: import("node:worker_threads").MessagePort;
   ioSignal?: SharedArrayBuffer;
