@@ -59,6 +59,8 @@ export type SandboxResult = GuestOutcome;
 /** Bytes of a module with their digest computed once; pass it instead of bytes to skip hashing. */
 export class WasmImage {
   readonly digest: string;
+  /** @internal Module cache keys by rewrite code (see ExecutorPool.prepare), built once. */
+  readonly keys = new Map<number, string>();
   constructor(readonly bytes: Uint8Array) {
     this.digest = createHash("sha256").update(bytes).digest("hex");
   }
@@ -81,6 +83,8 @@ export class ExecutorPool {
   private readonly executors: Executor[] = [];
   private readonly queue: QueuedJob[] = [];
   private readonly modules = new Map<string, Promise<PreparedModule>>();
+  /** The compiled ones among `modules`: a run can take them without waiting on a promise. */
+  private readonly compiled = new Map<string, PreparedModule>();
   private readonly maxModules: number;
   private readonly extraIdleMs: number;
   private closed = false;
@@ -126,25 +130,45 @@ export class ExecutorPool {
    */
   prepare(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): Promise<PreparedModule> {
     const image = source instanceof WasmImage ? source : new WasmImage(source);
-    const metered = limits.fuel !== null;
-    const key = `${image.digest}/m${limits.maxMemoryPages}${metered ? "/fuel" : ""}${forSnapshot ? "/snap" : ""}`;
+    const key = moduleKey(image, limits, forSnapshot);
     const hit = this.modules.get(key);
     if (hit) {
-      this.counters.cacheHits++;
-      // Most recently used last.
-      this.modules.delete(key);
-      this.modules.set(key, hit);
+      this.touch(key, hit);
       return hit;
     }
-    const p = this.compile(image.bytes, key, limits.maxMemoryPages, metered, forSnapshot);
+    const p = this.compile(image.bytes, key, limits.maxMemoryPages, limits.fuel !== null, forSnapshot);
     this.modules.set(key, p);
-    p.catch(() => this.modules.delete(key));
+    p.then(
+      (m) => {
+        if (this.modules.get(key) === p) this.compiled.set(key, m);
+      },
+      () => {
+        if (this.modules.get(key) === p) this.modules.delete(key);
+      },
+    );
     while (this.modules.size > this.maxModules) this.forget(this.modules.keys().next().value!);
     return p;
   }
 
+  /** `prepare` without waiting: the module when it is compiled and cached already. */
+  private preparedNow(source: ModuleSource, limits: ResolvedLimits, forSnapshot: boolean): PreparedModule | undefined {
+    if (!(source instanceof WasmImage)) return undefined;
+    const key = moduleKey(source, limits, forSnapshot);
+    const m = this.compiled.get(key);
+    if (m) this.touch(key, this.modules.get(key)!);
+    return m;
+  }
+
+  private touch(key: string, entry: Promise<PreparedModule>): void {
+    this.counters.cacheHits++;
+    // Most recently used last.
+    this.modules.delete(key);
+    this.modules.set(key, entry);
+  }
+
   private forget(key: string): void {
     this.modules.delete(key);
+    this.compiled.delete(key);
     for (const ex of this.executors) {
       if (!ex.modules.delete(key)) continue;
       this.submitTo(ex, () => ({ op: "forget", key }), Infinity).catch(() => {});
@@ -221,26 +245,34 @@ export class ExecutorPool {
    */
   async run(source: ModuleSource, options: RunOptions = {}): Promise<SandboxResult> {
     const started = performance.now();
-    const limits = this.limits(options.limits);
+    // Most runs take the pool's limits: resolved once, never mutated.
+    const limits = options.limits === undefined ? this.defaults : this.limits(options.limits);
     const { snapshot, onOutput, onTrace, limits: _l, ...kernel } = options;
-    let prepared: PreparedModule;
-    try {
-      prepared = await this.prepare(source, limits, snapshot !== undefined);
-    } catch (err) {
-      return prepareFailure(err, limits, started);
+    let prepared = this.preparedNow(source, limits, snapshot !== undefined);
+    if (!prepared) {
+      try {
+        prepared = await this.prepare(source, limits, snapshot !== undefined);
+      } catch (err) {
+        return prepareFailure(err, limits, started);
+      }
     }
     if (snapshot && snapshot.moduleKey !== prepared.key) {
       throw new Error(`snapshot ${snapshot.id} was taken from module ${snapshot.moduleKey}, not ${prepared.key} (same bytes and limits are needed)`);
     }
     this.counters.runs++;
+    const module = prepared;
     try {
       const reply = await this.submit(
         {
-          build: (ex) => ({ op: "run", module: this.ref(ex, prepared), options: kernel, limits, ...(snapshot ? { snapshot } : {}) }) as Body,
+          build: (ex) => {
+            const body: Body = { op: "run", module: this.ref(ex, module), options: kernel, limits };
+            if (snapshot) body.snapshot = snapshot;
+            return body;
+          },
           timeoutMs: limits.timeoutMs,
           limits,
-          ...(onOutput ? { onOutput } : {}),
-          ...(onTrace ? { onTrace } : {}),
+          onOutput,
+          onTrace,
         },
         limits.stackSizeMb,
       );
@@ -321,10 +353,24 @@ export class ExecutorPool {
   private submit(job: Omit<Job, "resolve" | "reject">, stackSizeMb: number): Promise<Reply> {
     if (this.closed) return Promise.reject(new Error("the executor pool is closed"));
     return new Promise<Reply>((resolve, reject) => {
-      this.queue.push({ ...job, resolve, reject, stackSizeMb });
+      const queued: QueuedJob = { build: job.build, timeoutMs: job.timeoutMs, limits: job.limits, onOutput: job.onOutput, onTrace: job.onTrace, resolve, reject, stackSizeMb };
+      // An idle executor means nothing of this stack size is queued (idle ones take queued work at once).
+      const idle = this.idleExecutor(stackSizeMb);
+      if (idle) return idle.start(queued);
+      this.queue.push(queued);
       if (!this.executors.some((e) => e.stackSizeMb === stackSizeMb)) this.spawn(stackSizeMb, true);
       this.pump();
     });
+  }
+
+  /** The idle executor with this stack size hosting the fewest reactors (so warm instances spread out). */
+  private idleExecutor(stackSizeMb: number): Executor | undefined {
+    let best: Executor | undefined;
+    for (const ex of this.executors) {
+      if (ex.busy || !ex.alive || !ex.ready || ex.stackSizeMb !== stackSizeMb || ex.pinned.length > 0) continue;
+      if (!best || ex.instances.size < best.instances.size) best = ex;
+    }
+    return best;
   }
 
   /** @internal Queues a job that must run on `ex` (a call on a reactor it hosts). */
@@ -529,6 +575,18 @@ export class Reactor {
       await this.pool.submitTo(ex, () => ({ op: "drop", instanceId: id }), Infinity).catch(() => {});
     }
   }
+}
+
+/** The module cache key: content digest + the rewrites the limits call for. */
+function moduleKey(image: WasmImage, limits: ResolvedLimits, forSnapshot: boolean): string {
+  const metered = limits.fuel !== null;
+  const code = limits.maxMemoryPages * 4 + (metered ? 2 : 0) + (forSnapshot ? 1 : 0);
+  let key = image.keys.get(code);
+  if (key === undefined) {
+    key = `${image.digest}/m${limits.maxMemoryPages}${metered ? "/fuel" : ""}${forSnapshot ? "/snap" : ""}`;
+    image.keys.set(code, key);
+  }
+  return key;
 }
 
 /** Names for backtraces: the name section, else the export names of functions. */
