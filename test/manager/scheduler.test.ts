@@ -122,3 +122,27 @@ test("with several executors, a tenant does not take the last free one while ano
   more.forEach((g) => g.release());
   await Promise.all([...jobs, ...moreJobs]);
 });
+
+test("a tenant's overrun on an uncontended executor still counts once contention starts", async () => {
+  const s = new FairScheduler({ slots: 1 });
+  // Alone, "a" starts at once; its job is estimated at 1 ms but charged 50.
+  await s.run(share("a"), 1, async () => undefined, { actualCost: () => 50 });
+  const g = gate();
+  const holder = s.run(share("c"), 1, () => g.done);
+  const order: string[] = [];
+  // Queued behind the holder, "a" first: its 49 ms of debt lets "b" go ahead.
+  const jobs = [s.run(share("a"), 1, async () => order.push("a"), { actualCost: () => 1 }), s.run(share("b"), 1, async () => order.push("b"), { actualCost: () => 1 })];
+  g.release();
+  await Promise.all([holder, ...jobs]);
+  assert.deepEqual(order, ["b", "a"]);
+});
+
+test("an uncontended job starts within the call, before the caller's next line", async () => {
+  const s = new FairScheduler({ slots: 2 });
+  let started = false;
+  const job = s.run(share("a"), 1, async () => (started = true));
+  assert.equal(started, true);
+  assert.equal(s.stats().running, 1);
+  await job;
+  assert.equal(s.stats().running, 0);
+});
