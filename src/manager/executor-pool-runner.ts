@@ -73,7 +73,8 @@ export class ExecutorPoolRunner implements InstanceRunner {
     const o = await this.pool.run(this.image(req.module), {
       args: req.args,
       env: req.env,
-      stdin: req.stdin,
+      // No stdin reads as end of file, like empty bytes, and an empty typed array still costs a clone on the hop.
+      ...(req.stdin.length > 0 ? { stdin: req.stdin } : {}),
       stdout: "stream",
       stderr: "stream",
       onOutput: (stream, chunk) => (stream === "stdout" ? req.onStdout(chunk) : req.onStderr(chunk)),
