@@ -6,8 +6,9 @@
  *
  * Between requests the thread parks on its job slot (job-slot.ts) rather than
  * in the event loop: a request wakes it directly, without a message event.
- * It still gives the event loop a turn now and then (after PARK_MS idle, or
- * TURN_MS busy), so that V8's and Node's own tasks on this thread run.
+ * It still gives the event loop a turn now and then (when idle: after
+ * PARK_MIN_MS, then less and less often up to PARK_MAX_MS; when busy: every
+ * TURN_MS), so that V8's and Node's own tasks on this thread run.
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { SyncIoClient } from "../kernel/io-bridge.js";
@@ -25,8 +26,9 @@ import { captureSnapshot } from "./snapshot.js";
 import { MemoryRecycler } from "./memory-recycling.js";
 import { DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE } from "./job-slot.js";
 
-/** Longest park on the slot before the event loop gets a turn, ms. */
-const PARK_MS = 100;
+/** Park on the slot before the event loop gets a turn, ms: short after work (V8 may have posted GC tasks), doubling while idle. */
+const PARK_MIN_MS = 100;
+const PARK_MAX_MS = 2000;
 /** Longest run of back-to-back requests before the event loop gets a turn, ms. */
 const TURN_MS = 20;
 
@@ -184,6 +186,8 @@ function runJob(): void {
   deferred.length = 0;
 }
 
+let park = PARK_MIN_MS;
+
 function serve(): void {
   const c = slot.control;
   const turn = performance.now();
@@ -191,8 +195,12 @@ function serve(): void {
     const state = Atomics.load(c, STATE);
     if (state === JOB) {
       runJob();
+      park = PARK_MIN_MS;
       if (performance.now() - turn > TURN_MS) break;
-    } else if (Atomics.wait(c, STATE, state, PARK_MS) === "timed-out") break;
+    } else if (Atomics.wait(c, STATE, state, park) === "timed-out") {
+      park = Math.min(park * 2, PARK_MAX_MS);
+      break;
+    }
   }
   setImmediate(serve);
 }

@@ -23,6 +23,7 @@ type WaitAsyncResult = { async: false; value: "not-equal" | "timed-out" } | { as
 const waitAsync = (Atomics as unknown as { waitAsync(ta: Int32Array, index: number, value: number): WaitAsyncResult }).waitAsync;
 
 const WORKER_URL = new URL("./executor-worker.js", import.meta.url);
+const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The executor died before or while it ran a request that had not started the guest. */
 export class ExecutorLostError extends Error {
@@ -82,7 +83,15 @@ export class Executor {
   /** Terminated at a deadline (vs crashed). */
   killedAtDeadline = false;
   private nextId = 1;
+  /** When the running job's deadline falls (performance.now() ms); Infinity when it has none. */
+  private deadlineAt = Infinity;
+  /**
+   * One deadline timer per executor, left armed between jobs and re-armed
+   * only when a deadline comes sooner than it fires (a setTimeout and
+   * clearTimeout per job cost ~0.5 µs of a ~40 µs run).
+   */
   private timer: NodeJS.Timeout | undefined;
+  private timerAt = Infinity;
   private closeIo: (() => void) | undefined;
   private readonly slot: JobSlot;
   private readonly writer: SlotWriter;
@@ -132,9 +141,8 @@ export class Executor {
     this.current = job;
     const id = this.nextId++;
     (job as Job & { id?: number }).id = id;
-    if (Number.isFinite(job.timeoutMs)) {
-      this.timer = setTimeout(() => this.deadline(job), job.timeoutMs);
-    }
+    this.deadlineAt = Number.isFinite(job.timeoutMs) ? performance.now() + job.timeoutMs : Infinity;
+    if (this.deadlineAt < this.timerAt) this.arm(this.deadlineAt);
     const req = job.build(this) as WorkerRequest;
     req.id = id;
     this.send(req, id);
@@ -172,6 +180,25 @@ export class Executor {
     if (state === JOB) return this.awaitResult(id); // not finished yet: a stray wake-up
     if (state !== DONE || c[WHERE] === VIA_PORT) return; // the result follows as a message
     this.onReply(this.reader.read(c[LENGTH]) as WorkerReply);
+  }
+
+  private arm(at: number): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timerAt = at;
+    // setTimeout takes at most 2^31-1 ms (a longer delay would fire at once); a longer deadline re-arms.
+    this.timer = setTimeout(() => this.onTimer(), Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - performance.now()))));
+    // The worker thread keeps the process alive; a timer left armed between jobs must not add to that.
+    this.timer.unref();
+  }
+
+  private onTimer(): void {
+    this.timer = undefined;
+    this.timerAt = Infinity;
+    const job = this.current;
+    if (!job || !this.alive || !Number.isFinite(this.deadlineAt)) return;
+    // Timers run on the loop's cached clock and may fire up to a tick early: within 1 ms counts as reached.
+    if (this.deadlineAt - performance.now() > 1) this.arm(this.deadlineAt);
+    else this.deadline(job);
   }
 
   private deadline(job: Job): void {
@@ -240,8 +267,8 @@ export class Executor {
   }
 
   private finish(): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timer = undefined;
+    // The timer stays armed: when it fires with no job (or a later deadline), it disarms (or re-arms).
+    this.deadlineAt = Infinity;
     this.current = undefined;
     this.idleSince = Date.now();
   }
