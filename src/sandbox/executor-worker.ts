@@ -45,22 +45,23 @@ const reactors = new Map<number, LiveGuest>();
 const slot = openJobSlot(data.slot);
 const reader = new SlotReader(slot);
 const writer = new SlotWriter(slot);
-/** Something was posted during this request: its result is posted too, so that it arrives after. */
-let posted = false;
+/** Messages posted during this request (output chunks, trace lines): the pool holds the result until it has them all. */
+let streamed = 0;
 /** The request has its result (the slot may already hold the next request). */
 let replied = false;
 
 /** Output chunks and trace lines: streamed while the guest runs. */
 function stream(msg: WorkerReply): void {
-  posted = true;
+  streamed++;
   port.postMessage(msg);
 }
 
 /** The result of the current request: in the slot when it fits, else posted. */
 function reply(msg: WorkerReply): void {
   replied = true;
+  if (streamed > 0 && (msg.kind === "done" || msg.kind === "error")) msg.streamed = streamed;
   const c = slot.control;
-  const length = posted ? -1 : writer.write(msg);
+  const length = writer.write(msg);
   if (length >= 0) {
     c[WHERE] = VIA_SLOT;
     c[LENGTH] = length;
@@ -173,7 +174,7 @@ function runJob(): void {
   const c = slot.control;
   const req = (c[WHERE] === VIA_SLOT ? reader.read(c[LENGTH]) : receiveMessageOnPort(port)?.message) as WorkerRequest | undefined;
   if (!req) throw new Error("the job slot says a request was posted, but none is waiting");
-  posted = false;
+  streamed = 0;
   replied = false;
   try {
     handle(req);

@@ -14,7 +14,7 @@ import { Worker } from "node:worker_threads";
 import type { IoServer } from "../kernel/io-bridge.js";
 import type { GuestOutcome, ReactorValue } from "./guest.js";
 import { describeEnd, EXIT_CODES, type ResolvedLimits } from "./limits.js";
-import type { ExecutorStats, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
+import type { ExecutorStats, FinalReply, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
 import { createJobSlot, DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE, type JobSlot } from "./job-slot.js";
 
@@ -92,6 +92,10 @@ export class Executor {
    */
   private timer: NodeJS.Timeout | undefined;
   private timerAt = Infinity;
+  /** Output and trace messages of the running job delivered so far. */
+  private streamed = 0;
+  /** The running job's result, come through the slot ahead of messages posted before it. */
+  private held: FinalReply | undefined;
   private closeIo: (() => void) | undefined;
   private readonly slot: JobSlot;
   private readonly writer: SlotWriter;
@@ -139,6 +143,8 @@ export class Executor {
   start(job: Job): void {
     if (this.current) throw new Error(`executor ${this.id} is busy`);
     this.current = job;
+    this.streamed = 0;
+    this.held = undefined;
     const id = this.nextId++;
     (job as Job & { id?: number }).id = id;
     this.deadlineAt = Number.isFinite(job.timeoutMs) ? performance.now() + job.timeoutMs : Infinity;
@@ -239,10 +245,21 @@ export class Executor {
     switch (msg.kind) {
       case "output":
         job.onOutput?.(msg.stream, msg.chunk);
+        this.delivered();
         return;
       case "trace":
         job.onTrace?.(msg.line);
+        this.delivered();
         return;
+      case "ready":
+        return;
+    }
+    // The result waits for what was streamed before it, so that the caller sees every chunk first.
+    if ((msg.streamed ?? 0) > this.streamed) {
+      this.held = msg;
+      return;
+    }
+    switch (msg.kind) {
       case "error":
         this.finish();
         job.reject(Object.assign(new Error(msg.message), { name: msg.name }));
@@ -264,6 +281,15 @@ export class Executor {
       }
     }
     if (this.alive) this.events.idle(this);
+  }
+
+  private delivered(): void {
+    this.streamed++;
+    const held = this.held;
+    if (held && this.streamed >= (held.streamed ?? 0)) {
+      this.held = undefined;
+      this.onReply(held);
+    }
   }
 
   private finish(): void {

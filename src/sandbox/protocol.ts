@@ -28,12 +28,16 @@ export interface ExecutorStats {
 }
 
 export type WorkerReply =
-  | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats }
-  | { id: number; kind: "error"; name: string; message: string }
+  /** `streamed`: output and trace messages posted before this result (it may overtake them through the job slot). */
+  | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats; streamed?: number }
+  | { id: number; kind: "error"; name: string; message: string; streamed?: number }
   | { id: number; kind: "output"; stream: "stdout" | "stderr"; chunk: Uint8Array }
   | { id: number; kind: "trace"; line: string }
   /** Sent once, when the worker's modules are loaded and it listens for requests. */
   | { id: 0; kind: "ready" };
+
+/** How a request ended: what the pool waits for (output and trace messages only stream meanwhile). */
+export type FinalReply = Extract<WorkerReply, { kind: "done" | "error" }>;
 
 export interface WorkerData {
   /** The executor's job slot (see job-slot.ts). */
