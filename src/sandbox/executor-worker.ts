@@ -45,14 +45,18 @@ const reactors = new Map<number, LiveGuest>();
 const slot = openJobSlot(data.slot);
 const reader = new SlotReader(slot);
 const writer = new SlotWriter(slot);
-/** Messages posted during this request (output chunks, trace lines): the pool holds the result until it has them all. */
+/** The request being handled. */
+let currentId = 0;
+/** Messages of this request posted so far (output chunks, trace lines): the pool holds the result until it has them all. */
 let streamed = 0;
 /** The request has its result (the slot may already hold the next request). */
 let replied = false;
 
 /** Output chunks and trace lines: streamed while the guest runs. */
 function stream(msg: WorkerReply): void {
-  streamed++;
+  // A warm reactor's kernel keeps the id of the request that started it: the pool ignores
+  // those messages during later calls, so they must not count as this request's.
+  if (msg.id === currentId) streamed++;
   port.postMessage(msg);
 }
 
@@ -174,6 +178,7 @@ function runJob(): void {
   const c = slot.control;
   const req = (c[WHERE] === VIA_SLOT ? reader.read(c[LENGTH]) : receiveMessageOnPort(port)?.message) as WorkerRequest | undefined;
   if (!req) throw new Error("the job slot says a request was posted, but none is waiting");
+  currentId = req.id;
   streamed = 0;
   replied = false;
   try {

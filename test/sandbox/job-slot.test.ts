@@ -144,6 +144,28 @@ describe("executor pool: the job slot", () => {
     }
   });
 
+  test("a call on a reactor started with streamed output answers, and only its starter streamed", async () => {
+    const meta = new TextEncoder().encode("PATH_INFO=/\0REQUEST_METHOD=GET\0");
+    const request = new Uint8Array(4 + meta.length);
+    new DataView(request.buffer).setUint32(0, meta.length, true);
+    request.set(meta, 4);
+    const chunks: string[] = [];
+    const reactor = await pool.reactor(readFileSync(`${REPO}test/fixtures/reactor/hello.wasm`), { stdout: "stream", onOutput: (_s, c) => chunks.push(text(c)) });
+    try {
+      for (let i = 1; i <= 3; i++) {
+        const r = await reactor.call("uniwasm_http_handle", [request]);
+        assert.equal(r.outcome.reason, "exit", r.outcome.message);
+        assert.equal(r.value, 0);
+      }
+      // Output of later calls belongs to no request that streams (as before the job slot): it is dropped, never mixed into another run.
+      assert.deepEqual(chunks, []);
+      const after = await pool.run(new WasmImage(fixture("hello.wasm")));
+      assert.equal(text(after.stdout), "hello from the sandbox\n");
+    } finally {
+      await reactor.close();
+    }
+  });
+
   test("an executor parked on its slot between runs can be closed", async () => {
     const one = new ExecutorPool({ size: 1 });
     await one.whenReady();
