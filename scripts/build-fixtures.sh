@@ -78,8 +78,11 @@ done
 # -mexec-model=reactor (exports _initialize, no _start). The AssemblyScript
 # reactor uses asc from npm (devDependency) with no WASI shim.
 for src in test/fixtures/wagi/*.c; do
+  case "$src" in */files.c) continue ;; esac
   clang --target=wasm32-wasi -O2 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
 done
+# files.c: an image's bundled files, writable dir and clock grant on a node (test/server/image-capabilities.test.ts)
+wasi_cc test/fixtures/wagi/files.wasm test/fixtures/wagi/files.c -O2 -g0 -Wall
 for src in test/fixtures/reactor/*.c; do
   clang --target=wasm32-wasi -mexec-model=reactor -O2 -g0 -Wall -Wl,--strip-debug -o "${src%.c}.wasm" "$src"
 done

@@ -2,7 +2,7 @@ import { ExecutorPool, WasmImage, ReactorStartError, type Reactor } from "../san
 import type { GuestOutcome } from "../sandbox/guest.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
-import { RunnerError } from "./runner.js";
+import { kernelGrants, RunnerError } from "./runner.js";
 import { checkReactorExports, REACTOR_HANDLE_EXPORT } from "./reactor-abi.js";
 
 export interface ExecutorPoolRunnerOptions {
@@ -73,6 +73,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
     const o = await this.pool.run(this.image(req.module), {
       args: req.args,
       env: req.env,
+      ...kernelGrants(req),
       // No stdin reads as end of file, like empty bytes, and an empty typed array still costs a clone on the hop.
       ...(req.stdin.length > 0 ? { stdin: req.stdin } : {}),
       stdout: "stream",
@@ -100,6 +101,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
       reactor = await this.pool.reactor(this.image(req.module), {
         args: req.args,
         env: req.env,
+        ...kernelGrants(req),
         stdout: "buffer",
         stderr: "buffer",
         limits: { ...sandboxLimits(req.limits), stdoutBytes: Infinity, stderrBytes: Infinity },

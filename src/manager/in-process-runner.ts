@@ -3,7 +3,7 @@ import { compileChecked } from "../wasm/index.js";
 import type { ModuleInfo } from "../wasm/reader.js";
 import { runCommand as runCommandHere, instantiate, ended, type RunResult } from "../sandbox/instance.js";
 import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
-import { RunnerError } from "./runner.js";
+import { kernelGrants, RunnerError } from "./runner.js";
 import { callReactorHandler, checkReactorExports, ReactorAbiError } from "./reactor-abi.js";
 
 interface Compiled {
@@ -49,6 +49,7 @@ export class InProcessRunner implements InstanceRunner {
       result = runCommandHere(module, info, {
         args: req.args,
         env: req.env,
+        ...kernelGrants(req),
         stdin: req.stdin,
         stdout: req.onStdout,
         stderr: req.onStderr,
@@ -70,6 +71,7 @@ export class InProcessRunner implements InstanceRunner {
       live = instantiate(module, info, {
         args: req.args,
         env: req.env,
+        ...kernelGrants(req),
         stdout: (c) => sinks?.onStdout(c),
         stderr: (c) => sinks?.onStderr(c),
         limits: { stdoutBytes: req.limits.stdoutBytes, stderrBytes: req.limits.stderrBytes },

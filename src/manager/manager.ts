@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
-import type { InstanceRunner, ModuleRef, OutputSinks, RunLimits, RunOutcome } from "./runner.js";
+import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, RunLimits, RunOutcome } from "./runner.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type RunOptions, type TenantShare } from "./scheduler.js";
 import { CpuWindow, TokenBucket } from "./rate.js";
@@ -97,6 +97,8 @@ export class Deployment {
     readonly app: AppRecord,
     readonly module: ModuleRef,
     readonly limits: RunLimits,
+    /** The image's in-memory dirs and capabilities, given to every instance of this revision. */
+    readonly grants: GuestGrants = {},
   ) {
     this.schedulerOptions = { queueTimeoutMs: Math.min(limits.timeoutMs, 30_000), actualCost: chargedCost };
   }
@@ -213,10 +215,10 @@ export class ResourceManager {
    * broken update leaves the old revision serving; the old one drains:
    * in-flight requests finish on it, then its instances stop.
    */
-  async deploy(app: AppRecord, module: ModuleRef): Promise<void> {
+  async deploy(app: AppRecord, module: ModuleRef, grants: GuestGrants = {}): Promise<void> {
     if (!this.tenants.has(app.tenantId)) throw new Error(`tenant ${app.tenantId} is not registered with the manager`);
     await this.runner.prepare(module);
-    const next = new Deployment(app, module, runLimitsOf(app));
+    const next = new Deployment(app, module, runLimitsOf(app), grants);
     if (app.config.abi === "reactor") {
       next.pool = this.newPool(next);
       await next.pool.warm(Math.max(1, app.config.scale.minInstances));
@@ -303,6 +305,7 @@ export class ResourceManager {
     this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
     try {
       const outcome = await this.runner.runCommand({
+        ...d.grants,
         module: d.module,
         args: inv.args,
         env: inv.env,
@@ -360,7 +363,7 @@ export class ResourceManager {
         if (!t) throw new Refusal("app_unavailable", "tenant is gone");
         const reservation = this.reserve(d, t);
         try {
-          const handle = await this.runner.startReactor({ module: d.module, args: app.config.args, env: app.config.env, limits: d.limits });
+          const handle = await this.runner.startReactor({ ...d.grants, module: d.module, args: app.config.args, env: app.config.env, limits: d.limits });
           const id = newInstanceId();
           this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: id, kind: "instance_started", message: `reactor instance ${id} started (revision ${app.revision})` });
           return { id, handle, reservation, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, busy: false };
@@ -392,6 +395,7 @@ export class ResourceManager {
           info.state = "running";
           try {
             const outcome = await this.runner.runCommand({
+              ...d.grants,
               module: d.module,
               args: app.config.args,
               env: app.config.env,

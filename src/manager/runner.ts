@@ -1,4 +1,5 @@
 import type { RunReason } from "../sandbox/instance.js";
+import type { Capability } from "../kernel/syscalls.js";
 
 /**
  * The narrow interface the manager needs from whatever runs guests. It is
@@ -41,7 +42,27 @@ export interface OutputSinks {
   onStderr(chunk: Uint8Array): void;
 }
 
-export interface CommandRequest extends OutputSinks {
+/**
+ * An in-memory directory preopened for the guest (an image's bundled files).
+ * Read-only dirs are shared by every instance; a writable one is copied per
+ * instance by the runner, so writes never reach the image or another instance.
+ */
+export interface MemoryPreopen {
+  /** Where the guest sees it, e.g. "/static". */
+  guest: string;
+  /** Path relative to the dir -> contents. */
+  memory: Readonly<Record<string, Uint8Array>>;
+  readonly: boolean;
+}
+
+/** What an instance is granted beyond args and env: an image's dirs and capabilities. */
+export interface GuestGrants {
+  preopens?: readonly MemoryPreopen[];
+  /** Kernel capabilities granted; absent = the kernel's defaults (raw module uploads). */
+  capabilities?: readonly Capability[];
+}
+
+export interface CommandRequest extends OutputSinks, GuestGrants {
   module: ModuleRef;
   args: string[];
   env: Record<string, string>;
@@ -49,7 +70,7 @@ export interface CommandRequest extends OutputSinks {
   limits: RunLimits;
 }
 
-export interface ReactorStart {
+export interface ReactorStart extends GuestGrants {
   module: ModuleRef;
   args: string[];
   env: Record<string, string>;
@@ -89,4 +110,18 @@ export class RunnerError extends Error {
     super(message);
     this.name = "RunnerError";
   }
+}
+
+/**
+ * The kernel's view of `grants`: the preopens as in-memory dirs, and the
+ * capabilities only when given (an absent list keeps the kernel's defaults).
+ * Each instance's kernel builds its own MemoryFs from the seed, copying every
+ * file, so a writable dir is private to the instance without copying here.
+ * Shared by both runners.
+ */
+export function kernelGrants(grants: GuestGrants): { preopens?: { guest: string; memory: Readonly<Record<string, Uint8Array>>; readonly: boolean }[]; capabilities?: Capability[] } {
+  const out: ReturnType<typeof kernelGrants> = {};
+  if (grants.preopens && grants.preopens.length > 0) out.preopens = grants.preopens.map((p) => ({ guest: p.guest, memory: p.memory, readonly: p.readonly }));
+  if (grants.capabilities) out.capabilities = [...grants.capabilities];
+  return out;
 }

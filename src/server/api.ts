@@ -9,7 +9,8 @@ import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js
 import { resolveAppConfig, type DeployRequest } from "./app-config.js";
 import { moduleSurface } from "./module-surface.js";
 import type { StatsRecorder } from "./stats.js";
-import type { ImageSource } from "./image-source.js";
+import type { ImageSource, LoadedDir } from "./image-source.js";
+import { dropUnreferencedBlobs, imageGrants, storeImageDirs } from "./image-grants.js";
 
 export interface ApiContext {
   store: NodeStore;
@@ -64,7 +65,18 @@ function tokenView(t: TokenRecord) {
   return { id: t.id, name: t.name, scope: t.scope, tenantId: t.tenantId, prefix: t.prefix, createdAt: new Date(t.createdAt).toISOString(), lastUsedAt: t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : null };
 }
 function imageView(i: ImageRecord) {
-  return { digest: i.digest, name: i.name, size: i.size, source: i.source, config: i.config, signedBy: i.signedBy, surface: i.info, createdAt: new Date(i.createdAt).toISOString() };
+  return {
+    digest: i.digest,
+    name: i.name,
+    size: i.size,
+    source: i.source,
+    config: i.config,
+    signedBy: i.signedBy,
+    surface: i.info,
+    capabilities: i.capabilities,
+    dirs: i.dirs.map((d) => ({ guest: d.guest, readonly: d.readonly, files: Object.keys(d.files).sort() })),
+    createdAt: new Date(i.createdAt).toISOString(),
+  };
 }
 
 export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
@@ -272,6 +284,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       let config: ImageConfig = {};
       let signedBy: string | null = null;
       let source = "upload";
+      let capabilities: string[] | undefined;
+      let dirs: LoadedDir[] = [];
       if (ctype === "application/wasm") {
         bytes = req.body as Buffer;
         const q = req.query as { name?: string; abi?: ImageConfig["abi"] };
@@ -290,6 +304,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
         config = loaded.config;
         signedBy = loaded.signedBy;
         source = `image:${loaded.digest}`;
+        capabilities = loaded.capabilities;
+        dirs = loaded.dirs ?? [];
       } else {
         throw new ApiError("unsupported_media_type", `Upload with Content-Type application/wasm, application/json or application/x-tar, not ${ctype || "none"}.`);
       }
@@ -301,7 +317,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       }
       ctx.images.checkPolicy(signedBy);
       const digest = store.blobs.put(bytes);
-      const rec = store.images.upsert({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy });
+      const rec = store.images.upsert({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy, capabilities: capabilities ?? null, dirs: storeImageDirs(store.blobs, dirs) });
       reply.code(201);
       return imageView(rec);
     },
@@ -317,7 +333,18 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       ctx.images.checkPolicy(loaded.signedBy);
       const surface = moduleSurface(loaded.module);
       const digest = store.blobs.put(loaded.module);
-      const rec = store.images.upsert({ tenantId: t.id, digest, name: loaded.name, size: loaded.module.length, source: `oci:${body.ref}`, config: loaded.config, info: surface, signedBy: loaded.signedBy });
+      const rec = store.images.upsert({
+        tenantId: t.id,
+        digest,
+        name: loaded.name,
+        size: loaded.module.length,
+        source: `oci:${body.ref}`,
+        config: loaded.config,
+        info: surface,
+        signedBy: loaded.signedBy,
+        capabilities: loaded.capabilities ?? null,
+        dirs: storeImageDirs(store.blobs, loaded.dirs ?? []),
+      });
       reply.code(201);
       return imageView(rec);
     },
@@ -338,7 +365,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const users = store.images.usedByApps(tenant.id, image.digest);
     if (users.length > 0) throw new ApiError("image_in_use", `Image ${image.digest} is used by app(s) ${users.join(", ")}.`);
     store.images.delete(tenant.id, image.digest);
-    if (!store.images.referenced(image.digest)) store.blobs.delete(image.digest);
+    dropUnreferencedBlobs(store.images, store.blobs, image);
     reply.code(204);
   });
 
@@ -394,6 +421,12 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       }
       const bytes = store.blobs.get(image.digest);
       if (!bytes) throw new ApiError("image_not_found", `The blob of image ${image.digest} is missing on this node.`);
+      let grants: ReturnType<typeof imageGrants>;
+      try {
+        grants = imageGrants(store.blobs, image);
+      } catch (err) {
+        throw new ApiError("image_not_found", (err as Error).message);
+      }
       // Persist + claim routes first (a conflict changes nothing), then switch the
       // running revision; if the new revision cannot start, restore the old record.
       let rec: AppRecord;
@@ -404,7 +437,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
         throw err;
       }
       try {
-        await manager.deploy(rec, { digest: image.digest, bytes });
+        await manager.deploy(rec, { digest: image.digest, bytes }, grants);
       } catch (err) {
         if (existing) store.apps.upsert(t.id, name, existing.imageDigest, existing.config);
         else store.apps.delete(rec.id);

@@ -12,6 +12,7 @@ export const ERROR_CATALOGUE = {
   forbidden: { status: 403, message: "This token may not do that." },
   quota_exceeded: { status: 403, message: "The tenant's quota does not allow that." },
   signature_required: { status: 403, message: "The node's signature policy refuses this image." },
+  capability_refused: { status: 403, message: "The image asks for a capability this node does not grant to tenants (a host directory or a listening socket)." },
   not_found: { status: 404, message: "No such route." },
   tenant_not_found: { status: 404, message: "No such tenant." },
   token_not_found: { status: 404, message: "No such token." },

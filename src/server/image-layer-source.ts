@@ -1,7 +1,7 @@
-import { ImageStore, loadImages, loadImage, pullImage, ImageError, type Manifest, type TrustResult } from "../image/index.js";
+import { ImageStore, loadImages, loadImage, pullImage, grantedCapabilities, ImageError, type Manifest, type TrustResult } from "../image/index.js";
 import type { ImageConfig } from "../store/types.js";
 import { ApiError } from "./errors.js";
-import type { ImageSource, LoadedModule, SignaturePolicy } from "./image-source.js";
+import type { ImageSource, LoadedDir, LoadedModule, SignaturePolicy } from "./image-source.js";
 
 /** What a node keeps from an image's uniwasm.toml (the rest is deploy-time config). */
 export function imageConfigOf(m: Manifest): ImageConfig {
@@ -17,6 +17,26 @@ export function imageConfigOf(m: Manifest): ImageConfig {
   if (m.limits.fuel !== undefined) config.limits!.fuel = m.limits.fuel;
   if (m.limits.timeoutMs !== undefined) config.limits!.timeoutMs = m.limits.timeoutMs;
   return config;
+}
+
+/**
+ * Refuses what a tenant must never grant itself on a shared node: a host
+ * directory (`[[capabilities.dirs]]` with `host`: the node's own files) and
+ * listening sockets (the gateway is the only way in). Throws
+ * `capability_refused` naming every offending field.
+ */
+export function checkNodeGrants(m: Manifest): void {
+  const problems: string[] = [];
+  m.capabilities.dirs.forEach((d, i) => {
+    if (d.host !== undefined) problems.push(`capabilities.dirs[${i}] maps ${d.guest} to the host directory ${d.host}; bundle the files in the image instead (files = "...")`);
+  });
+  if (m.capabilities.listen.length > 0) problems.push(`capabilities.listen (${m.capabilities.listen.join(", ")}) asks for listening sockets; apps are reached through the node's gateway (use [[trigger.http]])`);
+  if (problems.length > 0) throw new ApiError("capability_refused", `Image ${m.name} asks for capabilities this node does not grant to tenants: ${problems.join("; ")}.`);
+}
+
+/** The image's bundled dirs, in manifest order (host dirs were refused by checkNodeGrants). */
+function memoryDirsOf(m: Manifest, files: ReadonlyMap<string, Readonly<Record<string, Uint8Array>>>): LoadedDir[] {
+  return m.capabilities.dirs.map((d) => ({ guest: d.guest, readonly: d.mode === "ro", files: { ...(files.get(d.guest) ?? {}) } }));
 }
 
 function refusal(err: unknown, pulling: boolean): never {
@@ -41,8 +61,17 @@ export function imageLayerSource(home: string, policy: SignaturePolicy): ImageSo
   const store = new ImageStore(home);
   const toModule = async (digest: string, trust: TrustResult): Promise<LoadedModule> => {
     const img = await loadImage(store, digest as never);
+    checkNodeGrants(img.manifest);
     const tag = `${img.manifest.name}`;
-    return { digest, name: tag, module: img.module, config: imageConfigOf(img.manifest), signedBy: trust.verified && trust.signedBy ? `${trust.signedBy.name} (${trust.signedBy.id.slice(0, 16)})` : null };
+    return {
+      digest,
+      name: tag,
+      module: img.module,
+      config: imageConfigOf(img.manifest),
+      signedBy: trust.verified && trust.signedBy ? `${trust.signedBy.name} (${trust.signedBy.id.slice(0, 16)})` : null,
+      capabilities: grantedCapabilities(img.manifest),
+      dirs: memoryDirsOf(img.manifest, img.files),
+    };
   };
   return {
     fromTarball: async (bytes) => {

@@ -1,6 +1,13 @@
 import type { ImageConfig } from "../store/types.js";
 import { ApiError } from "./errors.js";
 
+/** An in-memory directory bundled in an image, with its files' bytes. */
+export interface LoadedDir {
+  guest: string;
+  readonly: boolean;
+  files: Record<string, Uint8Array>;
+}
+
 /** A module with its config, from an image tarball or a registry. */
 export interface LoadedModule {
   digest: string;
@@ -9,6 +16,10 @@ export interface LoadedModule {
   config: ImageConfig;
   /** Key id of a trusted signature, or null when unsigned. */
   signedBy: string | null;
+  /** Kernel capabilities the image's manifest grants (absent: the kernel's defaults). */
+  capabilities?: string[];
+  /** In-memory dirs preopened for every instance, in manifest order. */
+  dirs?: LoadedDir[];
 }
 
 /**

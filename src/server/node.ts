@@ -15,6 +15,7 @@ import { NodeMetrics } from "./metrics.js";
 import { StatsRecorder } from "./stats.js";
 import { type ImageSource, type SignaturePolicy } from "./image-source.js";
 import { imageLayerSource } from "./image-layer-source.js";
+import { imageGrants } from "./image-grants.js";
 
 export interface NodeOptions {
   /** Data directory (SQLite database, blobs, bootstrap token). */
@@ -139,7 +140,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       continue;
     }
     try {
-      await manager.deploy(app, { digest: app.imageDigest, bytes });
+      const image = store.images.get(app.tenantId, app.imageDigest);
+      await manager.deploy(app, { digest: app.imageDigest, bytes }, image ? imageGrants(store.blobs, image) : {});
     } catch (err) {
       store.logs.append(app.id, "event", `not started after restart: ${(err as Error).message}`);
       log.warn({ app: app.name, err }, "app failed to start on restart");

@@ -1,5 +1,5 @@
 import type { Db } from "./database.js";
-import type { ImageConfig, ImageRecord, ModuleSurface } from "./types.js";
+import type { ImageConfig, ImageDir, ImageRecord, ModuleSurface, NewImage } from "./types.js";
 
 interface Row {
   tenant_id: string;
@@ -10,6 +10,8 @@ interface Row {
   config: string;
   info: string;
   signed_by: string | null;
+  capabilities: string | null;
+  dirs: string;
   created_at: number;
 }
 
@@ -23,6 +25,8 @@ function fromRow(r: Row): ImageRecord {
     config: JSON.parse(r.config) as ImageConfig,
     info: JSON.parse(r.info) as ModuleSurface,
     signedBy: r.signed_by,
+    capabilities: r.capabilities === null ? null : (JSON.parse(r.capabilities) as string[]),
+    dirs: JSON.parse(r.dirs) as ImageDir[],
     createdAt: r.created_at,
   };
 }
@@ -31,16 +35,18 @@ export class ImageRepo {
   constructor(private readonly db: Db) {}
 
   /** Records an image for a tenant; uploading the same digest again updates its name and config. */
-  upsert(rec: Omit<ImageRecord, "createdAt">): ImageRecord {
+  upsert(rec: NewImage): ImageRecord {
     const createdAt = Date.now();
+    const capabilities = rec.capabilities ? JSON.stringify(rec.capabilities) : null;
     this.db
       .prepare(
-        `INSERT INTO images (tenant_id, digest, name, size, source, config, info, signed_by, created_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        `INSERT INTO images (tenant_id, digest, name, size, source, config, info, signed_by, capabilities, dirs, created_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT (tenant_id, digest) DO UPDATE SET name = excluded.name, source = excluded.source,
-           config = excluded.config, info = excluded.info, signed_by = excluded.signed_by`,
+           config = excluded.config, info = excluded.info, signed_by = excluded.signed_by,
+           capabilities = excluded.capabilities, dirs = excluded.dirs`,
       )
-      .run(rec.tenantId, rec.digest, rec.name, rec.size, rec.source, JSON.stringify(rec.config), JSON.stringify(rec.info), rec.signedBy, createdAt);
+      .run(rec.tenantId, rec.digest, rec.name, rec.size, rec.source, JSON.stringify(rec.config), JSON.stringify(rec.info), rec.signedBy, capabilities, JSON.stringify(rec.dirs ?? []), createdAt);
     return this.get(rec.tenantId, rec.digest)!;
   }
 
@@ -72,9 +78,13 @@ export class ImageRepo {
     return this.db.prepare("DELETE FROM images WHERE tenant_id = ? AND digest = ?").run(tenantId, digest).changes > 0;
   }
 
-  /** True when some tenant still records this digest (the blob must stay). */
+  /**
+   * True when some tenant still records this digest as a module or as a
+   * bundled file of an image's dirs (the blob must stay). A file digest is
+   * matched as its quoted JSON string, so a prefix never counts.
+   */
   referenced(digest: string): boolean {
-    return this.db.prepare("SELECT 1 FROM images WHERE digest = ? LIMIT 1").get(digest) !== undefined;
+    return this.db.prepare("SELECT 1 FROM images WHERE digest = ? OR instr(dirs, ?) > 0 LIMIT 1").get(digest, JSON.stringify(digest)) !== undefined;
   }
 
   usedByApps(tenantId: string, digest: string): string[] {

@@ -86,4 +86,14 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 2,
+    name: "images: the capabilities and in-memory dirs an image's manifest grants",
+    sql: `
+      -- JSON array of kernel capability names; NULL = the kernel's defaults (raw module uploads, images stored before version 2).
+      ALTER TABLE images ADD COLUMN capabilities TEXT;
+      -- JSON ImageDir[]: guest path, read-only flag, files as relative path -> blob digest (file bytes live in blobs/, like modules).
+      ALTER TABLE images ADD COLUMN dirs TEXT NOT NULL DEFAULT '[]';
+    `,
+  },
 ];

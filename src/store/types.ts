@@ -100,6 +100,15 @@ export interface ModuleSurface {
   wasiCalls: string[];
 }
 
+/** An in-memory directory an image bundles (manifest `[[capabilities.dirs]]` with `files`). */
+export interface ImageDir {
+  /** Where the guest sees it, e.g. "/static". */
+  guest: string;
+  readonly: boolean;
+  /** Relative path -> sha256 digest of the file's bytes in the blob store. */
+  files: Record<string, string>;
+}
+
 export interface ImageRecord {
   tenantId: string;
   digest: string;
@@ -109,8 +118,15 @@ export interface ImageRecord {
   config: ImageConfig;
   info: ModuleSurface;
   signedBy: string | null;
+  /** Kernel capabilities the image's manifest grants; null = the kernel's defaults (raw module uploads). */
+  capabilities: string[] | null;
+  /** In-memory dirs preopened for every instance, in manifest order. */
+  dirs: ImageDir[];
   createdAt: number;
 }
+
+/** What ImageRepo.upsert takes: capabilities and dirs default to none given (null, []). */
+export type NewImage = Omit<ImageRecord, "createdAt" | "capabilities" | "dirs"> & Partial<Pick<ImageRecord, "capabilities" | "dirs">>;
 
 export interface AppRecord {
   id: string;
