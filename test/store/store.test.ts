@@ -46,6 +46,40 @@ test("a database from a newer uniwasm is refused with a message naming both vers
   db.close();
 });
 
+test("migration 2 keeps images stored under version 1, with the kernel's default grants and no dirs", () => {
+  const dir = tempDir();
+  const db = openDatabase(join(dir, "node.db"), MIGRATIONS.slice(0, 1));
+  db.prepare("INSERT INTO tenants (id, name, quotas, created_at) VALUES ('t1', 'acme', '{}', 0)").run();
+  db.prepare("INSERT INTO images (tenant_id, digest, name, size, source, config, info, signed_by, created_at) VALUES ('t1', 'sha256:aa', 'old', 1, 'upload', '{}', ?, NULL, 0)").run(JSON.stringify(surface));
+  db.close();
+  const store = new NodeStore({ dataDir: dir });
+  assert.equal(store.schemaVersion, MIGRATIONS.at(-1)!.version);
+  const img = store.images.get("t1", "sha256:aa")!;
+  assert.equal(img.name, "old");
+  assert.equal(img.capabilities, null);
+  assert.deepEqual(img.dirs, []);
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test("an image's capabilities and dirs round-trip, and a bundled file's blob counts as referenced until no image bundles it", () => {
+  const dir = tempDir();
+  const store = new NodeStore({ dataDir: dir });
+  const tenant = store.tenants.create("acme");
+  const module = store.blobs.put(new TextEncoder().encode("module"));
+  const file = store.blobs.put(new TextEncoder().encode("file"));
+  const dirs = [{ guest: "/static", readonly: true, files: { "a.txt": file } }];
+  const img = store.images.upsert({ tenantId: tenant.id, digest: module, name: "img", size: 6, source: "upload", config: {}, info: surface, signedBy: null, capabilities: ["fs", "clocks"], dirs });
+  assert.deepEqual(img.capabilities, ["fs", "clocks"]);
+  assert.deepEqual(img.dirs, dirs);
+  assert.ok(store.images.referenced(file));
+  assert.ok(!store.images.referenced(file.slice(0, 20)), "a prefix of a file digest is not a reference");
+  store.images.delete(tenant.id, module);
+  assert.ok(!store.images.referenced(file));
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
 test("the database uses WAL journaling", () => {
   const dir = tempDir();
   const store = new NodeStore({ dataDir: dir });
