@@ -16,7 +16,8 @@ function cli(env: NodeJS.ProcessEnv, ...args: string[]) {
 function get(url: string, host: string): Promise<{ status: number; body: string }> {
   const u = new URL(url);
   return new Promise((resolve, reject) => {
-    request({ host: u.hostname, port: u.port, path: u.pathname + u.search, headers: { host } }, (res) => {
+    // agent: false: a fresh connection per request, so a slow step cannot outlive the server's keep-alive and reuse a closed socket.
+    request({ host: u.hostname, port: u.port, path: u.pathname + u.search, headers: { host }, agent: false }, (res) => {
       let body = "";
       res.on("data", (c) => (body += c));
       res.on("end", () => resolve({ status: res.statusCode!, body }));
