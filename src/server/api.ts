@@ -317,7 +317,10 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       }
       ctx.images.checkPolicy(signedBy);
       const digest = store.blobs.put(bytes);
+      const prev = store.images.get(t.id, digest);
       const rec = store.images.upsert({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy, capabilities: capabilities ?? null, dirs: storeImageDirs(store.blobs, dirs) });
+      if (prev) dropUnreferencedBlobs(store.images, store.blobs, prev); // files the replaced record bundled
+
       reply.code(201);
       return imageView(rec);
     },
@@ -333,6 +336,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       ctx.images.checkPolicy(loaded.signedBy);
       const surface = moduleSurface(loaded.module);
       const digest = store.blobs.put(loaded.module);
+      const prev = store.images.get(t.id, digest);
       const rec = store.images.upsert({
         tenantId: t.id,
         digest,
@@ -345,6 +349,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
         capabilities: loaded.capabilities ?? null,
         dirs: storeImageDirs(store.blobs, loaded.dirs ?? []),
       });
+      if (prev) dropUnreferencedBlobs(store.images, store.blobs, prev); // files the replaced record bundled
       reply.code(201);
       return imageView(rec);
     },

@@ -75,6 +75,8 @@ for (const runner of ["executor-pool", "in-process"] as const) {
       assert.equal((await viaRoute(node, "/files/scratch")).text, "seed\nappended\n");
       assert.equal((await viaRoute(node, "/files/scratch")).text, "seed\nappended\n");
       assert.equal((await viaRoute(node, "/files/clock")).text, "clock_time_get errno=76\n", "76 is ENOTCAPABLE");
+      const app = await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps/files`, t.token);
+      assert.equal(app.json.deniedCalls.clock_time_get, 1, app.text);
     } finally {
       await node.close();
     }
@@ -118,7 +120,7 @@ test("an image's files and grants survive a node restart (stored content-address
   }
 });
 
-test("deleting an image drops its file blobs unless another image still bundles the same bytes", async () => {
+test("deleting or replacing an image drops its file blobs unless another image still bundles the same bytes", async () => {
   const dataDir = tempDataDir();
   const node = await testNode({ dataDir, executors: 1 });
   try {
@@ -132,7 +134,10 @@ test("deleting an image drops its file blobs unless another image still bundles 
     assert.ok(existsSync(blob));
     assert.equal((await call(node.apiUrl, "DELETE", `/v1/tenants/${a.name}/images/${upA.json.digest}`, a.token)).status, 204);
     assert.ok(existsSync(blob), "tenant gc-b's image still bundles the file");
-    assert.equal((await call(node.apiUrl, "DELETE", `/v1/tenants/${b.name}/images/${upA.json.digest}`, b.token)).status, 204);
+    // Re-uploading the same module with no dirs replaces tenant gc-b's record: the file it bundled goes.
+    const bare = await upload(node, b, await filesImage("shared", []));
+    assert.equal(bare.json.digest, upA.json.digest);
+    assert.deepEqual(bare.json.dirs, []);
     assert.ok(!existsSync(blob), "no image bundles the file any more");
   } finally {
     await node.close();
