@@ -17,6 +17,8 @@ function fileTypeOf(st: nodefs.BigIntStats | nodefs.Dirent): FileType {
   return FileType.UNKNOWN;
 }
 
+const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
+
 /** Seconds as Node's utimes wants them; ns precision is restored by TimeOverrides. */
 const nsToSeconds = (ns: bigint): number => Number(ns) / 1e9;
 
@@ -73,11 +75,14 @@ class HostFile implements FileHandle {
   }
 
   read(dst: Uint8Array, position: bigint): number {
-    return host("read", () => nodefs.readSync(this.fd, dst, 0, dst.length, position));
+    // A number position takes Node's faster path; offsets past 2^53 keep the bigint.
+    const pos = position <= MAX_SAFE_OFFSET ? Number(position) : position;
+    return host("read", () => nodefs.readSync(this.fd, dst, 0, dst.length, pos));
   }
 
   write(src: Uint8Array, position: bigint | null): number {
     const pos = position ?? this.stat().size;
+    if (pos > MAX_SAFE_OFFSET) throw new WasiError(Errno.FBIG, "offset beyond what the host can address");
     // writeSync takes a number position (bigint is silently ignored by Node 20).
     return host("write", () => nodefs.writeSync(this.fd, src, 0, src.length, Number(pos)));
   }
