@@ -92,6 +92,8 @@ class HostFile implements FileHandle {
   }
 
   setSize(size: bigint): void {
+    // Node takes a number; past 2^53 it would throw a RangeError instead of the host's EFBIG.
+    if (size > MAX_SAFE_OFFSET) throw new WasiError(Errno.FBIG, "size beyond what the host can address");
     host("ftruncate", () => nodefs.ftruncateSync(this.fd, Number(size)));
   }
 

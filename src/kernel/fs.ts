@@ -167,7 +167,7 @@ export class FileSystem {
     if (d.kind === "stream") throw new WasiError(Errno.SPIPE, "stdio is not seekable");
     const f = this.fileForRead(fd);
     this.need(f, Rights.FD_SEEK, "fd_pread");
-    if (offset < 0n) throw new WasiError(Errno.INVAL, "negative offset");
+    if (offset < 0n || offset > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "offset out of range");
     return this.readFile(f, bufs, offset);
   }
 
@@ -194,7 +194,7 @@ export class FileSystem {
     if (d.kind === "stream") throw new WasiError(Errno.SPIPE, "stdio is not seekable");
     const f = this.fileForWrite(fd, "fd_pwrite");
     this.need(f, Rights.FD_SEEK, "fd_pwrite");
-    if (offset < 0n) throw new WasiError(Errno.INVAL, "negative offset");
+    if (offset < 0n || offset > MAX_FILE_OFFSET) throw new WasiError(Errno.INVAL, "offset out of range");
     // In append mode the offset is ignored, as pwrite(2) on an O_APPEND file on Linux.
     const append = (f.flags & FdFlags.APPEND) !== 0;
     let pos = offset;

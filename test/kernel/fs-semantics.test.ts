@@ -178,6 +178,16 @@ for (const backend of ["host", "memory"] as const) {
       fails(() => kernel.fs.setRights(fd, before, 0n), Errno.NOTCAPABLE);
     });
 
+    test("huge sizes and offsets are errnos, never host exceptions", () => {
+      const fd = kernel.fs.open(DIR, 0, "big.bin", OFlags.CREAT, RW, 0n, 0);
+      fails(() => kernel.fs.setSize(fd, 1n << 62n), Errno.FBIG);
+      fails(() => kernel.fs.setSize(fd, (1n << 64n) - 1n), Errno.INVAL);
+      fails(() => kernel.fs.pread(fd, [new Uint8Array(4)], (1n << 64n) - 1n), Errno.INVAL);
+      fails(() => kernel.fs.pwrite(fd, [enc("x")], (1n << 63n) + 5n), Errno.INVAL);
+      fails(() => kernel.fs.pwrite(fd, [enc("x")], 1n << 62n), Errno.FBIG);
+      assert.equal(kernel.fs.filestat(fd).size, 0n);
+    });
+
     test("fd_seek on a directory is EBADF and on stdout is ESPIPE", () => {
       fails(() => kernel.fs.seek(DIR, 0n, Whence.CUR), Errno.BADF);
       fails(() => kernel.fs.seek(1, 0n, Whence.CUR), Errno.SPIPE);
