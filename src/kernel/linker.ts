@@ -5,7 +5,7 @@ import { SYSCALLS, WASI_MODULE, type SyscallName, type SyscallSpec } from "./sys
 import { WASI_ABI, type AbiFunction } from "./wasi-abi.js";
 import { formatTraceArgs } from "./trace.js";
 
-/** A function import's type as the wasm reader reports it. */
+/** A function import's type as the wasm reader reports it ("|" joins two conflicting types of one import). */
 export interface ImportSignature {
   params: readonly string[];
   results: readonly string[];
@@ -82,6 +82,10 @@ function linkPlan(module: WebAssembly.Module, signatures?: ReadonlyMap<string, I
     }
     const spec = SYSCALLS[index]!;
     const sig = signatures?.get(what);
+    if (sig?.params.includes("|")) {
+      plan.problems.push(`${what}: imported twice with different signatures`);
+      continue;
+    }
     if (sig) {
       const want = expectedSignature(spec);
       if (want.params.join() !== sig.params.join() || want.results.join() !== sig.results.join()) {

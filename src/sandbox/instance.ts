@@ -43,7 +43,19 @@ const SIGNATURES = new WeakMap<ModuleInfo, Map<string, ImportSignature>>();
 export function importSignatures(info: ModuleInfo): Map<string, ImportSignature> {
   let sigs = SIGNATURES.get(info);
   if (!sigs) {
-    sigs = new Map(importedFunctions(info).map((f) => [`${f.module}.${f.name}`, { params: f.type.params, results: f.type.results }]));
+    sigs = new Map();
+    for (const f of importedFunctions(info)) {
+      const key = `${f.module}.${f.name}`;
+      const sig = { params: f.type.params, results: f.type.results };
+      const seen = sigs.get(key);
+      // The same import twice with two types: one import object cannot serve both, so refuse it
+      // (otherwise the last type would vouch for the first and a host call would get too few arguments).
+      if (seen && (seen.params.join() !== sig.params.join() || seen.results.join() !== sig.results.join())) {
+        sigs.set(key, { params: [...seen.params, "|", ...sig.params], results: [...seen.results, "|", ...sig.results] });
+      } else if (!seen) {
+        sigs.set(key, sig);
+      }
+    }
     SIGNATURES.set(info, sigs);
   }
   return sigs;

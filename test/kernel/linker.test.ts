@@ -67,3 +67,7 @@ test("every syscall table entry names its capability and a summary", () => {
     assert.ok(spec.summary.length > 10, name);
   }
 });
+
+test("one import declared twice with different types is refused (the right type must not vouch for the wrong one)", async () => {
+  await assert.rejects(runModule(fixture("conflicting-duplicate"), {}), /clock_time_get: imported twice with different signatures/);
+});
