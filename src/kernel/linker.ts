@@ -97,6 +97,7 @@ function linkPlan(module: WebAssembly.Module, signatures?: ReadonlyMap<string, I
     seen.add(imp.name);
     plan.calls.push({ index, spec });
   }
+  plan.problems = [...new Set(plan.problems)]; // an import listed twice is reported once
   PLANS.set(module, plan);
   return plan;
 }
