@@ -47,6 +47,15 @@ function writeStrings(m: GuestMemory, list: proc.StringList, ptrs: number, buf: 
   return OK;
 }
 
+/** Writes a string list's count and total size (args_sizes_get / environ_sizes_get). */
+function writeSizes(m: GuestMemory, list: proc.StringList, countOut: number, sizeOut: number): number {
+  m.check(countOut, 4);
+  m.check(sizeOut, 4);
+  m.setU32(countOut, list.count);
+  m.setU32(sizeOut, list.bufSize);
+  return OK;
+}
+
 /** Makes one call's ABI function for a kernel; the linker makes only those a module imports. */
 export type AbiFactory = (k: Kernel, m: GuestMemory, fs: FileSystem) => AbiFunction;
 
@@ -56,21 +65,9 @@ export type AbiFactory = (k: Kernel, m: GuestMemory, fs: FileSystem) => AbiFunct
  */
 export const WASI_ABI: Record<SyscallName, AbiFactory> = {
   args_get: (k, m, _fs) => (argv: number, buf: number) => writeStrings(m, k.args, argv, buf),
-  args_sizes_get: (k, m, _fs) => (countOut: number, sizeOut: number) => {
-    m.check(countOut, 4);
-    m.check(sizeOut, 4);
-    m.setU32(countOut, k.args.count);
-    m.setU32(sizeOut, k.args.bufSize);
-    return OK;
-  },
+  args_sizes_get: (k, m, _fs) => (countOut: number, sizeOut: number) => writeSizes(m, k.args, countOut, sizeOut),
   environ_get: (k, m, _fs) => (env: number, buf: number) => writeStrings(m, k.env, env, buf),
-  environ_sizes_get: (k, m, _fs) => (countOut: number, sizeOut: number) => {
-    m.check(countOut, 4);
-    m.check(sizeOut, 4);
-    m.setU32(countOut, k.env.count);
-    m.setU32(sizeOut, k.env.bufSize);
-    return OK;
-  },
+  environ_sizes_get: (k, m, _fs) => (countOut: number, sizeOut: number) => writeSizes(m, k.env, countOut, sizeOut),
 
   clock_res_get: (k, m, _fs) => (id: number, out: number) => {
     m.setU64(out, k.clocks.resolution(id));

@@ -97,15 +97,20 @@ export function runModuleSync(source: Uint8Array | WebAssembly.Module, options: 
 export function instantiate(module: WebAssembly.Module, info: ModuleInfo | undefined, options: KernelOptions, extraImports?: WebAssembly.Imports): { kernel: Kernel; instance: WebAssembly.Instance } {
   const kernel = new Kernel(options);
   try {
-    const { imports } = kernel.link(module, info ? importSignatures(info) : undefined);
-    const instance = new WebAssembly.Instance(module, { ...extraImports, ...imports });
-    const memory = instance.exports["memory"];
-    if (memory instanceof WebAssembly.Memory) kernel.bind(memory);
-    return { kernel, instance };
+    return { kernel, instance: linkAndInstantiate(kernel, module, info, extraImports) };
   } catch (err) {
     kernel.close();
     throw err;
   }
+}
+
+/** Links `module` against `kernel`, instantiates it and binds its exported memory. */
+function linkAndInstantiate(kernel: Kernel, module: WebAssembly.Module, info: ModuleInfo | undefined, extraImports?: WebAssembly.Imports): WebAssembly.Instance {
+  const { imports } = kernel.link(module, info ? importSignatures(info) : undefined);
+  const instance = new WebAssembly.Instance(module, extraImports ? { ...extraImports, ...imports } : imports);
+  const memory = instance.exports["memory"];
+  if (memory instanceof WebAssembly.Memory) kernel.bind(memory);
+  return instance;
 }
 
 /** Runs `_start` of a compiled command module to its end. */
@@ -117,10 +122,7 @@ export function runCommand(module: WebAssembly.Module, info: ModuleInfo | undefi
   const kernel = new Kernel(options);
   let instance: WebAssembly.Instance | undefined;
   try {
-    const { imports } = kernel.link(module, info ? importSignatures(info) : undefined);
-    instance = new WebAssembly.Instance(module, imports);
-    const memory = instance.exports["memory"];
-    if (memory instanceof WebAssembly.Memory) kernel.bind(memory);
+    instance = linkAndInstantiate(kernel, module, info);
     (instance.exports["_start"] as () => void)();
     return finish(kernel, 0, "exit");
   } catch (err) {
