@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type {} from "@fastify/swagger"; // route `summary`/`tags` typings
-import type { NodeStore, TenantQuotas, TenantRecord, TokenRecord, ImageRecord, AppRecord, ImageConfig } from "../store/index.js";
-import { RouteConflict } from "../store/index.js";
+import type { NodeStore, TenantQuotas, TenantRecord, TokenRecord, ImageRecord, AppRecord, ImageConfig, ControlState } from "../store/index.js";
+import { RouteConflict, RevisionConflict, TenantExists } from "../store/index.js";
 import type { ResourceManager } from "../manager/index.js";
 import { RunnerError, checkReactorExports, QUOTA_KEYS } from "../manager/index.js";
 import { ApiError } from "./errors.js";
@@ -13,7 +13,10 @@ import type { ImageSource, LoadedDir } from "./image-source.js";
 import { dropUnreferencedBlobs, imageGrants, storeImageDirs } from "./image-grants.js";
 
 export interface ApiContext {
+  /** Node-local data (logs, usage, blob cache); reads of the control state (its SQLite, or a cluster's replicated cache). */
   store: NodeStore;
+  /** Every change of tenants, tokens, images and apps goes through here (one node's SQLite, or the cluster). */
+  state: ControlState;
   manager: ResourceManager;
   stats: StatsRecorder;
   images: ImageSource;
@@ -80,7 +83,7 @@ function imageView(i: ImageRecord) {
 }
 
 export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
-  const { store, manager } = ctx;
+  const { store, state, manager } = ctx;
 
   const principal = (req: FastifyRequest): Principal => {
     if (!req.principal) req.principal = authenticate(store, req);
@@ -153,9 +156,15 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       requireAdmin(principal(req));
       const body = req.body as { name: string; quotas?: Partial<TenantQuotas>; weight?: number };
       if (store.tenants.nameTaken(body.name)) throw new ApiError("tenant_exists", `A tenant named ${body.name} exists.`);
-      const t = store.tenants.create(body.name, body.quotas ?? {}, body.weight ?? 1);
+      let t: TenantRecord;
+      try {
+        t = await state.createTenant(body.name, body.quotas ?? {}, body.weight ?? 1);
+      } catch (err) {
+        if (err instanceof TenantExists) throw new ApiError("tenant_exists", `A tenant named ${body.name} exists.`);
+        throw err;
+      }
       manager.setTenant(t);
-      const { token, secret } = store.tokens.create("tenant", t.id, "default");
+      const { token, secret } = await state.createToken("tenant", t.id, "default");
       reply.code(201);
       return { tenant: tenantView(t, manager), token: { ...tokenView(token), secret } };
     },
@@ -178,7 +187,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const p = principal(req);
       const t = tenantOf(req);
       requireAdmin(p);
-      const updated = store.tenants.update(t.id, req.body as { quotas?: Partial<TenantQuotas>; weight?: number })!;
+      const updated = (await state.updateTenant(t.id, req.body as { quotas?: Partial<TenantQuotas>; weight?: number }))!;
       manager.setTenant(updated);
       return tenantView(updated, manager);
     },
@@ -189,7 +198,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const t = tenantOf(req);
     requireAdmin(p);
     await manager.removeTenant(t.id);
-    store.tenants.delete(t.id);
+    await state.deleteTenant(t.id);
     reply.code(204);
   });
 
@@ -211,7 +220,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const t = tenantOf(req);
-      const { token, secret } = store.tokens.create("tenant", t.id, (req.body as { name: string }).name);
+      const { token, secret } = await state.createToken("tenant", t.id, (req.body as { name: string }).name);
       reply.code(201);
       return { ...tokenView(token), secret };
     },
@@ -225,7 +234,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const id = (req.params as { token: string }).token;
       const tok = store.tokens.get(id);
       if (!tok || tok.tenantId !== t.id) throw new ApiError("token_not_found", `No token ${id} in tenant ${t.name}.`);
-      store.tokens.delete(id);
+      await state.deleteToken(id);
       reply.code(204);
     },
   );
@@ -240,7 +249,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     { schema: { summary: "Create an admin token (admin)", tags: ["tokens"], security: sec, body: { type: "object", additionalProperties: false, required: ["name"], properties: { name: { type: "string", minLength: 1, maxLength: 64 } } } } },
     async (req, reply) => {
       requireAdmin(principal(req));
-      const { token, secret } = store.tokens.create("admin", null, (req.body as { name: string }).name);
+      const { token, secret } = await state.createToken("admin", null, (req.body as { name: string }).name);
       reply.code(201);
       return { ...tokenView(token), secret };
     },
@@ -253,7 +262,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const tok = store.tokens.get(id);
     if (!tok || tok.scope !== "admin") throw new ApiError("token_not_found", `No admin token ${id}.`);
     if (store.tokens.countAdmin() === 1) throw new ApiError("forbidden", "Refusing to revoke the last admin token.");
-    store.tokens.delete(id);
+    await state.deleteToken(id);
     reply.code(204);
   });
 
@@ -318,7 +327,9 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       ctx.images.checkPolicy(signedBy);
       const digest = store.blobs.put(bytes);
       const prev = store.images.get(t.id, digest);
-      const rec = store.images.upsert({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy, capabilities: capabilities ?? null, dirs: storeImageDirs(store.blobs, dirs) });
+      const imageDirs = storeImageDirs(store.blobs, dirs);
+      await state.shareBlobs(blobsOf({ digest, dirs: imageDirs }));
+      const rec = await state.putImage({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy, capabilities: capabilities ?? null, dirs: imageDirs });
       if (prev) dropUnreferencedBlobs(store.images, store.blobs, prev); // files the replaced record bundled
 
       reply.code(201);
@@ -337,7 +348,9 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const surface = moduleSurface(loaded.module);
       const digest = store.blobs.put(loaded.module);
       const prev = store.images.get(t.id, digest);
-      const rec = store.images.upsert({
+      const imageDirs = storeImageDirs(store.blobs, loaded.dirs ?? []);
+      await state.shareBlobs(blobsOf({ digest, dirs: imageDirs }));
+      const rec = await state.putImage({
         tenantId: t.id,
         digest,
         name: loaded.name,
@@ -347,7 +360,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
         info: surface,
         signedBy: loaded.signedBy,
         capabilities: loaded.capabilities ?? null,
-        dirs: storeImageDirs(store.blobs, loaded.dirs ?? []),
+        dirs: imageDirs,
       });
       if (prev) dropUnreferencedBlobs(store.images, store.blobs, prev); // files the replaced record bundled
       reply.code(201);
@@ -369,7 +382,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const { tenant, image } = imageOf(req);
     const users = store.images.usedByApps(tenant.id, image.digest);
     if (users.length > 0) throw new ApiError("image_in_use", `Image ${image.digest} is used by app(s) ${users.join(", ")}.`);
-    store.images.delete(tenant.id, image.digest);
+    await state.deleteImage(tenant.id, image.digest);
     dropUnreferencedBlobs(store.images, store.blobs, image);
     reply.code(204);
   });
@@ -424,6 +437,11 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       if (config.limits.memoryMiB > manager.quotasOf(t.id).memoryMiB) {
         throw new ApiError("quota_exceeded", `limits.memoryMiB ${config.limits.memoryMiB} is above tenant ${t.name}'s memory quota (${manager.quotasOf(t.id).memoryMiB} MiB).`);
       }
+      try {
+        await state.ensureBlobs(blobsOf(image));
+      } catch (err) {
+        throw new ApiError("image_not_found", `The blobs of image ${image.digest} cannot be read: ${(err as Error).message}`);
+      }
       const bytes = store.blobs.get(image.digest);
       if (!bytes) throw new ApiError("image_not_found", `The blob of image ${image.digest} is missing on this node.`);
       let grants: ReturnType<typeof imageGrants>;
@@ -436,16 +454,17 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       // running revision; if the new revision cannot start, restore the old record.
       let rec: AppRecord;
       try {
-        rec = store.apps.upsert(t.id, name, image.digest, config);
+        rec = await state.putApp(t.id, name, image.digest, config, existing?.revision ?? 0);
       } catch (err) {
         if (err instanceof RouteConflict) throw new ApiError("route_conflict", `Route ${err.route.host}${err.route.path} belongs to another app.`);
+        if (err instanceof RevisionConflict) throw new ApiError("app_changed", `App ${name} changed while this deploy was checked (${err.message}); deploy again.`);
         throw err;
       }
       try {
         await manager.deploy(rec, { digest: image.digest, bytes }, grants);
       } catch (err) {
-        if (existing) store.apps.upsert(t.id, name, existing.imageDigest, existing.config);
-        else store.apps.delete(rec.id);
+        if (existing) await state.putApp(t.id, name, existing.imageDigest, existing.config);
+        else await state.deleteApp(rec.id);
         if (err instanceof RunnerError) throw new ApiError("invalid_module", `The app failed to start: ${err.message}`);
         if (err instanceof Error && err.name === "Refusal") throw new ApiError("quota_exceeded", err.message);
         throw err;
@@ -463,7 +482,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
 
   app.delete("/v1/tenants/:tenant/apps/:app", { schema: { summary: "Delete an app (its in-flight requests finish first)", tags: ["apps"], security: sec, params: appParams } }, async (req, reply) => {
     const { app: a } = appOf(req);
-    store.apps.delete(a.id);
+    await state.deleteApp(a.id);
     await manager.undeploy(a.id);
     ctx.deniedCalls.delete(a.id);
     reply.code(204);
@@ -523,6 +542,11 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const t = tenantOf(req);
     return { tenant: t.name, series: ctx.stats.series(t.id), apps: ctx.stats.appTotals(t.id) };
   });
+}
+
+/** Every blob an image needs: its module and its bundled files. */
+function blobsOf(image: Pick<ImageRecord, "digest" | "dirs">): string[] {
+  return [image.digest, ...image.dirs.flatMap((d) => Object.values(d.files))];
 }
 
 function validateImageConfig(config: unknown): ImageConfig {

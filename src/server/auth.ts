@@ -1,5 +1,5 @@
 import type { FastifyRequest } from "fastify";
-import type { NodeStore, TenantRecord, TokenRecord } from "../store/index.js";
+import type { ControlReads, TenantRecord, TokenRecord } from "../store/index.js";
 import { ApiError } from "./errors.js";
 
 /** Who is calling: an admin token, or a token bound to one tenant. */
@@ -12,7 +12,7 @@ declare module "fastify" {
 }
 
 /** Reads `Authorization: Bearer <token>` and resolves it; throws `unauthorized`. */
-export function authenticate(store: NodeStore, req: FastifyRequest): Principal {
+export function authenticate(store: ControlReads, req: FastifyRequest): Principal {
   const header = req.headers.authorization;
   const m = typeof header === "string" ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null;
   if (!m) throw new ApiError("unauthorized");
@@ -32,7 +32,7 @@ export function requireAdmin(p: Principal): void {
  * answers exactly like a tenant that does not exist, so a token learns
  * nothing about other tenants.
  */
-export function tenantFor(store: NodeStore, p: Principal, idOrName: string): TenantRecord {
+export function tenantFor(store: ControlReads, p: Principal, idOrName: string): TenantRecord {
   const t = store.tenants.find(idOrName);
   if (!t || (p.scope === "tenant" && t.id !== p.tenantId)) {
     throw new ApiError("tenant_not_found", `No tenant ${JSON.stringify(idOrName)}.`);

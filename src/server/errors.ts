@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   method_not_allowed: { status: 405, message: "Method not allowed." },
   tenant_exists: { status: 409, message: "A tenant with that name exists." },
   route_conflict: { status: 409, message: "Another app already owns that route." },
+  app_changed: { status: 409, message: "The app changed while the request was being handled; retry." },
   image_in_use: { status: 409, message: "Apps still use this image." },
   payload_too_large: { status: 413, message: "The request body is too large." },
   unsupported_media_type: { status: 415, message: "Unsupported Content-Type." },

@@ -4,7 +4,7 @@ import { pino, type Logger } from "pino";
 import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NodeStore, type TenantQuotas } from "../store/index.js";
+import { NodeStore, SqliteControlState, type ControlState, type TenantQuotas } from "../store/index.js";
 import { ResourceManager, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
@@ -53,6 +53,8 @@ export interface RunningNode {
   gatewayUrl: string;
   dashboardUrl: string;
   store: NodeStore;
+  /** Tenants, tokens, images and apps: every change goes through here. */
+  state: ControlState;
   manager: ResourceManager;
   metrics: NodeMetrics;
   gateway: Gateway;
@@ -79,6 +81,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const log: Logger = opts.logger === false ? pino({ level: "silent" }) : opts.logger ?? pino({ name: "uniwasm-node" });
   const store = new NodeStore({ dataDir: opts.dataDir, logs: { maxLinesPerApp: opts.logLinesPerApp ?? 2000 } });
   store.startFlushing(100);
+  const state: ControlState = new SqliteControlState(store);
   const metrics = new NodeMetrics();
   const stats = new StatsRecorder();
   const deniedCalls = new Map<string, Record<string, number>>();
@@ -149,8 +152,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   }
 
   let bootstrap: RunningNode["bootstrap"];
-  if (store.tokens.countAdmin() === 0) {
-    const { secret } = store.tokens.create("admin", null, "bootstrap");
+  const first = await state.createBootstrapToken();
+  if (first) {
+    const { secret } = first;
     const file = join(opts.dataDir, "bootstrap-token");
     writeFileSync(file, secret + "\n", { mode: 0o600 });
     chmodSync(file, 0o600);
@@ -207,6 +211,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const gatewayUrl = () => `http://${host}:${gatewayPortBound}`;
   registerApi(api, {
     store,
+    state,
     manager,
     stats,
     images: opts.images ?? imageLayerSource(join(opts.dataDir, "images"), opts.signaturePolicy ?? "none"),
@@ -263,6 +268,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     gatewayUrl: gatewayUrl(),
     dashboardUrl: `${apiUrl}/dashboard/`,
     store,
+    state,
     manager,
     metrics,
     gateway,
@@ -272,6 +278,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       (closing ??= (async () => {
         await Promise.all([gateway.close(), api.close()]);
         await manager.close();
+        await state.close();
         store.close();
         log.info("node stopped");
       })()),

@@ -32,6 +32,17 @@ export interface RouteRow {
   appId: string;
 }
 
+/** The app changed since the revision the writer saw (optimistic concurrency on revisions). */
+export class RevisionConflict extends Error {
+  constructor(readonly appName: string, readonly expected: number, readonly actual: number) {
+    super(
+      expected === 0
+        ? `app ${appName} was created by someone else meanwhile (revision ${actual})`
+        : `app ${appName} is at revision ${actual}, not ${expected}: it changed meanwhile`,
+    );
+  }
+}
+
 /** A route another app already owns. */
 export class RouteConflict extends Error {
   constructor(readonly route: RouteSpec, readonly ownerAppId: string) {
@@ -66,13 +77,16 @@ export class AppRepo {
   /**
    * Creates the app or replaces its image and config (revision + 1), and
    * claims its routes, all in one transaction: a conflicting route leaves the
-   * previous revision untouched.
+   * previous revision untouched. `opts.expectRevision` (0: the app must not
+   * exist yet) refuses a write based on a stale read; `opts.id` and `opts.at`
+   * make the write deterministic when a replicated command carries them.
    */
-  upsert(tenantId: string, name: string, imageDigest: string, config: AppConfig): AppRecord {
+  upsert(tenantId: string, name: string, imageDigest: string, config: AppConfig, opts: { id?: string; at?: number; expectRevision?: number } = {}): AppRecord {
     return this.db.transaction((): AppRecord => {
-      const now = Date.now();
+      const now = opts.at ?? Date.now();
       const cur = this.findByName(tenantId, name);
-      const id = cur?.id ?? newId("a");
+      if (opts.expectRevision !== undefined && (cur?.revision ?? 0) !== opts.expectRevision) throw new RevisionConflict(name, opts.expectRevision, cur?.revision ?? 0);
+      const id = cur?.id ?? opts.id ?? newId("a");
       if (cur) {
         this.db
           .prepare("UPDATE apps SET image_digest = ?, config = ?, revision = revision + 1, updated_at = ? WHERE id = ?")

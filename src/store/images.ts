@@ -35,8 +35,7 @@ export class ImageRepo {
   constructor(private readonly db: Db) {}
 
   /** Records an image for a tenant; uploading the same digest again updates its name and config. */
-  upsert(rec: NewImage): ImageRecord {
-    const createdAt = Date.now();
+  upsert(rec: NewImage, createdAt = Date.now()): ImageRecord {
     const capabilities = rec.capabilities ? JSON.stringify(rec.capabilities) : null;
     this.db
       .prepare(

@@ -17,8 +17,9 @@ function fromRow(r: Row): TenantRecord {
 export class TenantRepo {
   constructor(private readonly db: Db) {}
 
-  create(name: string, quotas: Partial<TenantQuotas> = {}, weight = 1): TenantRecord {
-    const rec: TenantRecord = { id: newId("t"), name, quotas, weight, createdAt: Date.now() };
+  /** `fixed` gives the id and time (a replicated command carries them, so every node writes the same row). */
+  create(name: string, quotas: Partial<TenantQuotas> = {}, weight = 1, fixed?: { id: string; createdAt: number }): TenantRecord {
+    const rec: TenantRecord = { id: fixed?.id ?? newId("t"), name, quotas, weight, createdAt: fixed?.createdAt ?? Date.now() };
     this.db
       .prepare("INSERT INTO tenants (id, name, quotas, weight, created_at) VALUES (?, ?, ?, ?, ?)")
       .run(rec.id, rec.name, JSON.stringify(quotas), weight, rec.createdAt);

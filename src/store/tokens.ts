@@ -28,25 +28,36 @@ export function hashToken(secret: string): string {
 
 export const TOKEN_PREFIX = "uw_";
 
+/** A new token's record, secret and hash, not yet stored. */
+export function mintToken(scope: TokenScope, tenantId: string | null, name: string): { token: TokenRecord; secret: string; hash: string } {
+  const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");
+  const token: TokenRecord = {
+    id: newId("tok"),
+    tenantId: scope === "admin" ? null : tenantId,
+    scope,
+    name,
+    prefix: secret.slice(0, 10),
+    createdAt: Date.now(),
+    lastUsedAt: null,
+  };
+  return { token, secret, hash: hashToken(secret) };
+}
+
 export class TokenRepo {
   constructor(private readonly db: Db) {}
 
   /** Creates a token and returns its secret: the only time the secret exists outside the caller. */
   create(scope: TokenScope, tenantId: string | null, name: string): { token: TokenRecord; secret: string } {
-    const secret = TOKEN_PREFIX + randomBytes(32).toString("base64url");
-    const token: TokenRecord = {
-      id: newId("tok"),
-      tenantId: scope === "admin" ? null : tenantId,
-      scope,
-      name,
-      prefix: secret.slice(0, 10),
-      createdAt: Date.now(),
-      lastUsedAt: null,
-    };
+    const minted = mintToken(scope, tenantId, name);
+    this.insert(minted.token, minted.hash);
+    return { token: minted.token, secret: minted.secret };
+  }
+
+  /** Stores a minted token by its hash (the secret never reaches the database, nor a replicated log). */
+  insert(token: TokenRecord, hash: string): void {
     this.db
       .prepare("INSERT INTO tokens (id, tenant_id, scope, name, hash, prefix, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)")
-      .run(token.id, token.tenantId, scope, name, hashToken(secret), token.prefix, token.createdAt);
-    return { token, secret };
+      .run(token.id, token.tenantId, token.scope, token.name, hash, token.prefix, token.createdAt);
   }
 
   /** Resolves a presented secret to its token, or undefined. */
