@@ -115,3 +115,11 @@ done
 
 # --- examples: hello.wasm for the README's first command ---
 wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
+
+# --- hostile: guests that try to make the host work or allocate past their limits (test/kernel/hostile.test.ts) ---
+for src in test/fixtures/hostile/*.c; do
+  wasi_cc "${src%.c}.wasm" "$src" -O2 -g0 -Wall
+done
+for src in test/fixtures/hostile/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done

@@ -4,8 +4,52 @@ import type { DirEntry, DirRef, FileHandle, FsBackend, OpenFileOptions, Stat } f
 
 /** Device number reported for in-memory files, so (dev, ino) never collides with a host file. */
 const MEMORY_DEV = 0x756e6977n; // "uniw"
-/** Largest in-memory file, so a guest cannot make the host allocate without bound. */
+/** Largest in-memory file (EFBIG past it); the instance's total is bounded by its MemoryBudget. */
 export const MAX_MEMORY_FILE_BYTES = 1 << 30;
+/** Default total of an instance's in-memory directories (`memDirBytes` in SandboxLimits). */
+export const DEFAULT_MEM_DIR_BYTES = 64 * 1024 * 1024;
+/**
+ * What one directory entry or link costs against the budget besides its name
+ * and contents: the host objects behind it (node, map entry). A guest making
+ * millions of empty files runs out of budget, not the host out of memory.
+ */
+export const ENTRY_COST_BYTES = 256;
+
+/**
+ * The bytes an instance's in-memory directories hold on the host, against
+ * their limit. One budget is shared by all the in-memory preopens of a kernel.
+ * Charged: file contents (the capacity allocated, which is what the host
+ * holds), entries (ENTRY_COST_BYTES + name) and symlink targets. Seeded file
+ * contents are shared with the seed until first written (copy on write), so
+ * they are charged only when the instance makes its own copy. Past the limit a
+ * call fails with ENOSPC (a file past MAX_MEMORY_FILE_BYTES with EFBIG).
+ */
+export class MemoryBudget {
+  private usedBytes = 0;
+  private peakBytes = 0;
+  constructor(readonly limit: number = DEFAULT_MEM_DIR_BYTES) {
+    if (!(limit > 0)) throw new RangeError(`memDirBytes must be positive, got ${limit}`);
+  }
+  /** Bytes held now. */
+  get used(): number {
+    return this.usedBytes;
+  }
+  /** Most bytes held at once since the budget was made. */
+  get peak(): number {
+    return this.peakBytes;
+  }
+  charge(n: number, what: string): void {
+    if (n <= 0) return;
+    if (this.usedBytes + n > this.limit) {
+      throw new WasiError(Errno.NOSPC, `${what}: the instance's in-memory directories would hold ${this.usedBytes + n} bytes, over their limit of ${this.limit} (memDirBytes)`);
+    }
+    this.usedBytes += n;
+    if (this.usedBytes > this.peakBytes) this.peakBytes = this.usedBytes;
+  }
+  release(n: number): void {
+    this.usedBytes -= n;
+  }
+}
 
 type Node = FileNode | DirNode | LinkNode;
 interface Base {
@@ -17,8 +61,13 @@ interface Base {
 }
 interface FileNode extends Base {
   type: FileType.REGULAR_FILE;
+  /** Capacity >= size; shared with the seed (not charged) until `owned`. */
   data: Uint8Array;
   size: number;
+  /** `data` is this instance's own copy, charged to the budget. */
+  owned: boolean;
+  /** Open handles: the contents are released when the last link and the last handle are gone. */
+  handles: number;
 }
 interface DirNode extends Base {
   type: FileType.DIRECTORY;
@@ -41,8 +90,22 @@ export class MemoryFs implements FsBackend {
   private nextIno = 1n;
   private readonly root: DirNode;
 
-  constructor(seed: Readonly<Record<string, Uint8Array | string>> = {}) {
+  /**
+   * `budget` bounds what the tree may hold (shared between the in-memory
+   * preopens of one kernel). Seed entries are charged; seed contents are not
+   * until written. A seed over the budget is a configuration error (RangeError).
+   */
+  constructor(seed: Readonly<Record<string, Uint8Array | string>> = {}, readonly budget: MemoryBudget = new MemoryBudget()) {
     this.root = this.newDir();
+    try {
+      this.seed(seed);
+    } catch (err) {
+      if (err instanceof WasiError) throw new RangeError(`in-memory directory seed: ${err.message}`);
+      throw err;
+    }
+  }
+
+  private seed(seed: Readonly<Record<string, Uint8Array | string>>): void {
     for (const [path, contents] of Object.entries(seed)) {
       const parts = path.split("/").filter((p) => p !== "" && p !== ".");
       if (parts.some((p) => p === "..")) throw new Error(`in-memory seed path ${path} must not contain ..`);
@@ -51,7 +114,7 @@ export class MemoryFs implements FsBackend {
         let next = dir.entries.get(part);
         if (!next) {
           next = this.newDir();
-          dir.entries.set(part, next);
+          this.addEntry(dir, part, next, "seed");
         }
         if (next.type !== FileType.DIRECTORY) throw new Error(`in-memory seed path ${path}: ${part} is a file`);
         dir = next;
@@ -60,21 +123,50 @@ export class MemoryFs implements FsBackend {
       if (name === undefined) continue;
       const bytes = typeof contents === "string" ? enc.encode(contents) : contents;
       const file = this.newFile();
-      file.data = bytes.slice();
+      file.data = bytes;
       file.size = bytes.length;
-      dir.entries.set(name, file);
+      file.owned = false;
+      const old = dir.entries.get(name);
+      if (old) this.removeEntry(dir, name, old);
+      this.addEntry(dir, name, file, "seed");
     }
   }
 
-  private stamp<T extends Omit<Base, "ino" | "nlink" | "atim" | "mtim" | "ctim">>(n: T): T & Base {
+  /** Bytes this tree's budget holds now (shared with the other in-memory preopens of its kernel). */
+  get bytesUsed(): number {
+    return this.budget.used;
+  }
+
+  /** Links `node` under `name`, charging the entry (and a symlink's target on its first link). */
+  private addEntry(dir: DirNode, name: string, node: Node, what: string): void {
+    let cost = ENTRY_COST_BYTES + Buffer.byteLength(name);
+    if (node.type === FileType.SYMBOLIC_LINK && node.nlink === 0n) cost += Buffer.byteLength(node.target);
+    this.budget.charge(cost, what);
+    dir.entries.set(name, node);
+    if (node.type !== FileType.DIRECTORY) node.nlink++;
+  }
+
+  /** Unlinks `name`, releasing its entry, and the node's contents once nothing refers to it. */
+  private removeEntry(dir: DirNode, name: string, node: Node): void {
+    dir.entries.delete(name);
+    this.budget.release(ENTRY_COST_BYTES + Buffer.byteLength(name));
+    if (node.type === FileType.DIRECTORY) return;
+    node.nlink--;
+    if (node.nlink > 0n) return;
+    if (node.type === FileType.SYMBOLIC_LINK) this.budget.release(Buffer.byteLength(node.target));
+    else if (node.handles === 0) releaseContents(node, this.budget);
+  }
+
+  private stamp<T extends { type: FileType }>(n: T): T & Base {
     const t = now();
-    return Object.assign(n, { ino: this.nextIno++, nlink: 1n, atim: t, mtim: t, ctim: t });
+    // Files and links count their entries (addEntry); a directory has one.
+    return Object.assign(n, { ino: this.nextIno++, nlink: n.type === FileType.DIRECTORY ? 1n : 0n, atim: t, mtim: t, ctim: t });
   }
   private newDir(): DirNode {
     return this.stamp({ type: FileType.DIRECTORY as const, entries: new Map<string, Node>() });
   }
   private newFile(): FileNode {
-    return this.stamp({ type: FileType.REGULAR_FILE as const, data: new Uint8Array(0), size: 0 });
+    return this.stamp({ type: FileType.REGULAR_FILE as const, data: new Uint8Array(0), size: 0, owned: true, handles: 0 });
   }
 
   private lookup(rel: string): Node {
@@ -119,16 +211,16 @@ export class MemoryFs implements FsBackend {
     if (!node) {
       if (!o.create) throw new WasiError(Errno.NOENT);
       node = this.newFile();
-      dir.entries.set(name, node);
+      this.addEntry(dir, name, node, "path_open");
       this.touch(dir);
     }
     if (node.type === FileType.SYMBOLIC_LINK) throw new WasiError(Errno.LOOP, "final component is a symlink");
     if (node.type === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
     if (o.truncate) {
-      node.size = 0;
+      resize(node, 0, this.budget);
       node.mtim = node.ctim = now();
     }
-    return new MemoryFile(node);
+    return new MemoryFile(node, this.budget);
   }
 
   openDir(rel: string): DirRef {
@@ -158,7 +250,7 @@ export class MemoryFs implements FsBackend {
   mkdir(rel: string): void {
     const { dir, name } = this.parentOf(rel);
     if (dir.entries.has(name)) throw new WasiError(Errno.EXIST);
-    dir.entries.set(name, this.newDir());
+    this.addEntry(dir, name, this.newDir(), "path_create_directory");
     dir.nlink++;
     this.touch(dir);
   }
@@ -169,7 +261,7 @@ export class MemoryFs implements FsBackend {
     if (!n) throw new WasiError(Errno.NOENT);
     if (n.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
     if (n.entries.size > 0) throw new WasiError(Errno.NOTEMPTY);
-    dir.entries.delete(name);
+    this.removeEntry(dir, name, n);
     dir.nlink--;
     this.touch(dir);
   }
@@ -179,8 +271,7 @@ export class MemoryFs implements FsBackend {
     const n = dir.entries.get(name);
     if (!n) throw new WasiError(Errno.NOENT);
     if (n.type === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
-    dir.entries.delete(name);
-    n.nlink--;
+    this.removeEntry(dir, name, n);
     n.ctim = now();
     this.touch(dir);
   }
@@ -202,8 +293,19 @@ export class MemoryFs implements FsBackend {
     } else if (existing?.type === FileType.DIRECTORY) {
       throw new WasiError(Errno.ISDIR);
     }
+    // The new name is charged before anything moves, so ENOSPC leaves the tree as it was.
+    this.budget.charge(ENTRY_COST_BYTES + Buffer.byteLength(dst.name), "path_rename");
+    if (existing) {
+      this.removeEntry(dst.dir, dst.name, existing);
+      if (existing.type === FileType.DIRECTORY) dst.dir.nlink--;
+    }
     src.dir.entries.delete(src.name);
+    this.budget.release(ENTRY_COST_BYTES + Buffer.byteLength(src.name));
     dst.dir.entries.set(dst.name, node);
+    if (node.type === FileType.DIRECTORY && src.dir !== dst.dir) {
+      src.dir.nlink--;
+      dst.dir.nlink++;
+    }
     node.ctim = now();
     this.touch(src.dir);
     this.touch(dst.dir);
@@ -214,8 +316,7 @@ export class MemoryFs implements FsBackend {
     if (node.type === FileType.DIRECTORY) throw new WasiError(Errno.PERM, "hard links to directories are not allowed");
     const dst = this.parentOf(to);
     if (dst.dir.entries.has(dst.name)) throw new WasiError(Errno.EXIST);
-    dst.dir.entries.set(dst.name, node);
-    node.nlink++;
+    this.addEntry(dst.dir, dst.name, node, "path_link");
     node.ctim = now();
     this.touch(dst.dir);
   }
@@ -223,7 +324,7 @@ export class MemoryFs implements FsBackend {
   symlink(target: string, rel: string): void {
     const dst = this.parentOf(rel);
     if (dst.dir.entries.has(dst.name)) throw new WasiError(Errno.EXIST);
-    dst.dir.entries.set(dst.name, this.stamp({ type: FileType.SYMBOLIC_LINK as const, target }));
+    this.addEntry(dst.dir, dst.name, this.stamp({ type: FileType.SYMBOLIC_LINK as const, target }), "path_symlink");
     this.touch(dst.dir);
   }
 
@@ -265,8 +366,48 @@ function statOf(n: Node): Stat {
   };
 }
 
+/**
+ * Makes `n.data` this instance's own copy with room for `size` bytes, charging
+ * the growth. Capacity doubles (amortised appends) while the budget allows,
+ * and is exactly `size` when it does not. Bytes past `n.size` read as zeros.
+ */
+function reserve(n: FileNode, size: number, budget: MemoryBudget, what: string): void {
+  if (size > MAX_MEMORY_FILE_BYTES) throw new WasiError(Errno.FBIG, `${what}: an in-memory file can hold at most ${MAX_MEMORY_FILE_BYTES} bytes`);
+  const held = n.owned ? n.data.length : 0;
+  if (n.owned && size <= held) return;
+  let capacity = Math.max(size, n.owned ? Math.min(MAX_MEMORY_FILE_BYTES, Math.max(held * 2, 64)) : size);
+  if (capacity > size && budget.used + (capacity - held) > budget.limit) capacity = size;
+  budget.charge(capacity - held, what);
+  const grown = new Uint8Array(capacity);
+  grown.set(n.data.subarray(0, Math.min(n.size, capacity)));
+  n.data = grown;
+  n.owned = true;
+}
+
+/** Sets a file's size: growth reads as zeros; a file shrunk to under half its capacity gives the rest back. */
+function resize(n: FileNode, size: number, budget: MemoryBudget, what = "fd_filestat_set_size"): void {
+  if (size > n.size) {
+    reserve(n, size, budget, what);
+    n.data.fill(0, n.size, size);
+  } else if (n.owned && size < n.data.length / 2) {
+    budget.release(n.data.length - size);
+    n.data = n.data.slice(0, size);
+  }
+  n.size = size;
+}
+
+function releaseContents(n: FileNode, budget: MemoryBudget): void {
+  if (n.owned) budget.release(n.data.length);
+  n.data = new Uint8Array(0);
+  n.owned = true;
+  n.size = 0;
+}
+
 class MemoryFile implements FileHandle {
-  constructor(private readonly node: FileNode) {}
+  private closed = false;
+  constructor(private readonly node: FileNode, private readonly budget: MemoryBudget) {
+    node.handles++;
+  }
 
   read(dst: Uint8Array, position: bigint): number {
     const n = this.node;
@@ -279,24 +420,16 @@ class MemoryFile implements FileHandle {
 
   write(src: Uint8Array, position: bigint | null): number {
     const n = this.node;
-    const start = position === null ? n.size : position;
-    const end = BigInt(start) + BigInt(src.length);
-    if (end > BigInt(MAX_MEMORY_FILE_BYTES)) throw new WasiError(Errno.FBIG, "in-memory file too large");
-    this.ensure(Number(end));
+    const start = position === null ? n.size : Number(position);
+    const end = start + src.length;
+    if (position !== null && position > BigInt(MAX_MEMORY_FILE_BYTES)) throw new WasiError(Errno.FBIG, `fd_write: an in-memory file can hold at most ${MAX_MEMORY_FILE_BYTES} bytes`);
+    reserve(n, Math.max(end, n.size), this.budget, "fd_write");
     // The bytes between the old end and a write past it read as zeros.
-    if (Number(start) > n.size) n.data.fill(0, n.size, Number(start));
-    n.data.set(src, Number(start));
-    if (Number(end) > n.size) n.size = Number(end);
+    if (start > n.size) n.data.fill(0, n.size, start);
+    n.data.set(src, start);
+    if (end > n.size) n.size = end;
     n.mtim = n.ctim = now();
     return src.length;
-  }
-
-  private ensure(size: number): void {
-    const n = this.node;
-    if (size <= n.data.length) return;
-    const grown = new Uint8Array(Math.min(MAX_MEMORY_FILE_BYTES, Math.max(size, n.data.length * 2, 64)));
-    grown.set(n.data.subarray(0, n.size));
-    n.data = grown;
   }
 
   stat(): Stat {
@@ -304,15 +437,9 @@ class MemoryFile implements FileHandle {
   }
 
   setSize(size: bigint): void {
-    if (size > BigInt(MAX_MEMORY_FILE_BYTES)) throw new WasiError(Errno.FBIG, "in-memory file too large");
-    const n = this.node;
-    const s = Number(size);
-    if (s > n.size) {
-      this.ensure(s);
-      n.data.fill(0, n.size, s);
-    }
-    n.size = s;
-    n.mtim = n.ctim = now();
+    if (size > BigInt(MAX_MEMORY_FILE_BYTES)) throw new WasiError(Errno.FBIG, `fd_filestat_set_size: an in-memory file can hold at most ${MAX_MEMORY_FILE_BYTES} bytes`);
+    resize(this.node, Number(size), this.budget);
+    this.node.mtim = this.node.ctim = now();
   }
 
   setTimes(atim: bigint | null, mtim: bigint | null): void {
@@ -328,5 +455,10 @@ class MemoryFile implements FileHandle {
 
   sync(): void {}
   datasync(): void {}
-  close(): void {}
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    // An unlinked file's contents live until its last handle closes, as on a disk.
+    if (--this.node.handles === 0 && this.node.nlink === 0n) releaseContents(this.node, this.budget);
+  }
 }

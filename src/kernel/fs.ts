@@ -1,6 +1,7 @@
 import { Errno, FdFlags, FileType, FstFlags, LookupFlags, OFlags, Rights, RIGHTS_ALL, RIGHTS_DIR, RIGHTS_FILE, RIGHTS_MUTATING, Whence } from "./abi.js";
 import { WasiError } from "./errors.js";
 import type { Descriptor, DescriptorTable, DirDescriptor, FileDescriptor } from "./descriptors.js";
+import type { Buffers } from "./memory.js";
 import { resolvePath, type DirEntry, type FsBackend, type Stat } from "./vfs.js";
 
 /** What fd_fdstat_get reports. */
@@ -144,10 +145,11 @@ export class FileSystem {
   }
 
   /** Reads sequentially into the buffers, stopping at the first short read. */
-  readFile(f: FileDescriptor, bufs: Uint8Array[], at: bigint | null): number {
+  readFile(f: FileDescriptor, bufs: Buffers, at: bigint | null): number {
     let pos = at ?? f.position;
     let total = 0;
-    for (const b of bufs) {
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs.at(i)!;
       if (b.length === 0) continue;
       const n = f.handle.read(b, pos);
       total += n;
@@ -158,11 +160,11 @@ export class FileSystem {
     return total;
   }
 
-  read(fd: number, bufs: Uint8Array[]): number {
+  read(fd: number, bufs: Buffers): number {
     return this.readFile(this.fileForRead(fd), bufs, null);
   }
 
-  pread(fd: number, bufs: Uint8Array[], offset: bigint): number {
+  pread(fd: number, bufs: Buffers, offset: bigint): number {
     const d = this.fds.get(fd);
     if (d.kind === "stream") throw new WasiError(Errno.SPIPE, "stdio is not seekable");
     const f = this.fileForRead(fd);
@@ -171,11 +173,12 @@ export class FileSystem {
     return this.readFile(f, bufs, offset);
   }
 
-  write(fd: number, bufs: Uint8Array[]): number {
+  write(fd: number, bufs: Buffers): number {
     const f = this.fileForWrite(fd, "fd_write");
     this.need(f, Rights.FD_WRITE, "fd_write");
     let total = 0;
-    for (const b of bufs) {
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs.at(i)!;
       if (b.length === 0) continue;
       if (f.flags & FdFlags.APPEND) {
         total += f.handle.write(b, null);
@@ -189,7 +192,7 @@ export class FileSystem {
     return total;
   }
 
-  pwrite(fd: number, bufs: Uint8Array[], offset: bigint): number {
+  pwrite(fd: number, bufs: Buffers, offset: bigint): number {
     const d = this.fds.get(fd);
     if (d.kind === "stream") throw new WasiError(Errno.SPIPE, "stdio is not seekable");
     const f = this.fileForWrite(fd, "fd_pwrite");
@@ -199,7 +202,8 @@ export class FileSystem {
     const append = (f.flags & FdFlags.APPEND) !== 0;
     let pos = offset;
     let total = 0;
-    for (const b of bufs) {
+    for (let i = 0; i < bufs.length; i++) {
+      const b = bufs.at(i)!;
       if (b.length === 0) continue;
       const n = f.handle.write(b, append ? null : pos);
       pos += BigInt(n);

@@ -6,10 +6,10 @@ import { DEFAULT_MAX_OPEN_FILES, DescriptorTable, type Descriptor } from "./desc
 import { WasiError } from "./errors.js";
 import { FileSystem, release } from "./fs.js";
 import { HostFs } from "./fs-host.js";
-import { MemoryFs } from "./fs-memory.js";
+import { MemoryBudget, MemoryFs } from "./fs-memory.js";
 import type { BlockingIo } from "./io-bridge.js";
 import { linkImports, type LinkReport } from "./linker.js";
-import { GuestMemory } from "./memory.js";
+import { GuestMemory, type Buffers } from "./memory.js";
 import type { KernelOptions } from "./options.js";
 import { envList, StringList } from "./proc.js";
 import { Sockets } from "./sock.js";
@@ -48,6 +48,8 @@ export class Kernel {
   /** Calls to ungranted syscalls answered by a stub, indexed like SYSCALLS; allocated on the first one. */
   private deniedCalls: Float64Array | null = null;
   private readonly backends: FsBackend[] = [];
+  /** What the in-memory directories this kernel made hold, against `limits.memDirBytes`. */
+  readonly memDirs: MemoryBudget;
   private closed = false;
 
   constructor(readonly options: KernelOptions = {}) {
@@ -62,6 +64,7 @@ export class Kernel {
     this.stdin = createInput(options.stdin);
     this.stdout = createOutput("stdout", options.stdout, limits.stdoutBytes, 1);
     this.stderr = createOutput("stderr", options.stderr, limits.stderrBytes, 2);
+    this.memDirs = new MemoryBudget(limits.memDirBytes);
 
     const streamRights = Rights.FD_FDSTAT_SET_FLAGS | Rights.FD_FILESTAT_GET | Rights.POLL_FD_READWRITE;
     const kind = (spec: unknown, hostFd: number): FileType => {
@@ -79,7 +82,7 @@ export class Kernel {
     }
     for (const p of options.preopens ?? []) {
       if (!p.guest) throw new Error("a preopen needs a guest path");
-      const fs: FsBackend = "host" in p ? new HostFs(resolvePathOnHost(p.host)) : p.memory instanceof MemoryFs ? p.memory : new MemoryFs(p.memory);
+      const fs: FsBackend = "host" in p ? new HostFs(resolvePathOnHost(p.host)) : p.memory instanceof MemoryFs ? p.memory : new MemoryFs(p.memory, this.memDirs);
       this.backends.push(fs);
       const ro = p.readonly === true;
       this.fds.grant({
@@ -111,14 +114,15 @@ export class Kernel {
     this.memory.bind(memory);
   }
 
-  readFd(fd: number, bufs: Uint8Array[]): number {
+  readFd(fd: number, bufs: Buffers): number {
     const d = this.fds.get(fd);
     switch (d.kind) {
       case "file": return this.fs.read(fd, bufs);
       case "stream": {
         if (!d.input) throw new WasiError(Errno.BADF, `fd ${fd} is not readable`);
         let total = 0;
-        for (const b of bufs) {
+        for (let i = 0; i < bufs.length; i++) {
+          const b = bufs.at(i)!;
           if (b.length === 0) continue;
           const n = d.input.read(b);
           total += n;
@@ -131,14 +135,17 @@ export class Kernel {
     }
   }
 
-  writeFd(fd: number, bufs: Uint8Array[]): number {
+  writeFd(fd: number, bufs: Buffers): number {
     const d = this.fds.get(fd);
     switch (d.kind) {
       case "file": return this.fs.write(fd, bufs);
       case "stream": {
         if (!d.output) throw new WasiError(Errno.BADF, `fd ${fd} is not writable`);
         let total = 0;
-        for (const b of bufs) if (b.length > 0) total += d.output.write(b);
+        for (let i = 0; i < bufs.length; i++) {
+          const b = bufs.at(i)!;
+          if (b.length > 0) total += d.output.write(b);
+        }
         return total;
       }
       case "connection": return this.sockets.send(fd, bufs, 0);

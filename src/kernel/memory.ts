@@ -2,6 +2,19 @@ import { Errno } from "./abi.js";
 import { WasiError } from "./errors.js";
 
 const utf8 = new TextDecoder("utf-8", { fatal: true });
+
+/** Most iovecs one call takes, as Linux's IOV_MAX (readv(2): EINVAL past it). */
+export const IOV_MAX = 1024;
+
+/**
+ * A list of buffers a call reads into or writes from: a guest's iovec array
+ * (GuestIovecs) or, in tests and host code, a plain array. `at(i)` may make
+ * the window on demand, so callers take one buffer at a time and keep none.
+ */
+export interface Buffers {
+  readonly length: number;
+  at(i: number): Uint8Array | undefined;
+}
 const utf8Encoder = new TextEncoder();
 
 /**
@@ -90,18 +103,42 @@ export class GuestMemory {
   }
 
   /**
-   * Reads an iovec array as windows onto guest memory. The count is bounded by
-   * the array having to fit in memory, so a huge count is EFAULT, not a huge allocation.
+   * Reads an iovec array: at most IOV_MAX entries (EINVAL past it, before
+   * anything else, as Linux), every buffer bounds-checked up front (EFAULT, no
+   * partial effect). The array is copied once into one host Uint32Array, as
+   * Linux copies iovecs in, so a read landing on the array itself cannot
+   * redirect the buffers after it; no host object is made per iovec.
    */
-  iovecs(ptr: number, count: number): Uint8Array[] {
+  iovecs(ptr: number, count: number): GuestIovecs {
     const n = count >>> 0;
-    this.check(ptr, n * 8);
-    const out: Uint8Array[] = new Array(n);
-    for (let i = 0; i < n; i++) {
-      const base = (ptr >>> 0) + i * 8;
-      out[i] = this.bytes(this.u32(base), this.u32(base + 4));
+    if (n > IOV_MAX) throw new WasiError(Errno.INVAL, `${n} iovecs: at most ${IOV_MAX} per call`);
+    const p = ptr >>> 0;
+    this.check(p, n * 8);
+    const words = new Uint32Array(n * 2);
+    for (let i = 0; i < n * 2; i++) {
+      words[i] = this.dv.getUint32(p + i * 4, true);
     }
-    return out;
+    for (let i = 0; i < n; i++) this.check(words[i * 2]!, words[i * 2 + 1]!);
+    return new GuestIovecs(this.u8a, words);
+  }
+}
+
+/** A checked copy of a guest iovec array; `at(i)` makes the i-th window when asked. */
+export class GuestIovecs implements Buffers {
+  readonly length: number;
+  constructor(private readonly memory: Uint8Array, private readonly words: Uint32Array) {
+    this.length = words.length / 2;
+  }
+  at(i: number): Uint8Array | undefined {
+    if (i < 0 || i >= this.length) return undefined;
+    const p = this.words[i * 2]!;
+    return this.memory.subarray(p, p + this.words[i * 2 + 1]!);
+  }
+  /** Sum of the buffer lengths (up to IOV_MAX × 4 GiB: a double holds it exactly). */
+  totalLength(): number {
+    let n = 0;
+    for (let i = 0; i < this.length; i++) n += this.words[i * 2 + 1]!;
+    return n;
   }
 }
 

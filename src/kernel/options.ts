@@ -37,12 +37,23 @@ export interface KernelLimits {
   stdoutBytes?: number;
   /** Most bytes written to stderr, then the instance ends with `output_limit`. Default: unlimited. */
   stderrBytes?: number;
+  /**
+   * Most bytes the instance's in-memory directories hold on the host, all of
+   * them together (file contents, entries, link targets; see MemoryBudget).
+   * Past it a call fails with ENOSPC. Default 64 MiB.
+   */
+  memDirBytes?: number;
 }
 
 export type PreopenSpec =
   /** A host directory the guest can never leave. */
   | { guest: string; host: string; readonly?: boolean }
-  /** An in-memory directory, seeded with files (path relative to the dir -> contents). */
+  /**
+   * An in-memory directory, seeded with files (path relative to the dir ->
+   * contents). Seed contents are shared, not copied, until the guest writes a
+   * file (copy on write), so do not change them while the kernel lives. A
+   * MemoryFs given here keeps its own budget instead of the kernel's.
+   */
   | { guest: string; memory: MemoryDirSeed; readonly?: boolean };
 
 export type MemoryDirSeed = Readonly<Record<string, Uint8Array | string>> | import("./fs-memory.js").MemoryFs;

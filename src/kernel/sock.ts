@@ -2,6 +2,15 @@ import { Errno, FdFlags, RIGHTS_SOCKET_CONN, RiFlags, Rights, SdFlags } from "./
 import { WasiError } from "./errors.js";
 import type { DescriptorTable, SocketDescriptor } from "./descriptors.js";
 import type { BlockingIo } from "./io-bridge.js";
+import type { Buffers } from "./memory.js";
+
+/**
+ * Most bytes one sock_send / sock_recv (or fd_write / fd_read on a socket)
+ * moves. iovecs may overlap, so their sum can be IOV_MAX times the guest's
+ * memory; the host copies what it moves, so it is bounded here, and the
+ * count returned tells the guest how much went (a short count, as send(2)).
+ */
+export const SOCK_IO_MAX = 1 << 20;
 
 /**
  * sock_* calls on preopened listening sockets and the connections accepted
@@ -40,11 +49,13 @@ export class Sockets {
     }
   }
 
-  recv(fd: number, bufs: Uint8Array[], riflags: number): { n: number; roflags: number } {
+  recv(fd: number, bufs: Buffers, riflags: number): { n: number; roflags: number } {
     const d = this.connection(fd);
     if (riflags & ~(RiFlags.RECV_PEEK | RiFlags.RECV_WAITALL)) throw new WasiError(Errno.INVAL, "unknown riflags");
     if ((d.rightsBase & Rights.FD_READ) === 0n) throw new WasiError(Errno.BADF, "socket not readable");
-    const total = bufs.reduce((n, b) => n + b.length, 0);
+    let total = 0;
+    for (let i = 0; i < bufs.length && total < SOCK_IO_MAX; i++) total += bufs.at(i)!.length;
+    total = Math.min(total, SOCK_IO_MAX);
     if (total === 0) return { n: 0, roflags: 0 };
     const nonblocking = (d.flags & FdFlags.NONBLOCK) !== 0;
     const peek = (riflags & RiFlags.RECV_PEEK) !== 0;
@@ -62,11 +73,11 @@ export class Sockets {
     return { n: got, roflags: 0 };
   }
 
-  send(fd: number, bufs: Uint8Array[], siflags: number): number {
+  send(fd: number, bufs: Buffers, siflags: number): number {
     const d = this.connection(fd);
     if (siflags !== 0) throw new WasiError(Errno.INVAL, "sock_send takes no flags");
     if ((d.rightsBase & Rights.FD_WRITE) === 0n) throw new WasiError(Errno.BADF, "socket not writable");
-    const data = Buffer.concat(bufs);
+    const data = gather(bufs, SOCK_IO_MAX);
     if (data.length === 0) return 0;
     return this.io!.send(d.handle, data, (d.flags & FdFlags.NONBLOCK) !== 0);
   }
@@ -83,13 +94,28 @@ export class Sockets {
   }
 }
 
-function scatter(parts: Uint8Array[], bufs: Uint8Array[]): void {
+/** The buffers' bytes in order, at most `max` of them, in one host copy. */
+function gather(bufs: Buffers, max: number): Uint8Array {
+  let total = 0;
+  for (let i = 0; i < bufs.length && total < max; i++) total += bufs.at(i)!.length;
+  const out = new Uint8Array(Math.min(total, max));
+  let o = 0;
+  for (let i = 0; i < bufs.length && o < out.length; i++) {
+    const b = bufs.at(i)!;
+    const n = Math.min(b.length, out.length - o);
+    out.set(b.subarray(0, n), o);
+    o += n;
+  }
+  return out;
+}
+
+function scatter(parts: Uint8Array[], bufs: Buffers): void {
   let bi = 0;
   let bo = 0;
   for (const p of parts) {
     let po = 0;
     while (po < p.length && bi < bufs.length) {
-      const b = bufs[bi]!;
+      const b = bufs.at(bi)!;
       const n = Math.min(b.length - bo, p.length - po);
       b.set(p.subarray(po, po + n), bo);
       bo += n;

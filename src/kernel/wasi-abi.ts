@@ -4,7 +4,7 @@ import type { FileSystem } from "./fs.js";
 import type { Kernel } from "./kernel.js";
 import type { GuestMemory } from "./memory.js";
 import { encodeUtf8 } from "./memory.js";
-import { pollOneoff, type Subscription } from "./poll.js";
+import { POLL_MAX_SUBSCRIPTIONS, pollOneoff, SubscriptionList } from "./poll.js";
 import type { SyscallName } from "./syscalls.js";
 import type { Stat } from "./vfs.js";
 import { fillRandom } from "./random.js";
@@ -259,32 +259,13 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
 
   poll_oneoff: (k, m, _fs) => (inPtr: number, outPtr: number, n: number, countOut: number) => {
     const count = n >>> 0;
+    // The cap comes first, so a huge count is EINVAL before the host reads anything.
+    if (count > POLL_MAX_SUBSCRIPTIONS) throw new WasiError(Errno.INVAL, `${count} subscriptions: at most ${POLL_MAX_SUBSCRIPTIONS} per call`);
     m.check(countOut, 4);
-    m.check(inPtr, count * Layout.SUBSCRIPTION_SIZE);
     m.check(outPtr, count * Layout.EVENT_SIZE);
-    const subs: Subscription[] = [];
-    for (let i = 0; i < count; i++) {
-      const p = (inPtr >>> 0) + i * Layout.SUBSCRIPTION_SIZE;
-      const userdata = m.u64(p);
-      const tag = m.u8(p + 8);
-      if (tag === EventType.CLOCK) {
-        subs.push({ userdata, type: EventType.CLOCK, clock: m.u32(p + 16), timeout: m.u64(p + 24), flags: m.u16(p + 40) });
-      } else if (tag === EventType.FD_READ || tag === EventType.FD_WRITE) {
-        subs.push({ userdata, type: tag, fd: m.u32(p + 16) | 0 });
-      } else {
-        throw new WasiError(Errno.INVAL, `unknown subscription tag ${tag}`);
-      }
-    }
+    const subs = new SubscriptionList(m.bytes(inPtr, count * Layout.SUBSCRIPTION_SIZE).slice());
     const events = pollOneoff(subs, k.fds, k.clocks, k.io);
-    events.forEach((e, i) => {
-      const p = (outPtr >>> 0) + i * Layout.EVENT_SIZE;
-      m.bytes(p, Layout.EVENT_SIZE).fill(0);
-      m.setU64(p, e.userdata);
-      m.setU16(p + 8, e.error);
-      m.setU8(p + 10, e.type);
-      m.setU64(p + 16, e.nbytes);
-      m.setU16(p + 24, e.flags);
-    });
+    m.write(outPtr, events.encoded());
     m.setU32(countOut, events.length);
     return OK;
   },

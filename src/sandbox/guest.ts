@@ -52,6 +52,8 @@ export interface GuestOutcome extends RunResult {
   fuelConsumed?: bigint;
   /** Linear memory size at the end, in bytes. */
   memoryBytes: number;
+  /** Bytes the in-memory directories held at the end (charged against memDirBytes), when the guest ran. */
+  memDirBytes?: number;
   /** Wall time spent in the guest (instantiation included), in µs. */
   durationUs: number;
   /** Set when the host, not the guest, failed: a bug to report. */
@@ -148,6 +150,7 @@ export function instantiate(
       openFiles: finite(limits.openFiles),
       stdoutBytes: finite(limits.stdoutBytes),
       stderrBytes: finite(limits.stderrBytes),
+      memDirBytes: finite(limits.memDirBytes),
     },
   };
   const kernel = new Kernel(kernelOptions);
@@ -214,6 +217,7 @@ export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): {
     stdout: concat(guest.out.stdout.splice(0)),
     stderr: concat(guest.out.stderr.splice(0)),
     memoryBytes: guest.memory?.buffer.byteLength ?? 0,
+    memDirBytes: guest.kernel.memDirs.used,
     calls: guest.kernel.callCounts(),
     denied: guest.kernel.deniedCounts(),
     durationUs: Math.round((now() - started) * 1000),

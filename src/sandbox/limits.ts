@@ -16,6 +16,8 @@
  * | stdoutBytes     | 64 MiB    | the kernel's stdout writer.                                     | `output_limit`      |
  * | stderrBytes     | 64 MiB    | the kernel's stderr writer.                                     | `output_limit`      |
  * | openFiles       | 1024      | the kernel's descriptor table (stdio and preopens included).    | `fd_limit`          |
+ * | memDirBytes     | 64 MiB    | the kernel's MemoryBudget: all in-memory directories' contents, | (errno ENOSPC)      |
+ * |                 |           | entries and links together; the call past it fails with ENOSPC. |                     |
  *
  * Every option can be lowered or raised per run; `undefined` means the default,
  * `Infinity` (or `null` for fuel) means unlimited where that makes sense.
@@ -65,6 +67,8 @@ export interface SandboxLimits {
   stderrBytes?: number;
   /** Most descriptors open at once, stdio and preopens included. Default 1024. */
   openFiles?: number;
+  /** Most bytes all in-memory directories of the instance hold on the host (ENOSPC past it). Default 64 MiB. */
+  memDirBytes?: number;
 }
 
 /** SandboxLimits with every default applied. */
@@ -77,6 +81,7 @@ export interface ResolvedLimits {
   stdoutBytes: number;
   stderrBytes: number;
   openFiles: number;
+  memDirBytes: number;
 }
 
 export const WASM_PAGE = 65536;
@@ -92,6 +97,7 @@ export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   stdoutBytes: 64 * 1024 * 1024,
   stderrBytes: 64 * 1024 * 1024,
   openFiles: 1024,
+  memDirBytes: 64 * 1024 * 1024,
 });
 
 export class LimitOptionError extends RangeError {
@@ -138,6 +144,7 @@ export function resolveLimits(limits: SandboxLimits = {}, base: Readonly<Resolve
     stdoutBytes: positive("stdoutBytes", limits.stdoutBytes, base.stdoutBytes, true),
     stderrBytes: positive("stderrBytes", limits.stderrBytes, base.stderrBytes, true),
     openFiles: Math.floor(positive("openFiles", limits.openFiles, base.openFiles, true)),
+    memDirBytes: Math.floor(positive("memDirBytes", limits.memDirBytes, base.memDirBytes, true)),
   };
 }
 
