@@ -2,7 +2,7 @@ import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
 import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, RunLimits, RunOutcome } from "./runner.js";
 import { RunnerError } from "./runner.js";
-import { FairScheduler, SchedulerRejection, type RunOptions, type TenantShare } from "./scheduler.js";
+import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
 import { CpuWindow, TokenBucket } from "./rate.js";
 import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
 import { ReactorPool, type PooledInstance } from "./pool.js";
@@ -43,6 +43,21 @@ export interface ResourceManagerOptions {
   /** How often idle warm instances are checked for scale-down, ms. Default 1000. */
   reapIntervalMs?: number;
   serviceBackoff?: BackoffOptions;
+  /** The node's bound on any request's deadline, ms: an app's longer `timeoutMs` is cut to it. Default 60 000. */
+  maxTimeoutMs?: number;
+  /** Deadline of a request running on an executor lent beyond its tenant's share, ms (see FairScheduler). Default 1000. */
+  loanTimeoutMs?: number;
+}
+
+export const DEFAULT_MAX_TIMEOUT_MS = 60_000;
+export const DEFAULT_LOAN_TIMEOUT_MS = 1000;
+
+/** A request's outcome, with the deadline it ran under. */
+export interface InvokeResult extends RunOutcome {
+  /** The deadline this run had, ms (the app's, cut to the node's bound, or a loan's). */
+  deadlineMs: number;
+  /** It ran on an executor lent beyond its tenant's share, under the loan deadline. */
+  loaned: boolean;
 }
 
 export interface TenantRuntime {
@@ -91,6 +106,8 @@ export class Deployment {
   supervisor: Supervisor | undefined;
   /** Scheduler options for this revision's requests (made once, not per request). */
   readonly schedulerOptions: RunOptions<RunOutcome>;
+  /** The limits of a request on a loaned executor: the loan deadline when it is sooner. */
+  readonly loanLimits: RunLimits;
   private drained: (() => void) | undefined;
 
   constructor(
@@ -99,8 +116,10 @@ export class Deployment {
     readonly limits: RunLimits,
     /** The image's in-memory dirs and capabilities, given to every instance of this revision. */
     readonly grants: GuestGrants = {},
+    loanTimeoutMs = DEFAULT_LOAN_TIMEOUT_MS,
   ) {
     this.schedulerOptions = { queueTimeoutMs: Math.min(limits.timeoutMs, 30_000), actualCost: chargedCost };
+    this.loanLimits = limits.timeoutMs > loanTimeoutMs ? { ...limits, timeoutMs: loanTimeoutMs } : limits;
   }
 
   get abi() {
@@ -127,12 +146,13 @@ export class Deployment {
   }
 }
 
-export function runLimitsOf(app: AppRecord): RunLimits {
+/** An app's limits as its runs get them; a request's deadline is cut to the node's bound (services may have none). */
+export function runLimitsOf(app: AppRecord, maxTimeoutMs = DEFAULT_MAX_TIMEOUT_MS): RunLimits {
   const l = app.config.limits;
   return {
     maxMemoryBytes: l.memoryMiB * MiB,
     fuel: l.fuel > 0 ? l.fuel : null,
-    timeoutMs: app.config.abi === "service" && l.timeoutMs === 0 ? Infinity : l.timeoutMs,
+    timeoutMs: app.config.abi === "service" ? (l.timeoutMs === 0 ? Infinity : l.timeoutMs) : Math.min(l.timeoutMs, maxTimeoutMs),
     stdoutBytes: app.config.abi === "service" ? 64 * MiB : l.maxResponseBytes,
     stderrBytes: 1 * MiB,
   };
@@ -155,6 +175,9 @@ export class ResourceManager {
   private readonly observer: ManagerObserver;
   private readonly reaper: NodeJS.Timeout;
   private readonly backoff: BackoffOptions | undefined;
+  /** The node's bound on request deadlines, ms. */
+  readonly maxTimeoutMs: number;
+  readonly loanTimeoutMs: number;
   private closed = false;
 
   constructor(opts: ResourceManagerOptions) {
@@ -164,6 +187,8 @@ export class ResourceManager {
     this.defaults = opts.defaultQuotas ?? { ...DEFAULT_TENANT_QUOTAS };
     this.observer = opts.observer ?? {};
     this.backoff = opts.serviceBackoff;
+    this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
+    this.loanTimeoutMs = opts.loanTimeoutMs ?? DEFAULT_LOAN_TIMEOUT_MS;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 1000);
     this.reaper.unref();
   }
@@ -218,7 +243,7 @@ export class ResourceManager {
   async deploy(app: AppRecord, module: ModuleRef, grants: GuestGrants = {}): Promise<void> {
     if (!this.tenants.has(app.tenantId)) throw new Error(`tenant ${app.tenantId} is not registered with the manager`);
     await this.runner.prepare(module);
-    const next = new Deployment(app, module, runLimitsOf(app), grants);
+    const next = new Deployment(app, module, runLimitsOf(app, this.maxTimeoutMs), grants, this.loanTimeoutMs);
     if (app.config.abi === "reactor") {
       next.pool = this.newPool(next);
       await next.pool.warm(Math.max(1, app.config.scale.minInstances));
@@ -253,7 +278,7 @@ export class ResourceManager {
   // ---- requests ----
 
   /** Runs one request of an app under its tenant's quotas; throws Refusal when it cannot run now. */
-  async invoke(appId: string, inv: Invocation): Promise<RunOutcome> {
+  async invoke(appId: string, inv: Invocation): Promise<InvokeResult> {
     const d = this.deployments.get(appId);
     if (!d || d.abi === "service") throw new Refusal("app_unavailable", `app ${appId} is not serving requests`);
     const t = this.tenants.get(d.app.tenantId);
@@ -269,9 +294,11 @@ export class ResourceManager {
       return await this.scheduler.run(
         t.share,
         d.costEstimate,
-        () => {
+        async (grant: Grant): Promise<InvokeResult> => {
           const queuedMs = performance.now() - enqueued;
-          return d.abi === "reactor" ? this.runReactor(d, t, inv, queuedMs) : this.runCommand(d, t, inv, queuedMs);
+          const limits = grant.loan ? d.loanLimits : d.limits;
+          const outcome = d.abi === "reactor" ? await this.runReactor(d, t, inv, queuedMs, limits) : await this.runCommand(d, t, inv, queuedMs, limits);
+          return { ...outcome, deadlineMs: limits.timeoutMs, loaned: limits !== d.limits };
         },
         d.schedulerOptions,
       );
@@ -298,7 +325,7 @@ export class ResourceManager {
     return r;
   }
 
-  private async runCommand(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number): Promise<RunOutcome> {
+  private async runCommand(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: RunLimits): Promise<RunOutcome> {
     const reservation = this.reserve(d, t);
     const id = newInstanceId();
     const now = Date.now();
@@ -310,7 +337,7 @@ export class ResourceManager {
         args: inv.args,
         env: inv.env,
         stdin: inv.body,
-        limits: d.limits,
+        limits,
         onStdout: inv.sinks.onStdout,
         onStderr: inv.sinks.onStderr,
       });
@@ -322,7 +349,7 @@ export class ResourceManager {
     }
   }
 
-  private async runReactor(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number): Promise<RunOutcome> {
+  private async runReactor(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: RunLimits): Promise<RunOutcome> {
     const pool = d.pool!;
     let acquired: { instance: PooledInstance; cold: boolean };
     try {
@@ -335,7 +362,7 @@ export class ResourceManager {
     const { instance, cold } = acquired;
     let broken = true;
     try {
-      const outcome = await instance.handle.handle(encodeReactorRequest(inv.env, inv.body), inv.sinks, d.limits);
+      const outcome = await instance.handle.handle(encodeReactorRequest(inv.env, inv.body), inv.sinks, limits);
       instance.requests++;
       broken = outcome.reason !== "exit"; // a non-zero handler status is an answer, not a broken instance
       this.account(d, t, "reactor", cold ? "cold" : "warm", queuedMs, outcome);

@@ -6,10 +6,19 @@
  * deficit covers the job's estimated cost (executor ms). When a job ends, the
  * difference between actual and estimated cost is charged, so a tenant whose
  * requests burn more CPU than estimated falls behind by exactly that much.
- * A tenant also never holds more than `maxConcurrency` executors, and while
- * another tenant has been active in the last `reserveWindowMs`, not the last
- * free executor either: a flood of long jobs then always leaves one executor
- * for everybody else (a tenant alone still gets them all).
+ *
+ * Executors are shared by *share*: a tenant's share is `slots × weight / Σ
+ * weight` over the tenants active in the last `shareWindowMs` (at least 1).
+ * While a tenant below its share waits, only tenants below their share start
+ * jobs, so nobody is given more than its share while others wait. A tenant at
+ * or above its share still gets a free executor nobody below their share wants
+ * (the node stays busy), but that job is a *loan*: the caller bounds its
+ * deadline (the manager's `loanTimeoutMs`), because a running guest cannot be
+ * paused and the executor must come back soon when others arrive. Two more
+ * bounds: `maxConcurrency` executors per tenant, and a tenant at or above its
+ * share never takes the last free executor while another tenant has been
+ * active in the last `reserveWindowMs` (a flood of long jobs always leaves one
+ * executor for everybody else; a tenant alone still gets them all).
  */
 
 export interface TenantShare {
@@ -33,7 +42,7 @@ export class SchedulerRejection extends Error {
 
 interface Job {
   cost: number;
-  start: () => void;
+  start: (grant: Grant) => void;
   reject: (err: Error) => void;
   timer: NodeJS.Timeout | undefined;
 }
@@ -47,6 +56,12 @@ interface TenantState {
   lastActive: number;
 }
 
+/** How a job got its executor. */
+export interface Grant {
+  /** Started while its tenant held its share or more: the caller should bound its deadline. */
+  loan: boolean;
+}
+
 export interface SchedulerOptions {
   /** Executors: jobs that may run at once node-wide. */
   slots: number;
@@ -56,6 +71,8 @@ export interface SchedulerOptions {
   maxQueued?: number;
   /** How recently another tenant must have submitted work for the last executor to be kept for it, ms. Default 1000. */
   reserveWindowMs?: number;
+  /** Tenants that submitted work this recently count when shares are computed, ms. Default 60 000. */
+  shareWindowMs?: number;
 }
 
 export interface RunOptions<T> {
@@ -69,8 +86,13 @@ export interface SchedulerStats {
   running: number;
   queued: number;
   slots: number;
-  tenants: Record<string, { running: number; queued: number; deficit: number }>;
+  /** Jobs started on a loaned executor (beyond their tenant's share), since start. */
+  loans: number;
+  tenants: Record<string, { running: number; queued: number; deficit: number; share: number }>;
 }
+
+const NO_LOAN: Grant = Object.freeze({ loan: false });
+const LOAN: Grant = Object.freeze({ loan: true });
 
 export class FairScheduler {
   private readonly tenants = new Map<string, TenantState>();
@@ -78,13 +100,18 @@ export class FairScheduler {
   private cursor = 0;
   private running = 0;
   private queued = 0;
+  private loans = 0;
   private readonly quantum: number;
   private readonly maxQueued: number;
   private readonly reserveWindowMs: number;
+  private readonly shareWindowMs: number;
   /** The tenant that submitted work last, when, and the latest submission by any other tenant. */
   private lastTenant: TenantState | undefined;
   private lastActiveAt = -Infinity;
   private otherActiveAt = -Infinity;
+  /** Σ weight of active tenants, recomputed at most every ACTIVE_WEIGHT_TTL_MS (shares need not be exact to the ms). */
+  private activeWeight = 0;
+  private activeWeightAt = -Infinity;
   slots: number;
 
   constructor(opts: SchedulerOptions) {
@@ -92,30 +119,32 @@ export class FairScheduler {
     this.quantum = opts.quantum ?? 1;
     this.maxQueued = opts.maxQueued ?? 10_000;
     this.reserveWindowMs = opts.reserveWindowMs ?? 1000;
+    this.shareWindowMs = opts.shareWindowMs ?? 60_000;
   }
 
   /**
-   * Runs `task` when the tenant's turn comes. `cost` is the estimated executor
-   * time; `charge` (returned by the task's result via `actualCost`) corrects it.
+   * Runs `task` when the tenant's turn comes, telling it whether its executor
+   * is a loan. `cost` is the estimated executor time; `actualCost` (from the
+   * task's result) corrects it when the job ends.
    */
-  async run<T>(share: TenantShare, cost: number, task: () => Promise<T>, opts: RunOptions<T> = {}): Promise<T> {
+  async run<T>(share: TenantShare, cost: number, task: (grant: Grant) => Promise<T>, opts: RunOptions<T> = {}): Promise<T> {
     const t = this.state(share);
     cost = Math.max(cost, 0.001);
+    let grant: Grant;
     // The uncontended path (nobody waiting, a slot free for this tenant)
     // starts at once: no job record, promise or queue timer. It leaves the
     // tenant's deficit exactly as the round robin below would.
     // (Nobody waiting means every queue is empty; a zero maxQueue still refuses, as admit does.)
     if (this.ring.length === 0 && t.share.maxQueue > 0 && this.maxQueued > 0 && this.mayStart(t)) {
       t.deficit = t.deficit >= cost ? Math.min(t.deficit - cost, 0) : 0;
-      t.running++;
-      this.running++;
+      grant = this.take(t);
     } else {
-      await this.admit(t, cost, opts.queueTimeoutMs);
+      grant = await this.admit(t, cost, opts.queueTimeoutMs);
     }
     const started = performance.now();
     let result: T | undefined;
     try {
-      result = await task();
+      result = await task(grant);
       return result;
     } finally {
       const ms = performance.now() - started;
@@ -127,10 +156,35 @@ export class FairScheduler {
     }
   }
 
+  /** Gives `t` an executor; a loan when it already holds its share. */
+  private take(t: TenantState): Grant {
+    const loan = t.running > 0 && t.running >= this.shareOf(t);
+    t.running++;
+    this.running++;
+    if (!loan) return NO_LOAN;
+    this.loans++;
+    return LOAN;
+  }
+
+  /** `t`'s fair share of executors: slots × its weight / the weight of every active tenant (at least 1). */
+  private shareOf(t: TenantState): number {
+    const now = performance.now();
+    if (now - this.activeWeightAt > ACTIVE_WEIGHT_TTL_MS) {
+      const since = now - this.shareWindowMs;
+      let w = 0;
+      for (const u of this.tenants.values()) if (u.running > 0 || u.queue.length > 0 || u.lastActive >= since) w += u.share.weight;
+      this.activeWeight = w;
+      this.activeWeightAt = now;
+    }
+    // `t` is active (it is asking); count it even when the cached sum predates it.
+    const total = Math.max(this.activeWeight, t.share.weight);
+    return Math.max(1, (this.slots * t.share.weight) / total);
+  }
+
   /** Whether `t` may take a free executor now (its concurrency cap, and the last executor kept for others). */
   private mayStart(t: TenantState): boolean {
     if (this.running >= this.slots || t.running >= t.share.maxConcurrency) return false;
-    return !(this.slots > 1 && this.running === this.slots - 1 && t.running > 0 && this.othersActive(t));
+    return !(this.slots > 1 && this.running === this.slots - 1 && t.running > 0 && t.running >= this.shareOf(t) && this.othersActive(t));
   }
 
   private state(share: TenantShare): TenantState {
@@ -138,6 +192,7 @@ export class FairScheduler {
     if (!t) {
       t = { share, queue: [], deficit: 0, running: 0, inRing: false, lastActive: 0 };
       this.tenants.set(share.id, t);
+      this.activeWeightAt = -Infinity; // a new tenant changes every share
     } else {
       t.share = share; // quotas may change at runtime
     }
@@ -152,19 +207,19 @@ export class FairScheduler {
     return t;
   }
 
-  private admit(t: TenantState, cost: number, queueTimeoutMs?: number): Promise<void> {
+  private admit(t: TenantState, cost: number, queueTimeoutMs?: number): Promise<Grant> {
     if (t.queue.length >= t.share.maxQueue) {
       return Promise.reject(new SchedulerRejection("tenant_queue_full", `tenant ${t.share.id} has ${t.queue.length} requests waiting (quota maxQueue ${t.share.maxQueue})`));
     }
     if (this.queued >= this.maxQueued) {
       return Promise.reject(new SchedulerRejection("node_queue_full", `the node has ${this.queued} requests waiting`));
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Grant>((resolve, reject) => {
       const job: Job = {
         cost,
-        start: () => {
+        start: (grant) => {
           if (job.timer) clearTimeout(job.timer);
-          resolve();
+          resolve(grant);
         },
         reject,
         timer: undefined,
@@ -190,49 +245,83 @@ export class FairScheduler {
     });
   }
 
+  /** Starts waiting jobs while executors are free and some tenant may take one. */
   private dispatch(): void {
     while (this.running < this.slots && this.ring.length > 0) {
-      // Visit tenants round-robin; give up this pass when every tenant in the
-      // ring is at its concurrency cap (bounded: each visit adds a quantum).
-      let started = false;
-      let blocked = 0;
-      while (!started && blocked < this.ring.length) {
-        if (this.cursor >= this.ring.length) this.cursor = 0;
-        const t = this.ring[this.cursor]!;
-        const head = t.queue[0];
-        if (!head) {
-          this.ring.splice(this.cursor, 1);
-          t.inRing = false;
-          t.deficit = Math.min(t.deficit, 0); // an idle tenant banks no credit, but keeps its debt
-          continue;
-        }
-        if (t.running >= t.share.maxConcurrency || (this.slots > 1 && this.running === this.slots - 1 && t.running > 0 && this.othersActive(t))) {
-          blocked++;
-          this.cursor++;
-          continue;
-        }
-        if (t.deficit >= head.cost) {
-          t.queue.shift();
-          this.queued--;
-          t.deficit -= head.cost;
-          t.running++;
-          this.running++;
-          started = true;
-          head.start();
-          if (t.queue.length === 0) {
-            this.ring.splice(this.cursor, 1);
-            t.inRing = false;
-            t.deficit = Math.min(t.deficit, 0);
-          }
-        } else {
-          t.deficit += this.quantum * t.share.weight;
-          // Stay on this tenant while its deficit grows toward the head's cost
-          // only if nobody else is waiting; otherwise move on (the round robin).
-          if (this.ring.length > 1) this.cursor++;
-        }
-      }
-      if (!started) break;
+      const t = this.pick();
+      if (!t) break; // every waiting tenant is at a cap: the next job end dispatches again
+      const head = t.queue.shift()!;
+      this.queued--;
+      t.deficit -= head.cost;
+      const grant = this.take(t);
+      if (t.queue.length === 0) this.leaveRing(t);
+      head.start(grant);
     }
+  }
+
+  /**
+   * The tenant whose head job starts next, or undefined when every waiting
+   * tenant is at a cap. Candidates are the waiting tenants that may take an
+   * executor now; while any of them is below its share, only those compete.
+   * Among them, deficit round robin: the tenant under the cursor is being
+   * visited and goes on while its deficit covers its head job; otherwise the
+   * round robin moves on, crediting each tenant it visits, and the first whose
+   * deficit then covers wins. The rounds that takes are credited all at once,
+   * so a pass is O(ring) and never gives up while a candidate could start.
+   */
+  private pick(): TenantState | undefined {
+    for (let i = 0; i < this.ring.length; ) {
+      const t = this.ring[i]!;
+      if (t.queue.length > 0) i++;
+      else this.leaveRing(t); // its jobs timed out in the queue
+    }
+    const n = this.ring.length;
+    if (n === 0) return undefined;
+    if (this.cursor >= n) this.cursor = 0;
+    // Visiting order: the tenants after the cursor, then the one under it (its next visit).
+    const candidates: TenantState[] = [];
+    let underShare = false;
+    for (let k = 1; k <= n; k++) {
+      const t = this.ring[(this.cursor + k) % n]!;
+      if (!this.mayStart(t)) continue;
+      const under = t.running < this.shareOf(t);
+      if (under && !underShare) {
+        underShare = true;
+        candidates.length = 0; // tenants at or above their share wait while one below it does
+      }
+      if (under || !underShare) candidates.push(t);
+    }
+    if (candidates.length === 0) return undefined;
+    const current = this.ring[this.cursor]!;
+    if (candidates[candidates.length - 1] === current && current.deficit >= current.queue[0]!.cost) return current;
+    let best = 0;
+    let bestRounds = Infinity;
+    for (let k = 0; k < candidates.length; k++) {
+      const t = candidates[k]!;
+      const need = t.queue[0]!.cost - t.deficit;
+      const rounds = Math.max(1, Math.ceil(need / (this.quantum * t.share.weight))); // a visit credits before it looks
+      if (rounds < bestRounds) {
+        best = k;
+        bestRounds = rounds;
+      }
+    }
+    // Those visited before the winner in its round got that round's credit too; those after did not.
+    for (let k = 0; k < candidates.length; k++) {
+      const t = candidates[k]!;
+      t.deficit += (k <= best ? bestRounds : bestRounds - 1) * this.quantum * t.share.weight;
+    }
+    const winner = candidates[best]!;
+    this.cursor = this.ring.indexOf(winner);
+    return winner;
+  }
+
+  private leaveRing(t: TenantState): void {
+    const i = this.ring.indexOf(t);
+    if (i < 0) return;
+    this.ring.splice(i, 1);
+    if (i < this.cursor) this.cursor--;
+    t.inRing = false;
+    t.deficit = Math.min(t.deficit, 0); // an idle tenant banks no credit, but keeps its debt
   }
 
   /** Whether a tenant other than `t` submitted work recently, has work waiting or running (it may need the last executor). O(1). */
@@ -244,11 +333,13 @@ export class FairScheduler {
 
   stats(): SchedulerStats {
     const tenants: SchedulerStats["tenants"] = {};
-    for (const [id, t] of this.tenants) tenants[id] = { running: t.running, queued: t.queue.length, deficit: t.deficit };
-    return { running: this.running, queued: this.queued, slots: this.slots, tenants };
+    for (const [id, t] of this.tenants) tenants[id] = { running: t.running, queued: t.queue.length, deficit: t.deficit, share: Math.round(this.shareOf(t) * 100) / 100 };
+    return { running: this.running, queued: this.queued, slots: this.slots, loans: this.loans, tenants };
   }
 
   queuedFor(tenantId: string): number {
     return this.tenants.get(tenantId)?.queue.length ?? 0;
   }
 }
+
+const ACTIVE_WEIGHT_TTL_MS = 20;

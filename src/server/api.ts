@@ -429,7 +429,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       if (!existing && store.apps.count(t.id) >= manager.quotasOf(t.id).maxApps) {
         throw new ApiError("quota_exceeded", `Tenant ${t.name} has ${manager.quotasOf(t.id).maxApps} apps, its quota.`);
       }
-      const config = resolveAppConfig(image.config, body, t.name, name);
+      const config = resolveAppConfig(image.config, body, t.name, name, { maxTimeoutMs: manager.maxTimeoutMs });
       if (config.abi === "reactor") {
         const why = checkReactorExports(image.info.exports);
         if (why) throw new ApiError("invalid_config", why);

@@ -52,8 +52,14 @@ export function defaultRoute(tenantName: string, appName: string): RouteSpec {
   return { host: `${appName}.${tenantName}.localhost`, path: "/" };
 }
 
+/** Bounds a node sets beyond MAX_LIMITS. */
+export interface NodeBounds {
+  /** The node's bound on a request's deadline (`--max-timeout`), ms; services are not bound by it. */
+  maxTimeoutMs?: number;
+}
+
 /** Merges defaults, the image's config and the deploy request, and checks every field against its bounds. */
-export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string): AppConfig {
+export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string, node: NodeBounds = {}): AppConfig {
   const abi = req.abi ?? image.abi ?? "wagi";
   if (!["wagi", "reactor", "service"].includes(abi)) bad(`abi must be "wagi", "reactor" or "service", got ${JSON.stringify(abi)}`);
   const limits: AppLimits = { ...DEFAULT_LIMITS, ...(image.limits ?? {}), ...(req.limits ?? {}) };
@@ -63,6 +69,9 @@ export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantN
     if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > MAX_LIMITS[k]) {
       bad(`limits.${k} must be an integer from ${min} to ${MAX_LIMITS[k]}, got ${JSON.stringify(v)}`);
     }
+  }
+  if (abi !== "service" && node.maxTimeoutMs !== undefined && limits.timeoutMs > node.maxTimeoutMs) {
+    bad(`limits.timeoutMs ${limits.timeoutMs} is above this node's bound on request deadlines (${node.maxTimeoutMs} ms, serve --max-timeout)`);
   }
   const scale: ScalePolicy = { ...DEFAULT_SCALE, ...(req.scale ?? {}) };
   for (const k of Object.keys(DEFAULT_SCALE) as (keyof ScalePolicy)[]) {

@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
 import { randomBytes } from "node:crypto";
 import type { NodeStore, AppRecord, TenantRecord } from "../store/index.js";
-import type { ResourceManager, RunOutcome } from "../manager/index.js";
+import type { ResourceManager, InvokeResult, RunOutcome } from "../manager/index.js";
 import { Refusal } from "../manager/index.js";
 import { ApiError, type ErrorCode } from "./errors.js";
 import { CgiResponseParser, CgiError, cgiArgs, cgiEnv } from "./wagi.js";
@@ -186,7 +186,7 @@ export class Gateway {
         res.write(chunk);
       },
     );
-    let outcome: RunOutcome;
+    let outcome: InvokeResult;
     try {
       outcome = await this.opts.manager.invoke(app.id, {
         env,
@@ -229,7 +229,9 @@ export class Gateway {
       res.removeHeader("content-type");
       for (const name of res.getHeaderNames()) if (name !== "x-request-id") res.removeHeader(name);
       const e = timeout
-        ? new ApiError("guest_timeout", `The app did not answer within ${app.config.limits.timeoutMs} ms (request ${requestId}).`)
+        ? new ApiError("guest_timeout", outcome.loaned
+          ? `The app did not answer within ${outcome.deadlineMs} ms, the deadline of a request beyond tenant ${tenant.name}'s share of executors while other tenants are active (request ${requestId}).`
+          : `The app did not answer within ${outcome.deadlineMs} ms (request ${requestId}).`)
         : new ApiError("guest_error", `The app failed: ${why} (request ${requestId}).`);
       sendError(res, e, requestId);
       finish(e.status, e.code, body.length);

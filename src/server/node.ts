@@ -46,6 +46,10 @@ export interface NodeOptions {
   logLinesPerApp?: number;
   serviceBackoff?: BackoffOptions;
   reapIntervalMs?: number;
+  /** Bound on every request's deadline, ms (an app may ask for less). Default 60 000. */
+  maxTimeoutMs?: number;
+  /** Deadline of a request on an executor lent beyond its tenant's fair share, ms. Default 1000. */
+  loanTimeoutMs?: number;
 }
 
 export interface RunningNode {
@@ -99,6 +103,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     defaultQuotas: { ...DEFAULT_TENANT_QUOTAS, ...(opts.defaultQuotas ?? {}) },
     ...(opts.serviceBackoff ? { serviceBackoff: opts.serviceBackoff } : {}),
     ...(opts.reapIntervalMs ? { reapIntervalMs: opts.reapIntervalMs } : {}),
+    ...(opts.maxTimeoutMs !== undefined ? { maxTimeoutMs: opts.maxTimeoutMs } : {}),
+    ...(opts.loanTimeoutMs !== undefined ? { loanTimeoutMs: opts.loanTimeoutMs } : {}),
     observer: {
       runFinished: (e: RunEvent) => {
         const tenant = tenantName(e.tenantId);
@@ -223,6 +229,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       runner: runner.name,
       executors: runner.executors,
       scheduler: manager.scheduler.stats(),
+      deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
       memory: { budgetBytes: manager.budget.nodeLimitBytes, reservedBytes: manager.budget.used(), rssBytes: process.memoryUsage().rss },
       tenants: store.tenants.list().length,
       apps: store.apps.list().length,

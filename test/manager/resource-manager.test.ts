@@ -7,11 +7,14 @@ import type { AppRecord } from "../../src/store/types.js";
 class GateRunner implements InstanceRunner {
   readonly name = "gates";
   readonly started: string[] = [];
+  /** The deadline each command got, in start order. */
+  readonly deadlines: number[] = [];
   private readonly pending: (() => void)[] = [];
   constructor(readonly executors: number) {}
   async prepare(): Promise<void> {}
   runCommand(req: CommandRequest): Promise<RunOutcome> {
     this.started.push(req.env["WHO"]!);
+    this.deadlines.push(req.limits.timeoutMs);
     return new Promise((resolve) => this.pending.push(() => resolve({ reason: "exit", exitCode: 0, durationMs: Number(req.env["COST"] ?? 1) })));
   }
   /** Finishes the oldest running command. */
@@ -101,6 +104,31 @@ test("the node memory budget refuses with node_overloaded when full, whatever th
     await assert.rejects(m.invoke("a", { env: { WHO: "2" }, args: [], body: new Uint8Array(), sinks }), (e: unknown) => e instanceof Refusal && e.code === "node_overloaded");
     runner.finishOne();
     await first;
+  } finally {
+    await m.close();
+  }
+});
+
+test("a request beyond its tenant's share runs under the loan deadline; an app's deadline is cut to the node's bound", async () => {
+  const runner = new GateRunner(4);
+  const m = new ResourceManager({ runner, maxTimeoutMs: 30_000, loanTimeoutMs: 700 });
+  try {
+    m.setTenant({ id: "a", name: "a", weight: 1, quotas: {} });
+    m.setTenant({ id: "b", name: "b", weight: 1, quotas: {} });
+    await m.deploy(app("x", "a"), { digest: "sha256:x", bytes: new Uint8Array() }); // asks for 60 s
+    await m.deploy(app("y", "b"), { digest: "sha256:y", bytes: new Uint8Array() });
+    const inv = (appId: string, who: string) => m.invoke(appId, { env: { WHO: who }, args: [], body: new Uint8Array(), sinks });
+    const yDone = inv("y", "b1"); // b is active: a's share is 2 of 4
+    await tick();
+    runner.finishOne();
+    assert.equal((await yDone).loaned, false);
+    const runs = [inv("x", "a1"), inv("x", "a2"), inv("x", "a3")];
+    await tick();
+    assert.deepEqual(runner.deadlines, [30_000, 30_000, 30_000, 700], "b's run, a's two within its share, a's loan");
+    while (runner.finishOne()) await tick();
+    const results = await Promise.all(runs);
+    assert.deepEqual(results.map((r) => [r.loaned, r.deadlineMs]), [[false, 30_000], [false, 30_000], [true, 700]]);
+    assert.equal(m.scheduler.stats().loans, 1);
   } finally {
     await m.close();
   }

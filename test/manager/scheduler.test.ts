@@ -146,3 +146,64 @@ test("an uncontended job starts within the call, before the caller's next line",
   await job;
   assert.equal(s.stats().running, 0);
 });
+
+/** Lets every job that can run finish: a few turns of the event loop (jobs here complete in microtasks). */
+async function settle(turns = 20): Promise<void> {
+  for (let i = 0; i < turns; i++) await new Promise((r) => setImmediate(r));
+}
+
+test("one tenant's long job never stalls another's queue: with 2 executors, acme's backlog is served while evil spins", async () => {
+  const s = new FairScheduler({ slots: 2 });
+  const evil = share("evil");
+  const acme = share("acme");
+  const spin = gate(); // evil's requests spin until the end of the test (their deadline)
+  const spinning = [s.run(evil, 1, () => spin.done)];
+  const first = gate();
+  const acmeFirst = s.run(acme, 1, () => first.done);
+  spinning.push(s.run(evil, 1, () => spin.done)); // evil queues another spinner
+  const served: number[] = [];
+  const backlog = Array.from({ length: 20 }, (_, i) => s.run(acme, 1, async () => void served.push(i), { actualCost: () => 1 }));
+  first.release();
+  await acmeFirst;
+  await settle();
+  assert.equal(served.length, 20, `acme served ${served.length} of 20 while evil spun`);
+  assert.equal(s.stats().tenants["evil"]!.running, 1, "evil kept to one executor while acme had work");
+  spin.release();
+  await Promise.all([...spinning, ...backlog]);
+});
+
+test("a tenant at its share gets more executors only as loans, and not while a tenant below its share waits", async () => {
+  const s = new FairScheduler({ slots: 4 });
+  const a = share("a");
+  const b = share("b");
+  await s.run(b, 1, async () => undefined); // b is active: each tenant's share is 2 of 4
+  const grants: boolean[] = [];
+  const aGates = Array.from({ length: 4 }, gate);
+  const aJobs = aGates.map((g) => s.run(a, 1, async (grant) => { grants.push(grant.loan); await g.done; }));
+  await settle();
+  assert.deepEqual(grants, [false, false, true], "a's third executor is a loan; its fourth would be the last free one");
+  assert.equal(s.stats().loans, 1);
+  const bGates = Array.from({ length: 3 }, gate);
+  const bGrants: boolean[] = [];
+  const bJobs = bGates.map((g) => s.run(b, 1, async (grant) => { bGrants.push(grant.loan); await g.done; }));
+  await settle();
+  assert.equal(s.stats().tenants["b"]!.running, 1);
+  aGates[0]!.release(); // an executor comes free: b (below its share) gets it, not a's waiting fourth job
+  await settle();
+  assert.equal(s.stats().tenants["b"]!.running, 2);
+  assert.equal(s.stats().tenants["a"]!.running, 2);
+  assert.deepEqual(bGrants, [false, false]);
+  [...aGates, ...bGates].forEach((g) => g.release());
+  await Promise.all([...aJobs, ...bJobs]);
+});
+
+test("a tenant alone gets every executor without loans", async () => {
+  const s = new FairScheduler({ slots: 3 });
+  const grants: boolean[] = [];
+  const gates = Array.from({ length: 3 }, gate);
+  const jobs = gates.map((g) => s.run(share("solo"), 1, async (grant) => { grants.push(grant.loan); await g.done; }));
+  await settle();
+  assert.deepEqual(grants, [false, false, false]);
+  gates.forEach((g) => g.release());
+  await Promise.all(jobs);
+});

@@ -60,6 +60,9 @@ test("bad input gets a precise error from the catalogue", async () => {
   const limits = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { timeoutMs: 0 } });
   assert.equal(limits.json.error.code, "invalid_config");
   assert.match(limits.json.error.message, /limits\.timeoutMs must be an integer from 1/);
+  const long = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { timeoutMs: 600_000 } });
+  assert.equal(long.json.error.code, "invalid_config", "an app may not ask for a deadline past the node's bound");
+  assert.match(long.json.error.message, /limits\.timeoutMs 600000 is above this node's bound on request deadlines \(60000 ms/);
   const reactor = await api("PUT", `/v1/tenants/${t.name}/apps/y`, t.token, { image: up.json.digest, abi: "reactor" });
   assert.equal(reactor.json.error.code, "invalid_config");
   assert.match(reactor.json.error.message, /uniwasm_alloc/);

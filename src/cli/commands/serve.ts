@@ -3,6 +3,7 @@ import { homedir } from "node:os";
 import { join } from "node:path";
 import { pino, destination } from "pino";
 import { startNode } from "../../server/node.js";
+import { parseDuration } from "../../sandbox/limits.js";
 
 interface ServeFlags {
   data: string;
@@ -14,6 +15,16 @@ interface ServeFlags {
   requireSigned?: boolean;
   inProcess?: boolean;
   logLevel: string;
+  maxTimeout: string;
+  loanTimeout: string;
+}
+
+function duration(name: string, v: string): number {
+  try {
+    return Math.ceil(parseDuration(v));
+  } catch (err) {
+    throw new Error(`--${name}: ${(err as Error).message}`);
+  }
 }
 
 function int(name: string, v: string, min = 0): number {
@@ -34,6 +45,8 @@ export function registerServe(program: Command): void {
     .option("--memory-mib <n>", "node-wide memory budget for live instances, MiB", "4096")
     .option("--require-signed", "accept only images signed by a trusted key")
     .option("--in-process", "run guests on the node's own thread (no deadlines; debugging only)")
+    .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
+    .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .addOption(new Option("--log-level <level>", "JSON log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .action(async (flags: ServeFlags) => {
       // JSON logs go to stderr; stdout carries the URLs and the first-start token.
@@ -45,6 +58,8 @@ export function registerServe(program: Command): void {
         gatewayPort: int("gateway-port", flags.gatewayPort),
         ...(flags.executors ? { executors: int("executors", flags.executors, 1) } : {}),
         nodeMemoryMiB: int("memory-mib", flags.memoryMib, 1),
+        maxTimeoutMs: duration("max-timeout", flags.maxTimeout),
+        loanTimeoutMs: duration("loan-timeout", flags.loanTimeout),
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
         logger: log,
