@@ -16,3 +16,17 @@ export class Refusal extends Error {
     this.name = "Refusal";
   }
 }
+
+/**
+ * Why the control plane refused an operation on images or apps (bad
+ * settings, a quota, a conflict). Codes match the server's error catalogue,
+ * which maps each to its HTTP status; the message is for the caller.
+ */
+export type ControlErrorCode = "invalid_config" | "invalid_module" | "image_not_found" | "quota_exceeded" | "route_conflict" | "app_changed" | "image_in_use";
+
+export class ControlError extends Error {
+  constructor(readonly code: ControlErrorCode, message: string) {
+    super(message);
+    this.name = "ControlError";
+  }
+}

@@ -1,23 +1,26 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from "fastify";
 import type {} from "@fastify/swagger"; // route `summary`/`tags` typings
 import type { NodeStore, TenantQuotas, TenantRecord, TokenRecord, ImageRecord, AppRecord, ImageConfig, ControlState } from "../store/index.js";
-import { RouteConflict, RevisionConflict, TenantExists } from "../store/index.js";
-import type { ResourceManager } from "../manager/index.js";
-import { RunnerError, checkReactorExports, QUOTA_KEYS } from "../manager/index.js";
+import { TenantExists } from "../store/index.js";
+import type { ResourceManager, Deployer, DeployRequest, IncomingImage } from "../manager/index.js";
+import { QUOTA_KEYS } from "../manager/index.js";
 import { ApiError } from "./errors.js";
 import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
-import { resolveAppConfig, type DeployRequest } from "./app-config.js";
-import { moduleSurface } from "./module-surface.js";
 import type { StatsRecorder } from "./stats.js";
-import type { ImageSource, LoadedDir } from "./image-source.js";
-import { dropUnreferencedBlobs, imageGrants, storeImageDirs } from "./image-grants.js";
+import type { ImageSource } from "./image-source.js";
 
+/**
+ * The control-plane API: routes, request validation (schemas), and the
+ * mapping of the manager's refusals to the error catalogue. What an
+ * operation does lives in the manager (Deployer, ResourceManager).
+ */
 export interface ApiContext {
   /** Node-local data (logs, usage, blob cache); reads of the control state (its SQLite, or a cluster's replicated cache). */
   store: NodeStore;
   /** Every change of tenants, tokens, images and apps goes through here (one node's SQLite, or the cluster). */
   state: ControlState;
   manager: ResourceManager;
+  deployer: Deployer;
   stats: StatsRecorder;
   images: ImageSource;
   /** Per-app denied host calls seen so far (name -> count). */
@@ -83,7 +86,7 @@ function imageView(i: ImageRecord) {
 }
 
 export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
-  const { store, state, manager } = ctx;
+  const { store, state, manager, deployer } = ctx;
 
   const principal = (req: FastifyRequest): Principal => {
     if (!req.principal) req.principal = authenticate(store, req);
@@ -288,50 +291,24 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     async (req, reply) => {
       const t = tenantOf(req);
       const ctype = String(req.headers["content-type"] ?? "").split(";")[0]!.trim();
-      let bytes: Uint8Array;
-      let name: string;
-      let config: ImageConfig = {};
-      let signedBy: string | null = null;
-      let source = "upload";
-      let capabilities: string[] | undefined;
-      let dirs: LoadedDir[] = [];
+      let incoming: IncomingImage;
       if (ctype === "application/wasm") {
-        bytes = req.body as Buffer;
         const q = req.query as { name?: string; abi?: ImageConfig["abi"] };
-        name = q.name ?? "unnamed";
-        if (q.abi) config = { abi: q.abi };
+        incoming = { module: req.body as Buffer, name: q.name ?? "unnamed", config: q.abi ? { abi: q.abi } : {}, source: "upload", signedBy: null };
       } else if (ctype === "application/json") {
         const b = req.body as { name?: unknown; module?: unknown; config?: unknown };
         if (typeof b !== "object" || b === null || typeof b.module !== "string") throw new ApiError("bad_request", "JSON upload needs {name, module: <base64 of the .wasm>, config?}.");
-        bytes = Buffer.from(b.module, "base64");
-        name = typeof b.name === "string" && b.name.length > 0 && b.name.length <= 128 ? b.name : "unnamed";
-        config = validateImageConfig(b.config ?? {});
+        const name = typeof b.name === "string" && b.name.length > 0 && b.name.length <= 128 ? b.name : "unnamed";
+        incoming = { module: Buffer.from(b.module, "base64"), name, config: validateImageConfig(b.config ?? {}), source: "upload", signedBy: null };
       } else if (ctype === "application/x-tar") {
         const loaded = await ctx.images.fromTarball(req.body as Buffer);
-        bytes = loaded.module;
-        name = loaded.name;
-        config = loaded.config;
-        signedBy = loaded.signedBy;
-        source = `image:${loaded.digest}`;
-        capabilities = loaded.capabilities;
-        dirs = loaded.dirs ?? [];
+        incoming = { module: loaded.module, name: loaded.name, config: loaded.config, source: `image:${loaded.digest}`, signedBy: loaded.signedBy, dirs: loaded.dirs ?? [] };
+        if (loaded.capabilities) incoming.capabilities = loaded.capabilities;
       } else {
         throw new ApiError("unsupported_media_type", `Upload with Content-Type application/wasm, application/json or application/x-tar, not ${ctype || "none"}.`);
       }
-      if (bytes.length === 0) throw new ApiError("invalid_module", "The upload is empty.");
-      const surface = moduleSurface(bytes);
-      if (config.abi === "reactor") {
-        const why = checkReactorExports(surface.exports);
-        if (why) throw new ApiError("invalid_module", why);
-      }
-      ctx.images.checkPolicy(signedBy);
-      const digest = store.blobs.put(bytes);
-      const prev = store.images.get(t.id, digest);
-      const imageDirs = storeImageDirs(store.blobs, dirs);
-      await state.shareBlobs(blobsOf({ digest, dirs: imageDirs }));
-      const rec = await state.putImage({ tenantId: t.id, digest, name, size: bytes.length, source, config, info: surface, signedBy, capabilities: capabilities ?? null, dirs: imageDirs });
-      if (prev) dropUnreferencedBlobs(store.images, store.blobs, prev); // files the replaced record bundled
-
+      ctx.images.checkPolicy(incoming.signedBy);
+      const rec = await deployer.ingestImage(t, incoming);
       reply.code(201);
       return imageView(rec);
     },
@@ -345,24 +322,15 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const body = req.body as { ref: string; insecure?: boolean };
       const loaded = await ctx.images.pull(body.ref, { insecure: body.insecure === true });
       ctx.images.checkPolicy(loaded.signedBy);
-      const surface = moduleSurface(loaded.module);
-      const digest = store.blobs.put(loaded.module);
-      const prev = store.images.get(t.id, digest);
-      const imageDirs = storeImageDirs(store.blobs, loaded.dirs ?? []);
-      await state.shareBlobs(blobsOf({ digest, dirs: imageDirs }));
-      const rec = await state.putImage({
-        tenantId: t.id,
-        digest,
+      const rec = await deployer.ingestImage(t, {
+        module: loaded.module,
         name: loaded.name,
-        size: loaded.module.length,
-        source: `oci:${body.ref}`,
         config: loaded.config,
-        info: surface,
+        source: `oci:${body.ref}`,
         signedBy: loaded.signedBy,
-        capabilities: loaded.capabilities ?? null,
-        dirs: imageDirs,
+        dirs: loaded.dirs ?? [],
+        ...(loaded.capabilities ? { capabilities: loaded.capabilities } : {}),
       });
-      if (prev) dropUnreferencedBlobs(store.images, store.blobs, prev); // files the replaced record bundled
       reply.code(201);
       return imageView(rec);
     },
@@ -380,10 +348,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
 
   app.delete("/v1/tenants/:tenant/images/:digest", { schema: { summary: "Delete an image no app uses", tags: ["images"], security: sec, params: imageParams } }, async (req, reply) => {
     const { tenant, image } = imageOf(req);
-    const users = store.images.usedByApps(tenant.id, image.digest);
-    if (users.length > 0) throw new ApiError("image_in_use", `Image ${image.digest} is used by app(s) ${users.join(", ")}.`);
-    await state.deleteImage(tenant.id, image.digest);
-    dropUnreferencedBlobs(store.images, store.blobs, image);
+    await deployer.deleteImage(tenant, image);
     reply.code(204);
   });
 
@@ -421,56 +386,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const t = tenantOf(req);
-      const name = (req.params as { app: string }).app;
-      const body = req.body as DeployRequest;
-      const image = store.images.resolve(t.id, body.image);
-      if (!image) throw new ApiError("image_not_found", `No image ${JSON.stringify(body.image)} in tenant ${t.name}; upload it first.`);
-      const existing = store.apps.findByName(t.id, name);
-      if (!existing && store.apps.count(t.id) >= manager.quotasOf(t.id).maxApps) {
-        throw new ApiError("quota_exceeded", `Tenant ${t.name} has ${manager.quotasOf(t.id).maxApps} apps, its quota.`);
-      }
-      const config = resolveAppConfig(image.config, body, t.name, name, { maxTimeoutMs: manager.maxTimeoutMs });
-      if (config.abi === "reactor") {
-        const why = checkReactorExports(image.info.exports);
-        if (why) throw new ApiError("invalid_config", why);
-      }
-      if (config.limits.memoryMiB > manager.quotasOf(t.id).memoryMiB) {
-        throw new ApiError("quota_exceeded", `limits.memoryMiB ${config.limits.memoryMiB} is above tenant ${t.name}'s memory quota (${manager.quotasOf(t.id).memoryMiB} MiB).`);
-      }
-      try {
-        await state.ensureBlobs(blobsOf(image));
-      } catch (err) {
-        throw new ApiError("image_not_found", `The blobs of image ${image.digest} cannot be read: ${(err as Error).message}`);
-      }
-      const bytes = store.blobs.get(image.digest);
-      if (!bytes) throw new ApiError("image_not_found", `The blob of image ${image.digest} is missing on this node.`);
-      let grants: ReturnType<typeof imageGrants>;
-      try {
-        grants = imageGrants(store.blobs, image);
-      } catch (err) {
-        throw new ApiError("image_not_found", (err as Error).message);
-      }
-      // Persist + claim routes first (a conflict changes nothing), then switch the
-      // running revision; if the new revision cannot start, restore the old record.
-      let rec: AppRecord;
-      try {
-        rec = await state.putApp(t.id, name, image.digest, config, existing?.revision ?? 0);
-      } catch (err) {
-        if (err instanceof RouteConflict) throw new ApiError("route_conflict", `Route ${err.route.host}${err.route.path} belongs to another app.`);
-        if (err instanceof RevisionConflict) throw new ApiError("app_changed", `App ${name} changed while this deploy was checked (${err.message}); deploy again.`);
-        throw err;
-      }
-      try {
-        await manager.deploy(rec, { digest: image.digest, bytes }, grants);
-      } catch (err) {
-        if (existing) await state.putApp(t.id, name, existing.imageDigest, existing.config);
-        else await state.deleteApp(rec.id);
-        if (err instanceof RunnerError) throw new ApiError("invalid_module", `The app failed to start: ${err.message}`);
-        if (err instanceof Error && err.name === "Refusal") throw new ApiError("quota_exceeded", err.message);
-        throw err;
-      }
-      store.logs.append(rec.id, "event", `deployed revision ${rec.revision} of image ${image.name} (${image.digest})`);
-      reply.code(existing ? 200 : 201);
+      const { app: rec, created } = await deployer.deployApp(t, (req.params as { app: string }).app, req.body as DeployRequest);
+      reply.code(created ? 201 : 200);
       return appView(rec, t);
     },
   );
@@ -482,8 +399,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
 
   app.delete("/v1/tenants/:tenant/apps/:app", { schema: { summary: "Delete an app (its in-flight requests finish first)", tags: ["apps"], security: sec, params: appParams } }, async (req, reply) => {
     const { app: a } = appOf(req);
-    await state.deleteApp(a.id);
-    await manager.undeploy(a.id);
+    await deployer.deleteApp(a);
     ctx.deniedCalls.delete(a.id);
     reply.code(204);
   });
@@ -542,11 +458,6 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const t = tenantOf(req);
     return { tenant: t.name, series: ctx.stats.series(t.id), apps: ctx.stats.appTotals(t.id) };
   });
-}
-
-/** Every blob an image needs: its module and its bundled files. */
-function blobsOf(image: Pick<ImageRecord, "digest" | "dirs">): string[] {
-  return [image.digest, ...image.dirs.flatMap((d) => Object.values(d.files))];
 }
 
 function validateImageConfig(config: unknown): ImageConfig {

@@ -1,12 +1,8 @@
 import type { ImageConfig } from "../store/types.js";
+import type { LoadedDir } from "../manager/image-grants.js";
 import { ApiError } from "./errors.js";
 
-/** An in-memory directory bundled in an image, with its files' bytes. */
-export interface LoadedDir {
-  guest: string;
-  readonly: boolean;
-  files: Record<string, Uint8Array>;
-}
+export type { LoadedDir };
 
 /** A module with its config, from an image tarball or a registry. */
 export interface LoadedModule {

@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeStore, SqliteControlState, type ControlState, type TenantQuotas } from "../store/index.js";
-import { ResourceManager, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
+import { ResourceManager, Deployer, ControlError, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
 import { ApiError, ERROR_CATALOGUE } from "./errors.js";
@@ -15,7 +15,6 @@ import { NodeMetrics } from "./metrics.js";
 import { StatsRecorder } from "./stats.js";
 import { type ImageSource, type SignaturePolicy } from "./image-source.js";
 import { imageLayerSource } from "./image-layer-source.js";
-import { imageGrants } from "./image-grants.js";
 
 export interface NodeOptions {
   /** Data directory (SQLite database, blobs, bootstrap token). */
@@ -140,22 +139,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     },
   });
 
+  const deployer = new Deployer(store, state, manager, {
+    event: (appId, line) => store.logs.append(appId, "event", line),
+    warn: (obj, msg) => log.warn(obj, msg),
+  });
   // Restore: every tenant, then every app, exactly as stored.
-  for (const t of store.tenants.list()) manager.setTenant(t);
-  for (const app of store.apps.list()) {
-    const bytes = store.blobs.get(app.imageDigest);
-    if (!bytes) {
-      store.logs.append(app.id, "event", `not started after restart: blob ${app.imageDigest} is missing`);
-      continue;
-    }
-    try {
-      const image = store.images.get(app.tenantId, app.imageDigest);
-      await manager.deploy(app, { digest: app.imageDigest, bytes }, image ? imageGrants(store.blobs, image) : {});
-    } catch (err) {
-      store.logs.append(app.id, "event", `not started after restart: ${(err as Error).message}`);
-      log.warn({ app: app.name, err }, "app failed to start on restart");
-    }
-  }
+  await deployer.restore();
 
   let bootstrap: RunningNode["bootstrap"];
   const first = await state.createBootstrapToken();
@@ -196,6 +185,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   api.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     let e: ApiError;
     if (err instanceof ApiError) e = err;
+    else if (err instanceof ControlError) e = new ApiError(err.code, err.message);
     else if ((err as FastifyError).validation) e = new ApiError("bad_request", `Invalid request: ${(err as FastifyError).message}.`);
     else if ((err as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE") e = new ApiError("payload_too_large", "The request body is larger than this route accepts.");
     else if ((err as FastifyError).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") e = new ApiError("unsupported_media_type", `Unsupported Content-Type ${String(req.headers["content-type"])}.`);
@@ -219,6 +209,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     store,
     state,
     manager,
+    deployer,
     stats,
     images: opts.images ?? imageLayerSource(join(opts.dataDir, "images"), opts.signaturePolicy ?? "none"),
     deniedCalls,

@@ -1,7 +1,13 @@
 import type { Capability } from "../kernel/syscalls.js";
-import type { GuestGrants, MemoryPreopen } from "../manager/index.js";
+import type { GuestGrants, MemoryPreopen } from "./runner.js";
 import type { BlobStore, ImageDir, ImageRecord, ImageRepo } from "../store/index.js";
-import type { LoadedDir } from "./image-source.js";
+
+/** An in-memory directory bundled in an image, with its files' bytes. */
+export interface LoadedDir {
+  guest: string;
+  readonly: boolean;
+  files: Record<string, Uint8Array>;
+}
 
 /**
  * An image's grants on the node: its bundled in-memory dirs, whose file bytes
@@ -42,7 +48,7 @@ export function imageGrants(blobs: BlobStore, image: ImageRecord): GuestGrants {
 }
 
 /** After `image` was deleted: drops its module and file blobs that no image records any more. */
-export function dropUnreferencedBlobs(images: ImageRepo, blobs: BlobStore, image: ImageRecord): void {
+export function dropUnreferencedBlobs(images: Pick<ImageRepo, "referenced">, blobs: BlobStore, image: ImageRecord): void {
   const digests = new Set([image.digest, ...image.dirs.flatMap((d) => Object.values(d.files))]);
   for (const digest of digests) if (!images.referenced(digest)) blobs.delete(digest);
 }

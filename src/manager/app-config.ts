@@ -1,5 +1,5 @@
 import type { AppConfig, AppLimits, ImageConfig, RouteSpec, ScalePolicy } from "../store/types.js";
-import { ApiError } from "./errors.js";
+import { ControlError } from "./refusal.js";
 
 /** Node-wide defaults and ceilings for app settings. */
 export const DEFAULT_LIMITS: Readonly<AppLimits> = Object.freeze({
@@ -33,7 +33,7 @@ const HOST_RE = /^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
 function bad(message: string): never {
-  throw new ApiError("invalid_config", message);
+  throw new ControlError("invalid_config", message);
 }
 
 export function normalizeRoute(r: RouteSpec, i: number): RouteSpec {

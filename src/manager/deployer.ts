@@ -1,0 +1,172 @@
+import type { AppRecord, ControlState, ImageConfig, ImageRecord, NodeStore, TenantRecord } from "../store/index.js";
+import { RevisionConflict, RouteConflict } from "../store/index.js";
+import type { ResourceManager } from "./manager.js";
+import { RunnerError } from "./runner.js";
+import { checkReactorExports } from "./reactor-abi.js";
+import { ControlError } from "./refusal.js";
+import { resolveAppConfig, type DeployRequest } from "./app-config.js";
+import { moduleSurface } from "./module-surface.js";
+import { dropUnreferencedBlobs, imageGrants, storeImageDirs, type LoadedDir } from "./image-grants.js";
+
+/** An image as it arrives (a raw upload, a tarball or a pull), before it is stored. */
+export interface IncomingImage {
+  module: Uint8Array;
+  name: string;
+  config: ImageConfig;
+  /** "upload", "image:<digest>" or "oci:<ref>". */
+  source: string;
+  signedBy: string | null;
+  /** Kernel capabilities its manifest grants; absent = the kernel's defaults. */
+  capabilities?: string[];
+  dirs?: LoadedDir[];
+}
+
+export interface DeployerHooks {
+  /** A platform event for an app's log. */
+  event?(appId: string, line: string): void;
+  /** A problem worth the node log (an app that could not start at restart). */
+  warn?(obj: object, msg: string): void;
+}
+
+/**
+ * The control plane's operations on images and apps, above the store and the
+ * resource manager: ingest an image, deploy / update / delete an app (routes
+ * claimed in the store, the revision started in the manager, rolled back when
+ * it cannot start), and bring every stored app back at start-up. Every change
+ * of the control state goes through `state` (this node's SQLite, or the
+ * cluster); `store` holds this node's blobs. Refusals are ControlErrors; the
+ * API maps them to HTTP.
+ */
+export class Deployer {
+  constructor(
+    private readonly store: NodeStore,
+    private readonly state: ControlState,
+    private readonly manager: ResourceManager,
+    private readonly hooks: DeployerHooks = {},
+  ) {}
+
+  /** Stores an image for a tenant (module and bundled files content-addressed); re-uploading a digest replaces its record. */
+  async ingestImage(tenant: TenantRecord, img: IncomingImage): Promise<ImageRecord> {
+    if (img.module.length === 0) throw new ControlError("invalid_module", "The upload is empty.");
+    const surface = moduleSurface(img.module);
+    if (img.config.abi === "reactor") {
+      const why = checkReactorExports(surface.exports);
+      if (why) throw new ControlError("invalid_module", why);
+    }
+    const { store, state } = this;
+    const digest = store.blobs.put(img.module);
+    const prev = state.images.get(tenant.id, digest);
+    const dirs = storeImageDirs(store.blobs, img.dirs ?? []);
+    await state.shareBlobs(blobsOf({ digest, dirs }));
+    const rec = await state.putImage({
+      tenantId: tenant.id,
+      digest,
+      name: img.name,
+      size: img.module.length,
+      source: img.source,
+      config: img.config,
+      info: surface,
+      signedBy: img.signedBy,
+      capabilities: img.capabilities ?? null,
+      dirs,
+    });
+    if (prev) dropUnreferencedBlobs(state.images, store.blobs, prev); // files the replaced record bundled
+    return rec;
+  }
+
+  /** Deletes an image no app uses, and the blobs no other image records. */
+  async deleteImage(tenant: TenantRecord, image: ImageRecord): Promise<void> {
+    const users = this.state.images.usedByApps(tenant.id, image.digest);
+    if (users.length > 0) throw new ControlError("image_in_use", `Image ${image.digest} is used by app(s) ${users.join(", ")}.`);
+    await this.state.deleteImage(tenant.id, image.digest);
+    dropUnreferencedBlobs(this.state.images, this.store.blobs, image);
+  }
+
+  /**
+   * Deploys an app or updates it (zero-downtime: the new revision starts
+   * before traffic moves). The record and its routes are claimed first (a
+   * conflict changes nothing); if the revision cannot start, the previous
+   * record is restored and the old revision keeps serving.
+   */
+  async deployApp(tenant: TenantRecord, name: string, req: DeployRequest): Promise<{ app: AppRecord; created: boolean }> {
+    const { store, state, manager } = this;
+    const image = state.images.resolve(tenant.id, req.image);
+    if (!image) throw new ControlError("image_not_found", `No image ${JSON.stringify(req.image)} in tenant ${tenant.name}; upload it first.`);
+    const quotas = manager.quotasOf(tenant.id);
+    const existing = state.apps.findByName(tenant.id, name);
+    if (!existing && state.apps.count(tenant.id) >= quotas.maxApps) {
+      throw new ControlError("quota_exceeded", `Tenant ${tenant.name} has ${quotas.maxApps} apps, its quota.`);
+    }
+    const config = resolveAppConfig(image.config, req, tenant.name, name, { maxTimeoutMs: manager.maxTimeoutMs });
+    if (config.abi === "reactor") {
+      const why = checkReactorExports(image.info.exports);
+      if (why) throw new ControlError("invalid_config", why);
+    }
+    if (config.limits.memoryMiB > quotas.memoryMiB) {
+      throw new ControlError("quota_exceeded", `limits.memoryMiB ${config.limits.memoryMiB} is above tenant ${tenant.name}'s memory quota (${quotas.memoryMiB} MiB).`);
+    }
+    try {
+      await state.ensureBlobs(blobsOf(image));
+    } catch (err) {
+      throw new ControlError("image_not_found", `The blobs of image ${image.digest} cannot be read: ${(err as Error).message}`);
+    }
+    const bytes = store.blobs.get(image.digest);
+    if (!bytes) throw new ControlError("image_not_found", `The blob of image ${image.digest} is missing on this node.`);
+    let grants: ReturnType<typeof imageGrants>;
+    try {
+      grants = imageGrants(store.blobs, image);
+    } catch (err) {
+      throw new ControlError("image_not_found", (err as Error).message);
+    }
+    let rec: AppRecord;
+    try {
+      rec = await state.putApp(tenant.id, name, image.digest, config, existing?.revision ?? 0);
+    } catch (err) {
+      if (err instanceof RouteConflict) throw new ControlError("route_conflict", `Route ${err.route.host}${err.route.path} belongs to another app.`);
+      if (err instanceof RevisionConflict) throw new ControlError("app_changed", `App ${name} changed while this deploy was checked (${err.message}); deploy again.`);
+      throw err;
+    }
+    try {
+      await manager.deploy(rec, { digest: image.digest, bytes }, grants);
+    } catch (err) {
+      if (existing) await state.putApp(tenant.id, name, existing.imageDigest, existing.config);
+      else await state.deleteApp(rec.id);
+      if (err instanceof RunnerError) throw new ControlError("invalid_module", `The app failed to start: ${err.message}`);
+      if (err instanceof Error && err.name === "Refusal") throw new ControlError("quota_exceeded", err.message);
+      throw err;
+    }
+    this.hooks.event?.(rec.id, `deployed revision ${rec.revision} of image ${image.name} (${image.digest})`);
+    return { app: rec, created: !existing };
+  }
+
+  /** Deletes an app: its routes go at once, its in-flight requests finish first. */
+  async deleteApp(app: AppRecord): Promise<void> {
+    await this.state.deleteApp(app.id);
+    await this.manager.undeploy(app.id);
+  }
+
+  /** Starts every stored app again (after a restart), exactly as stored; an app that cannot start is logged and skipped. */
+  async restore(): Promise<void> {
+    const { store, state, manager } = this;
+    for (const t of state.tenants.list()) manager.setTenant(t);
+    for (const app of state.apps.list()) {
+      try {
+        const bytes = store.blobs.get(app.imageDigest);
+        if (!bytes) {
+          this.hooks.event?.(app.id, `not started after restart: blob ${app.imageDigest} is missing`);
+          continue;
+        }
+        const image = state.images.get(app.tenantId, app.imageDigest);
+        await manager.deploy(app, { digest: app.imageDigest, bytes }, image ? imageGrants(store.blobs, image) : {});
+      } catch (err) {
+        this.hooks.event?.(app.id, `not started after restart: ${(err as Error).message}`);
+        this.hooks.warn?.({ app: app.name, err }, "app failed to start on restart");
+      }
+    }
+  }
+}
+
+/** Every blob an image needs: its module and its bundled files. */
+function blobsOf(image: Pick<ImageRecord, "digest" | "dirs">): string[] {
+  return [image.digest, ...image.dirs.flatMap((d) => Object.values(d.files))];
+}
