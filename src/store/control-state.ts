@@ -18,7 +18,7 @@
 import { newId } from "./ids.js";
 import { mintToken } from "./tokens.js";
 import type { NodeStore } from "./index.js";
-import type { AppRepo } from "./apps.js";
+import { RevisionConflict, RouteConflict, type AppRepo } from "./apps.js";
 import type { ImageRepo } from "./images.js";
 import type { TenantRepo } from "./tenants.js";
 import type { TokenRepo } from "./tokens.js";
@@ -100,6 +100,17 @@ export interface ControlState extends ControlReads {
 }
 
 /**
+ * True for the errors with which `applyCommand` refuses a command (the same
+ * on every node); anything else is a fault of this node (a full disk) that
+ * must not be mistaken for a refusal.
+ */
+export function isRefusal(err: unknown): boolean {
+  if (err instanceof TenantExists || err instanceof AdminExists || err instanceof RouteConflict || err instanceof RevisionConflict) return true;
+  const code = (err as { code?: unknown }).code;
+  return typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT");
+}
+
+/**
  * Applies one command to a store's replicated tables, in one transaction, and
  * returns what it produced; throws (changing nothing) when the command is
  * refused. Deterministic: the same store state and command give the same rows.
@@ -170,12 +181,16 @@ export abstract class CommandControlState implements ControlState {
   /** Makes a command take effect (here, or cluster-wide) and returns what applying it produced. */
   protected abstract commit(cmd: ControlCommand): Promise<Omit<ControlChange, "remote" | "command">>;
 
-  /** Applies a command to the local store and tells the listeners; both implementations end here. */
-  protected applyAndNotify(cmd: ControlCommand, remote: boolean): Omit<ControlChange, "remote" | "command"> {
-    const result = applyCommand(this.store, cmd);
+  /** Tells the listeners about an applied command; a throwing listener does not stop the others. */
+  protected notify(cmd: ControlCommand, result: Omit<ControlChange, "remote" | "command">, remote: boolean): void {
     const change: ControlChange = { command: cmd, remote, ...result };
-    for (const l of this.listeners) l(change);
-    return result;
+    for (const l of this.listeners) {
+      try {
+        l(change);
+      } catch {
+        // a listener's failure is its own (it logs); the change is applied regardless
+      }
+    }
   }
 
   onChange(listener: (c: ControlChange) => void): () => void {
@@ -245,7 +260,9 @@ export class SqliteControlState extends CommandControlState {
   readonly kind = "sqlite" as const;
 
   protected async commit(cmd: ControlCommand) {
-    return this.applyAndNotify(cmd, false);
+    const result = applyCommand(this.store, cmd);
+    this.notify(cmd, result, false);
+    return result;
   }
 
   async shareBlobs(): Promise<void> {}

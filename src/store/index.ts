@@ -13,7 +13,7 @@ export { openDatabase, migrate, schemaVersion, StoreError, type Db } from "./dat
 export { MIGRATIONS, type Migration } from "./migrations.js";
 export { hashToken, mintToken, TOKEN_PREFIX } from "./tokens.js";
 export { RouteConflict, RevisionConflict, type RouteRow } from "./apps.js";
-export { applyCommand, CommandControlState, SqliteControlState, AdminExists, TenantExists, type ControlCommand, type ControlOp, type ControlChange, type ControlReads, type ControlState } from "./control-state.js";
+export { applyCommand, isRefusal, CommandControlState, SqliteControlState, AdminExists, TenantExists, type ControlCommand, type ControlOp, type ControlChange, type ControlReads, type ControlState } from "./control-state.js";
 export { BlobStore, sha256Digest, DIGEST_RE } from "./blobs.js";
 export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo };
 

@@ -96,4 +96,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ALTER TABLE images ADD COLUMN dirs TEXT NOT NULL DEFAULT '[]';
     `,
   },
+  {
+    version: 3,
+    name: "cluster: how far this node has applied the cluster's control log",
+    sql: `
+      -- One row once the node has joined a cluster: the control stream it follows (its creation time
+      -- tells a recreated stream apart) and the last sequence applied to the replicated tables.
+      CREATE TABLE cluster_cursor (
+        id          INTEGER PRIMARY KEY CHECK (id = 1),
+        stream      TEXT NOT NULL,
+        applied_seq INTEGER NOT NULL
+      );
+    `,
+  },
 ];

@@ -1,0 +1,106 @@
+/**
+ * A real nats-server for the cluster tests: JetStream in a temp dir, on
+ * 127.0.0.1 with a port the server picks, with a password user and an nkey
+ * user (a node never joins without credentials). Tests skip with the reason
+ * when nats-server is not installed.
+ */
+import { spawn, spawnSync, type ChildProcess } from "node:child_process";
+import { mkdtempSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { randomBytes } from "node:crypto";
+import { createUser } from "@nats-io/nkeys";
+
+function findNatsServer(): string | undefined {
+  for (const p of ["/usr/sbin/nats-server", "/usr/bin/nats-server", "/usr/local/bin/nats-server"]) {
+    if (spawnSync(p, ["--version"]).status === 0) return p;
+  }
+  const r = spawnSync("nats-server", ["--version"]);
+  return r.status === 0 ? "nats-server" : undefined;
+}
+
+export const NATS_SERVER = findNatsServer();
+/** `skip` option for node:test: false when nats-server is here, else the reason. */
+export const SKIP_NO_NATS: string | false = NATS_SERVER ? false : "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)";
+
+export interface NatsHandle {
+  url: string;
+  port: number;
+  user: string;
+  password: string;
+  nkeySeed: string;
+  dir: string;
+  /** Stops the server (SIGTERM) and waits for it to exit. */
+  stop(): Promise<void>;
+  /** Starts it again on the same port with the same JetStream directory. */
+  restart(): Promise<void>;
+}
+
+export async function startNats(): Promise<NatsHandle> {
+  if (!NATS_SERVER) throw new Error(String(SKIP_NO_NATS));
+  const dir = mkdtempSync(join(tmpdir(), "uniwasm-nats-"));
+  const password = randomBytes(12).toString("hex");
+  const nkey = createUser();
+  const seed = new TextDecoder().decode(nkey.getSeed());
+  const publicKey = nkey.getPublicKey();
+  const conf = (port: number) => `
+listen: "127.0.0.1:${port}"
+jetstream { store_dir: "${join(dir, "js")}" }
+authorization {
+  users = [
+    { user: "uniwasm", password: "${password}" }
+    { nkey: "${publicKey}" }
+  ]
+}
+`;
+  let child: ChildProcess | undefined;
+  let port = -1;
+  const launch = async (): Promise<void> => {
+    writeFileSync(join(dir, "nats.conf"), conf(port));
+    const proc = spawn(NATS_SERVER!, ["-c", join(dir, "nats.conf")], { stdio: ["ignore", "ignore", "pipe"] });
+    child = proc;
+    port = await new Promise<number>((resolve, reject) => {
+      let log = "";
+      const timer = setTimeout(() => reject(new Error(`nats-server did not start: ${log}`)), 15_000);
+      proc.stderr!.on("data", (c: Buffer) => {
+        log += c.toString();
+        const m = /Listening for client connections on [\d.]+:(\d+)/.exec(log);
+        if (m && /Server is ready/.test(log)) {
+          clearTimeout(timer);
+          resolve(Number(m[1]));
+        }
+      });
+      proc.once("exit", (code) => {
+        clearTimeout(timer);
+        reject(new Error(`nats-server exited with ${code}: ${log}`));
+      });
+    });
+    proc.stderr!.resume();
+  };
+  await launch();
+  const handle: NatsHandle = {
+    get url() {
+      return `nats://127.0.0.1:${port}`;
+    },
+    get port() {
+      return port;
+    },
+    user: "uniwasm",
+    password,
+    nkeySeed: seed,
+    dir,
+    stop: async () => {
+      const c = child;
+      if (!c || c.exitCode !== null) return;
+      await new Promise<void>((resolve) => {
+        c.once("exit", () => resolve());
+        c.kill("SIGTERM");
+      });
+    },
+    restart: async () => {
+      await handle.stop();
+      await launch();
+    },
+  };
+  return handle;
+}
