@@ -113,6 +113,11 @@ for src in test/fixtures/as/*.ts; do
   npx --no-install asc "$src" -o "${src%.ts}.wasm" --config node_modules/@assemblyscript/wasi-shim/asconfig.json -O2
 done
 
+# --- ext: guests of host extensions (test/fixtures/ext; the seed also as examples/seed-plugin) ---
+for src in test/fixtures/ext/*.wat examples/seed-plugin/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
+
 # --- examples: hello.wasm for the README's first command ---
 wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
 

@@ -1,5 +1,6 @@
 import { Command, CommanderError } from "commander";
 import { registerRun } from "./commands/run.js";
+import { registerCall } from "./commands/call.js";
 import { registerInspect } from "./commands/inspect.js";
 import { registerBuild } from "./commands/build.js";
 import { registerImages } from "./commands/images.js";
@@ -32,6 +33,7 @@ export function buildProgram(): Command {
     .showHelpAfterError("(run with --help for usage)")
     .exitOverride();
   registerRun(program);
+  registerCall(program);
   registerInspect(program);
   registerBuild(program);
   registerImages(program);

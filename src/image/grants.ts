@@ -136,11 +136,14 @@ export function manifestToKernelOptions(m: Manifest, imageFiles: ImageFiles, ext
   if (m.limits.openFiles !== undefined) limits.openFiles = m.limits.openFiles;
   if (m.limits.stdoutBytes !== undefined) limits.stdoutBytes = m.limits.stdoutBytes;
   if (m.limits.stderrBytes !== undefined) limits.stderrBytes = m.limits.stderrBytes;
-  return {
+  const options: KernelOptions = {
     args: [m.name, ...m.capabilities.args, ...(extras.args ?? [])],
     env: { ...m.capabilities.env },
     preopens,
     capabilities: grantedCapabilities(m),
     limits,
   };
+  // Extension grants only: their providers (and the allow-lists that configure them) come from the runner.
+  if (m.capabilities.extensions.length > 0) options.extensions = { grants: [...m.capabilities.extensions] };
+  return options;
 }

@@ -12,3 +12,7 @@ export { IoServer, SyncIoClient, parseAddress, type BlockingIo } from "./io-brid
 export { IoThread } from "./io-thread.js";
 export { moduleSurface, inspectModuleFile, type ModuleSurface } from "./surface.js";
 export { linkImports, expectedSignature, type LinkReport, type ImportSignature } from "./linker.js";
+export { defineExtension, isGranted, remoteProviders, type Extension, type ExtensionSpec, type ExtensionFunction, type ExtensionContext, type ExtValType, type HostCalls } from "./extensions.js";
+export type { ExtensionOptions } from "./options.js";
+export { ExtensionTable, type MemoryImportInfo } from "./extension-linker.js";
+export { BUILTIN_EXTENSIONS } from "./ext/index.js";

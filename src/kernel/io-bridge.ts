@@ -2,6 +2,7 @@ import * as net from "node:net";
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { Errno } from "./abi.js";
 import { KernelFault, WasiError, fromHostError } from "./errors.js";
+import type { HostCalls } from "./extensions.js";
 
 /**
  * Blocking socket I/O for a synchronous guest. WASI calls are synchronous, but
@@ -38,12 +39,22 @@ type Request =
   | { op: "send"; conn: number; data: Uint8Array; nonblocking: boolean }
   | { op: "shutdown"; conn: number; how: number }
   | { op: "close"; handle: number }
-  | { op: "poll"; interests: PollInterest[]; timeoutMs: number | null };
+  | { op: "poll"; interests: PollInterest[]; timeoutMs: number | null }
+  /** A host extension's provider method, run on the server's thread (see extensions.ts). */
+  | { op: "host"; session: number; ext: string; method: string; args: unknown[] };
 
-type Reply = { ok: true; value: unknown } | { ok: false; errno: Errno; message: string };
+/** `fault`: the host failed (not the guest): the instance ends with host_fault. */
+type Reply = { ok: true; value: unknown } | { ok: false; errno: Errno; message: string; fault?: boolean };
+
+/**
+ * Runs extension provider calls for the guests of one channel (`tag` names
+ * the channel, e.g. the executor): resolves with the method's result, or
+ * rejects with a WasiError (the guest's errno) or anything else (a host fault).
+ */
+export type HostCallHandler = (call: { session: number; ext: string; method: string; args: unknown[]; tag: number }) => unknown;
 
 /** The guest-side end: synchronous calls that park the thread until the server answers. */
-export class SyncIoClient implements BlockingIo {
+export class SyncIoClient implements BlockingIo, HostCalls {
   private readonly flag: Int32Array;
 
   constructor(private readonly port: MessagePort, signal: SharedArrayBuffer) {
@@ -59,6 +70,7 @@ export class SyncIoClient implements BlockingIo {
       if (msg) {
         const reply = msg.message as Reply;
         if (reply.ok) return reply.value as T;
+        if (reply.fault) throw new KernelFault(reply.message);
         throw new WasiError(reply.errno, reply.message);
       }
       if (Atomics.load(this.flag, 0) === 2) throw new KernelFault("the socket I/O server went away");
@@ -82,6 +94,9 @@ export class SyncIoClient implements BlockingIo {
   }
   poll(interests: readonly PollInterest[], timeoutMs: number | null): PollReady[] {
     return this.call({ op: "poll", interests: [...interests], timeoutMs });
+  }
+  hostCall(session: number, ext: string, method: string, args: unknown[]): unknown {
+    return this.call({ op: "host", session, ext, method, args });
   }
 }
 
@@ -110,6 +125,8 @@ export class IoServer {
   private nextHandle = 1;
   private readonly listeners = new Map<number, Listener>();
   private readonly conns = new Map<number, Conn>();
+  /** Where extension provider calls go (set by the executor pool); without it they are host faults. */
+  hostCalls: HostCallHandler | undefined;
 
   /** Opens a listening TCP socket ("127.0.0.1:8080", "[::1]:0", ":0"); returns its handle and bound address. */
   async listen(address: string): Promise<{ handle: number; address: string }> {
@@ -130,12 +147,13 @@ export class IoServer {
     return { handle, address: a.family === "IPv6" ? `[${a.address}]:${a.port}` : `${a.address}:${a.port}` };
   }
 
-  /** Creates a channel whose client end can be transferred to the guest's thread. */
-  connect(): { port: MessagePort; signal: SharedArrayBuffer; close: () => void } {
+  /** Creates a channel whose client end can be transferred to the guest's thread; `tag` identifies it to host calls. */
+  connect(tag = 0): { port: MessagePort; signal: SharedArrayBuffer; close: () => void } {
     const { port1, port2 } = new MessageChannel();
     const signal = new SharedArrayBuffer(4);
     const flag = new Int32Array(signal);
     port1.on("message", (req: Request) => {
+      if (req.op === "host") return this.host(req, tag, port1, flag);
       this.handle(req).then(
         (value) => reply(port1, flag, { ok: true, value }),
         (err) => {
@@ -157,6 +175,23 @@ export class IoServer {
     };
   }
 
+  /** An extension provider call: a WasiError is the guest's errno, anything else a host fault. */
+  private host(req: Extract<Request, { op: "host" }>, tag: number, port: MessagePort, flag: Int32Array): void {
+    const failed = (err: unknown): void => {
+      if (err instanceof WasiError) reply(port, flag, { ok: false, errno: err.errno, message: err.message });
+      else reply(port, flag, { ok: false, errno: Errno.IO, message: `${req.ext}.${req.method}: ${(err as Error)?.message ?? String(err)}`, fault: true });
+    };
+    try {
+      if (!this.hostCalls) throw new Error("this host serves no extension calls");
+      const r = this.hostCalls({ session: req.session, ext: req.ext, method: req.method, args: req.args, tag });
+      if (r !== null && typeof r === "object" && typeof (r as { then?: unknown }).then === "function") {
+        (r as Promise<unknown>).then((value) => reply(port, flag, { ok: true, value }), failed);
+      } else reply(port, flag, { ok: true, value: r });
+    } catch (err) {
+      failed(err);
+    }
+  }
+
   private async handle(req: Request): Promise<unknown> {
     switch (req.op) {
       case "accept": return this.accept(req.listener, req.nonblocking);
@@ -165,6 +200,7 @@ export class IoServer {
       case "shutdown": return this.shutdown(req.conn, req.how);
       case "close": return this.closeHandle(req.handle);
       case "poll": return this.poll(req.interests, req.timeoutMs);
+      case "host": throw new Error("host calls are answered by IoServer.host");
     }
   }
 

@@ -9,6 +9,7 @@ import { HostFs } from "./fs-host.js";
 import { MemoryBudget, MemoryFs } from "./fs-memory.js";
 import type { BlockingIo } from "./io-bridge.js";
 import { linkImports, type LinkReport } from "./linker.js";
+import { ExtensionTable, type MemoryImportInfo } from "./extension-linker.js";
 import { GuestMemory, type Buffers } from "./memory.js";
 import type { KernelOptions } from "./options.js";
 import { envList, StringList } from "./proc.js";
@@ -45,6 +46,8 @@ export class Kernel {
   readonly io: BlockingIo | undefined;
   /** Calls per syscall, indexed like SYSCALLS. */
   readonly calls = new Float64Array(SYSCALLS.length);
+  /** Host extensions offered and granted, their providers and per-function counters. */
+  readonly extensions: ExtensionTable;
   /** Calls to ungranted syscalls answered by a stub, indexed like SYSCALLS; allocated on the first one. */
   private deniedCalls: Float64Array | null = null;
   private readonly backends: FsBackend[] = [];
@@ -57,6 +60,7 @@ export class Kernel {
     this.args = new StringList(options.args ?? []);
     this.env = new StringList(envList(options.env ?? {}));
     this.io = options.io;
+    this.extensions = new ExtensionTable(options.extensions);
     const limits = options.limits ?? {};
     this.fds = new DescriptorTable(limits.openFiles ?? DEFAULT_MAX_OPEN_FILES);
     this.fs = new FileSystem(this.fds);
@@ -103,10 +107,11 @@ export class Kernel {
   /**
    * The imports for `module`: exactly its WASI imports that are granted; an
    * ungranted one gets a stub returning ENOTCAPABLE (or, strict, the module is
-   * refused). `signatures` (from the wasm reader) enables signature checks.
+   * refused). `signatures` (from the wasm reader) enables signature checks;
+   * `memories` (the module's memory imports) lets a granted extension provide them.
    */
-  link(module: WebAssembly.Module, signatures?: ReadonlyMap<string, ImportSignature>): { imports: WebAssembly.Imports; report: LinkReport } {
-    return linkImports(this, module, signatures);
+  link(module: WebAssembly.Module, signatures?: ReadonlyMap<string, ImportSignature>, memories?: readonly MemoryImportInfo[]): { imports: WebAssembly.Imports; report: LinkReport } {
+    return linkImports(this, module, signatures, memories);
   }
 
   /** Attaches the instance's exported memory; host calls before this get EFAULT. */
@@ -172,13 +177,15 @@ export class Kernel {
     this.fs.renumber(from, to);
   }
 
-  /** Calls made, by name (only the non-zero ones). */
+  /** Calls made, by name (only the non-zero ones); extension functions as `module.name`. */
   callCounts(): Record<string, number> {
-    return countsByName(this.calls);
+    const out = countsByName(this.calls);
+    return this.extensions.names.length > 0 ? Object.assign(out, this.extensions.counts("calls")) : out;
   }
 
   deniedCounts(): Record<string, number> {
-    return this.deniedCalls ? countsByName(this.deniedCalls) : {};
+    const out = this.deniedCalls ? countsByName(this.deniedCalls) : {};
+    return this.extensions.denied ? Object.assign(out, this.extensions.counts("denied")) : out;
   }
 
   /** Counts a call answered by an ENOTCAPABLE stub. */

@@ -4,6 +4,7 @@ import type { Kernel } from "./kernel.js";
 import { SYSCALLS, WASI_MODULE, type SyscallName, type SyscallSpec } from "./syscalls.js";
 import { WASI_ABI, type AbiFunction } from "./wasi-abi.js";
 import { formatTraceArgs } from "./trace.js";
+import { linkExtensions, type MemoryImportInfo } from "./extension-linker.js";
 
 /** A function import's type as the wasm reader reports it ("|" joins two conflicting types of one import). */
 export interface ImportSignature {
@@ -12,9 +13,9 @@ export interface ImportSignature {
 }
 
 export interface LinkReport {
-  /** WASI calls linked to their real implementation. */
+  /** WASI calls (and extension functions, as `module.name`) linked to their real implementation. */
   linked: string[];
-  /** WASI calls imported but not granted, linked to an ENOTCAPABLE stub. */
+  /** Calls imported but not granted, linked to an ENOTCAPABLE stub. */
   stubbed: string[];
 }
 
@@ -24,14 +25,24 @@ const INDEX = new Map(SYSCALLS.map((s, i) => [s.name as string, i]));
  * Builds an instance's imports = module imports ∩ grants. Nothing else is
  * offered: a module gets no host function it did not import, and an imported
  * call that was not granted is refused up front (strict) or answered by a stub
- * returning ENOTCAPABLE and counted (`kernel.deniedCounts()`).
+ * returning ENOTCAPABLE and counted (`kernel.deniedCounts()`). Imports of host
+ * extensions (extensions.ts) follow the same rules; `memories` describes the
+ * module's memory imports (from the wasm reader), which only a granted
+ * extension may provide.
  */
-export function linkImports(k: Kernel, module: WebAssembly.Module, signatures?: ReadonlyMap<string, ImportSignature>): { imports: WebAssembly.Imports; report: LinkReport } {
+export function linkImports(
+  k: Kernel,
+  module: WebAssembly.Module,
+  signatures?: ReadonlyMap<string, ImportSignature>,
+  memories?: readonly MemoryImportInfo[],
+): { imports: WebAssembly.Imports; report: LinkReport } {
   const plan = linkPlan(module, signatures);
-  if (plan.problems.length > 0) throw new LinkError(`cannot link module:\n  ${plan.problems.join("\n  ")}`, plan.problems);
+  const ext = plan.others.length > 0 || (memories && memories.length > 0) ? linkExtensions(k, plan.others, signatures, memories) : undefined;
+  const problems = ext ? [...plan.problems, ...ext.problems] : plan.problems;
+  if (problems.length > 0) throw new LinkError(`cannot link module:\n  ${problems.join("\n  ")}`, problems);
   const wasi: Record<string, WebAssembly.ImportValue> = {};
   const report: LinkReport = { linked: [], stubbed: [] };
-  const ungranted: string[] = [];
+  const ungranted: string[] = ext ? [...ext.ungranted] : [];
   for (const { index, spec } of plan.calls) {
     if (k.grants.has(spec.capability)) {
       wasi[spec.name] = wrap(k, index, spec, WASI_ABI[spec.name as SyscallName](k, k.memory, k.fs));
@@ -45,12 +56,21 @@ export function linkImports(k: Kernel, module: WebAssembly.Module, signatures?: 
   if (k.options.strict && ungranted.length > 0) {
     throw new LinkError(`strict mode: the module imports host calls that are not granted:\n  ${ungranted.join("\n  ")}`, ungranted);
   }
-  return { imports: { [WASI_MODULE]: wasi }, report };
+  const imports: WebAssembly.Imports = plan.calls.length > 0 ? { [WASI_MODULE]: wasi } : {};
+  if (ext) {
+    ext.attach();
+    for (const [mod, values] of Object.entries(ext.imports)) imports[mod] = values;
+    report.linked.push(...ext.report.linked);
+    report.stubbed.push(...ext.report.stubbed);
+  }
+  return { imports, report };
 }
 
 /** What a module imports, checked against the table once per compiled module. */
 interface LinkPlan {
   calls: { index: number; spec: SyscallSpec }[];
+  /** Imports from other modules: host extensions, resolved per kernel (the extensions offered vary). */
+  others: { module: string; name: string; kind: string }[];
   problems: string[];
   signaturesChecked: boolean;
 }
@@ -61,14 +81,13 @@ const PLANS = new WeakMap<WebAssembly.Module, LinkPlan>();
 function linkPlan(module: WebAssembly.Module, signatures?: ReadonlyMap<string, ImportSignature>): LinkPlan {
   const cached = PLANS.get(module);
   if (cached && (cached.signaturesChecked || !signatures)) return cached;
-  const plan: LinkPlan = { calls: [], problems: [], signaturesChecked: signatures !== undefined };
+  const plan: LinkPlan = { calls: [], others: [], problems: [], signaturesChecked: signatures !== undefined };
   const seen = new Set<string>();
   for (const imp of WebAssembly.Module.imports(module)) {
     const what = `${imp.module}.${imp.name}`;
     if (imp.module !== WASI_MODULE) {
-      plan.problems.push(imp.module === "wasi_unstable"
-        ? `${what}: WASI preview 0 (wasi_unstable) is not supported; rebuild for wasm32-wasi preview 1`
-        : `${what}: unknown import module "${imp.module}" (uniwasm offers only ${WASI_MODULE})`);
+      if (imp.module === "wasi_unstable") plan.problems.push(`${what}: WASI preview 0 (wasi_unstable) is not supported; rebuild for wasm32-wasi preview 1`);
+      else plan.others.push({ module: imp.module, name: imp.name, kind: imp.kind });
       continue;
     }
     const index = INDEX.get(imp.name);

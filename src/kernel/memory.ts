@@ -46,6 +46,11 @@ export class GuestMemory {
     return this.memory !== null;
   }
 
+  /** The memory this view reads (null before `bind`). */
+  get target(): WebAssembly.Memory | null {
+    return this.memory;
+  }
+
   private refresh(): void {
     if (!this.memory) throw new WasiError(Errno.FAULT, "the module exports no memory");
     this.buffer = this.memory.buffer as ArrayBuffer;

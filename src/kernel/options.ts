@@ -28,6 +28,23 @@ export interface KernelOptions {
   limits?: KernelLimits;
   /** Socket I/O for `listeners`; required when listeners are given. */
   io?: import("./io-bridge.js").BlockingIo;
+  /** Host extensions beyond WASI (extensions.ts): what is granted, and who provides it. Default: none granted. */
+  extensions?: ExtensionOptions;
+}
+
+/**
+ * Host extensions of one instance. The built-in extensions (kernel/ext) are
+ * always known to the linker, as every WASI call is; nothing is granted by default.
+ */
+export interface ExtensionOptions {
+  /** Grants: extension names ("uniwasm:kv": all its functions) or single capabilities ("uniwasm:kv/read"). */
+  grants?: readonly string[];
+  /** Providers by extension name: the typed objects the extensions' handlers call (see each extension). */
+  providers?: Readonly<Record<string, object>>;
+  /** Embedder-defined extensions offered beside the built-ins; one named like a built-in replaces it. */
+  define?: readonly import("./extensions.js").Extension<any, any>[];
+  /** The providers live on another thread (remoteProviders) and may do asynchronous work there. */
+  remote?: boolean;
 }
 
 export interface KernelLimits {

@@ -1,6 +1,8 @@
 import { readFile } from "node:fs/promises";
 import { checkModule, importedFunctions, type ModuleInfo, type Limits } from "../wasm/index.js";
 import { SYSCALLS, SYSCALL_BY_NAME, WASI_MODULE, type Capability, type Subsystem } from "./syscalls.js";
+import { BUILTIN_EXTENSIONS } from "./ext/index.js";
+import type { Extension } from "./extensions.js";
 
 /** What a module asks of the host: the input of `uniwasm inspect` and of grant checks. */
 export interface ModuleSurface {
@@ -8,7 +10,11 @@ export interface ModuleSurface {
   bySubsystem: Partial<Record<Subsystem, string[]>>;
   /** Capabilities the imports need (the grants that would link them all). */
   capabilities: Capability[];
-  /** Imports that are not WASI preview 1 calls: the linker refuses these. */
+  /** Imports of host extensions, grouped by extension (import module): each linked only when granted. */
+  extensions: Record<string, { name: string; kind: "function" | "memory"; capability: string; summary: string }[]>;
+  /** Extension grants the module needs to link every extension import (`--ext` / capabilities.extensions). */
+  extensionGrants: string[];
+  /** Imports that are neither WASI preview 1 calls nor functions of a known extension: the linker refuses these. */
   foreign: { module: string; name: string; kind: string }[];
   exports: { name: string; kind: string }[];
   memories: (Limits & { imported: boolean })[];
@@ -25,16 +31,31 @@ export async function inspectModuleFile(path: string): Promise<ModuleSurface & {
   return { file: path, bytes: bytes.length, ...moduleSurface(checkModule(bytes)) };
 }
 
-/** Analyses a module's imports against the syscall table. */
-export function moduleSurface(info: ModuleInfo): ModuleSurface {
+/**
+ * Analyses a module's imports against the syscall table and the extensions
+ * offered (the built-ins unless told otherwise).
+ */
+export function moduleSurface(info: ModuleInfo, offered: readonly Extension<any, any>[] = BUILTIN_EXTENSIONS): ModuleSurface {
   const bySubsystem: Partial<Record<Subsystem, string[]>> = {};
   const caps = new Set<Capability>();
   const foreign: ModuleSurface["foreign"] = [];
+  const extensions: ModuleSurface["extensions"] = {};
+  const extGrants = new Set<string>();
+  const byName = new Map(offered.map((e) => [e.name, e]));
   const seen = new Set<string>();
+  const seenExt = new Set<string>();
   for (const f of importedFunctions(info)) {
     const spec = f.module === WASI_MODULE ? SYSCALL_BY_NAME.get(f.name) : undefined;
     if (!spec) {
-      foreign.push({ module: f.module, name: f.name, kind: "function" });
+      const e = byName.get(f.module);
+      const fn = e && Object.hasOwn(e.functions, f.name) ? e.functions[f.name] : undefined;
+      if (!e || !fn) foreign.push({ module: f.module, name: f.name, kind: "function" });
+      else if (!seenExt.has(`${f.module}.${f.name}`)) {
+        seenExt.add(`${f.module}.${f.name}`);
+        const capability = fn.capability ?? e.name;
+        (extensions[e.name] ??= []).push({ name: f.name, kind: "function", capability, summary: fn.summary });
+        extGrants.add(capability);
+      }
       continue;
     }
     if (seen.has(f.name)) continue;
@@ -42,13 +63,18 @@ export function moduleSurface(info: ModuleInfo): ModuleSurface {
     (bySubsystem[spec.subsystem] ??= []).push(f.name);
     caps.add(spec.capability);
   }
-  for (const i of info.imports) if (i.kind !== "function") foreign.push({ module: i.module, name: i.name, kind: i.kind });
+  for (const i of info.imports) {
+    if (i.kind === "function") continue;
+    const e = i.kind === "memory" ? byName.get(i.module) : undefined;
+    if (e && (e.memories ?? []).includes(i.name)) {
+      (extensions[e.name] ??= []).push({ name: i.name, kind: "memory", capability: e.name, summary: "A memory the host provides." });
+      extGrants.add(e.name);
+    } else foreign.push({ module: i.module, name: i.name, kind: i.kind });
+  }
   const memories = [
     ...info.imports.flatMap((i) => (i.kind === "memory" ? [{ ...i.memory, imported: true }] : [])),
     ...info.memories.map((m) => ({ ...m, imported: false })),
   ];
-  // An imported "env.memory" is how some toolchains share memory; it is not a call, so not foreign.
-  const foreignCalls = foreign.filter((f) => !(f.kind === "memory"));
   const tables = [
     ...info.imports.flatMap((i) => (i.kind === "table" ? [{ ...i.table.limits, refType: i.table.refType, imported: true }] : [])),
     ...info.tables.map((t) => ({ ...t.limits, refType: t.refType, imported: false })),
@@ -59,7 +85,10 @@ export function moduleSurface(info: ModuleInfo): ModuleSurface {
   return {
     bySubsystem,
     capabilities: [...caps].sort(),
-    foreign: foreignCalls,
+    extensions,
+    // A grant of the whole extension covers its single capabilities: list each extension once when all are needed.
+    extensionGrants: [...extGrants].sort(),
+    foreign,
     exports: info.exports.map((e) => ({ name: e.name, kind: e.kind })),
     memories,
     tables,

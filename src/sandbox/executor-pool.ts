@@ -23,7 +23,8 @@ import { checkModule, toCompileError } from "../wasm/validate.js";
 import { readModuleInfo, type ModuleInfo } from "../wasm/reader.js";
 import { instrumentFuel, limitMemory } from "../wasm/rewrite.js";
 import { WasmError, WasmLimitError } from "../wasm/errors.js";
-import { importSignatures } from "./instance.js";
+import { dataSegmentsEnd } from "../wasm/data.js";
+import { importSignatures, memoryImports } from "./instance.js";
 import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./executor.js";
 import { setupFailure, type GuestOutcome, type PortableKernelOptions, type PreparedModule, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
 import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
@@ -31,6 +32,8 @@ import type { ModuleRef } from "./protocol.js";
 import { defineImportedMemory, exportMutableGlobals, type Snapshot } from "./snapshot.js";
 import { importDefinedMemory, linkView } from "./memory-recycling.js";
 import { hookMemoryGrow } from "./grow-hook.js";
+import { HostCallSessions, type PortableExtensions, type RunExtensions } from "./host-calls.js";
+import { extensionModuleUrl } from "./extension-modules.js";
 
 export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
@@ -41,10 +44,14 @@ export interface ExecutorPoolOptions {
   maxModules?: number;
   /** Idle time after which an executor with a non-default stack size retires, ms. Default 5000. */
   extraIdleMs?: number;
+  /** Modules (paths or URLs) exporting embedder-defined extensions that every executor offers (extension-modules.ts). */
+  extensionModules?: readonly (string | URL)[];
 }
 
-export interface RunOptions extends PortableKernelOptions {
+export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
   limits?: SandboxLimits;
+  /** Host extensions granted to the run and their providers (called on this thread, see host-calls.ts). */
+  extensions?: RunExtensions;
   /** Start from this snapshot instead of running from scratch (see ExecutorPool.snapshot). */
   snapshot?: Snapshot;
   /** Receives output chunks of streams given as "stream". */
@@ -80,6 +87,9 @@ export class ExecutorPool {
   readonly defaults: ResolvedLimits;
   /** The async end of the blocking socket bridge: `await pool.io.listen("127.0.0.1:0")` gives a listener id. */
   readonly io = new IoServer();
+  /** Extension provider sessions of running guests, served through `io` (host-calls.ts). */
+  readonly hostCalls = new HostCallSessions();
+  private readonly extensionModules: string[];
   private readonly executors: Executor[] = [];
   private readonly queue: QueuedJob[] = [];
   private readonly modules = new Map<string, Promise<PreparedModule>>();
@@ -97,6 +107,8 @@ export class ExecutorPool {
     this.defaults = resolveLimits(options.limits ?? {}, DEFAULT_LIMITS);
     this.maxModules = options.maxModules ?? 256;
     this.extraIdleMs = options.extraIdleMs ?? 5000;
+    this.extensionModules = (options.extensionModules ?? []).map(extensionModuleUrl);
+    this.io.hostCalls = this.hostCalls.handler;
     for (let i = 0; i < this.size; i++) this.spawn(this.defaults.stackSizeMb, false);
   }
 
@@ -223,6 +235,8 @@ export class ExecutorPool {
       importedMemories: lim.importedMemories,
       snapshotGlobals,
       signatures: importSignatures(original),
+      memoryImports: memoryImports(original),
+      ...dataEndOf(bytes, original),
       functionNames: functionNames(original),
       ...(startExport ? { startExport } : {}),
       ...(recycledMemory && linkViewModule ? { recycledMemory, linkView: linkViewModule } : {}),
@@ -247,7 +261,7 @@ export class ExecutorPool {
     const started = performance.now();
     // Most runs take the pool's limits: resolved once, never mutated.
     const limits = options.limits === undefined ? this.defaults : this.limits(options.limits);
-    const { snapshot, onOutput, onTrace, limits: _l, ...kernel } = options;
+    const { snapshot, onOutput, onTrace, limits: _l, extensions, ...rest } = options;
     let prepared = this.preparedNow(source, limits, snapshot !== undefined);
     if (!prepared) {
       try {
@@ -261,6 +275,8 @@ export class ExecutorPool {
     }
     this.counters.runs++;
     const module = prepared;
+    const session = extensions ? this.hostCalls.open(extensions) : undefined;
+    const kernel: PortableKernelOptions = session ? { ...rest, extensions: session } : rest;
     try {
       const reply = await this.submit(
         {
@@ -279,6 +295,8 @@ export class ExecutorPool {
       return reply.outcome!;
     } catch (err) {
       return lostOutcome(err, limits, started);
+    } finally {
+      this.hostCalls.close(session);
     }
   }
 
@@ -292,7 +310,8 @@ export class ExecutorPool {
    */
   async snapshot(source: ModuleSource, options: Omit<RunOptions, "snapshot"> = {}): Promise<Snapshot> {
     const limits = this.limits(options.limits);
-    const { onOutput: _o, onTrace: _t, limits: _l, ...kernel } = options;
+    const { onOutput: _o, onTrace: _t, limits: _l, extensions: _e, ...kernel } = options;
+    if (_e) throw new Error("cannot snapshot a run with extensions: a snapshot holds no provider state");
     const prepared = await this.prepare(source, limits, true);
     const snapshotId = `snap-${process.pid}-${nextSnapshotId++}`;
     const reply = await this.submit(
@@ -321,13 +340,19 @@ export class ExecutorPool {
       throw new ReactorStartError(prepareFailure(err, limits, started));
     }
     const r = new Reactor(this, prepared, options, limits);
-    await r.start();
+    try {
+      await r.start();
+    } catch (err) {
+      await r.close();
+      throw err;
+    }
     return r;
   }
 
   /** @internal Starts a reactor instance on some executor; resolves to where it lives. */
-  async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits): Promise<{ executor: Executor; instanceId: number; outcome: GuestOutcome }> {
-    const { snapshot, onOutput, onTrace, limits: _l, ...kernel } = options;
+  async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits, session?: PortableExtensions): Promise<{ executor: Executor; instanceId: number; outcome: GuestOutcome }> {
+    const { snapshot, onOutput, onTrace, limits: _l, extensions: _e, ...rest } = options;
+    const kernel: PortableKernelOptions = session ? { ...rest, extensions: session } : rest;
     const instanceId = nextInstanceId++;
     let executor: Executor | undefined;
     const reply = await this.submit(
@@ -391,6 +416,7 @@ export class ExecutorPool {
       },
       this.io,
       extra,
+      this.extensionModules,
     );
     this.executors.push(ex);
     if (extra) this.scheduleRetire();
@@ -496,6 +522,8 @@ export class Reactor {
   private executor: Executor | undefined;
   private instanceId = 0;
   private chain: Promise<unknown> = Promise.resolve();
+  /** The extension session of this reactor's instances (one for its lifetime, restarts included). */
+  private readonly session: PortableExtensions | undefined;
   /** Fresh instances started after the first one. */
   restarts = -1;
   closed = false;
@@ -505,7 +533,14 @@ export class Reactor {
     readonly prepared: PreparedModule,
     private readonly options: RunOptions,
     readonly limits: ResolvedLimits,
-  ) {}
+  ) {
+    this.session = options.extensions ? pool.hostCalls.open(options.extensions) : undefined;
+  }
+
+  /** The executor the live instance is on (undefined when none is live). */
+  get executorId(): number | undefined {
+    return this.live ? this.executor!.id : undefined;
+  }
 
   /** Whether the instance is live now (false after a trap, a limit or a lost executor). */
   get live(): boolean {
@@ -514,7 +549,7 @@ export class Reactor {
 
   /** @internal */
   async start(): Promise<GuestOutcome> {
-    const { executor, instanceId, outcome } = await this.pool.startInstance(this.prepared, this.options, this.limits);
+    const { executor, instanceId, outcome } = await this.pool.startInstance(this.prepared, this.options, this.limits, this.session);
     if (outcome.reason !== "exit") throw new ReactorStartError(outcome);
     this.executor = executor;
     this.instanceId = instanceId;
@@ -550,7 +585,7 @@ export class Reactor {
           ex,
           () => ({ op: "call", instanceId: id, name, args: [...args], result: options.result ?? "value", limits }),
           limits.timeoutMs,
-          { limits },
+          { limits, ...(this.options.onTrace ? { onTrace: this.options.onTrace } : {}) },
         );
         const outcome = reply.outcome!;
         if (outcome.reason !== "exit" || !ex.alive) ex.instances.delete(id);
@@ -568,6 +603,7 @@ export class Reactor {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
+    this.pool.hostCalls.close(this.session);
     const ex = this.executor;
     if (ex && this.live) {
       ex.instances.delete(this.instanceId);
@@ -575,6 +611,11 @@ export class Reactor {
       await this.pool.submitTo(ex, () => ({ op: "drop", instanceId: id }), Infinity).catch(() => {});
     }
   }
+}
+
+function dataEndOf(bytes: Uint8Array, info: ModuleInfo): { dataEnd?: number } {
+  const end = dataSegmentsEnd(bytes, info);
+  return end === undefined ? {} : { dataEnd: end };
 }
 
 /** The module cache key: content digest + the rewrites the limits call for. */
@@ -590,7 +631,7 @@ function moduleKey(image: WasmImage, limits: ResolvedLimits, forSnapshot: boolea
 }
 
 /** Names for backtraces: the name section, else the export names of functions. */
-function functionNames(info: ModuleInfo): Map<number, string> {
+export function functionNames(info: ModuleInfo): Map<number, string> {
   const names = new Map(info.names.functions);
   for (const e of info.exports) if (e.kind === "function" && !names.has(e.index)) names.set(e.index, e.name);
   return names;

@@ -12,6 +12,7 @@
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { SyncIoClient } from "../kernel/io-bridge.js";
+import { loadExtensionModules } from "./extension-modules.js";
 import {
   callReactor,
   initializeForSnapshot,
@@ -36,6 +37,15 @@ if (!parentPort) throw new Error("executor-worker.js runs only as a worker threa
 const port = parentPort;
 const data = (workerData ?? {}) as WorkerData;
 const io = data.ioPort && data.ioSignal ? new SyncIoClient(data.ioPort, data.ioSignal) : undefined;
+/** Extensions the pool offers beside the built-ins: loaded before the executor says it is ready. */
+let offered: Awaited<ReturnType<typeof loadExtensionModules>> = [];
+/** Why the pool's extension modules could not be loaded: every guest request then fails with it (rather than a crash loop). */
+let extensionModulesError: string | undefined;
+try {
+  offered = await loadExtensionModules(data.extensionModules ?? []);
+} catch (err) {
+  extensionModulesError = `the pool's extension modules could not be loaded: ${(err as Error).message}`;
+}
 
 const modules = new Map<string, PreparedModule>();
 const recycler = new MemoryRecycler();
@@ -99,15 +109,21 @@ function moduleFor(ref: ModuleRef): PreparedModule {
 function hooksFor(id: number): GuestHooks {
   const hooks: GuestHooks = {
     onOutput: (name, chunk) => stream({ id, kind: "output", stream: name, chunk }),
-    onTrace: (line) => stream({ id, kind: "trace", line }),
+    // Trace lines belong to the request running now (a warm reactor's later calls trace too).
+    onTrace: (line) => stream({ id: currentId, kind: "trace", line }),
   };
-  if (io) hooks.io = io;
+  if (io) {
+    hooks.io = io;
+    hooks.host = io;
+  }
+  if (offered.length > 0) hooks.extensions = offered;
   hooks.recycler = recycler;
   hooks.deferred = deferred;
   return hooks;
 }
 
 function handle(req: WorkerRequest): void {
+  if (extensionModulesError && (req.op === "run" || req.op === "reactor" || req.op === "snapshot")) throw new Error(extensionModulesError);
   switch (req.op) {
     case "run": {
       const outcome = runCommand(moduleFor(req.module), req.options, req.limits, hooksFor(req.id), req.snapshot);

@@ -108,15 +108,18 @@ export class Executor {
     io?: IoServer,
     /** Extra executors (non-default stack size) retire when idle. */
     readonly extra = false,
+    /** Extension modules the worker imports (see extension-modules.ts). */
+    extensionModules: readonly string[] = [],
   ) {
     const slotBuffer = createJobSlot();
     this.slot = openJobSlot(slotBuffer);
     this.writer = new SlotWriter(this.slot);
     this.reader = new SlotReader(this.slot);
     const data: WorkerData = { slot: slotBuffer };
+    if (extensionModules.length > 0) data.extensionModules = [...extensionModules];
     const transferList: import("node:worker_threads").MessagePort[] = [];
     if (io) {
-      const conn = io.connect();
+      const conn = io.connect(this.id);
       data.ioPort = conn.port;
       data.ioSignal = conn.signal;
       transferList.push(conn.port);

@@ -9,6 +9,9 @@ import type { KernelOptions, OutputSpec } from "../kernel/options.js";
 import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { Kernel } from "../kernel/kernel.js";
 import type { ImportSignature } from "../kernel/linker.js";
+import type { MemoryImportInfo } from "../kernel/extension-linker.js";
+import { remoteProviders, type Extension, type HostCalls } from "../kernel/extensions.js";
+import type { PortableExtensions } from "./host-calls.js";
 import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
 import { isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
 import type { ImportedMemoryRequirement } from "../wasm/rewrite.js";
@@ -31,6 +34,10 @@ export interface PreparedModule {
   snapshotGlobals: SnapshotGlobal[];
   /** Function import signatures ("module.name"), for the linker's checks. */
   signatures: Map<string, ImportSignature>;
+  /** The original module's memory imports: only a granted extension may provide one (the linker checks). */
+  memoryImports?: MemoryImportInfo[];
+  /** End of the static data (wasm/data.ts): where a call's input goes when the guest has no allocator. */
+  dataEnd?: number;
   /** Function names from the name section, for backtraces. */
   functionNames: Map<number, string>;
   /** A metered module's start function, deferred to this export (called at instantiation, on the run's fuel). */
@@ -61,11 +68,13 @@ export interface GuestOutcome extends RunResult {
 }
 
 /** Kernel options that can cross to a worker thread (callbacks cannot). */
-export type PortableKernelOptions = Omit<KernelOptions, "trace" | "stdout" | "stderr" | "io" | "limits"> & {
+export type PortableKernelOptions = Omit<KernelOptions, "trace" | "stdout" | "stderr" | "io" | "limits" | "extensions"> & {
   stdout?: Exclude<OutputSpec, (chunk: Uint8Array) => void> | "stream";
   stderr?: Exclude<OutputSpec, (chunk: Uint8Array) => void> | "stream";
   /** Stream strace-style lines through `onTrace`. */
   trace?: boolean;
+  /** Extension grants; the providers stay in the pool's session (host-calls.ts), reached through `GuestHooks.host`. */
+  extensions?: PortableExtensions;
 };
 
 export interface GuestHooks {
@@ -78,6 +87,12 @@ export interface GuestHooks {
   recycler?: MemoryRecycler;
   /** Clean-up to run after the result is sent (recycling the memory), so it costs the caller nothing. */
   deferred?: (() => void)[];
+  /** The channel to extension providers on the pool's thread. */
+  host?: HostCalls;
+  /** Extensions the executor offers beside the built-ins (loaded from the pool's extension modules). */
+  extensions?: readonly Extension<any, any>[];
+  /** A guest on the providers' own thread (callModule): the kernel's extension options as given, providers called directly. */
+  localExtensions?: KernelOptions["extensions"];
 }
 
 /** A live instance with its kernel: a command before `_start`, or a warm reactor. */
@@ -120,6 +135,18 @@ function finite(n: number): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
+/** The kernel's extension options in an executor: providers are proxies parking on `hooks.host`. */
+function kernelExtensions(ext: PortableExtensions | undefined, hooks: GuestHooks): KernelOptions["extensions"] {
+  if (hooks.localExtensions) return hooks.localExtensions;
+  if (!ext && !hooks.extensions) return undefined;
+  return {
+    grants: ext?.grants ?? [],
+    providers: ext && hooks.host ? remoteProviders(hooks.host, ext.session, ext.provided) : {},
+    remote: true,
+    ...(hooks.extensions ? { define: hooks.extensions } : {}),
+  };
+}
+
 /**
  * Instantiates a prepared module with a fresh kernel. Imported memories are
  * created with the memory ceiling as their maximum. With a snapshot, the
@@ -146,6 +173,7 @@ export function instantiate(
     stderr: outputSpec("stderr"),
     trace: options.trace && hooks.onTrace ? hooks.onTrace : undefined,
     io: hooks.io,
+    extensions: kernelExtensions(options.extensions, hooks),
     limits: {
       openFiles: finite(limits.openFiles),
       stdoutBytes: finite(limits.stdoutBytes),
@@ -155,7 +183,7 @@ export function instantiate(
   };
   const kernel = new Kernel(kernelOptions);
   try {
-    const { imports } = kernel.link(prepared.linkView ?? prepared.module, prepared.signatures);
+    const { imports } = kernel.link(prepared.linkView ?? prepared.module, prepared.signatures, prepared.memoryImports);
     let importedMemory: WebAssembly.Memory | undefined;
     const shape = prepared.recycledMemory;
     if (shape) {
@@ -169,7 +197,8 @@ export function instantiate(
     }
     const instance = new WebAssembly.Instance(prepared.module, imports);
     const exported = instance.exports["memory"];
-    const memory = importedMemory ?? (exported instanceof WebAssembly.Memory ? exported : undefined);
+    // A memory a granted extension provided (env.memory) is already bound to the kernel.
+    const memory = importedMemory ?? (exported instanceof WebAssembly.Memory ? exported : undefined) ?? kernel.memory.target ?? undefined;
     if (memory) kernel.bind(memory);
     let fuelPrimed = false;
     if (prepared.startExport) {
@@ -266,6 +295,7 @@ function classify(err: unknown, guest: LiveGuest): Classified {
     return { reason: "exit", exitCode: err.code };
   }
   if (err instanceof InstanceLimitError) return { reason: err.reason, exitCode: EXIT_CODES[err.reason], detail: err.message };
+  if (err instanceof LinkError) return { reason: "link_error", exitCode: EXIT_CODES.link_error, detail: err.message };
   if (err instanceof KernelFault) return { reason: "host_fault", exitCode: EXIT_CODES.host_fault, hostFault: err.message, detail: err.message };
   if (err instanceof WebAssembly.RuntimeError || (err instanceof RangeError && /call stack size exceeded/i.test(err.message))) {
     const trap = trapReport(err, guest);
@@ -415,10 +445,18 @@ export function callReactor(guest: LiveGuest, name: string, args: readonly React
     guest,
     () => {
       const wasmArgs: (number | bigint)[] = [];
+      let next = -1; // where the next input goes when the guest has no allocator
       for (const a of args) {
         if (a instanceof Uint8Array) {
-          const ptr = allocate(exports, a.length);
-          toFree.push(ptr);
+          let ptr: number;
+          if (typeof exports[ALLOC_EXPORT] === "function") {
+            ptr = allocate(exports, a.length);
+            toFree.push(ptr);
+          } else {
+            ptr = next >= 0 ? next : inputBase(guest, name);
+            next = align16(ptr + a.length);
+            ensureMemory(guest, ptr + a.length);
+          }
           new Uint8Array(guest.memory!.buffer).set(a, ptr);
           wasmArgs.push(ptr, a.length);
         } else wasmArgs.push(a);
@@ -441,6 +479,36 @@ export function callReactor(guest: LiveGuest, name: string, args: readonly React
     started,
   );
   return value === undefined ? { outcome } : { value, outcome };
+}
+
+const align16 = (n: number): number => (n + 15) & ~15;
+
+/**
+ * Where a guest without an allocator gets its input: past its static data
+ * (its exported `__heap_base` when it has one, else the end of its data
+ * segments), 16-byte aligned. The plugin calling convention, docs/extensions.md.
+ */
+function inputBase(guest: LiveGuest, name: string): number {
+  if (!guest.memory) throw new LinkError(`"${name}" takes bytes, but the module has no memory to put them in`);
+  const heap = guest.instance.exports["__heap_base"];
+  if (heap instanceof WebAssembly.Global && typeof heap.value === "number") return align16(heap.value >>> 0);
+  if (guest.prepared.dataEnd === undefined) {
+    throw new LinkError(`"${name}" takes bytes, but the module exports no "${ALLOC_EXPORT}(len) -> ptr" and its data's end is not constant (export __heap_base)`);
+  }
+  return align16(guest.prepared.dataEnd);
+}
+
+/** Grows the guest's memory to hold `end` bytes; past its maximum that is the memory limit. */
+function ensureMemory(guest: LiveGuest, end: number): void {
+  const memory = guest.memory!;
+  const have = memory.buffer.byteLength;
+  if (end <= have) return;
+  const pages = Math.ceil((end - have) / 65536);
+  try {
+    memory.grow(pages);
+  } catch {
+    throw new InstanceLimitError("memory_limit", `the call's input needs ${Math.ceil(end / 65536)} pages, above the memory's maximum`);
+  }
 }
 
 function allocate(exports: WebAssembly.Exports, len: number): number {

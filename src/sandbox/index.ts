@@ -9,3 +9,5 @@ export {
 } from "./limits.js";
 export { exportMutableGlobals, defineImportedMemory, type Snapshot } from "./snapshot.js";
 export { applyLimitFlags, limitsFromFlags, runLimited, runFileLimited, type LimitFlags } from "./cli-limits.js";
+export type { RunExtensions } from "./host-calls.js";
+export { callModule, planCall, parseParams, CallUsageError, type ModuleCallOptions, type ModuleCallResult } from "./call.js";

@@ -5,6 +5,7 @@ import type { KernelOptions } from "../kernel/options.js";
 import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { compileChecked, compileCheckedSync, describeTrap, formatBacktrace, importedFunctions, type ModuleInfo, type WasmFrame, type TrapReason } from "../wasm/index.js";
 import type { ImportSignature } from "../kernel/linker.js";
+import type { MemoryImportInfo } from "../kernel/extension-linker.js";
 import { EXIT_CODES, type EndReason } from "./limits.js";
 
 /** How an in-process run ended: the sandbox's EndReasons (see limits.ts). */
@@ -61,6 +62,11 @@ export function importSignatures(info: ModuleInfo): Map<string, ImportSignature>
   return sigs;
 }
 
+/** The module's memory imports with their limits: a granted extension (env) provides them. */
+export function memoryImports(info: ModuleInfo): MemoryImportInfo[] {
+  return info.imports.flatMap((i) => (i.kind === "memory" ? [{ module: i.module, name: i.name, min: i.memory.min, max: i.memory.max, shared: i.memory.shared }] : []));
+}
+
 const ENTRY = new WeakMap<WebAssembly.Module, "command" | "reactor" | "none">();
 
 /** Whether a compiled module is a command (exports _start), a reactor, or neither; cached per module. */
@@ -106,7 +112,7 @@ export function instantiate(module: WebAssembly.Module, info: ModuleInfo | undef
 
 /** Links `module` against `kernel`, instantiates it and binds its exported memory. */
 function linkAndInstantiate(kernel: Kernel, module: WebAssembly.Module, info: ModuleInfo | undefined, extraImports?: WebAssembly.Imports): WebAssembly.Instance {
-  const { imports } = kernel.link(module, info ? importSignatures(info) : undefined);
+  const { imports } = kernel.link(module, info ? importSignatures(info) : undefined, info ? memoryImports(info) : undefined);
   const instance = new WebAssembly.Instance(module, extraImports ? { ...extraImports, ...imports } : imports);
   const memory = instance.exports["memory"];
   if (memory instanceof WebAssembly.Memory) kernel.bind(memory);

@@ -45,4 +45,6 @@ export interface WorkerData {
   /** Client end of the pool's socket I/O server (see kernel/io-bridge). */
   ioPort?: import("node:worker_threads").MessagePort;
   ioSignal?: SharedArrayBuffer;
+  /** Modules (file URLs) whose exported extensions this executor offers beside the built-ins. */
+  extensionModules?: string[];
 }

@@ -68,3 +68,4 @@ export {
   type WasmFrame,
   type DescribeTrapOptions,
 } from "./backtrace.js";
+export { dataSegmentsEnd } from "./data.js";

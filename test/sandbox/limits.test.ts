@@ -68,11 +68,13 @@ describe("memory limit", () => {
   });
   test("an imported memory is created within the limit", async () => {
     const bytes = readFileSync(`${REPO}test/fixtures/wat/memory-import.wasm`);
-    const low = await pool.reactor(bytes, { limits: { maxMemoryBytes: 4 * 65536 } });
+    // env.memory is provided by the env extension, so only once it is granted.
+    const extensions = { grants: ["env"] };
+    const low = await pool.reactor(bytes, { extensions, limits: { maxMemoryBytes: 4 * 65536 } });
     assert.equal((await low.call("grow", [1])).value, 2);
     assert.equal((await low.call("grow", [2])).value, -1);
     await low.close();
-    const high = await pool.reactor(bytes, { limits: { maxMemoryBytes: 64 * 65536 } });
+    const high = await pool.reactor(bytes, { extensions, limits: { maxMemoryBytes: 64 * 65536 } });
     assert.equal((await high.call("grow", [32])).value, 2);
     await high.close();
   });

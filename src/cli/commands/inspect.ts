@@ -21,6 +21,14 @@ export function formatSurface(s: ModuleSurface & { file: string; bytes: number }
     out.push(`  ${sub}:`);
     for (const n of names!) out.push(`    ${n.padEnd(26)} ${SYSCALL_BY_NAME.get(n)!.summary}`);
   }
+  const exts = Object.entries(s.extensions);
+  if (exts.length > 0) {
+    out.push(`host extensions (linked only when granted: ${s.extensionGrants.map((g) => `--ext ${g}`).join(", ")}):`);
+    for (const [name, items] of exts) {
+      out.push(`  ${name}:`);
+      for (const i of items) out.push(`    ${(i.kind === "memory" ? `${i.name} (memory)` : i.name).padEnd(26)} ${i.summary}${i.capability !== name ? ` [${i.capability}]` : ""}`);
+    }
+  }
   if (s.foreign.length > 0) {
     out.push("imports the kernel does not provide (the linker refuses these):");
     for (const f of s.foreign) out.push(`  ${f.module}.${f.name} (${f.kind})`);

@@ -7,6 +7,7 @@ import { runBytes, runFile, type RunFileOptions, type RunResult } from "../../sa
 import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
 import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, type LimitFlags } from "../../sandbox/cli-limits.js";
+import { applyExtensionFlags, cliExtensions, type ExtensionFlags } from "../extensions.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -39,7 +40,7 @@ export function parseEnvFlags(values: readonly string[], hostEnv: NodeJS.Process
   return env;
 }
 
-interface RunFlags extends LimitFlags {
+interface RunFlags extends LimitFlags, ExtensionFlags {
   dir: string[];
   dirRo: string[];
   memDir: string[];
@@ -52,7 +53,7 @@ interface RunFlags extends LimitFlags {
 
 export function registerRun(program: Command): void {
   program.enablePositionalOptions();
-  applyLimitFlags(program.command("run"))
+  applyExtensionFlags(applyLimitFlags(program.command("run")))
     .description("Run a WASI command module (or an image) as a sandboxed instance")
     .argument("<file>", "module (.wasm) or image reference (name:tag, digest) to run")
     .argument("[args...]", "arguments passed to the guest")
@@ -99,6 +100,8 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       tcpListen: flags.tcplisten,
     };
     if (flags.trace) options.trace = (line) => process.stderr.write(`[trace] ${line}\n`);
+    const ext = cliExtensions(flags);
+    if (ext) options.extensions = ext;
   } catch (err) {
     process.stderr.write(`uniwasm run: ${(err as Error).message}\n`);
     return 2;
@@ -106,7 +109,8 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
   let result: RunResult;
   try {
     if (existsSync(file)) {
-      result = limits ? await runFileLimited(file, options, limits) : await runFile(file, options);
+      // Extension providers may be asynchronous: a guest granted one runs in an executor.
+      result = limits || options.extensions ? await runFileLimited(file, options, limits ?? {}) : await runFile(file, options);
     } else {
       const image = await resolveImage(file, { args });
       if (!image) {
@@ -118,7 +122,8 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       // The manifest's memory, fuel and timeout need an executor, as the flags do; flags override them.
       const { maxMemoryBytes, fuel, timeoutMs } = image.sandboxLimits;
       const fromImage = Object.fromEntries(Object.entries({ maxMemoryBytes, fuel, timeoutMs }).filter(([, v]) => v !== undefined));
-      const merged = Object.keys(fromImage).length > 0 || limits ? { ...fromImage, ...limits } : undefined;
+      const extensions = cliExtensions(flags, k.extensions?.grants ?? []);
+      const merged = Object.keys(fromImage).length > 0 || limits || extensions ? { ...fromImage, ...limits } : undefined;
       const run = (bytes: Uint8Array, o: RunFileOptions): Promise<RunResult> => (merged ? runLimited(bytes, o, merged) : runBytes(bytes, o));
       result = await run(image.bytes, {
         ...options,
@@ -133,6 +138,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
         ],
         limits: { ...k.limits, ...options.limits },
         tcpListen: [...image.listen, ...(options.tcpListen ?? [])],
+        ...(extensions ? { extensions } : {}),
       });
     }
   } catch (err) {

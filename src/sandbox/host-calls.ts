@@ -1,0 +1,64 @@
+/**
+ * The pool's end of extension provider calls. A run (or a reactor) granted
+ * extensions opens a session holding its providers; the guest's executor
+ * reaches them by parking on its io-bridge channel (kernel/io-bridge.ts, op
+ * "host"), and this table runs the method on the pool's thread, where it may
+ * do asynchronous work (SQLite, HTTP, another app). Sessions are numbered by
+ * the pool, never by the guest, so a guest can reach only its own providers.
+ */
+import type { HostCallHandler } from "../kernel/io-bridge.js";
+
+/** What a run is granted beyond WASI, and who provides it (see kernel/extensions.ts). */
+export interface RunExtensions {
+  /** Extension names ("uniwasm:kv") or single capabilities ("uniwasm:kv/read"). */
+  grants?: readonly string[];
+  /** Providers by extension name: plain objects whose methods the extensions call; they may return promises. */
+  providers?: Readonly<Record<string, object>>;
+  /** The pool sets `executor` before each provider call: which executor the call comes from (to keep nested calls off it). */
+  session?: { executor?: number };
+}
+
+/** The portable form an executor receives: the session number stands for the providers. */
+export interface PortableExtensions {
+  grants: string[];
+  session: number;
+  /** Extensions that have a provider in the session. */
+  provided: string[];
+}
+
+interface Session {
+  providers: Readonly<Record<string, object>>;
+  info: { executor?: number } | undefined;
+}
+
+export class HostCallSessions {
+  private nextId = 1;
+  private readonly sessions = new Map<number, Session>();
+
+  /** Registers a run's providers; returns what to send to the executor. */
+  open(ext: RunExtensions): PortableExtensions {
+    const id = this.nextId++;
+    const providers = ext.providers ?? {};
+    this.sessions.set(id, { providers, info: ext.session });
+    return { grants: [...(ext.grants ?? [])], session: id, provided: Object.keys(providers) };
+  }
+
+  close(p: PortableExtensions | undefined): void {
+    if (p) this.sessions.delete(p.session);
+  }
+
+  get size(): number {
+    return this.sessions.size;
+  }
+
+  readonly handler: HostCallHandler = ({ session, ext, method, args, tag }) => {
+    const s = this.sessions.get(session);
+    if (!s) throw new Error(`extension session ${session} is closed`);
+    const provider = s.providers[ext] as Record<string, unknown> | undefined;
+    if (!provider) throw new Error(`no provider for extension ${ext}`);
+    const fn = provider[method];
+    if (typeof fn !== "function") throw new Error(`the ${ext} provider has no method ${method}`);
+    if (s.info) s.info.executor = tag;
+    return (fn as (...a: unknown[]) => unknown).apply(provider, args);
+  };
+}
