@@ -21,6 +21,10 @@
  *   (b) latency at 80% of each server's own peak: constant rate (rate-load.ts,
  *       wrk2's method: latency from the scheduled send time), p50/p99/p99.9;
  *   (c) fairness: tenant A's p99 alone, then while tenant B floods the node.
+ * Before/after: with UNIWASM_BENCH_BEFORE=DIR (a copy of `dist/` built from
+ * the commit before a change, with node_modules reachable from it), a second
+ * uniwasm node from that build runs in the same rounds, and rows compare the
+ * two ("reactor (before)", "WAGI (before)").
  * Goals (issue 11): reactor >= 2x workerd's export call and >= 0.5x plain
  * Node; WAGI >= 1.5x workerd's fresh instance; p99 <= 2 ms at 80% of peak.
  */
@@ -63,6 +67,12 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
     servers.push(plain);
     const uw = await startJsonServer(...pinned(serverCores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 1 })]));
     servers.push(uw);
+    const beforeDir = process.env["UNIWASM_BENCH_BEFORE"];
+    let before: ServerProcess | undefined;
+    if (beforeDir) {
+      before = await startJsonServer(...pinned(serverCores, node, [join(beforeDir, "bench", "servers", "uniwasm-node.js"), JSON.stringify({ executors: 1, root: ctx.root })]));
+      servers.push(before);
+    }
     const wd = ensureWorkerd(ctx.log);
     let workerd: ServerProcess | undefined;
     if (wd.bin) {
@@ -82,7 +92,17 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
         : []),
       { key: "reactor", label: "uniwasm reactor", server: uw, url: uw.url + "/", host: "reactor.hello.localhost" },
       { key: "wagi", label: "uniwasm WAGI", server: uw, url: uw.url + "/", host: "wagi.hello.localhost" },
+      ...(before
+        ? [
+            { key: "reactor-before", label: "reactor (before)", server: before, url: before.url + "/", host: "reactor.hello.localhost" },
+            { key: "wagi-before", label: "WAGI (before)", server: before, url: before.url + "/", host: "wagi.hello.localhost" },
+          ]
+        : []),
     ];
+    // For quick before/after runs: UNIWASM_BENCH_CASES=reactor,wagi,reactor-before,... keeps only those (ours always stay).
+    const only = process.env["UNIWASM_BENCH_CASES"]?.split(",");
+    if (only) for (let i = cases.length - 1; i >= 0; i--) if (!only.includes(cases[i]!.key) && cases[i]!.key !== "reactor" && cases[i]!.key !== "wagi") cases.splice(i, 1);
+    const peakOnly = process.env["UNIWASM_BENCH_PEAK_ONLY"] === "1";
     const load0 = loadavg();
     ctx.log(`servers on core(s) ${serverCores ?? "any"}, load on ${loadCores ?? "any"}; uniwasm: ${String(uw.info["runner"])}; ${rounds} interleaved round(s) of ${roundSeconds}s; load average ${load0.map((l) => l.toFixed(2)).join(" ")}`);
     for (const c of cases) await wrk(c.url, c.host, 4, 1, c.server.pid, loadCores); // warm-up: JIT, instances
@@ -100,7 +120,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
 
     // (b) latency at 80% of each server's own peak, interleaved too
     const rated: Record<string, RateResult[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
-    const rateRounds = ctx.quick ? 1 : 2;
+    const rateRounds = peakOnly ? 0 : ctx.quick ? 1 : 2;
     for (let r = 0; r < rateRounds; r++) {
       for (const c of r % 2 === 0 ? cases : [...cases].reverse()) {
         const target = 0.8 * peak[c.key]!.rps;
@@ -109,7 +129,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
         ctx.log(`80% round ${r + 1}: ${c.key}: ${res.rps.toFixed(0)} of ${target.toFixed(0)} req/s, p50 ${res.p50.toFixed(3)} ms, p99 ${res.p99.toFixed(3)} ms, p99.9 ${res.p999.toFixed(3)} ms (generator lag p99 ${res.lagP99.toFixed(3)} ms, errors ${res.errors})`);
       }
     }
-    const at80 = (key: string): RateResult => [...rated[key]!].sort((a, b) => a.p99 - b.p99)[Math.floor(rated[key]!.length / 2)]!;
+    const at80 = (key: string): RateResult => (rated[key]!.length === 0 ? { sent: 0, done: 0, errors: 0, rps: NaN, p50: NaN, p99: NaN, p999: NaN, max: NaN, lagP99: NaN } : [...rated[key]!].sort((a, b) => a.p99 - b.p99)[Math.floor(rated[key]!.length / 2)]!);
     const load1 = loadavg();
 
     const rows: BenchRow[] = [];
@@ -140,6 +160,12 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
     cmp("WAGI hello (instance per request)", peak["wagi"]!, "wd-fresh", 1.5);
     cmp("WAGI hello (instance per request)", peak["wagi"]!, "plain");
     detail("WAGI hello (instance per request)", peak["wagi"]!, ["wd-fresh", "plain"]);
+    if (before) {
+      cmp("reactor hello vs the build before", peak["reactor"]!, "reactor-before");
+      detail("reactor hello vs the build before", peak["reactor"]!, ["reactor-before"]);
+      cmp("WAGI hello vs the build before", peak["wagi"]!, "wagi-before");
+      detail("WAGI hello vs the build before", peak["wagi"]!, ["wagi-before"]);
+    }
 
     const latencyRows: BenchRow[] = [];
     for (const [name, key, baseKey] of [
@@ -154,10 +180,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
       latencyRows.push({ name, metric: "p99.9", unit: "ms", ours: o.p999, baselines: b && label ? { [label]: b.p999 } : {}, ...(b ? { ratio: b.p999 / o.p999 } : {}) });
       latencyRows.push({ name, metric: "rate achieved", unit: "req/s", ours: o.rps, baselines: b && label ? { [label]: b.rps } : {}, better: "higher" });
     }
-    const plainAt80 = at80("plain");
-    latencyRows.push({ name: "node http at 80% of its peak", metric: "p99", unit: "ms", ours: plainAt80.p99, baselines: {} });
+    if (has("plain")) latencyRows.push({ name: "node http at 80% of its peak", metric: "p99", unit: "ms", ours: at80("plain").p99, baselines: {} });
 
     // (c) fairness: a node with two executors on the same core, so that the OS can time-slice A's run in beside B's
+    if (peakOnly) return [{ title: "node gateway (1 core): hello req/s and latency (peak only)", rows, notes: [`load average ${load0[0]!.toFixed(2)} before, ${load1[0]!.toFixed(2)} after; req/s per round: ${cases.map((c) => `${c.key} ${spread(runs[c.key]!)}`).join(", ")}`] }];
     const uw2 = await startJsonServer(...pinned(serverCores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 2 })]));
     servers.push(uw2);
     const fair = await fairness(ctx, uw2, roundSeconds * 2, loadCores);

@@ -20,6 +20,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export interface BenchNodeOptions {
   executors?: number;
   inProcess?: boolean;
+  /** The repository whose test/fixtures are deployed (default: the one this file was built from). */
+  root?: string;
 }
 
 async function api(node: RunningNode, method: string, path: string, token: string, body?: unknown, type = "application/json") {
@@ -33,8 +35,8 @@ async function api(node: RunningNode, method: string, path: string, token: strin
   return json;
 }
 
-async function deploy(node: RunningNode, tenant: string, token: string, app: string, file: string, abi: string): Promise<void> {
-  const bytes = new Uint8Array(readFileSync(join(ROOT, "test", "fixtures", file)));
+async function deploy(node: RunningNode, root: string, tenant: string, token: string, app: string, file: string, abi: string): Promise<void> {
+  const bytes = new Uint8Array(readFileSync(join(root, "test", "fixtures", file)));
   const img = await api(node, "POST", `/v1/tenants/${tenant}/images?name=${app}`, token, bytes, "application/wasm");
   await api(node, "PUT", `/v1/tenants/${tenant}/apps/${app}`, token, { image: img.digest, abi, scale: { minInstances: 2, maxInstances: 4, idleTimeoutMs: 600_000 }, limits: { timeoutMs: 30_000 } });
 }
@@ -52,13 +54,14 @@ async function main(): Promise<void> {
   if (o.executors !== undefined) opts.executors = o.executors;
   if (o.inProcess) opts.inProcess = true;
   const node = await startNode(opts);
+  const root = o.root ?? ROOT;
   const admin = node.bootstrap!.secret;
   const tokens: Record<string, string> = {};
   for (const t of ["hello", "a", "b"]) tokens[t] = (await api(node, "POST", "/v1/tenants", admin, { name: t })).token.secret;
-  await deploy(node, "hello", tokens["hello"]!, "wagi", "wagi/hello.wasm", "wagi");
-  await deploy(node, "hello", tokens["hello"]!, "reactor", "reactor/hello.wasm", "reactor");
-  await deploy(node, "a", tokens["a"]!, "light", "wagi/hello.wasm", "wagi");
-  await deploy(node, "b", tokens["b"]!, "heavy", "wagi/handler.wasm", "wagi");
+  await deploy(node, root, "hello", tokens["hello"]!, "wagi", "wagi/hello.wasm", "wagi");
+  await deploy(node, root, "hello", tokens["hello"]!, "reactor", "reactor/hello.wasm", "reactor");
+  await deploy(node, root, "a", tokens["a"]!, "light", "wagi/hello.wasm", "wagi");
+  await deploy(node, root, "b", tokens["b"]!, "heavy", "wagi/handler.wasm", "wagi");
   process.stdout.write(JSON.stringify({ gateway: node.gatewayUrl, api: node.apiUrl, pid: process.pid, runner: node.manager.runner.name }) + "\n");
   const stop = async () => {
     await node.close();

@@ -79,6 +79,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
       stdout: "stream",
       stderr: "stream",
       onOutput: (stream, chunk) => (stream === "stdout" ? req.onStdout(chunk) : req.onStderr(chunk)),
+      ...(req.holdOutputBytes ? { holdOutputBytes: req.holdOutputBytes } : {}),
       limits: sandboxLimits(req.limits),
     });
     return toOutcome(o);

@@ -338,6 +338,8 @@ export class ResourceManager {
         env: inv.env,
         stdin: inv.body,
         limits,
+        // The gateway holds a response this small and sends it whole: no need to hand it over in pieces.
+        holdOutputBytes: 64 * 1024,
         onStdout: inv.sinks.onStdout,
         onStderr: inv.sinks.onStderr,
       });

@@ -68,6 +68,12 @@ export interface CommandRequest extends OutputSinks, GuestGrants {
   env: Record<string, string>;
   stdin: Uint8Array;
   limits: RunLimits;
+  /**
+   * Output up to this many bytes may reach the sinks only when the run ends
+   * (in one piece with the result, no hand-off per chunk); past it, it streams.
+   * Default 0: every chunk as it is written (services, logs).
+   */
+  holdOutputBytes?: number;
 }
 
 export interface ReactorStart extends GuestGrants {

@@ -56,6 +56,13 @@ export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
   snapshot?: Snapshot;
   /** Receives output chunks of streams given as "stream". */
   onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  /**
+   * Streamed output up to this many bytes is held in the executor and
+   * delivered with the result (one hand-off instead of a message per chunk);
+   * past it, what was held is sent and the rest streams. For callers that
+   * hold small outputs anyway (the gateway does); default 0: stream at once.
+   */
+  holdOutputBytes?: number;
   /** Receives trace lines when `trace` is set. */
   onTrace?: (line: string) => void;
 }
@@ -261,7 +268,7 @@ export class ExecutorPool {
     const started = performance.now();
     // Most runs take the pool's limits: resolved once, never mutated.
     const limits = options.limits === undefined ? this.defaults : this.limits(options.limits);
-    const { snapshot, onOutput, onTrace, limits: _l, extensions, ...rest } = options;
+    const { snapshot, onOutput, onTrace, holdOutputBytes, limits: _l, extensions, ...rest } = options;
     let prepared = this.preparedNow(source, limits, snapshot !== undefined);
     if (!prepared) {
       try {
@@ -283,6 +290,7 @@ export class ExecutorPool {
           build: (ex) => {
             const body: Body = { op: "run", module: this.ref(ex, module), options: kernel, limits };
             if (snapshot) body.snapshot = snapshot;
+            if (holdOutputBytes) (body as { holdOutput?: number }).holdOutput = holdOutputBytes;
             return body;
           },
           timeoutMs: limits.timeoutMs,
@@ -310,7 +318,7 @@ export class ExecutorPool {
    */
   async snapshot(source: ModuleSource, options: Omit<RunOptions, "snapshot"> = {}): Promise<Snapshot> {
     const limits = this.limits(options.limits);
-    const { onOutput: _o, onTrace: _t, limits: _l, extensions: _e, ...kernel } = options;
+    const { onOutput: _o, onTrace: _t, holdOutputBytes: _h, limits: _l, extensions: _e, ...kernel } = options;
     if (_e) throw new Error("cannot snapshot a run with extensions: a snapshot holds no provider state");
     const prepared = await this.prepare(source, limits, true);
     const snapshotId = `snap-${process.pid}-${nextSnapshotId++}`;
@@ -351,7 +359,7 @@ export class ExecutorPool {
 
   /** @internal Starts a reactor instance on some executor; resolves to where it lives. */
   async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits, session?: PortableExtensions): Promise<{ executor: Executor; instanceId: number; outcome: GuestOutcome }> {
-    const { snapshot, onOutput, onTrace, limits: _l, extensions: _e, ...rest } = options;
+    const { snapshot, onOutput, onTrace, holdOutputBytes: _h, limits: _l, extensions: _e, ...rest } = options;
     const kernel: PortableKernelOptions = session ? { ...rest, extensions: session } : rest;
     const instanceId = nextInstanceId++;
     let executor: Executor | undefined;

@@ -22,7 +22,7 @@ import {
   type LiveGuest,
   type PreparedModule,
 } from "./guest.js";
-import type { ModuleRef, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
+import type { HeldOutput, ModuleRef, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import { captureSnapshot } from "./snapshot.js";
 import { MemoryRecycler } from "./memory-recycling.js";
 import { DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE } from "./job-slot.js";
@@ -61,19 +61,45 @@ let currentId = 0;
 let streamed = 0;
 /** The request has its result (the slot may already hold the next request). */
 let replied = false;
+/**
+ * Output of the current run held back to travel with its result (one slot
+ * write instead of a postMessage per chunk), until it passes `holdBytes`;
+ * then everything held is posted and the rest streams.
+ */
+const held: HeldOutput[] = [];
+let heldBytes = 0;
+let holdBytes = 0;
 
-/** Output chunks and trace lines: streamed while the guest runs. */
+/** Output chunks and trace lines: streamed while the guest runs (small output of a run held for its result). */
 function stream(msg: WorkerReply): void {
   // A warm reactor's kernel keeps the id of the request that started it: the pool ignores
   // those messages during later calls, so they must not count as this request's.
-  if (msg.id === currentId) streamed++;
+  if (msg.id !== currentId) return port.postMessage(msg);
+  if (msg.kind === "output" && holdBytes > 0) {
+    held.push({ stream: msg.stream, chunk: msg.chunk });
+    heldBytes += msg.chunk.length;
+    if (heldBytes <= holdBytes) return;
+    holdBytes = 0;
+    for (const h of held) post({ id: currentId, kind: "output", stream: h.stream, chunk: h.chunk });
+    held.length = 0;
+    return;
+  }
+  post(msg);
+}
+
+function post(msg: WorkerReply): void {
+  streamed++;
   port.postMessage(msg);
 }
 
 /** The result of the current request: in the slot when it fits, else posted. */
 function reply(msg: WorkerReply): void {
   replied = true;
-  if (streamed > 0 && (msg.kind === "done" || msg.kind === "error")) msg.streamed = streamed;
+  if (msg.kind === "done" || msg.kind === "error") {
+    if (streamed > 0) msg.streamed = streamed;
+    if (held.length > 0) msg.output = held.splice(0);
+    heldBytes = holdBytes = 0;
+  }
   const c = slot.control;
   const length = writer.write(msg);
   if (length >= 0) {
@@ -197,6 +223,9 @@ function runJob(): void {
   currentId = req.id;
   streamed = 0;
   replied = false;
+  held.length = 0;
+  heldBytes = 0;
+  holdBytes = req.op === "run" ? req.holdOutput ?? 0 : 0;
   try {
     handle(req);
     if (!replied) throw new Error(`request ${req.op} ended without a result`);

@@ -262,6 +262,7 @@ export class Executor {
       this.held = msg;
       return;
     }
+    if (msg.output) for (const h of msg.output) job.onOutput?.(h.stream, h.chunk);
     switch (msg.kind) {
       case "error":
         this.finish();

@@ -13,13 +13,19 @@ import type { Snapshot } from "./snapshot.js";
 export type ModuleRef = { key: string; prepared?: PreparedModule };
 
 export type WorkerRequest =
-  | { op: "run"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot }
+  /** holdOutput: see RunOptions.holdOutputBytes. */
+  | { op: "run"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot; holdOutput?: number }
   | { op: "reactor"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot; instanceId: number }
   | { op: "call"; id: number; instanceId: number; name: string; args: ReactorArg[]; result: ResultKind; limits: ResolvedLimits }
   | { op: "drop"; id: number; instanceId: number }
   | { op: "snapshot"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshotId: string }
   | { op: "forget"; id: number; key: string }
   | { op: "stats"; id: number };
+
+export interface HeldOutput {
+  stream: "stdout" | "stderr";
+  chunk: Uint8Array;
+}
 
 export interface ExecutorStats {
   modules: number;
@@ -28,9 +34,12 @@ export interface ExecutorStats {
 }
 
 export type WorkerReply =
-  /** `streamed`: output and trace messages posted before this result (it may overtake them through the job slot). */
-  | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats; streamed?: number }
-  | { id: number; kind: "error"; name: string; message: string; streamed?: number }
+  /**
+   * `streamed`: output and trace messages posted before this result (it may overtake them through the job slot).
+   * `output`: streamed output held back by the worker (holdOutput), delivered before the result.
+   */
+  | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats; streamed?: number; output?: HeldOutput[] }
+  | { id: number; kind: "error"; name: string; message: string; streamed?: number; output?: HeldOutput[] }
   | { id: number; kind: "output"; stream: "stdout" | "stderr"; chunk: Uint8Array }
   | { id: number; kind: "trace"; line: string }
   /** Sent once, when the worker's modules are loaded and it listens for requests. */
