@@ -38,12 +38,9 @@ function writeStat(m: GuestMemory, ptr: number, st: Stat): void {
 function writeStrings(m: GuestMemory, list: proc.StringList, ptrs: number, buf: number): number {
   m.check(ptrs, list.count * 4);
   m.check(buf, list.bufSize);
-  let at = buf >>> 0;
-  list.encoded.forEach((s, i) => {
-    m.setU32((ptrs >>> 0) + i * 4, at);
-    m.write(at, s);
-    at += s.length;
-  });
+  const base = buf >>> 0;
+  for (let i = 0; i < list.count; i++) m.setU32((ptrs >>> 0) + i * 4, base + list.start(i));
+  m.write(base, list.encoded);
   return OK;
 }
 
