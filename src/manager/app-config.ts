@@ -1,4 +1,4 @@
-import type { AppConfig, AppLimits, ImageConfig, RouteSpec, ScalePolicy } from "../store/types.js";
+import type { AppConfig, AppLimits, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
 import { ControlError } from "./refusal.js";
 
 /** Node-wide defaults and ceilings for app settings. */
@@ -22,7 +22,8 @@ export const DEFAULT_SCALE: Readonly<ScalePolicy> = Object.freeze({ minInstances
 export interface DeployRequest {
   image: string;
   abi?: AppConfig["abi"];
-  routes?: RouteSpec[];
+  /** A route without a host is on the app's own host, `<app>.<tenant>.<domain>`. */
+  routes?: RouteRequest[];
   env?: Record<string, string>;
   args?: string[];
   limits?: Partial<AppLimits>;
@@ -36,8 +37,9 @@ function bad(message: string): never {
   throw new ControlError("invalid_config", message);
 }
 
-export function normalizeRoute(r: RouteSpec, i: number): RouteSpec {
-  const host = (r.host ?? "*").toLowerCase();
+/** Checks one route; a route without a host gets `ownHost` (the app's own). */
+export function normalizeRoute(r: RouteRequest, i: number, ownHost: string): RouteSpec {
+  const host = (r.host ?? ownHost).toLowerCase();
   if (!HOST_RE.test(host)) bad(`routes[${i}].host ${JSON.stringify(r.host)} is not a host name or "*"`);
   let path = r.path ?? "/";
   if (typeof path !== "string" || !path.startsWith("/") || path.includes("?") || path.includes("#") || /\/\.\.?(\/|$)/.test(path)) {
@@ -47,19 +49,21 @@ export function normalizeRoute(r: RouteSpec, i: number): RouteSpec {
   return { host, path };
 }
 
-/** The route every app gets without asking: `<app>.<tenant>.localhost` on "/". */
-export function defaultRoute(tenantName: string, appName: string): RouteSpec {
-  return { host: `${appName}.${tenantName}.localhost`, path: "/" };
+/** The route every app gets without asking: `<app>.<tenant>.<domain>` on "/". */
+export function defaultRoute(tenantName: string, appName: string, domain = "localhost"): RouteSpec {
+  return { host: `${appName}.${tenantName}.${domain}`, path: "/" };
 }
 
-/** Bounds a node sets beyond MAX_LIMITS. */
-export interface NodeBounds {
+/** What a node sets for every app: bounds beyond MAX_LIMITS, and its domain. */
+export interface NodeSettings {
   /** The node's bound on a request's deadline (`--max-timeout`), ms; services are not bound by it. */
   maxTimeoutMs?: number;
+  /** The node's domain: an app's own host is `<app>.<tenant>.<domain>`. Default "localhost". */
+  domain?: string;
 }
 
 /** Merges defaults, the image's config and the deploy request, and checks every field against its bounds. */
-export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string, node: NodeBounds = {}): AppConfig {
+export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string, node: NodeSettings = {}): AppConfig {
   const abi = req.abi ?? image.abi ?? "wagi";
   if (!["wagi", "reactor", "service"].includes(abi)) bad(`abi must be "wagi", "reactor" or "service", got ${JSON.stringify(abi)}`);
   const limits: AppLimits = { ...DEFAULT_LIMITS, ...(image.limits ?? {}), ...(req.limits ?? {}) };
@@ -87,9 +91,9 @@ export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantN
   }
   const args = req.args ?? image.args ?? [];
   if (!Array.isArray(args) || args.some((a) => typeof a !== "string" || a.includes("\0"))) bad("args must be strings without NUL");
-  const routes = (req.routes ?? image.routes ?? []).map(normalizeRoute);
+  const def = defaultRoute(tenantName, appName, node.domain);
+  const routes = (req.routes ?? image.routes ?? []).map((r, i) => normalizeRoute(r, i, def.host));
   if (abi !== "service") {
-    const def = defaultRoute(tenantName, appName);
     if (!routes.some((r) => r.host === def.host && r.path === def.path)) routes.unshift(def);
   } else if (req.routes?.length) {
     bad("a service app has no HTTP routes");

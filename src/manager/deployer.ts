@@ -7,6 +7,7 @@ import { ControlError } from "./refusal.js";
 import { resolveAppConfig, type DeployRequest } from "./app-config.js";
 import { moduleSurface } from "./module-surface.js";
 import { dropUnreferencedBlobs, imageGrants, storeImageDirs, type LoadedDir } from "./image-grants.js";
+import { checkRouteHosts, dnsTxtLookup, DomainRegistry, isHostName, type TxtLookup } from "./domains.js";
 
 /** An image as it arrives (a raw upload, a tarball or a pull), before it is stored. */
 export interface IncomingImage {
@@ -37,13 +38,35 @@ export interface DeployerHooks {
  * cluster); `store` holds this node's blobs. Refusals are ControlErrors; the
  * API maps them to HTTP.
  */
+export interface DeployerOptions {
+  store: NodeStore;
+  state: ControlState;
+  manager: ResourceManager;
+  /** The node's domain: an app's own host is `<app>.<tenant>.<domain>`. Default "localhost". */
+  domain?: string;
+  /** TXT lookups that verify domain claims. Default: the system's resolver. */
+  txtLookup?: TxtLookup;
+  hooks?: DeployerHooks;
+}
+
 export class Deployer {
-  constructor(
-    private readonly store: NodeStore,
-    private readonly state: ControlState,
-    private readonly manager: ResourceManager,
-    private readonly hooks: DeployerHooks = {},
-  ) {}
+  private readonly store: NodeStore;
+  private readonly state: ControlState;
+  private readonly manager: ResourceManager;
+  private readonly hooks: DeployerHooks;
+  readonly domain: string;
+  /** Custom domains: claims, verification, assignment; removing one takes its routes out. */
+  readonly domains: DomainRegistry;
+
+  constructor(opts: DeployerOptions) {
+    this.store = opts.store;
+    this.state = opts.state;
+    this.manager = opts.manager;
+    this.hooks = opts.hooks ?? {};
+    this.domain = opts.domain ?? "localhost";
+    if (!isHostName(this.domain)) throw new Error(`the node's domain must be a host name like localhost or apps.example.com, not ${JSON.stringify(this.domain)}`);
+    this.domains = new DomainRegistry(opts.state, this.domain, opts.txtLookup ?? dnsTxtLookup(), (tenant, host, why) => this.dropRoutes(tenant, host, why));
+  }
 
   /** Stores an image for a tenant (module and bundled files content-addressed); re-uploading a digest replaces its record. */
   async ingestImage(tenant: TenantRecord, img: IncomingImage): Promise<ImageRecord> {
@@ -88,7 +111,7 @@ export class Deployer {
    * conflict changes nothing); if the revision cannot start, the previous
    * record is restored and the old revision keeps serving.
    */
-  async deployApp(tenant: TenantRecord, name: string, req: DeployRequest): Promise<{ app: AppRecord; created: boolean }> {
+  async deployApp(tenant: TenantRecord, name: string, req: DeployRequest, caller: { admin: boolean } = { admin: false }): Promise<{ app: AppRecord; created: boolean }> {
     const { store, state, manager } = this;
     const image = state.images.resolve(tenant.id, req.image);
     if (!image) throw new ControlError("image_not_found", `No image ${JSON.stringify(req.image)} in tenant ${tenant.name}; upload it first.`);
@@ -97,7 +120,8 @@ export class Deployer {
     if (!existing && state.apps.count(tenant.id) >= quotas.maxApps) {
       throw new ControlError("quota_exceeded", `Tenant ${tenant.name} has ${quotas.maxApps} apps, its quota.`);
     }
-    const config = resolveAppConfig(image.config, req, tenant.name, name, { maxTimeoutMs: manager.maxTimeoutMs });
+    const config = resolveAppConfig(image.config, req, tenant.name, name, { maxTimeoutMs: manager.maxTimeoutMs, domain: this.domain });
+    checkRouteHosts(config.routes, tenant, { admin: caller.admin, domain: this.domain, domains: state.domains });
     if (config.abi === "reactor") {
       const why = checkReactorExports(image.info.exports);
       if (why) throw new ControlError("invalid_config", why);
@@ -143,6 +167,22 @@ export class Deployer {
   async deleteApp(app: AppRecord): Promise<void> {
     await this.state.deleteApp(app.id);
     await this.manager.undeploy(app.id);
+  }
+
+  /** Takes the tenant's routes on `host` out of its apps: a new revision of each, started like a deploy. */
+  private async dropRoutes(tenant: TenantRecord, host: string, why: string): Promise<void> {
+    for (const app of this.state.apps.list(tenant.id)) {
+      const gone = app.config.routes.filter((r) => r.host === host);
+      if (gone.length === 0) continue;
+      const config = { ...app.config, routes: app.config.routes.filter((r) => r.host !== host) };
+      const rec = await this.state.putApp(tenant.id, app.name, app.imageDigest, config, app.revision);
+      if (this.manager.deployment(app.id)) {
+        const bytes = this.store.blobs.get(app.imageDigest);
+        const image = this.state.images.get(tenant.id, app.imageDigest);
+        if (bytes) await this.manager.deploy(rec, { digest: app.imageDigest, bytes }, image ? imageGrants(this.store.blobs, image) : {});
+      }
+      this.hooks.event?.(app.id, `routes ${gone.map((r) => r.host + r.path).join(", ")} removed: ${why} (revision ${rec.revision})`);
+    }
   }
 
   /** Starts every stored app again (after a restart), exactly as stored; an app that cannot start is logged and skipped. */

@@ -22,7 +22,19 @@ export class Refusal extends Error {
  * settings, a quota, a conflict). Codes match the server's error catalogue,
  * which maps each to its HTTP status; the message is for the caller.
  */
-export type ControlErrorCode = "invalid_config" | "invalid_module" | "image_not_found" | "quota_exceeded" | "route_conflict" | "app_changed" | "image_in_use";
+export type ControlErrorCode =
+  | "bad_request"
+  | "invalid_config"
+  | "invalid_module"
+  | "image_not_found"
+  | "quota_exceeded"
+  | "host_not_owned"
+  | "domain_not_verified"
+  | "domain_not_found"
+  | "route_conflict"
+  | "app_changed"
+  | "domain_taken"
+  | "image_in_use";
 
 export class ControlError extends Error {
   constructor(readonly code: ControlErrorCode, message: string) {

@@ -3,7 +3,7 @@ import type {} from "@fastify/swagger"; // route `summary`/`tags` typings
 import type { NodeStore, TenantQuotas, TenantRecord, TokenRecord, ImageRecord, AppRecord, ImageConfig, ControlState } from "../store/index.js";
 import { TenantExists } from "../store/index.js";
 import type { ResourceManager, Deployer, DeployRequest, IncomingImage } from "../manager/index.js";
-import { QUOTA_KEYS } from "../manager/index.js";
+import { QUOTA_KEYS, domainView, type DomainView } from "../manager/index.js";
 import { ApiError } from "./errors.js";
 import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
 import type { StatsRecorder } from "./stats.js";
@@ -352,6 +352,48 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     reply.code(204);
   });
 
+  // ---- domains ----
+  const domainParams = { type: "object", required: ["tenant", "host"], properties: { tenant: { type: "string" }, host: { type: "string", maxLength: 253 } } } as const;
+
+  app.get("/v1/tenants/:tenant/domains", { schema: { summary: "Custom domains: owned, and pending claims with the TXT record that proves them", tags: ["domains"], security: sec, params: tenantParams } }, async (req) => ({
+    domains: deployer.domains.list(tenantOf(req)).map(domainJson),
+  }));
+
+  app.post(
+    "/v1/tenants/:tenant/domains",
+    {
+      schema: {
+        summary: "Claim a custom domain (a tenant: pending until its DNS TXT record is verified) or assign one (admin: owned at once)",
+        tags: ["domains"],
+        security: sec,
+        params: tenantParams,
+        body: { type: "object", additionalProperties: false, required: ["host"], properties: { host: { type: "string", minLength: 1, maxLength: 253 } } },
+      },
+    },
+    async (req, reply) => {
+      const t = tenantOf(req);
+      const { domain, created } = await deployer.domains.claim(t, (req.body as { host: string }).host, { admin: principal(req).scope === "admin" });
+      reply.code(created ? 201 : 200);
+      return domainJson(domain);
+    },
+  );
+
+  app.get("/v1/tenants/:tenant/domains/:host", { schema: { summary: "One domain claim", tags: ["domains"], security: sec, params: domainParams } }, async (req) => {
+    const t = tenantOf(req);
+    return domainJson(domainView(deployer.domains.get(t, (req.params as { host: string }).host)));
+  });
+
+  app.post("/v1/tenants/:tenant/domains/:host/verify", { schema: { summary: "Verify a claim: the node looks up its _uniwasm-challenge TXT record", tags: ["domains"], security: sec, params: domainParams } }, async (req) => {
+    const t = tenantOf(req);
+    return domainJson(await deployer.domains.verify(t, (req.params as { host: string }).host));
+  });
+
+  app.delete("/v1/tenants/:tenant/domains/:host", { schema: { summary: "Drop a domain (the tenant's routes on it go too)", tags: ["domains"], security: sec, params: domainParams } }, async (req, reply) => {
+    const t = tenantOf(req);
+    await deployer.domains.remove(t, (req.params as { host: string }).host);
+    reply.code(204);
+  });
+
   // ---- apps ----
   const appParams = { type: "object", required: ["tenant", "app"], properties: { tenant: { type: "string" }, app: { type: "string" } } } as const;
 
@@ -386,7 +428,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     },
     async (req, reply) => {
       const t = tenantOf(req);
-      const { app: rec, created } = await deployer.deployApp(t, (req.params as { app: string }).app, req.body as DeployRequest);
+      const { app: rec, created } = await deployer.deployApp(t, (req.params as { app: string }).app, req.body as DeployRequest, { admin: principal(req).scope === "admin" });
       reply.code(created ? 201 : 200);
       return appView(rec, t);
     },
@@ -458,6 +500,17 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const t = tenantOf(req);
     return { tenant: t.name, series: ctx.stats.series(t.id), apps: ctx.stats.appTotals(t.id) };
   });
+}
+
+function domainJson(d: DomainView) {
+  return {
+    host: d.host,
+    status: d.status,
+    method: d.method,
+    ...(d.challenge ? { challenge: d.challenge } : {}),
+    createdAt: new Date(d.createdAt).toISOString(),
+    verifiedAt: d.verifiedAt !== null ? new Date(d.verifiedAt).toISOString() : null,
+  };
 }
 
 function validateImageConfig(config: unknown): ImageConfig {

@@ -10,7 +10,8 @@ export function imageConfigOf(m: Manifest): ImageConfig {
     abi: http[0]?.abi ?? (m.entry === "reactor" ? "reactor" : "wagi"),
     env: { ...m.capabilities.env },
     args: [...m.capabilities.args],
-    routes: http.map((t) => ({ host: t.host ?? "*", path: t.route })),
+    // A trigger without a host is on the app's own host (on a node, "*" is for admins only).
+    routes: http.map((t) => (t.host !== undefined ? { host: t.host, path: t.route } : { path: t.route })),
     limits: {},
   };
   if (m.limits.memoryBytes !== undefined) config.limits!.memoryMiB = Math.max(1, Math.ceil(m.limits.memoryBytes / (1024 * 1024)));

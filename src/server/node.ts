@@ -5,7 +5,7 @@ import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeStore, SqliteControlState, type ControlState, type TenantQuotas } from "../store/index.js";
-import { ResourceManager, Deployer, ControlError, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
+import { ResourceManager, Deployer, ControlError, dnsTxtLookup, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
 import { ApiError, ERROR_CATALOGUE } from "./errors.js";
@@ -49,6 +49,10 @@ export interface NodeOptions {
   maxTimeoutMs?: number;
   /** Deadline of a request on an executor lent beyond its tenant's fair share, ms. Default 1000. */
   loanTimeoutMs?: number;
+  /** The node's domain: tenant T owns T.<domain> and *.T.<domain>; an app's own host is <app>.T.<domain>. Default "localhost". */
+  domain?: string;
+  /** DNS servers for domain verification ("127.0.0.1:5353"); default the system's. */
+  dnsServers?: string[];
 }
 
 export interface RunningNode {
@@ -139,9 +143,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     },
   });
 
-  const deployer = new Deployer(store, state, manager, {
-    event: (appId, line) => store.logs.append(appId, "event", line),
-    warn: (obj, msg) => log.warn(obj, msg),
+  const deployer = new Deployer({
+    store,
+    state,
+    manager,
+    ...(opts.domain ? { domain: opts.domain } : {}),
+    txtLookup: dnsTxtLookup(opts.dnsServers),
+    hooks: {
+      event: (appId, line) => store.logs.append(appId, "event", line),
+      warn: (obj, msg) => log.warn(obj, msg),
+    },
   });
   // Restore: every tenant, then every app, exactly as stored.
   await deployer.restore();
@@ -221,6 +232,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       executors: runner.executors,
       scheduler: manager.scheduler.stats(),
       deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
+      domain: deployer.domain,
       memory: { budgetBytes: manager.budget.nodeLimitBytes, reservedBytes: manager.budget.used(), rssBytes: process.memoryUsage().rss },
       tenants: store.tenants.list().length,
       apps: store.apps.list().length,

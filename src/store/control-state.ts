@@ -22,7 +22,8 @@ import { RevisionConflict, RouteConflict, type AppRepo } from "./apps.js";
 import type { ImageRepo } from "./images.js";
 import type { TenantRepo } from "./tenants.js";
 import type { TokenRepo } from "./tokens.js";
-import type { AppConfig, AppRecord, ImageRecord, NewImage, TenantQuotas, TenantRecord, TokenRecord, TokenScope } from "./types.js";
+import { DomainTaken, type DomainRepo } from "./domains.js";
+import type { AppConfig, AppRecord, DomainRecord, ImageRecord, NewImage, TenantQuotas, TenantRecord, TokenRecord, TokenScope } from "./types.js";
 
 /** One change of the control state, with everything needed to apply it the same way on every node. */
 export type ControlCommand =
@@ -36,15 +37,18 @@ export type ControlCommand =
   | { op: "image.delete"; tenantId: string; digest: string }
   /** `expectRevision`: the revision the writer saw (0 = new app); a different one refuses the write. */
   | { op: "app.put"; id: string; tenantId: string; name: string; imageDigest: string; config: AppConfig; at: number; expectRevision?: number }
-  | { op: "app.delete"; id: string };
+  | { op: "app.delete"; id: string }
+  /** A tenant's claim on a custom host, pending or verified (DomainTaken when another tenant owns it). */
+  | { op: "domain.put"; domain: DomainRecord }
+  | { op: "domain.delete"; host: string; tenantId: string };
 
 export type ControlOp = ControlCommand["op"];
 
 /** A command and what applying it produced, as seen by change listeners on every node. */
 export interface ControlChange {
   command: ControlCommand;
-  /** The record after the change (tenant, app, image), or undefined for deletes and tokens. */
-  record?: TenantRecord | AppRecord | ImageRecord;
+  /** The record after the change (tenant, app, image, domain), or undefined for deletes and tokens. */
+  record?: TenantRecord | AppRecord | ImageRecord | DomainRecord;
   /** For deletes: whether something was there. */
   deleted?: boolean;
   /** Set when the change came from another node (through the cluster's log). */
@@ -72,6 +76,7 @@ export interface ControlReads {
   readonly tokens: Pick<TokenRepo, "verify" | "touch" | "get" | "listForTenant" | "listAdmin" | "countAdmin">;
   readonly images: Pick<ImageRepo, "get" | "resolve" | "list" | "referenced" | "usedByApps">;
   readonly apps: Pick<AppRepo, "get" | "findByName" | "list" | "count" | "routes">;
+  readonly domains: Pick<DomainRepo, "get" | "owner" | "list">;
 }
 
 export interface ControlState extends ControlReads {
@@ -90,6 +95,9 @@ export interface ControlState extends ControlReads {
   /** Creates or updates an app (revision + 1) and claims its routes; `expectRevision` as in `ControlCommand`. */
   putApp(tenantId: string, name: string, imageDigest: string, config: AppConfig, expectRevision?: number): Promise<AppRecord>;
   deleteApp(id: string): Promise<boolean>;
+  /** Creates or replaces a tenant's claim on a custom host; DomainTaken when verified and another tenant owns it. */
+  putDomain(domain: DomainRecord): Promise<DomainRecord>;
+  deleteDomain(host: string, tenantId: string): Promise<boolean>;
   /** Makes blobs stored on this node readable by every node (the cluster's object store); call before `putImage`. */
   shareBlobs(digests: readonly string[]): Promise<void>;
   /** Makes sure these blobs are in this node's blob store (fetched and verified from the cluster when missing). */
@@ -105,7 +113,7 @@ export interface ControlState extends ControlReads {
  * must not be mistaken for a refusal.
  */
 export function isRefusal(err: unknown): boolean {
-  if (err instanceof TenantExists || err instanceof AdminExists || err instanceof RouteConflict || err instanceof RevisionConflict) return true;
+  if (err instanceof TenantExists || err instanceof AdminExists || err instanceof RouteConflict || err instanceof RevisionConflict || err instanceof DomainTaken) return true;
   const code = (err as { code?: unknown }).code;
   return typeof code === "string" && code.startsWith("SQLITE_CONSTRAINT");
 }
@@ -151,6 +159,10 @@ export function applyCommand(store: NodeStore, cmd: ControlCommand): Omit<Contro
       };
     case "app.delete":
       return { deleted: store.apps.delete(cmd.id) };
+    case "domain.put":
+      return { record: store.domains.put(cmd.domain) };
+    case "domain.delete":
+      return { deleted: store.domains.delete(cmd.host, cmd.tenantId) };
   }
 }
 
@@ -176,6 +188,9 @@ export abstract class CommandControlState implements ControlState {
   }
   get apps() {
     return this.store.apps;
+  }
+  get domains() {
+    return this.store.domains;
   }
 
   /** Makes a command take effect (here, or cluster-wide) and returns what applying it produced. */
@@ -248,6 +263,14 @@ export abstract class CommandControlState implements ControlState {
 
   async deleteApp(id: string): Promise<boolean> {
     return (await this.commit({ op: "app.delete", id })).deleted === true;
+  }
+
+  async putDomain(domain: DomainRecord): Promise<DomainRecord> {
+    return (await this.commit({ op: "domain.put", domain })).record as DomainRecord;
+  }
+
+  async deleteDomain(host: string, tenantId: string): Promise<boolean> {
+    return (await this.commit({ op: "domain.delete", host, tenantId })).deleted === true;
   }
 
   abstract shareBlobs(digests: readonly string[]): Promise<void>;

@@ -7,6 +7,7 @@ import { AppRepo } from "./apps.js";
 import { LogRepo, type LogOptions } from "./logs.js";
 import { UsageRepo } from "./usage.js";
 import { BlobStore } from "./blobs.js";
+import { DomainRepo } from "./domains.js";
 
 export * from "./types.js";
 export { openDatabase, migrate, schemaVersion, StoreError, type Db } from "./database.js";
@@ -15,7 +16,8 @@ export { hashToken, mintToken, TOKEN_PREFIX } from "./tokens.js";
 export { RouteConflict, RevisionConflict, type RouteRow } from "./apps.js";
 export { applyCommand, isRefusal, CommandControlState, SqliteControlState, AdminExists, TenantExists, type ControlCommand, type ControlOp, type ControlChange, type ControlReads, type ControlState } from "./control-state.js";
 export { BlobStore, sha256Digest, DIGEST_RE } from "./blobs.js";
-export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo };
+export { DomainTaken } from "./domains.js";
+export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo, DomainRepo };
 
 export interface NodeStoreOptions {
   /** Data directory: holds node.db (SQLite, WAL) and blobs/. */
@@ -33,6 +35,7 @@ export class NodeStore {
   readonly logs: LogRepo;
   readonly usage: UsageRepo;
   readonly blobs: BlobStore;
+  readonly domains: DomainRepo;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly opts: NodeStoreOptions) {
@@ -44,6 +47,7 @@ export class NodeStore {
     this.logs = new LogRepo(this.db, opts.logs);
     this.usage = new UsageRepo(this.db);
     this.blobs = new BlobStore(opts.dataDir);
+    this.domains = new DomainRepo(this.db);
   }
 
   get schemaVersion(): number {

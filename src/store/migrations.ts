@@ -109,4 +109,42 @@ export const MIGRATIONS: readonly Migration[] = [
       );
     `,
   },
+  {
+    version: 4,
+    name: "domains: the custom hosts each tenant owns; routes a tenant does not own are removed",
+    sql: `
+      -- A tenant's claim on a custom host. verified_at is set when an admin assigned it (method 'admin')
+      -- or the tenant proved control with a DNS TXT record holding token (method 'dns'). Several tenants
+      -- may have pending claims on one host; only one may own it (the partial unique index).
+      CREATE TABLE domains (
+        host        TEXT NOT NULL,
+        tenant_id   TEXT NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+        method      TEXT NOT NULL CHECK (method IN ('admin', 'dns')),
+        token       TEXT NOT NULL,
+        created_at  INTEGER NOT NULL,
+        verified_at INTEGER,
+        PRIMARY KEY (host, tenant_id)
+      );
+      CREATE UNIQUE INDEX domains_owner ON domains(host) WHERE verified_at IS NOT NULL;
+      -- Before version 4 a tenant could route any host. Now it routes only its own names
+      -- (<tenant>.localhost and *.<tenant>.localhost; the node's domain was always localhost then)
+      -- and domains it owns (none yet); "*" is for admins, who could not be told apart from tenants.
+      -- Every other route is removed, from the route table and the app's config, with an event in
+      -- the app's log.
+      CREATE TEMP TABLE unowned AS
+        SELECT r.host, r.path_prefix, r.app_id FROM routes r
+        JOIN apps a ON a.id = r.app_id JOIN tenants t ON t.id = a.tenant_id
+        WHERE NOT (r.host = t.name || '.localhost' OR r.host LIKE '%.' || t.name || '.localhost');
+      INSERT INTO logs (app_id, ts, stream, line)
+        SELECT app_id, CAST((julianday('now') - 2440587.5) * 86400000 AS INTEGER), 'event',
+          'route ' || host || path_prefix || ' removed by the upgrade to schema 4: a tenant routes only its own names and domains it owns'
+          || CASE WHEN host = '*' THEN ', and only an admin routes any host' ELSE '' END
+        FROM unowned;
+      DELETE FROM routes WHERE EXISTS (SELECT 1 FROM unowned u WHERE u.host = routes.host AND u.path_prefix = routes.path_prefix);
+      UPDATE apps SET config = json_set(config, '$.routes',
+          json((SELECT json_group_array(json_object('host', r.host, 'path', r.path_prefix)) FROM routes r WHERE r.app_id = apps.id)))
+        WHERE id IN (SELECT app_id FROM unowned);
+      DROP TABLE unowned;
+    `,
+  },
 ];

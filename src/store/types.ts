@@ -52,6 +52,12 @@ export interface RouteSpec {
   path: string;
 }
 
+/** A route as a deploy request or an image asks for it: without a host, the app's own. */
+export interface RouteRequest {
+  host?: string;
+  path: string;
+}
+
 export interface AppLimits {
   /** Linear memory cap per instance, MiB. */
   memoryMiB: number;
@@ -88,7 +94,7 @@ export interface ImageConfig {
   abi?: AppAbi;
   env?: Record<string, string>;
   args?: string[];
-  routes?: RouteSpec[];
+  routes?: RouteRequest[];
   limits?: Partial<AppLimits>;
 }
 
@@ -127,6 +133,21 @@ export interface ImageRecord {
 
 /** What ImageRepo.upsert takes: capabilities and dirs default to none given (null, []). */
 export type NewImage = Omit<ImageRecord, "createdAt" | "capabilities" | "dirs"> & Partial<Pick<ImageRecord, "capabilities" | "dirs">>;
+
+/**
+ * A tenant's claim on a custom host (beyond its own `*.<tenant>.<domain>`
+ * names). It owns the host once verified: assigned by an admin, or proved by
+ * the tenant with a DNS TXT record holding `token`.
+ */
+export interface DomainRecord {
+  host: string;
+  tenantId: string;
+  method: "admin" | "dns";
+  /** The value to publish in the DNS TXT record (empty for admin assignments). */
+  token: string;
+  createdAt: number;
+  verifiedAt: number | null;
+}
 
 export interface AppRecord {
   id: string;

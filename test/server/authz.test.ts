@@ -20,6 +20,8 @@ before(async () => {
   bDigest = d.json.image;
   bTokenId = (await call(node.apiUrl, "GET", `/v1/tenants/${B.name}/tokens`, B.token)).json.tokens[0].id;
   bInstanceId = (await call(node.apiUrl, "GET", `/v1/tenants/${B.name}/instances`, B.token)).json.instances[0].id;
+  assert.equal((await call(node.apiUrl, "POST", `/v1/tenants/${B.name}/domains`, node.admin, { host: "shop.b.example" })).status, 201);
+  assert.equal((await call(node.apiUrl, "POST", `/v1/tenants/${B.name}/domains`, B.token, { host: "pending.b.example" })).status, 201);
 });
 
 after(async () => {
@@ -42,7 +44,8 @@ async function snapshotOfB() {
   const images = (await get("/images")).images.map((i: { digest: string }) => i.digest);
   const tokens = (await get("/tokens")).tokens.map((k: { id: string }) => k.id);
   const instances = (await get("/instances")).instances.map((i: { id: string }) => i.id);
-  return { quotas: t.quotas, weight: t.weight, apps, images, tokens, instances };
+  const domains = (await get("/domains")).domains.map((d: { host: string; status: string }) => `${d.host}:${d.status}`);
+  return { quotas: t.quotas, weight: t.weight, apps, images, tokens, instances, domains };
 }
 
 /**
@@ -95,9 +98,11 @@ const CASES: Record<string, () => Promise<void>> = {
     expectError(await api("PUT", `/v1/tenants/${B.name}/apps/site-b`, A.token, { image: bDigest }), 404, "tenant_not_found");
     // A cannot deploy B's image under its own tenant either, even knowing the digest.
     expectError(await api("PUT", `/v1/tenants/${A.name}/apps/stolen`, A.token, { image: bDigest }), 404, "image_not_found");
-    // ...nor take over B's route.
+    // ...nor route B's hosts: a path on B's app host, a name B has not used yet, B's custom domain, any host.
     const own = (await api("GET", `/v1/tenants/${A.name}/images`, A.token)).json.images[0].digest;
-    expectError(await api("PUT", `/v1/tenants/${A.name}/apps/hijack`, A.token, { image: own, routes: [{ host: `site-b.${B.name}.localhost`, path: "/" }] }), 409, "route_conflict");
+    for (const host of [`site-b.${B.name}.localhost`, `future.${B.name}.localhost`, `${B.name}.localhost`, "shop.b.example", "*"]) {
+      expectError(await api("PUT", `/v1/tenants/${A.name}/apps/hijack`, A.token, { image: own, routes: [{ host, path: "/login" }] }), 403, "host_not_owned");
+    }
   },
   "GET /v1/tenants/{tenant}/apps/{app}": async () => {
     expectError(await api("GET", `/v1/tenants/${B.name}/apps/site-b`, A.token), 404, "tenant_not_found");
@@ -119,6 +124,24 @@ const CASES: Record<string, () => Promise<void>> = {
   "DELETE /v1/tenants/{tenant}/instances/{instance}": async () => {
     expectError(await api("DELETE", `/v1/tenants/${B.name}/instances/${bInstanceId}`, A.token), 404, "tenant_not_found");
     expectError(await api("DELETE", `/v1/tenants/${A.name}/instances/${bInstanceId}`, A.token), 404, "instance_not_found");
+  },
+  "GET /v1/tenants/{tenant}/domains": async () => expectError(await api("GET", `/v1/tenants/${B.name}/domains`, A.token), 404, "tenant_not_found"),
+  "POST /v1/tenants/{tenant}/domains": async () => {
+    expectError(await api("POST", `/v1/tenants/${B.name}/domains`, A.token, { host: "x.example" }), 404, "tenant_not_found");
+    expectError(await api("POST", `/v1/tenants/${A.name}/domains`, A.token, { host: "shop.b.example" }), 409, "domain_taken");
+    expectError(await api("POST", `/v1/tenants/${A.name}/domains`, A.token, { host: `future.${B.name}.localhost` }), 403, "host_not_owned");
+  },
+  "GET /v1/tenants/{tenant}/domains/{host}": async () => {
+    expectError(await api("GET", `/v1/tenants/${B.name}/domains/shop.b.example`, A.token), 404, "tenant_not_found");
+    expectError(await api("GET", `/v1/tenants/${A.name}/domains/shop.b.example`, A.token), 404, "domain_not_found");
+  },
+  "DELETE /v1/tenants/{tenant}/domains/{host}": async () => {
+    expectError(await api("DELETE", `/v1/tenants/${B.name}/domains/shop.b.example`, A.token), 404, "tenant_not_found");
+    expectError(await api("DELETE", `/v1/tenants/${A.name}/domains/shop.b.example`, A.token), 404, "domain_not_found");
+  },
+  "POST /v1/tenants/{tenant}/domains/{host}/verify": async () => {
+    expectError(await api("POST", `/v1/tenants/${B.name}/domains/pending.b.example/verify`, A.token), 404, "tenant_not_found");
+    expectError(await api("POST", `/v1/tenants/${A.name}/domains/pending.b.example/verify`, A.token), 404, "domain_not_found");
   },
   "GET /v1/tenants/{tenant}/usage": async () => expectError(await api("GET", `/v1/tenants/${B.name}/usage`, A.token), 404, "tenant_not_found"),
   "GET /v1/tenants/{tenant}/stats": async () => expectError(await api("GET", `/v1/tenants/${B.name}/stats`, A.token), 404, "tenant_not_found"),

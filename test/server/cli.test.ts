@@ -67,7 +67,7 @@ test("a new user starts a node, creates a tenant, deploys from the CLI and curls
 
     const byHost = await get(`${gateway}/hello`, "hello.acme.localhost");
     assert.deepEqual(byHost, { status: 200, body: "hello from wagi\n" });
-    const byPath = await get(`${gateway}/hello-app/echo?q=1`, "127.0.0.1");
+    const byPath = await get(`${gateway}/hello-app/echo?q=1`, "hello.acme.localhost"); // a --route without a host is on the app's own host
     assert.match(byPath.body, /greeting=hi/);
 
     const ps = cli(tenantEnv, "ps");

@@ -51,11 +51,11 @@ export async function tenant(node: RunningNode & { admin: string }, name: string
   return { name, token: r.json.token.secret };
 }
 
-/** Uploads a fixture and deploys it as `app`; returns the deploy reply. */
-export async function deploy(node: RunningNode, t: { name: string; token: string }, app: string, fixture: string, extra: Record<string, unknown> = {}): Promise<Reply> {
+/** Uploads a fixture and deploys it as `app` (with `deployToken`, e.g. an admin's, when given); returns the deploy reply. */
+export async function deploy(node: RunningNode, t: { name: string; token: string }, app: string, fixture: string, extra: Record<string, unknown> = {}, deployToken?: string): Promise<Reply> {
   const up = await call(node.apiUrl, "POST", `/v1/tenants/${t.name}/images?name=${app}`, t.token, wasm(fixture), { "content-type": "application/wasm" });
   if (up.status !== 201) throw new Error(`upload: ${up.status} ${up.text}`);
-  return call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/${app}`, t.token, { image: up.json.digest, ...extra });
+  return call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/${app}`, deployToken ?? t.token, { image: up.json.digest, ...extra });
 }
 
 export interface GwReply {
@@ -85,4 +85,44 @@ export function gw(node: RunningNode, tenantName: string, app: string, path: str
     if (opts.body !== undefined) req.write(opts.body);
     req.end();
   });
+}
+
+/**
+ * A small authoritative DNS server over UDP on 127.0.0.1 (RFC 1035): it
+ * answers TXT queries from `txt` (name -> strings) and NXDOMAIN for anything
+ * else. For testing domain verification against a real resolver.
+ */
+export async function dnsServer(txt: Map<string, string[]>): Promise<{ address: string; close(): Promise<void> }> {
+  const { createSocket } = await import("node:dgram");
+  const socket = createSocket("udp4");
+  socket.on("message", (q, peer) => {
+    if (q.length < 12) return;
+    let pos = 12;
+    const labels: string[] = [];
+    while (pos < q.length && q[pos]! > 0) {
+      labels.push(q.subarray(pos + 1, pos + 1 + q[pos]!).toString("latin1"));
+      pos += 1 + q[pos]!;
+    }
+    const question = q.subarray(12, pos + 5); // name, its final zero, type and class
+    const type = q.readUInt16BE(pos + 1);
+    const values = type === 16 ? txt.get(labels.join(".").toLowerCase()) : undefined;
+    const answers = (values ?? []).map((v) => {
+      const data = Buffer.from(v, "utf8");
+      const rr = Buffer.alloc(12);
+      rr.writeUInt16BE(0xc00c, 0); // the name: a pointer to the question's
+      rr.writeUInt16BE(16, 2); // TXT
+      rr.writeUInt16BE(1, 4); // IN
+      rr.writeUInt32BE(0, 6); // TTL
+      rr.writeUInt16BE(data.length + 1, 10);
+      return Buffer.concat([rr, Buffer.from([data.length]), data]);
+    });
+    const header = Buffer.alloc(12);
+    header.writeUInt16BE(q.readUInt16BE(0), 0);
+    header.writeUInt16BE(0x8400 | (values ? 0 : 3), 2); // response, authoritative; NXDOMAIN when unknown
+    header.writeUInt16BE(1, 4);
+    header.writeUInt16BE(answers.length, 6);
+    socket.send(Buffer.concat([header, question, ...answers]), peer.port, peer.address);
+  });
+  await new Promise<void>((resolve) => socket.bind(0, "127.0.0.1", resolve));
+  return { address: `127.0.0.1:${socket.address().port}`, close: () => new Promise((resolve) => socket.close(() => resolve())) };
 }

@@ -45,8 +45,10 @@ async function filesImage(name: string, capabilities: string[]): Promise<Uint8Ar
 
 const BUNDLED_DIRS = ["[[capabilities.dirs]]", 'guest = "/static"', 'files = "static"', "[[capabilities.dirs]]", 'guest = "/scratch"', 'files = "scratch"', 'mode = "rw"'];
 
-/** A gateway request matched by the image's route (/files on any host), not by an app's own host name. */
-const viaRoute = (node: Awaited<ReturnType<typeof testNode>>, path: string) => gw(node, "any", "host", path);
+/** A gateway request matched by the image's route (/files, on the app's own host: a trigger without a host is there). */
+const viaRoute = (node: Awaited<ReturnType<typeof testNode>>, path: string) => gw(node, currentTenant, currentApp, path);
+let currentTenant = "";
+let currentApp = "";
 
 const upload = (node: Awaited<ReturnType<typeof testNode>>, t: { name: string; token: string }, tar: Uint8Array) =>
   call(node.apiUrl, "POST", `/v1/tenants/${t.name}/images`, t.token, tar, { "content-type": "application/x-tar" });
@@ -64,6 +66,7 @@ for (const runner of ["executor-pool", "in-process"] as const) {
       ]);
       assert.ok(up.json.capabilities.includes("fs"), up.text);
       assert.ok(!up.json.capabilities.includes("clocks"), up.text);
+      [currentTenant, currentApp] = [t.name, "files"];
       const d = await call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/files`, t.token, { image: "files" });
       assert.equal(d.status, 201, d.text);
 
@@ -90,6 +93,7 @@ test("an image that grants clocks gets them on the node", async () => {
     const up = await upload(node, t, await filesImage("clocked", ["[capabilities]", "clocks = true"]));
     assert.equal(up.status, 201, up.text);
     assert.ok(up.json.capabilities.includes("clocks"), up.text);
+    [currentTenant, currentApp] = [t.name, "clocked"];
     assert.equal((await call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/clocked`, t.token, { image: "clocked" })).status, 201);
     assert.equal((await viaRoute(node, "/files/clock")).text, "clock_time_get errno=0\n");
     // No dirs granted: the bundled path does not exist for this app.
@@ -106,6 +110,7 @@ test("an image's files and grants survive a node restart (stored content-address
   try {
     t = await tenant(node, "durable");
     assert.equal((await upload(node, t, await filesImage("durable", BUNDLED_DIRS))).status, 201);
+    [currentTenant, currentApp] = [t.name, "durable"];
     assert.equal((await call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/durable`, t.token, { image: "durable" })).status, 201);
   } finally {
     await node.close();

@@ -36,12 +36,13 @@ test("an image built and saved by the image layer uploads as a tarball and deplo
     const up = await call(node.apiUrl, "POST", `/v1/tenants/${t.name}/images`, t.token, tar, { "content-type": "application/x-tar" });
     assert.equal(up.status, 201, up.text);
     assert.equal(up.json.name, "greeter");
-    assert.deepEqual(up.json.config.routes, [{ host: "*", path: "/greet" }]);
+    assert.deepEqual(up.json.config.routes, [{ path: "/greet" }], "a trigger without a host is on the app's own host");
     const d = await call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/greeter`, t.token, { image: "greeter" });
     assert.equal(d.status, 201, d.text);
     assert.equal(d.json.config.abi, "reactor");
     assert.equal(d.json.config.limits.memoryMiB, 16);
-    assert.match((await gw(node, "any", "host", "/greet")).text, /hello from reactor/);
+    assert.deepEqual(d.json.config.routes, [{ host: "greeter.img.localhost", path: "/" }, { host: "greeter.img.localhost", path: "/greet" }]);
+    assert.match((await gw(node, "img", "greeter", "/greet")).text, /hello from reactor/);
     const bad = await call(node.apiUrl, "POST", `/v1/tenants/${t.name}/images`, t.token, new TextEncoder().encode("not a tar"), { "content-type": "application/x-tar" });
     assert.equal(bad.json.error.code, "invalid_image");
   } finally {

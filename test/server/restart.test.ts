@@ -23,7 +23,7 @@ test("a restart brings back every tenant, token, image and app, serving as befor
   let node = await testNode({ dataDir, executors: 1 });
   const admin = node.admin;
   const t = await tenant(node, "keep");
-  await deploy(node, t, "cgi", "wagi/handler.wasm", { env: { GREETING: "persisted" }, routes: [{ host: "*", path: "/keep" }] });
+  await deploy(node, t, "cgi", "wagi/handler.wasm", { env: { GREETING: "persisted" }, routes: [{ host: "*", path: "/keep" }] }, admin);
   await deploy(node, t, "rx", "reactor/hello.wasm", { abi: "reactor" });
   const apps = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps`, t.token)).json.apps;
   const images = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/images`, t.token)).json.images;

@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NodeStore, openDatabase, migrate, MIGRATIONS, RouteConflict, sha256Digest, type AppConfig } from "../../src/store/index.js";
+import { NodeStore, openDatabase, migrate, MIGRATIONS, RouteConflict, DomainTaken, sha256Digest, type AppConfig } from "../../src/store/index.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "uniwasm-store-"));
@@ -202,4 +202,25 @@ test("a blob edited on disk is refused on read", () => {
   writeFileSync(join(dir, "blobs", "sha256", digest.slice(7)), "evil");
   assert.throws(() => store.blobs.get(digest), /corrupt on disk/);
   store.close();
+});
+
+test("a host has at most one verified owner; pending claims of several tenants coexist, and a tenant's delete cascades to its claims", () => {
+  const dir = tempDir();
+  const store = new NodeStore({ dataDir: dir });
+  const a = store.tenants.create("a");
+  const b = store.tenants.create("b");
+  const claim = (tenantId: string, verifiedAt: number | null) => ({ host: "shop.example", tenantId, method: "dns" as const, token: "tok", createdAt: 1, verifiedAt });
+  store.domains.put(claim(a.id, null));
+  store.domains.put(claim(b.id, null));
+  assert.equal(store.domains.owner("shop.example"), undefined);
+  store.domains.put(claim(a.id, 5));
+  assert.equal(store.domains.owner("shop.example")!.tenantId, a.id);
+  assert.throws(() => store.domains.put(claim(b.id, 6)), (e: unknown) => e instanceof DomainTaken && e.host === "shop.example");
+  assert.equal(store.domains.get("shop.example", b.id)!.verifiedAt, null, "the refused claim is unchanged");
+  store.tenants.delete(a.id);
+  assert.equal(store.domains.owner("shop.example"), undefined);
+  store.domains.put(claim(b.id, 7));
+  assert.equal(store.domains.owner("shop.example")!.tenantId, b.id);
+  store.close();
+  rmSync(dir, { recursive: true });
 });

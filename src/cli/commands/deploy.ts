@@ -35,11 +35,11 @@ function defined<T extends object>(o: T): Partial<T> | undefined {
   return Object.keys(out).length ? out : undefined;
 }
 
-/** `--route example.com/api`, `--route /api` (any host). */
-function parseRoute(r: string): { host: string; path: string } {
+// --route example.com/api; --route /api (the app's own host); --route '*'/api (any host: admins only)
+function parseRoute(r: string): { host?: string; path: string } {
   const slash = r.indexOf("/");
   if (slash < 0) return { host: r, path: "/" };
-  return { host: slash === 0 ? "*" : r.slice(0, slash), path: r.slice(slash) };
+  return slash === 0 ? { path: r } : { host: r.slice(0, slash), path: r.slice(slash) };
 }
 
 export function registerDeploy(program: Command): void {
@@ -52,7 +52,7 @@ export function registerDeploy(program: Command): void {
     .addOption(new Option("--abi <abi>", "how requests reach the module").choices(["wagi", "reactor", "service"]))
     .option("--env <NAME=VALUE>", "environment variable, repeatable", collect, [])
     .option("--arg <arg>", "argument for services, repeatable", collect, [])
-    .option("--route <[host]/path>", "HTTP route, repeatable (every app also gets <app>.<tenant>.localhost/)", collect, [])
+    .option("--route <[host]/path>", "HTTP route, repeatable: a host the tenant owns, or none for the app's own host; '*' (any host) is for admins (every app also gets <app>.<tenant>.localhost/)", collect, [])
     .option("--memory <MiB>", "memory limit per instance")
     .option("--timeout <ms>", "deadline per request")
     .option("--fuel <n>", "instruction budget per request (0 = unmetered)")

@@ -17,6 +17,8 @@ interface ServeFlags {
   logLevel: string;
   maxTimeout: string;
   loanTimeout: string;
+  domain: string;
+  dnsServer: string[];
 }
 
 function duration(name: string, v: string): number {
@@ -47,6 +49,8 @@ export function registerServe(program: Command): void {
     .option("--in-process", "run guests on the node's own thread (no deadlines; debugging only)")
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
+    .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
+    .option("--dns-server <addr>", "DNS server for verifying custom domains (repeatable; default the system's)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .addOption(new Option("--log-level <level>", "JSON log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .action(async (flags: ServeFlags) => {
       // JSON logs go to stderr; stdout carries the URLs and the first-start token.
@@ -60,6 +64,8 @@ export function registerServe(program: Command): void {
         nodeMemoryMiB: int("memory-mib", flags.memoryMib, 1),
         maxTimeoutMs: duration("max-timeout", flags.maxTimeout),
         loanTimeoutMs: duration("loan-timeout", flags.loanTimeout),
+        domain: flags.domain.toLowerCase(),
+        ...(flags.dnsServer.length > 0 ? { dnsServers: flags.dnsServer } : {}),
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
         logger: log,
