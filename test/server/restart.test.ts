@@ -46,7 +46,8 @@ test("closing a node lets in-flight requests finish", async () => {
   const t = await tenant(node, "drain");
   await deploy(node, t, "app", "wagi/handler.wasm");
   const inflight = gw(node, t.name, "app", "/cpu?30");
-  await new Promise((r) => setTimeout(r, 5));
+  // Close once the request runs (a fixed sleep raced the request's arrival on a loaded machine).
+  while (node.manager.scheduler.stats().running === 0) await new Promise((r) => setTimeout(r, 1));
   await node.close();
   const r = await inflight;
   assert.equal(r.status, 200);
