@@ -118,8 +118,10 @@ for src in test/fixtures/ext/*.wat examples/seed-plugin/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
 
-# --- examples: hello.wasm for the README's first command ---
+# --- examples: hello.wasm for the README's first command, hello-http.wasm (WAGI) for its node block, div.wasm for its trap ---
 wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
+wasi_cc examples/hello-http.wasm examples/hello-http.c -O2 -g0 -Wall
+wasi_cc examples/div.wasm examples/div.c -O2 -g0 -Wall
 
 # --- hostile: guests that try to make the host work or allocate past their limits (test/kernel/hostile.test.ts) ---
 for src in test/fixtures/hostile/*.c; do

@@ -50,19 +50,20 @@ export function registerInspect(program: Command): void {
     .description("Show a module's (or an image's) imports by subsystem, needed capabilities, exports, limits and syscall surface")
     .argument("<target>", "a .wasm file, or an image reference (name:tag, digest)")
     .option("--json", "print JSON", false)
-    .action(async (target: string, flags: { json: boolean }) => {
-      process.exitCode = await inspectCommand(target, flags.json);
+    .option("--home <dir>", "image store to look IMAGE up in (default $UNIWASM_HOME or ~/.uniwasm)")
+    .action(async (target: string, flags: { json: boolean; home?: string }) => {
+      process.exitCode = await inspectCommand(target, flags.json, flags.home);
     });
 }
 
-async function inspectCommand(target: string, json: boolean): Promise<number> {
+async function inspectCommand(target: string, json: boolean, home: string | undefined): Promise<number> {
   try {
     if (existsSync(target)) {
       const s = await inspectModuleFile(target);
       process.stdout.write(json ? JSON.stringify(s, null, 2) + "\n" : formatSurface(s) + "\n");
       return 0;
     }
-    const image = await inspectImage(target);
+    const image = await inspectImage(target, home ? { home } : {});
     if (!image) {
       process.stderr.write(`uniwasm inspect: ${target}: no such file, and no image with that reference (see 'uniwasm images')\n`);
       return 1;

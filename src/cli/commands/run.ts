@@ -49,6 +49,7 @@ interface RunFlags extends LimitFlags, ExtensionFlags {
   trace: boolean;
   stats: boolean;
   strict: boolean;
+  home?: string;
 }
 
 export function registerRun(program: Command): void {
@@ -65,6 +66,7 @@ export function registerRun(program: Command): void {
     .option("--trace", "print every host call with its arguments and result to stderr", false)
     .option("--stats", "print a count of host calls (and of denied ones) to stderr when the guest ends", false)
     .option("--strict", "refuse a module that imports host calls it is not granted", false)
+    .option("--home <dir>", "image store to resolve IMAGE in (default $UNIWASM_HOME or ~/.uniwasm)")
     .passThroughOptions()
     .addHelpText("after", `
 Exit status: the guest's exit code; when the sandbox ends the guest:
@@ -112,7 +114,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       // Extension providers may be asynchronous: a guest granted one runs in an executor.
       result = limits || options.extensions ? await runFileLimited(file, options, limits ?? {}) : await runFile(file, options);
     } else {
-      const image = await resolveImage(file, { args });
+      const image = await resolveImage(file, { args, ...(flags.home ? { home: flags.home } : {}) });
       if (!image) {
         process.stderr.write(`uniwasm run: ${file}: no such file, and no image with that reference (see 'uniwasm images')\n`);
         return 126;
