@@ -106,6 +106,11 @@ for src in test/fixtures/wat-kernel/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
 
+# --- hostile: modules that attack the host's resources (test/sandbox/hostile.test.ts, bench/hostile.ts) ---
+for src in test/fixtures/hostile/*.wat; do
+  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
+
 # --- as: AssemblyScript WASI commands (test/kernel/assemblyscript.test.ts) ---
 # asc from npm (devDependency) with @assemblyscript/wasi-shim's configuration,
 # which maps console/process/crypto/Date onto wasi_snapshot_preview1.

@@ -16,13 +16,11 @@
  *   bytes out (then `uniwasm_free(ptr)` if exported). The guest's own stdout
  *   and stderr are output too.
  */
-import { compileChecked, findExport, funcType, type FuncType, type ModuleInfo } from "../wasm/index.js";
-import { dataSegmentsEnd } from "../wasm/data.js";
+import { checkModule, findExport, funcType, type FuncType, type ModuleInfo } from "../wasm/index.js";
 import type { KernelOptions } from "../kernel/options.js";
-import { callReactor, startReactor, type GuestOutcome, type PortableKernelOptions, type PreparedModule, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
-import { importSignatures, memoryImports } from "./instance.js";
-import { functionNames } from "./executor-pool.js";
+import { callReactor, startReactor, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
 import { resolveLimits } from "./limits.js";
+import { prepareAndCompile, rewritesFor } from "./modules.js";
 
 export interface ModuleCallOptions extends Omit<KernelOptions, "limits" | "io"> {
   /** Bytes (or text, as UTF-8) given to the export as its first two parameters (ptr, len). */
@@ -96,23 +94,11 @@ export function parseParams(t: FuncType, withInput: boolean, args: readonly stri
  * guest does is in the result.
  */
 export async function callModule(bytes: Uint8Array, name: string, options: ModuleCallOptions = {}): Promise<ModuleCallResult> {
-  const { module, info } = await compileChecked(bytes);
+  const info = checkModule(bytes);
   const { input, params = [], result = "value", extensions, trace, stdout, stderr, ...kernel } = options;
   planCall(info, name, input !== undefined, params.length);
   const limits = resolveLimits({});
-  const end = dataSegmentsEnd(bytes, info);
-  const prepared: PreparedModule = {
-    key: "inline",
-    module,
-    metered: false,
-    maxMemoryPages: limits.maxMemoryPages,
-    importedMemories: [],
-    snapshotGlobals: [],
-    signatures: importSignatures(info),
-    memoryImports: memoryImports(info),
-    functionNames: functionNames(info),
-    ...(end !== undefined ? { dataEnd: end } : {}),
-  };
+  const prepared = prepareAndCompile(bytes, "inline", rewritesFor(limits, false));
   const portable: PortableKernelOptions = { ...kernel, trace: trace !== undefined };
   if (stdout !== undefined) portable.stdout = typeof stdout === "function" ? "stream" : stdout;
   if (stderr !== undefined) portable.stderr = typeof stderr === "function" ? "stream" : stderr;

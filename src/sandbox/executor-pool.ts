@@ -16,24 +16,19 @@
  * - Socket listeners: the pool hosts the async end of the kernel's blocking
  *   I/O bridge (`pool.io`); each executor gets its own channel to it.
  */
-import { createHash } from "node:crypto";
 import { availableParallelism } from "node:os";
 import { IoServer } from "../kernel/io-bridge.js";
-import { checkModule, toCompileError } from "../wasm/validate.js";
-import { readModuleInfo, type ModuleInfo } from "../wasm/reader.js";
-import { instrumentFuel, limitMemory } from "../wasm/rewrite.js";
 import { WasmError, WasmLimitError } from "../wasm/errors.js";
-import { dataSegmentsEnd } from "../wasm/data.js";
-import { importSignatures, memoryImports } from "./instance.js";
 import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./executor.js";
-import { setupFailure, type GuestOutcome, type PortableKernelOptions, type PreparedModule, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
-import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { setupFailure, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
+import { describeEnd, describeTableLimit, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { imageOf, moduleKey, prepareAndCompileAsync, rewritesFor, WasmImage, type ModuleSource, type PreparedModule } from "./modules.js";
 import type { ModuleRef } from "./protocol.js";
-import { defineImportedMemory, exportMutableGlobals, type Snapshot } from "./snapshot.js";
-import { importDefinedMemory, linkView } from "./memory-recycling.js";
-import { hookMemoryGrow } from "./grow-hook.js";
+import type { Snapshot } from "./snapshot.js";
 import { HostCallSessions, type PortableExtensions, type RunExtensions } from "./host-calls.js";
 import { extensionModuleUrl } from "./extension-modules.js";
+
+export { WasmImage, type ModuleSource } from "./modules.js";
 
 export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
@@ -46,7 +41,16 @@ export interface ExecutorPoolOptions {
   extraIdleMs?: number;
   /** Modules (paths or URLs) exporting embedder-defined extensions that every executor offers (extension-modules.ts). */
   extensionModules?: readonly (string | URL)[];
+  /**
+   * V8 heap of each executor, MiB (its JS objects: tables, export wrappers,
+   * kernel state of the instances it runs and hosts; linear memories are
+   * not on it). An executor that reaches it ends (the request it was running
+   * gets `memory_limit`) and is replaced; the process goes on. Default 512.
+   */
+  executorHeapMb?: number;
 }
+
+export const DEFAULT_EXECUTOR_HEAP_MB = 512;
 
 export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
   limits?: SandboxLimits;
@@ -70,18 +74,6 @@ export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
 /** How a sandboxed run ended (see GuestOutcome); `exitCode` is what a CLI should exit with. */
 export type SandboxResult = GuestOutcome;
 
-/** Bytes of a module with their digest computed once; pass it instead of bytes to skip hashing. */
-export class WasmImage {
-  readonly digest: string;
-  /** @internal Module cache keys by rewrite code (see ExecutorPool.prepare), built once. */
-  readonly keys = new Map<number, string>();
-  constructor(readonly bytes: Uint8Array) {
-    this.digest = createHash("sha256").update(bytes).digest("hex");
-  }
-}
-
-export type ModuleSource = Uint8Array | WasmImage;
-
 interface QueuedJob extends Job {
   stackSizeMb: number;
 }
@@ -104,10 +96,13 @@ export class ExecutorPool {
   private readonly compiled = new Map<string, PreparedModule>();
   private readonly maxModules: number;
   private readonly extraIdleMs: number;
+  readonly executorHeapMb: number;
+  /** Executors ended (deadline, heap, crash) whose thread has not stopped yet. */
+  private readonly lingering = new Set<Executor>();
   private closed = false;
   private retireTimer: NodeJS.Timeout | undefined;
   /** Counters for `stats()`. */
-  private counters = { compiled: 0, cacheHits: 0, replaced: 0, deadlineKills: 0, runs: 0 };
+  private counters = { compiled: 0, cacheHits: 0, replaced: 0, deadlineKills: 0, heapKills: 0, runs: 0 };
 
   constructor(options: ExecutorPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
@@ -116,6 +111,10 @@ export class ExecutorPool {
     this.extraIdleMs = options.extraIdleMs ?? 5000;
     this.extensionModules = (options.extensionModules ?? []).map(extensionModuleUrl);
     this.io.hostCalls = this.hostCalls.handler;
+    this.executorHeapMb = options.executorHeapMb ?? DEFAULT_EXECUTOR_HEAP_MB;
+    if (!Number.isSafeInteger(this.executorHeapMb) || this.executorHeapMb < 16) {
+      throw new RangeError(`executorHeapMb must be an integer of at least 16 (MiB), got ${options.executorHeapMb}`);
+    }
     for (let i = 0; i < this.size; i++) this.spawn(this.defaults.stackSizeMb, false);
   }
 
@@ -124,9 +123,10 @@ export class ExecutorPool {
     return resolveLimits(overrides ?? {}, this.defaults);
   }
 
-  stats(): { executors: number; ready: number; busy: number; queued: number; modules: number } & ExecutorPool["counters"] {
+  stats(): { executors: number; ready: number; busy: number; queued: number; modules: number; lingering: number } & ExecutorPool["counters"] {
     return {
       executors: this.executors.length,
+      lingering: this.lingering.size,
       ready: this.executors.filter((e) => e.ready).length,
       busy: this.executors.filter((e) => e.busy).length,
       queued: this.queue.length + this.executors.reduce((n, e) => n + e.pinned.length, 0),
@@ -148,14 +148,18 @@ export class ExecutorPool {
    * Throws WasmError (invalid module, or a memory minimum above the limit).
    */
   prepare(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): Promise<PreparedModule> {
-    const image = source instanceof WasmImage ? source : new WasmImage(source);
-    const key = moduleKey(image, limits, forSnapshot);
+    const image = imageOf(source);
+    const rewrites = rewritesFor(limits, forSnapshot);
+    const key = moduleKey(image, rewrites);
     const hit = this.modules.get(key);
     if (hit) {
       this.touch(key, hit);
       return hit;
     }
-    const p = this.compile(image.bytes, key, limits.maxMemoryPages, limits.fuel !== null, forSnapshot);
+    const p = prepareAndCompileAsync(image.bytes, key, rewrites).then((m) => {
+      this.counters.compiled++;
+      return m;
+    });
     this.modules.set(key, p);
     p.then(
       (m) => {
@@ -172,7 +176,7 @@ export class ExecutorPool {
   /** `prepare` without waiting: the module when it is compiled and cached already. */
   private preparedNow(source: ModuleSource, limits: ResolvedLimits, forSnapshot: boolean): PreparedModule | undefined {
     if (!(source instanceof WasmImage)) return undefined;
-    const key = moduleKey(source, limits, forSnapshot);
+    const key = moduleKey(source, rewritesFor(limits, forSnapshot));
     const m = this.compiled.get(key);
     if (m) this.touch(key, this.modules.get(key)!);
     return m;
@@ -192,62 +196,6 @@ export class ExecutorPool {
       if (!ex.modules.delete(key)) continue;
       this.submitTo(ex, () => ({ op: "forget", key }), Infinity).catch(() => {});
     }
-  }
-
-  private async compile(bytes: Uint8Array, key: string, maxPages: number, metered: boolean, forSnapshot: boolean): Promise<PreparedModule> {
-    const original = checkModule(bytes);
-    let b = bytes;
-    let info: ModuleInfo = original;
-    let snapshotGlobals: PreparedModule["snapshotGlobals"] = [];
-    const defined = defineImportedMemory(b, info);
-    if (defined.changed) info = readModuleInfo((b = defined.bytes));
-    if (forSnapshot) {
-      const r = exportMutableGlobals(b, info);
-      snapshotGlobals = r.globals;
-      if (r.bytes !== b) info = readModuleInfo((b = r.bytes));
-    }
-    const lim = limitMemory(b, maxPages, info);
-    if (lim.changed) info = readModuleInfo((b = lim.bytes));
-    // memory.grow reports refusals, so memory_limit is named exactly.
-    const hooked = hookMemoryGrow(b, info);
-    if (hooked.changed) info = readModuleInfo((b = hooked.bytes));
-    // The memory becomes an import, so executors can hand it a recycled one.
-    let recycledMemory: PreparedModule["recycledMemory"];
-    let linkViewModule: WebAssembly.Module | undefined;
-    const imported = importDefinedMemory(b, info);
-    if (imported) {
-      linkViewModule = await WebAssembly.compile(linkView(b, info));
-      info = readModuleInfo((b = imported.bytes));
-      recycledMemory = { min: imported.min, max: imported.max };
-    }
-    let startExport: string | undefined;
-    if (metered) {
-      // A start function is deferred to an export so that it runs on the run's fuel, not on none.
-      const fuel = instrumentFuel(b, { deferStart: true }, info);
-      b = fuel.bytes;
-      startExport = fuel.startExport;
-    }
-    let module: WebAssembly.Module;
-    try {
-      module = await WebAssembly.compile(b);
-    } catch (err) {
-      throw toCompileError(err, info);
-    }
-    this.counters.compiled++;
-    return {
-      key,
-      module,
-      metered,
-      maxMemoryPages: maxPages,
-      importedMemories: lim.importedMemories,
-      snapshotGlobals,
-      signatures: importSignatures(original),
-      memoryImports: memoryImports(original),
-      ...dataEndOf(bytes, original),
-      functionNames: functionNames(original),
-      ...(startExport ? { startExport } : {}),
-      ...(recycledMemory && linkViewModule ? { recycledMemory, linkView: linkViewModule } : {}),
-    };
   }
 
   /** The module reference to send to `ex`: the whole module the first time, then its key. */
@@ -417,14 +365,12 @@ export class ExecutorPool {
 
   private spawn(stackSizeMb: number, extra: boolean): Executor {
     const ex = new Executor(
-      stackSizeMb,
+      { stackSizeMb, heapMb: this.executorHeapMb, io: this.io, extra, extensionModules: this.extensionModules },
       {
         idle: (e) => this.next(e),
         dead: (e, why) => this.onDead(e, why),
+        exited: (e) => this.lingering.delete(e),
       },
-      this.io,
-      extra,
-      this.extensionModules,
     );
     this.executors.push(ex);
     if (extra) this.scheduleRetire();
@@ -435,6 +381,8 @@ export class ExecutorPool {
     const i = this.executors.indexOf(ex);
     if (i >= 0) this.executors.splice(i, 1);
     if (ex.killedAtDeadline) this.counters.deadlineKills++;
+    if (ex.outOfHeap) this.counters.heapKills++;
+    if (!ex.exited) this.lingering.add(ex);
     if (this.closed) return;
     this.counters.replaced++;
     // Keep the pool at its size; an extra executor is re-spawned only if work still needs its stack size.
@@ -488,13 +436,18 @@ export class ExecutorPool {
     return out;
   }
 
-  /** Ends every executor; queued work is rejected. */
-  async close(): Promise<void> {
+  /**
+   * Ends every executor; queued work is rejected. Resolves when their
+   * threads have stopped, or after `waitMs` for those that do not (a thread
+   * blocked in a host system call stops only when the call returns).
+   */
+  async close(options: { waitMs?: number } = {}): Promise<void> {
     if (this.closed) return;
     this.closed = true;
     if (this.retireTimer) clearInterval(this.retireTimer);
     for (const j of this.queue.splice(0)) j.reject(new Error("the executor pool was closed"));
-    await Promise.all([...this.executors].map((e) => e.close()));
+    const waitMs = options.waitMs ?? Infinity;
+    await Promise.all([...this.executors, ...this.lingering].map((e) => e.close(waitMs)));
     await this.io.close();
   }
 }
@@ -621,34 +574,11 @@ export class Reactor {
   }
 }
 
-function dataEndOf(bytes: Uint8Array, info: ModuleInfo): { dataEnd?: number } {
-  const end = dataSegmentsEnd(bytes, info);
-  return end === undefined ? {} : { dataEnd: end };
-}
-
-/** The module cache key: content digest + the rewrites the limits call for. */
-function moduleKey(image: WasmImage, limits: ResolvedLimits, forSnapshot: boolean): string {
-  const metered = limits.fuel !== null;
-  const code = limits.maxMemoryPages * 4 + (metered ? 2 : 0) + (forSnapshot ? 1 : 0);
-  let key = image.keys.get(code);
-  if (key === undefined) {
-    key = `${image.digest}/m${limits.maxMemoryPages}${metered ? "/fuel" : ""}${forSnapshot ? "/snap" : ""}`;
-    image.keys.set(code, key);
-  }
-  return key;
-}
-
-/** Names for backtraces: the name section, else the export names of functions. */
-export function functionNames(info: ModuleInfo): Map<number, string> {
-  const names = new Map(info.names.functions);
-  for (const e of info.exports) if (e.kind === "function" && !names.has(e.index)) names.set(e.index, e.name);
-  return names;
-}
-
 function prepareFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
-  if (err instanceof WasmLimitError && err.limit === "maxMemoryPages") {
+  if (err instanceof WasmLimitError && (err.limit === "maxMemoryPages" || err.limit === "maxTableElements")) {
     const o = setupFailure(err, limits, started);
-    return { ...o, reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, message: describeEnd("memory_limit", limits, err.message) };
+    const message = err.limit === "maxTableElements" ? describeTableLimit(limits, err.message) : describeEnd("memory_limit", limits, err.message);
+    return { ...o, reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, message };
   }
   if (err instanceof WasmError) {
     const o = setupFailure(err, limits, started);

@@ -61,8 +61,22 @@ export interface Job {
 export interface ExecutorEvents {
   /** The executor can take another job. */
   idle(ex: Executor): void;
-  /** The worker is gone (terminated at a deadline, crashed, or closed). */
+  /** The worker is gone (terminated at a deadline, out of heap, crashed, or closed). */
   dead(ex: Executor, why: string): void;
+  /** Its thread has stopped: everything it allocated is freed (after `dead`, sometimes much later). */
+  exited?(ex: Executor): void;
+}
+
+export interface ExecutorOptions {
+  /** V8 stack of the worker, MiB. */
+  stackSizeMb: number;
+  /** V8 heap (old generation) of the worker, MiB: past it the executor ends, never the process. */
+  heapMb: number;
+  io?: IoServer;
+  /** Extra executors (non-default stack size) retire when idle. */
+  extra?: boolean;
+  /** Extension modules the worker imports (see extension-modules.ts). */
+  extensionModules?: readonly string[];
 }
 
 let nextExecutorId = 1;
@@ -82,6 +96,15 @@ export class Executor {
   ready = false;
   /** Terminated at a deadline (vs crashed). */
   killedAtDeadline = false;
+  /** Ended because its V8 heap reached its limit. */
+  outOfHeap = false;
+  /** Its thread has stopped (the 'exit' event came): what it allocated is freed. */
+  exited = false;
+  /** Resolves when the thread has stopped. */
+  readonly whenExited: Promise<void>;
+  readonly stackSizeMb: number;
+  readonly heapMb: number;
+  readonly extra: boolean;
   private nextId = 1;
   /** When the running job's deadline falls (performance.now() ms); Infinity when it has none. */
   private deadlineAt = Infinity;
@@ -103,14 +126,13 @@ export class Executor {
   idleSince = Date.now();
 
   constructor(
-    readonly stackSizeMb: number,
+    options: ExecutorOptions,
     private readonly events: ExecutorEvents,
-    io?: IoServer,
-    /** Extra executors (non-default stack size) retire when idle. */
-    readonly extra = false,
-    /** Extension modules the worker imports (see extension-modules.ts). */
-    extensionModules: readonly string[] = [],
   ) {
+    const { stackSizeMb, heapMb, io, extensionModules = [] } = options;
+    this.stackSizeMb = stackSizeMb;
+    this.heapMb = heapMb;
+    this.extra = options.extra ?? false;
     const slotBuffer = createJobSlot();
     this.slot = openJobSlot(slotBuffer);
     this.writer = new SlotWriter(this.slot);
@@ -128,14 +150,25 @@ export class Executor {
     this.worker = new Worker(WORKER_URL, {
       workerData: data,
       transferList,
-      resourceLimits: { stackSizeMb },
+      // The heap limit makes running out of heap end this worker (ERR_WORKER_OUT_OF_MEMORY) instead of
+      // aborting the process, as long as no single allocation overshoots it by more than 16 MiB (see
+      // MAX_TABLE_ELEMENTS in limits.ts for what bounds the largest a guest can cause).
+      resourceLimits: { stackSizeMb, maxOldGenerationSizeMb: heapMb },
       // The guest's output goes through the kernel, never the worker's console.
       stdout: false,
       stderr: false,
     });
     this.worker.on("message", (msg: WorkerReply) => this.onMessage(msg));
-    this.worker.on("error", (err) => this.die(`worker error: ${err.message}`));
-    this.worker.on("exit", (code) => this.die(`worker exited with code ${code}`));
+    this.worker.on("error", (err) => {
+      if ((err as NodeJS.ErrnoException).code === "ERR_WORKER_OUT_OF_MEMORY") this.heapExhausted();
+      else this.die(`worker error: ${err.message}`);
+    });
+    this.whenExited = new Promise((resolve) => this.worker.once("exit", () => resolve()));
+    this.worker.on("exit", (code) => {
+      this.exited = true;
+      this.die(`worker exited with code ${code}`);
+      this.events.exited?.(this);
+    });
   }
 
   get busy(): boolean {
@@ -150,7 +183,9 @@ export class Executor {
     this.held = undefined;
     const id = this.nextId++;
     (job as Job & { id?: number }).id = id;
-    this.deadlineAt = Number.isFinite(job.timeoutMs) ? performance.now() + job.timeoutMs : Infinity;
+    const now = performance.now();
+    (job as Job & { startedAt?: number }).startedAt = now;
+    this.deadlineAt = Number.isFinite(job.timeoutMs) ? now + job.timeoutMs : Infinity;
     if (this.deadlineAt < this.timerAt) this.arm(this.deadlineAt);
     const req = job.build(this) as WorkerRequest;
     req.id = id;
@@ -215,21 +250,34 @@ export class Executor {
     // A guest spinning in a loop can only be stopped by ending its isolate.
     this.killedAtDeadline = true;
     const limits = job.limits;
-    const outcome: GuestOutcome = {
-      reason: "deadline_exceeded",
-      exitCode: EXIT_CODES.deadline_exceeded,
-      message: limits ? describeEnd("deadline_exceeded", limits) : `deadline of ${job.timeoutMs} ms exceeded`,
-      stdout: new Uint8Array(0),
-      stderr: new Uint8Array(0),
-      memoryBytes: 0,
-      calls: {},
-      denied: {},
-      durationUs: Math.round(job.timeoutMs * 1000),
-    };
     this.current = undefined;
-    job.resolve({ outcome });
+    job.resolve({ outcome: endedOutcome("deadline_exceeded", limits ? describeEnd("deadline_exceeded", limits) : `deadline of ${job.timeoutMs} ms exceeded`, job.timeoutMs) });
     void this.worker.terminate();
     this.die("terminated at a deadline");
+  }
+
+  /**
+   * The worker's V8 heap reached its limit and Node ended the worker. The
+   * request it was running made the last allocation: it ends with
+   * memory_limit, naming the heap. Warm reactors it hosted are lost as with
+   * a deadline; queued calls on them are retried on fresh instances.
+   */
+  private heapExhausted(): void {
+    if (!this.alive) return;
+    this.outOfHeap = true;
+    const job = this.current;
+    if (job) {
+      this.current = undefined;
+      const started = (job as Job & { startedAt?: number }).startedAt ?? performance.now();
+      job.resolve({
+        outcome: endedOutcome(
+          "memory_limit",
+          `the executor's V8 heap limit of ${this.heapMb} MiB was reached (host objects: tables, exports, kernel state of the instances it ran or hosts); the executor was replaced`,
+          performance.now() - started,
+        ),
+      });
+    }
+    this.die(`its V8 heap limit of ${this.heapMb} MiB was reached`);
   }
 
   private onMessage(msg: WorkerReply): void {
@@ -317,11 +365,33 @@ export class Executor {
     this.events.dead(this, why);
   }
 
-  /** Ends the worker; pending pinned jobs are rejected. */
-  async close(): Promise<void> {
-    if (!this.alive) return;
-    const w = this.worker.terminate();
+  /**
+   * Ends the worker; pending pinned jobs are rejected. Resolves once its
+   * thread has stopped, or after `waitMs` when it does not (a thread blocked
+   * in a host system call cannot be stopped until the call returns).
+   */
+  async close(waitMs = Infinity): Promise<void> {
+    if (this.alive) void this.worker.terminate();
     this.die("closed");
-    await w;
+    if (this.exited) return;
+    if (!Number.isFinite(waitMs)) return this.whenExited;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.whenExited, new Promise((r) => (timer = setTimeout(r, waitMs)))]);
+    clearTimeout(timer);
   }
+}
+
+/** The outcome of a request the executor ended from outside (deadline, heap). */
+function endedOutcome(reason: "deadline_exceeded" | "memory_limit", message: string, ms: number): GuestOutcome {
+  return {
+    reason,
+    exitCode: EXIT_CODES[reason],
+    message,
+    stdout: new Uint8Array(0),
+    stderr: new Uint8Array(0),
+    memoryBytes: 0,
+    calls: {},
+    denied: {},
+    durationUs: Math.round(ms * 1000),
+  };
 }

@@ -8,45 +8,19 @@
 import type { KernelOptions, OutputSpec } from "../kernel/options.js";
 import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { Kernel } from "../kernel/kernel.js";
-import type { ImportSignature } from "../kernel/linker.js";
-import type { MemoryImportInfo } from "../kernel/extension-linker.js";
 import { remoteProviders, type Extension, type HostCalls } from "../kernel/extensions.js";
 import type { PortableExtensions } from "./host-calls.js";
 import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
 import { isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
-import type { ImportedMemoryRequirement } from "../wasm/rewrite.js";
 import type { RunResult, TrapReport } from "./instance.js";
-import { describeEnd, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
-import { growFailed, resetGrowFailed } from "./grow-hook.js";
-import { MemoryRecycler, RECYCLED_MEMORY_MODULE, RECYCLED_MEMORY_NAME } from "./memory-recycling.js";
-import { copyMemory, initializerOf, restoreSnapshot, snapshotTables, type Snapshot, type SnapshotGlobal } from "./snapshot.js";
+import { describeEnd, describeTableLimit, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
+import { growRefused, resetGrowFailed } from "../wasm/grow-hook.js";
+import { RECYCLED_MEMORY_MODULE, RECYCLED_MEMORY_NAME } from "../wasm/memory-import.js";
+import { MemoryRecycler } from "./memory-recycling.js";
+import type { PreparedModule } from "./modules.js";
+import { copyMemory, initializerOf, restoreSnapshot, snapshotTables, type Snapshot } from "./snapshot.js";
 
-/** A module as the pool prepared it: rewritten for the limits, compiled once. */
-export interface PreparedModule {
-  /** Cache key: content digest + the rewrites applied. */
-  key: string;
-  module: WebAssembly.Module;
-  /** Whether the module was instrumented for fuel. */
-  metered: boolean;
-  maxMemoryPages: number;
-  importedMemories: ImportedMemoryRequirement[];
-  /** Mutable globals exported for snapshots (empty unless prepared for them). */
-  snapshotGlobals: SnapshotGlobal[];
-  /** Function import signatures ("module.name"), for the linker's checks. */
-  signatures: Map<string, ImportSignature>;
-  /** The original module's memory imports: only a granted extension may provide one (the linker checks). */
-  memoryImports?: MemoryImportInfo[];
-  /** End of the static data (wasm/data.ts): where a call's input goes when the guest has no allocator. */
-  dataEnd?: number;
-  /** Function names from the name section, for backtraces. */
-  functionNames: Map<number, string>;
-  /** A metered module's start function, deferred to this export (called at instantiation, on the run's fuel). */
-  startExport?: string;
-  /** The module's memory was turned into an import of this shape (see memory-recycling.ts). */
-  recycledMemory?: { min: number; max: number };
-  /** With recycledMemory: the module's WASI imports alone, for the kernel's linker. */
-  linkView?: WebAssembly.Module;
-}
+export type { PreparedModule } from "./modules.js";
 
 /**
  * How a run (or one reactor call) ended: the in-process RunResult (same
@@ -242,7 +216,7 @@ export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): {
   const outcome: GuestOutcome = {
     reason: c.reason,
     exitCode: c.exitCode,
-    message: describeEnd(c.reason, limits, c.detail ?? (c.reason === "exit" ? `with code ${c.exitCode}` : undefined)),
+    message: c.message ?? describeEnd(c.reason, limits, c.detail ?? (c.reason === "exit" ? `with code ${c.exitCode}` : undefined)),
     stdout: concat(guest.out.stdout.splice(0)),
     stderr: concat(guest.out.stderr.splice(0)),
     memoryBytes: guest.memory?.buffer.byteLength ?? 0,
@@ -263,23 +237,27 @@ interface Classified {
   exitCode: number;
   trap?: TrapReport;
   detail?: string;
+  /** The whole message, when describeEnd's is not the right one. */
+  message?: string;
   hostFault?: string;
 }
 
 /**
- * Whether the memory limit explains an abnormal end: exactly, from the grow
- * hook's flag (grow-hook.ts); for a module it could not hook (several
- * memories), by memory being within max(17 pages, 1/16) of the ceiling.
+ * Which limit explains an abnormal end, if one does: exactly, from the grow
+ * hook's flag (src/wasm/grow-hook.ts: a refused memory.grow or table.grow);
+ * for a memory it could not hook (several memories), by memory being within
+ * max(17 pages, 1/16) of the ceiling.
  */
-function nearCeiling(guest: LiveGuest): boolean {
-  const flag = growFailed(guest.instance.exports);
-  if (flag !== undefined) return flag;
-  if (!guest.memory) return false;
+function refusedGrow(guest: LiveGuest): "memory" | "table" | undefined {
+  const flags = growRefused(guest.instance.exports);
+  if (flags?.memory) return "memory";
+  if (flags?.table) return "table";
+  if (guest.prepared.memoryGrow !== "unhooked" || !guest.memory) return undefined;
   const pages = guest.memory.buffer.byteLength / 65536;
   const max = guest.prepared.maxMemoryPages;
   // A failed malloc asks for at least its size rounded to pages plus the
   // allocator's own granularity (dlmalloc: 1 MiB+), so "near" is generous.
-  return pages >= max - Math.max(17, Math.ceil(max / 16));
+  return pages >= max - Math.max(17, Math.ceil(max / 16)) ? "memory" : undefined;
 }
 
 function trapReport(err: unknown, guest: LiveGuest | undefined): TrapReport {
@@ -291,7 +269,8 @@ function trapReport(err: unknown, guest: LiveGuest | undefined): TrapReport {
 
 function classify(err: unknown, guest: LiveGuest): Classified {
   if (err instanceof ProcExit) {
-    if (err.code !== 0 && nearCeiling(guest)) return { reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, detail: memoryDetail(guest, `then exited with ${err.code}`) };
+    const refused = err.code !== 0 ? refusedGrow(guest) : undefined;
+    if (refused) return atLimit(guest, refused, `then exited with ${err.code}`);
     return { reason: "exit", exitCode: err.code };
   }
   if (err instanceof InstanceLimitError) return { reason: err.reason, exitCode: EXIT_CODES[err.reason], detail: err.message };
@@ -300,7 +279,8 @@ function classify(err: unknown, guest: LiveGuest): Classified {
   if (err instanceof WebAssembly.RuntimeError || (err instanceof RangeError && /call stack size exceeded/i.test(err.message))) {
     const trap = trapReport(err, guest);
     if (trap.reason === "fuel_exhausted" || trap.reason === "stack_exhausted") return { reason: trap.reason, exitCode: EXIT_CODES[trap.reason], trap, detail: trap.frames[0] ? `in ${trap.frames[0].name}` : undefined };
-    if (nearCeiling(guest)) return { reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, trap, detail: memoryDetail(guest, `then trapped: ${trap.message}`) };
+    const refused = refusedGrow(guest);
+    if (refused) return { ...atLimit(guest, refused, `then trapped: ${trap.message}`), trap };
     return { reason: "trap", exitCode: EXIT_CODES.trap, trap, detail: trap.message };
   }
   // Anything else escaped the kernel's ABI layer: a host bug, never the guest's errno.
@@ -308,9 +288,12 @@ function classify(err: unknown, guest: LiveGuest): Classified {
   return { reason: "host_fault", exitCode: EXIT_CODES.host_fault, hostFault: `${e.name}: ${e.message}`, trap: trapReport(e, guest), detail: `${e.name}: ${e.message}` };
 }
 
-function memoryDetail(guest: LiveGuest, what: string): string {
+function atLimit(guest: LiveGuest, which: "memory" | "table", what: string): Classified {
+  if (which === "table") {
+    return { reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, message: describeTableLimit(guest.limits, `a table.grow was refused, ${what}`) };
+  }
   const bytes = guest.memory?.buffer.byteLength ?? 0;
-  return `memory at ${(bytes / 1048576).toFixed(1)} MiB, ${what}`;
+  return { reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, detail: `memory at ${(bytes / 1048576).toFixed(1)} MiB, ${what}` };
 }
 
 /** Runs a command: a fresh instance (optionally from a snapshot), then `_start`. */

@@ -7,7 +7,9 @@ export {
   DEFAULT_LIMITS, EXIT_CODES, LIMIT_REASONS, LimitOptionError, resolveLimits, describeEnd, parseByteSize, parseDuration as parseLimitDuration,
   type SandboxLimits, type ResolvedLimits, type EndReason,
 } from "./limits.js";
-export { exportMutableGlobals, defineImportedMemory, type Snapshot } from "./snapshot.js";
+export { type Snapshot } from "./snapshot.js";
+export { exportMutableGlobals } from "../wasm/export-globals.js";
+export { defineImportedMemory } from "../wasm/memory-import.js";
 export { applyLimitFlags, limitsFromFlags, runLimited, runFileLimited, type LimitFlags } from "./cli-limits.js";
 export type { RunExtensions } from "./host-calls.js";
 export { callModule, planCall, parseParams, CallUsageError, type ModuleCallOptions, type ModuleCallResult } from "./call.js";

@@ -8,6 +8,11 @@
  * |                 |           | imported memory is created with it. `memory.grow` past it       |                     |
  * |                 |           | returns -1 as the spec says; the instance ends with the reason  |                     |
  * |                 |           | only when it then fails (trap or non-zero exit) at the ceiling. |                     |
+ * | maxTableElements| 1 000 000 | every table's maximum is rewritten so that all of them together | `memory_limit`      |
+ * |                 |           | stay within it (limitTables); `table.grow` past a maximum       |                     |
+ * |                 |           | returns -1, as for memory. Tables live outside linear memory    |                     |
+ * |                 |           | (~28 host bytes per funcref element), so they have their own    |                     |
+ * |                 |           | budget rather than a share of maxMemoryBytes.                   |                     |
  * | fuel            | none      | instrumentFuel: a counter charged per metered block; the same   | `fuel_exhausted`    |
  * |                 |           | input always stops at the same instruction.                     |                     |
  * | timeoutMs       | 30 000 ms | the executor (worker thread) running the guest is terminated   | `deadline_exceeded` |
@@ -53,6 +58,12 @@ export interface SandboxLimits {
   /** Most bytes of linear memory, rounded down to 64 KiB pages. Default 256 MiB. */
   maxMemoryBytes?: number;
   /**
+   * Most table elements, all of the instance's tables together (their
+   * minima plus whatever `table.grow` adds). Each funcref element costs the
+   * host ~28 bytes outside linear memory. Default 1,000,000 (~28 MB).
+   */
+  maxTableElements?: number;
+  /**
    * Instruction budget (one unit per non-structural wasm instruction). Default
    * `null`: not metered, and the module is compiled without instrumentation.
    */
@@ -75,6 +86,7 @@ export interface SandboxLimits {
 export interface ResolvedLimits {
   maxMemoryBytes: number;
   maxMemoryPages: number;
+  maxTableElements: number;
   fuel: bigint | null;
   timeoutMs: number;
   stackSizeMb: number;
@@ -87,10 +99,19 @@ export interface ResolvedLimits {
 export const WASM_PAGE = 65536;
 /** 65536 pages: the whole 32-bit address space. */
 export const MAX_WASM32_PAGES = 65536;
+/**
+ * Highest maxTableElements accepted. V8 allows 10,000,000 per table, but one
+ * table.grow to that size allocates its element arrays in one piece, and a
+ * worker may overshoot its V8 heap limit by only 16 MiB before V8 aborts the
+ * whole process instead of ending the worker (measured: 1,000,000 elements,
+ * two 8 MB arrays, end the executor cleanly at its limit; 4,000,000 abort).
+ */
+export const MAX_TABLE_ELEMENTS = 1_000_000;
 
 export const DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
   maxMemoryBytes: 256 * 1024 * 1024,
   maxMemoryPages: (256 * 1024 * 1024) / WASM_PAGE,
+  maxTableElements: 1_000_000,
   fuel: null,
   timeoutMs: 30_000,
   stackSizeMb: 4,
@@ -135,9 +156,18 @@ export function resolveLimits(limits: SandboxLimits = {}, base: Readonly<Resolve
     }
   }
   const stackSizeMb = positive("stackSizeMb", limits.stackSizeMb, base.stackSizeMb, false);
+  let maxTableElements = base.maxTableElements;
+  if (limits.maxTableElements !== undefined) {
+    const t = limits.maxTableElements;
+    if (typeof t !== "number" || !Number.isSafeInteger(t) || t < 0 || t > MAX_TABLE_ELEMENTS) {
+      throw new LimitOptionError("maxTableElements", `must be an integer from 0 to ${MAX_TABLE_ELEMENTS}, got ${String(t)}`);
+    }
+    maxTableElements = t;
+  }
   return {
     maxMemoryBytes,
     maxMemoryPages,
+    maxTableElements,
     fuel,
     timeoutMs: positive("timeoutMs", limits.timeoutMs, base.timeoutMs, true),
     stackSizeMb,
@@ -199,6 +229,11 @@ export function describeEnd(reason: EndReason, limits: ResolvedLimits, detail?: 
     case "executor_lost":
       return `executor lost${extra}`;
   }
+}
+
+/** describeEnd for a `memory_limit` reached through the table budget. */
+export function describeTableLimit(limits: ResolvedLimits, detail?: string): string {
+  return `table limit of ${limits.maxTableElements} elements reached${detail ? `: ${detail}` : ""} (raise it with --max-table-elements)`;
 }
 
 export function formatBytes(n: number): string {

@@ -24,70 +24,9 @@
  * random values read during init are frozen into the snapshot), table
  * mutations (refused when a table's size changed), imported globals.
  */
-import { ByteWriter } from "../wasm/binary.js";
-import { readModuleInfo, type ModuleInfo, type ValType } from "../wasm/reader.js";
-import { assemble, putSection, splitSections } from "../wasm/sections.js";
-import { FUEL_EXPORT } from "../wasm/rewrite.js";
+import type { SnapshotGlobal } from "../wasm/export-globals.js";
 
 const PAGE = 65536;
-export const SNAPSHOT_GLOBAL_PREFIX = "uniwasm_snapshot_global_";
-
-export interface SnapshotGlobal {
-  /** Export name to read and write it through. */
-  exportName: string;
-  valType: ValType;
-}
-
-export interface SnapshotExports {
-  bytes: Uint8Array;
-  /** Every mutable global the module defines, by the export that reaches it. */
-  globals: SnapshotGlobal[];
-}
-
-const EXPORT_KIND_GLOBAL = 0x03;
-const KIND_BYTE: Record<string, number> = { function: 0, table: 1, memory: 2, global: 3, tag: 4 };
-
-/**
- * Exports every mutable global the module defines (reusing an existing export
- * when there is one). Function and global indices do not move, so names and
- * backtraces stay valid.
- */
-export function exportMutableGlobals(bytes: Uint8Array, info: ModuleInfo = readModuleInfo(bytes)): SnapshotExports {
-  const exportedAs = new Map<number, string>();
-  for (const e of info.exports) if (e.kind === "global" && !exportedAs.has(e.index)) exportedAs.set(e.index, e.name);
-  const globals: SnapshotGlobal[] = [];
-  const added: { name: string; index: number }[] = [];
-  const taken = new Set(info.exports.map((e) => e.name));
-  info.globals.forEach((g, i) => {
-    if (!g.mutable) return;
-    const index = info.importedGlobalCount + i;
-    let name = exportedAs.get(index);
-    if (name === FUEL_EXPORT) return; // fuel is set per run, never restored
-    if (name === undefined) {
-      name = `${SNAPSHOT_GLOBAL_PREFIX}${index}`;
-      if (taken.has(name)) throw new Error(`cannot export global ${index}: the module already exports "${name}"`);
-      added.push({ name, index });
-    }
-    globals.push({ exportName: name, valType: g.valType });
-  });
-  if (added.length === 0) return { bytes, globals };
-
-  const w = new ByteWriter();
-  w.u32(info.exports.length + added.length);
-  for (const e of info.exports) {
-    w.name(e.name);
-    w.u8(KIND_BYTE[e.kind]!);
-    w.u32(e.index);
-  }
-  for (const a of added) {
-    w.name(a.name);
-    w.u8(EXPORT_KIND_GLOBAL);
-    w.u32(a.index);
-  }
-  const sections = splitSections(bytes, info);
-  putSection(sections, 7, "export", w.toBytes());
-  return { bytes: assemble(sections), globals };
-}
 
 /**
  * Captured state. Page data lives in a SharedArrayBuffer so that handing a
@@ -223,44 +162,4 @@ function sameRange(a: Uint8Array, b: Uint8Array, start: number, end: number): bo
   const wb = new Int32Array(b.buffer, b.byteOffset + start, (end - start) / 4);
   for (let i = 0; i < wa.length; i++) if (wa[i] !== wb[i]) return false;
   return true;
-}
-
-/**
- * Turns a module's one imported memory (e.g. `env.memory`, from
- * `-Wl,--import-memory`) into a memory it defines, with the same limits. For
- * a single instance this is the same thing (the host would create a fresh
- * memory for it anyway), and it lets the kernel's linker, which offers only
- * WASI functions, link it, and limitMemory cap it like any other. Shared
- * memories and modules with several memories are left as they are.
- */
-export function defineImportedMemory(bytes: Uint8Array, info: ModuleInfo = readModuleInfo(bytes)): { bytes: Uint8Array; changed: boolean } {
-  const memImports = info.imports.filter((i) => i.kind === "memory");
-  if (memImports.length !== 1 || info.memories.length > 0) return { bytes, changed: false };
-  const imp = memImports[0]!;
-  if (imp.kind !== "memory" || imp.memory.shared) return { bytes, changed: false };
-  const section = info.sections.find((s) => s.id === 2);
-  if (!section) return { bytes, changed: false };
-  const at = info.imports.indexOf(imp);
-  const end = at + 1 < info.imports.length ? info.imports[at + 1]!.offset : section.contentOffset + section.size;
-  const w = new ByteWriter();
-  w.u32(info.imports.length - 1);
-  // Entries before and after it, byte for byte.
-  const first = info.imports[0]!.offset;
-  w.bytes(bytes.subarray(first, imp.offset));
-  w.bytes(bytes.subarray(end, section.contentOffset + section.size));
-  const m = imp.memory;
-  const mem = new ByteWriter();
-  mem.u32(1);
-  mem.u8((m.max !== undefined ? 1 : 0) | (m.is64 ? 4 : 0));
-  if (m.is64) {
-    mem.u64(m.min);
-    if (m.max !== undefined) mem.u64(m.max);
-  } else {
-    mem.u32(m.min);
-    if (m.max !== undefined) mem.u32(m.max);
-  }
-  const sections = splitSections(bytes, info);
-  putSection(sections, 2, "import", w.toBytes());
-  putSection(sections, 5, "memory", mem.toBytes());
-  return { bytes: assemble(sections), changed: true };
 }

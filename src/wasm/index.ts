@@ -34,8 +34,15 @@ export {
   type NameInfo,
   type FunctionBody,
 } from "./reader.js";
+export { prepareModule, importTypes, functionNames, type PrepareOptions, type PreparedWasm, type ImportType } from "./prepare.js";
+export { hookGrow, growRefused, resetGrowFailed, GROW_FAILED_EXPORT } from "./grow-hook.js";
+export { exportMutableGlobals, type SnapshotGlobal } from "./export-globals.js";
+export { importDefinedMemory, defineImportedMemory, linkView } from "./memory-import.js";
 export {
   limitMemory,
+  limitTables,
+  type LimitedTable,
+  type TableLimitResult,
   instrumentFuel,
   originalOffset,
   type OffsetMap,

@@ -122,7 +122,10 @@ export interface ModuleInfo {
   nameSectionError: string | undefined;
 }
 
-/** Maxima V8 itself enforces (wasm-limits.h); a count above these can never compile. */
+/**
+ * Maxima V8 itself enforces (src/wasm/wasm-limits.h, kV8MaxWasm*, as in
+ * Node 20's V8 11.3); a count above these can never compile.
+ */
 export const ENGINE_MAXIMA = {
   types: 1_000_000,
   functions: 1_000_000,
@@ -132,6 +135,7 @@ export const ENGINE_MAXIMA = {
   tags: 1_000_000,
   dataSegments: 100_000,
   elementSegments: 10_000_000,
+  tableInitEntries: 10_000_000,
   tables: 100_000,
   memories: 100,
   params: 1_000,

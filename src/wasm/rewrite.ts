@@ -4,7 +4,7 @@
  * function indices never move, so the name section and backtraces stay valid.
  */
 import { ByteReader, ByteWriter } from "./binary.js";
-import { WasmError, WasmLimitError } from "./errors.js";
+import { WasmError, WasmLimitError, WasmUnsupportedError } from "./errors.js";
 import { Flow, InstructionDecoder, Op, BLOCKTYPE_EMPTY } from "./instructions.js";
 import { readFunctionBody, readModuleInfo, type Limits, type ModuleInfo } from "./reader.js";
 import { assemble, putSection, splitSections, type RawSection } from "./sections.js";
@@ -113,6 +113,73 @@ function checkMinimum(what: string, m: Limits, maxPages: number): void {
 
 function mib(pages: number): string {
   return `${(pages * WASM_PAGE_BYTES) / (1024 * 1024)} MiB`;
+}
+
+// ---- table limit ---------------------------------------------------------------
+
+export interface LimitedTable {
+  /** Index in the table index space. */
+  index: number;
+  min: number;
+  /** The maximum the module declared (undefined: none). */
+  declaredMax: number | undefined;
+  /** The maximum it has now. */
+  max: number;
+}
+
+export interface TableLimitResult {
+  bytes: Uint8Array;
+  changed: boolean;
+  /** Tables the module defines, with their new maxima. */
+  tables: LimitedTable[];
+}
+
+/**
+ * Bounds the elements of all the module's tables together at `maxElements`,
+ * as limitMemory bounds memory: a table's elements live outside linear memory
+ * (V8 allocates ~16 bytes of heap and ~12 bytes off-heap per funcref element),
+ * so without a maximum one `table.grow` can make the host allocate gigabytes.
+ *
+ * Each defined table's maximum is lowered (or set) to its minimum plus an
+ * equal share of the headroom, `maxElements` minus every table's minimum, so
+ * the maxima never sum above `maxElements`; a declared maximum below that is
+ * kept. `table.grow` past a maximum returns -1 as the spec says. Tables whose
+ * minima alone exceed `maxElements` are refused with WasmLimitError
+ * ("maxTableElements"). Imported tables count with their minimum (the host
+ * links none, so such a module does not link anyway).
+ */
+export function limitTables(bytes: Uint8Array, maxElements: number, info: ModuleInfo = readModuleInfo(bytes)): TableLimitResult {
+  if (!Number.isSafeInteger(maxElements) || maxElements < 0) {
+    throw new RangeError(`maxElements must be a non-negative integer, got ${maxElements}`);
+  }
+  const t64 = info.tables.findIndex((t) => t.limits.is64);
+  if (t64 >= 0) throw new WasmUnsupportedError("table64", info.sections.find((s) => s.id === 4)?.offset ?? 0, `table ${info.importedTableCount + t64} has 64-bit indexes`);
+  const importedMin = info.imports.reduce((n, i) => n + (i.kind === "table" ? i.table.limits.min : 0), 0);
+  const minima = importedMin + info.tables.reduce((n, t) => n + t.limits.min, 0);
+  if (minima > maxElements) {
+    throw new WasmLimitError(
+      "maxTableElements",
+      minima,
+      maxElements,
+      `the module's tables need ${minima} elements to start, above the table limit of ${maxElements} elements; raise the limit`,
+    );
+  }
+  const share = info.tables.length === 0 ? 0 : Math.floor((maxElements - minima) / info.tables.length);
+  let changed = false;
+  const tables: LimitedTable[] = [];
+  const limited = info.tables.map((t, i) => {
+    const max = Math.min(t.limits.min + share, t.limits.max ?? Infinity);
+    if (max !== t.limits.max) changed = true;
+    tables.push({ index: info.importedTableCount + i, min: t.limits.min, declaredMax: t.limits.max, max });
+    return { refType: t.refType, min: t.limits.min, max };
+  });
+  if (!changed) return { bytes, changed, tables };
+  const w = new ByteWriter();
+  w.u32(limited.length);
+  for (const t of limited) w.u8(t.refType === "funcref" ? 0x70 : 0x6f).u8(0x01).u32(t.min).u32(t.max);
+  const sections = splitSections(bytes, info);
+  putSection(sections, 4, "table", w.toBytes());
+  return { bytes: assemble(sections), changed, tables };
 }
 
 // ---- fuel ----------------------------------------------------------------------

@@ -1,56 +1,73 @@
 /**
- * Host bounds on a module, checked before V8 sees it.
+ * Structural bounds on a module, checked before V8 sees it.
  *
- * V8 has its own (generous) maxima; these are the node's, so that one tenant's
- * module cannot make compilation take seconds or hundreds of megabytes. The
- * check reads the structure (bounded by the byte size) and decodes every code
- * body once, iteratively, for locals and block nesting: time and memory are
- * linear in the module size, whatever the module declares.
+ * They follow V8's own (src/wasm/wasm-limits.h, kV8MaxWasm*: a module above
+ * them never compiles anyway), except where a bound protects the host from a
+ * module that costs far more than its size: compile time and code space
+ * (module bytes, nesting depth) or host memory *per instance* (exports,
+ * tables, tags; measured on Node 20, see docs/wasm.md). Every bound is an
+ * option, and a module above one is refused with a WasmLimitError naming it.
+ * The check reads the structure (bounded by the byte size) and decodes every
+ * code body once, iteratively, for locals and block nesting: time and memory
+ * are linear in the module size, whatever the module declares.
  */
 import { ByteReader } from "./binary.js";
 import { WasmCompileError, WasmError, WasmLimitError, hex } from "./errors.js";
 import { Flow, InstructionDecoder } from "./instructions.js";
-import { functionDisplayName, readFunctionBody, readModuleInfo, type ModuleInfo } from "./reader.js";
+import { ENGINE_MAXIMA, functionDisplayName, readFunctionBody, readModuleInfo, type ModuleInfo } from "./reader.js";
 
-/** Host bounds on a module. Each is a count or a byte size; see DEFAULT_MODULE_LIMITS. */
+/** Structural bounds on a module. Each is a count or a byte size; see DEFAULT_MODULE_LIMITS. */
 export interface ModuleLimits {
-  /** Size of the module file in bytes. */
+  /** Size of the module file in bytes. Ours (V8: 1 GiB): compile time and code space grow with it. */
   maxModuleBytes: number;
+  /** V8's kV8MaxWasmTypes. */
   maxTypes: number;
-  /** Functions in the index space (imported + defined). */
+  /** Functions in the index space (imported + defined); V8's kV8MaxWasmFunctions. */
   maxFunctions: number;
+  /** V8's kV8MaxWasmImports. */
   maxImports: number;
+  /** Ours (V8: 100,000): every export costs each instance a wrapper (100,000 exports: ~13 MB and ~0.5 s per instance). */
   maxExports: number;
+  /** V8's kV8MaxWasmGlobals. */
   maxGlobals: number;
+  /** Ours (V8: 100,000): every table is objects per instance (100,000 tables: ~54 MB per instance). */
   maxTables: number;
-  /** Memories (imported + defined). One by default: the memory limit is per memory. */
+  /** Memories (imported + defined). Ours, one: the memory limit is per memory. */
   maxMemories: number;
-  /** Initial size of any table, in elements (each costs host memory at instantiation). */
-  maxTableElements: number;
+  /** Exception tags. Ours (V8: 1,000,000): each is an object per instance (1,000,000 tags: ~26 MB per instance). */
+  maxTags: number;
+  /**
+   * Initial size of any one table, in elements; V8's kV8MaxWasmTableInitEntries.
+   * (What all tables may hold together is the instance's maxTableElements limit.)
+   */
+  maxInitialTableElements: number;
+  /** V8's kV8MaxWasmDataSegments. */
   maxDataSegments: number;
+  /** V8's bound on element segments (its maximum table size). */
   maxElementSegments: number;
-  /** Size of one function body in bytes. */
+  /** Size of one function body in bytes; V8's kV8MaxWasmFunctionSize. */
   maxFunctionBodyBytes: number;
-  /** Declared locals of one function (parameters excluded). */
+  /** Declared locals of one function (parameters excluded); V8's kV8MaxWasmFunctionLocals. */
   maxLocalsPerFunction: number;
-  /** Depth of nested block/loop/if/try in one function body. */
+  /** Depth of nested block/loop/if/try in one function body. Ours: V8 has none, its compilers' stacks grow with it. */
   maxNestingDepth: number;
 }
 
 export const DEFAULT_MODULE_LIMITS: Readonly<ModuleLimits> = Object.freeze({
-  maxModuleBytes: 64 * 1024 * 1024,
-  maxTypes: 100_000,
-  maxFunctions: 200_000,
-  maxImports: 10_000,
+  maxModuleBytes: 128 * 1024 * 1024,
+  maxTypes: ENGINE_MAXIMA.types,
+  maxFunctions: ENGINE_MAXIMA.functions,
+  maxImports: ENGINE_MAXIMA.imports,
   maxExports: 10_000,
-  maxGlobals: 100_000,
+  maxGlobals: ENGINE_MAXIMA.globals,
   maxTables: 100,
   maxMemories: 1,
-  maxTableElements: 1_000_000,
-  maxDataSegments: 100_000,
-  maxElementSegments: 100_000,
-  maxFunctionBodyBytes: 4 * 1024 * 1024,
-  maxLocalsPerFunction: 50_000,
+  maxTags: 10_000,
+  maxInitialTableElements: ENGINE_MAXIMA.tableInitEntries,
+  maxDataSegments: ENGINE_MAXIMA.dataSegments,
+  maxElementSegments: ENGINE_MAXIMA.elementSegments,
+  maxFunctionBodyBytes: ENGINE_MAXIMA.functionBodyBytes,
+  maxLocalsPerFunction: ENGINE_MAXIMA.localsPerFunction,
   maxNestingDepth: 10_000,
 });
 
@@ -82,10 +99,11 @@ export function checkModule(bytes: Uint8Array, limits?: Partial<ModuleLimits>): 
   check("maxGlobals", info.importedGlobalCount + info.globals.length, l, "globals");
   check("maxTables", info.importedTableCount + info.tables.length, l, "tables");
   check("maxMemories", info.importedMemoryCount + info.memories.length, l, "memories");
+  check("maxTags", info.importedTagCount + info.tagCount, l, "tags");
   check("maxDataSegments", info.dataSegmentCount, l, "data segments");
   check("maxElementSegments", info.elementSegmentCount, l, "element segments");
   const tables = [...info.imports.flatMap((i) => (i.kind === "table" ? [i.table] : [])), ...info.tables];
-  tables.forEach((t, i) => check("maxTableElements", t.limits.min, l, `initial size of table ${i}`));
+  tables.forEach((t, i) => check("maxInitialTableElements", t.limits.min, l, `initial size of table ${i}`));
   scanCode(bytes, info, l);
   return info;
 }

@@ -21,11 +21,12 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import type { EndReason } from "../../src/sandbox/limits.js";
-import { defineImportedMemory, exportMutableGlobals } from "../../src/sandbox/snapshot.js";
-import { importDefinedMemory, linkView } from "../../src/sandbox/memory-recycling.js";
-import { hookMemoryGrow } from "../../src/sandbox/grow-hook.js";
+import { exportMutableGlobals } from "../../src/wasm/export-globals.js";
+import { defineImportedMemory, importDefinedMemory, linkView } from "../../src/wasm/memory-import.js";
+import { hookGrow } from "../../src/wasm/grow-hook.js";
+import { prepareModule } from "../../src/wasm/prepare.js";
 import { WasmError } from "../../src/wasm/errors.js";
-import { instrumentFuel, limitMemory } from "../../src/wasm/rewrite.js";
+import { instrumentFuel, limitMemory, limitTables } from "../../src/wasm/rewrite.js";
 import { checkModule } from "../../src/wasm/validate.js";
 import { hostcallGuest } from "./hostcall-guest.js";
 import { mutate } from "./mutate.js";
@@ -109,7 +110,9 @@ export async function moduleCase(pool: ExecutorPool, seed: number, base: readonl
     ["defineImportedMemory", () => defineImportedMemory(bytes, info).bytes],
     ["importDefinedMemory", () => importDefinedMemory(limitMemory(bytes, 256, info).bytes)?.bytes ?? bytes],
     ["linkView", () => linkView(bytes, info)],
-    ["hookMemoryGrow", () => hookMemoryGrow(bytes, info).bytes],
+    ["hookGrow", () => hookGrow(bytes, info).bytes],
+    ["limitTables", () => limitTables(bytes, 1000, info).bytes],
+    ["prepareModule", () => prepareModule(bytes, { maxMemoryPages: 256, maxTableElements: 100_000, fuel: true, snapshot: true }).bytes],
   ];
   for (const [name, rewrite] of rewrites) {
     let out: Uint8Array;

@@ -3,25 +3,20 @@ import assert from "node:assert/strict";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import { initializeForSnapshot, instantiate, type PreparedModule } from "../../src/sandbox/guest.js";
 import { resolveLimits } from "../../src/sandbox/limits.js";
-import { captureSnapshot, exportMutableGlobals, SNAPSHOT_GLOBAL_PREFIX } from "../../src/sandbox/snapshot.js";
+import { captureSnapshot } from "../../src/sandbox/snapshot.js";
+import { compilePrepared } from "../../src/sandbox/modules.js";
+import { exportMutableGlobals, SNAPSHOT_GLOBAL_PREFIX } from "../../src/wasm/export-globals.js";
+import { prepareModule } from "../../src/wasm/prepare.js";
 import { readModuleInfo } from "../../src/wasm/reader.js";
 import { fixture, text } from "./helpers.js";
 
 const pool = new ExecutorPool({ size: 2 });
 after(() => pool.close());
 
+/** The module as an executor would get it for a snapshot, without the memory import (this test reads the instance's own). */
 function prepareInProcess(bytes: Uint8Array): PreparedModule {
-  const { bytes: rewritten, globals } = exportMutableGlobals(bytes);
-  return {
-    key: "test",
-    module: new WebAssembly.Module(rewritten),
-    metered: false,
-    maxMemoryPages: 65536,
-    importedMemories: [],
-    snapshotGlobals: globals,
-    signatures: new Map(),
-    functionNames: new Map(),
-  };
+  const p = prepareModule(bytes, { maxMemoryPages: 65536, maxTableElements: 1_000_000, fuel: false, snapshot: true, recycleMemory: false });
+  return compilePrepared(p, "test", 0, undefined);
 }
 
 describe("snapshots", () => {

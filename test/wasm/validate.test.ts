@@ -53,10 +53,38 @@ test("maxMemories defaults to one memory per module", () => {
   checkModule(two, { maxMemories: 2 });
 });
 
-test("maxTableElements bounds the initial size of tables", () => {
-  const table = moduleOf(section(4, vec([[0x70, 0x00, ...u32(2_000_000)]])));
-  limitError(() => checkModule(table), "maxTableElements");
-  checkModule(table, { maxTableElements: 2_000_000 });
+test("maxInitialTableElements bounds the initial size of each table, at V8's 10,000,000 by default", () => {
+  const table = moduleOf(section(4, vec([[0x70, 0x00, ...u32(10_000_001)]])));
+  limitError(() => checkModule(table), "maxInitialTableElements");
+  checkModule(moduleOf(section(4, vec([[0x70, 0x00, ...u32(2_000_000)]]))));
+  limitError(() => checkModule(moduleOf(section(4, vec([[0x70, 0x00, ...u32(2_000)]]))), { maxInitialTableElements: 1000 }), "maxInitialTableElements");
+});
+
+test("structural limits follow V8's own where they do not protect the host", () => {
+  assert.equal(DEFAULT_MODULE_LIMITS.maxFunctions, 1_000_000); // kV8MaxWasmFunctions
+  assert.equal(DEFAULT_MODULE_LIMITS.maxTypes, 1_000_000);
+  assert.equal(DEFAULT_MODULE_LIMITS.maxImports, 100_000);
+  assert.equal(DEFAULT_MODULE_LIMITS.maxGlobals, 1_000_000);
+  assert.equal(DEFAULT_MODULE_LIMITS.maxFunctionBodyBytes, 7_654_321);
+  assert.equal(DEFAULT_MODULE_LIMITS.maxLocalsPerFunction, 50_000);
+});
+
+test("a module of 620,000 functions is accepted (a compiled Haskell program has as many)", () => {
+  const n = 620_000;
+  // One type, n functions of it, n bodies `end`.
+  const funcs = [...u32(n), ...new Array<number>(n).fill(0)];
+  const bodies: number[] = [...u32(n)];
+  for (let i = 0; i < n; i++) bodies.push(0x02, 0x00, 0x0b);
+  const bytes = moduleOf(section(1, vec([[0x60, 0x00, 0x00]])), section(3, funcs), section(10, bodies));
+  const info = checkModule(bytes);
+  assert.equal(info.functions.length, n);
+  limitError(() => checkModule(bytes, { maxFunctions: 600_000 }), "maxFunctions");
+});
+
+test("maxTags bounds exception tags (each is an object in every instance)", () => {
+  const tags = moduleOf(section(1, vec([[0x60, 0x00, 0x00]])), section(13, vec([[0x00, 0x00], [0x00, 0x00]])));
+  limitError(() => checkModule(tags, { maxTags: 1 }), "maxTags");
+  checkModule(tags, { maxTags: 2 });
 });
 
 test("maxLocalsPerFunction counts declared locals", () => {
