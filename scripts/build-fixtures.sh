@@ -106,11 +106,6 @@ for src in test/fixtures/wat-kernel/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
 
-# --- hostile: modules that attack the host's resources (test/sandbox/hostile.test.ts, bench/hostile.ts) ---
-for src in test/fixtures/hostile/*.wat; do
-  wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
-done
-
 # --- as: AssemblyScript WASI commands (test/kernel/assemblyscript.test.ts) ---
 # asc from npm (devDependency) with @assemblyscript/wasi-shim's configuration,
 # which maps console/process/crypto/Date onto wasi_snapshot_preview1.
@@ -128,7 +123,8 @@ wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
 wasi_cc examples/hello-http.wasm examples/hello-http.c -O2 -g0 -Wall
 wasi_cc examples/div.wasm examples/div.c -O2 -g0 -Wall
 
-# --- hostile: guests that try to make the host work or allocate past their limits (test/kernel/hostile.test.ts) ---
+# --- hostile: guests that try to make the host work or allocate past their limits
+# (test/kernel/hostile.test.ts, test/sandbox/hostile.test.ts, bench/sandbox-hostile.bench.ts) ---
 for src in test/fixtures/hostile/*.c; do
   wasi_cc "${src%.c}.wasm" "$src" -O2 -g0 -Wall
 done

@@ -1,4 +1,5 @@
 /** Public library API: `import { ... } from "uniwasm"`. One export line per layer. */
+export { parseSize, parseDuration, formatSize, formatDuration, UnitError } from "./units.js";
 export * from "./wasm/index.js";
 export * from "./kernel/index.js";
 export { runModule, runModuleSync, runFile, runBytes, runCommand, instantiate, type RunResult, type RunReason, type RunFileOptions, type TrapReport } from "./sandbox/instance.js";

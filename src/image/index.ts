@@ -1,5 +1,5 @@
 /** The image layer's public API: manifests, build, store, signing, trust, OCI registries and layouts. */
-export { parseManifest, parseSize, parseDuration, MANIFEST_FILE, MANIFEST_VERSION, MANIFEST_BOUNDS, type Manifest, type ManifestCapabilities, type ManifestLimits, type DirGrant, type HttpTrigger, type EntryKind } from "./manifest.js";
+export { parseManifest, MANIFEST_FILE, MANIFEST_VERSION, MANIFEST_BOUNDS, type Manifest, type ManifestCapabilities, type ManifestLimits, type DirGrant, type HttpTrigger, type EntryKind } from "./manifest.js";
 export { ImageError, ManifestError, IMAGE_ERRORS, type ImageErrorCode, type ManifestProblem } from "./errors.js";
 export { sha256, isDigest, parseDigest, shortDigest, type Digest } from "./digest.js";
 export { checkGrants, grantedCapabilities, manifestToKernelOptions, type GrantReport, type UngrantedImport, type ImageFiles } from "./grants.js";

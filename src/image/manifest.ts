@@ -43,7 +43,7 @@
  * host = "/var/lib/hello"     # an absolute host path, granted at run time
  * mode = "rw"
  *
- * [limits]                    # sizes: bytes or "64KiB"/"16MiB"/"1GiB"; durations: ms or "250ms"/"5s"/"2m"
+ * [limits]                    # sizes: bytes or "64K"/"16MiB"/"1G" (binary: "16MB" is 16 MiB); durations: ms or "250ms"/"5s"/"2m"/"1h"
  * memory = "64MiB"
  * fuel = 1_000_000_000
  * timeout = "5s"
@@ -61,6 +61,7 @@
 import { parse, TomlError } from "smol-toml";
 import { ManifestError, type ManifestProblem } from "./errors.js";
 import { KeyLines } from "./manifest-lines.js";
+import { parseDuration, parseSize } from "../units.js";
 
 export const MANIFEST_FILE = "uniwasm.toml";
 export const MANIFEST_VERSION = 1;
@@ -449,9 +450,9 @@ class Validator {
     if (v === undefined) return undefined;
     let bytes: number | undefined;
     if (typeof v === "number" && Number.isInteger(v)) bytes = v;
-    else if (typeof v === "string") bytes = parseSize(v);
+    else if (typeof v === "string") bytes = orUndefined(() => parseSize(v));
     if (bytes === undefined) {
-      return this.problem(field, `${typeof v === "string" ? JSON.stringify(v) : describe(v)} is not a size; use bytes (65536) or a string with KiB, MiB or GiB ("64MiB")`);
+      return this.problem(field, `${typeof v === "string" ? JSON.stringify(v) : describe(v)} is not a size; use bytes (65536) or a string with K, M or G (binary: "64M" and "64MiB" are 67108864 bytes)`);
     }
     if (bytes < min || bytes > max) return this.problem(field, `${bytes} bytes is out of range; allowed ${min} to ${max} bytes`);
     return bytes;
@@ -461,7 +462,7 @@ class Validator {
     if (v === undefined) return undefined;
     let ms: number | undefined;
     if (typeof v === "number" && Number.isInteger(v)) ms = v;
-    else if (typeof v === "string") ms = parseDuration(v);
+    else if (typeof v === "string") ms = orUndefined(() => parseDuration(v));
     if (ms === undefined) {
       return this.problem(field, `${typeof v === "string" ? JSON.stringify(v) : describe(v)} is not a duration; use milliseconds (5000) or a string with ms, s, m or h ("5s")`);
     }
@@ -500,6 +501,14 @@ class Validator {
   }
 }
 
+function orUndefined(parse: () => number): number | undefined {
+  try {
+    return parse();
+  } catch {
+    return undefined;
+  }
+}
+
 function describe(v: unknown): string {
   if (Array.isArray(v)) return "an array";
   if (v instanceof Date) return "a date";
@@ -512,30 +521,6 @@ function describe(v: unknown): string {
 
 function isInside(child: string, parent: string): boolean {
   return parent === "/" || child.startsWith(parent + "/");
-}
-
-const SIZE_UNITS: Record<string, number> = { "": 1, b: 1, kib: 1024, mib: 1024 ** 2, gib: 1024 ** 3, kb: 1000, mb: 1000 ** 2, gb: 1000 ** 3 };
-
-/** "64MiB" -> 67108864; undefined when it is not a size. */
-export function parseSize(s: string): number | undefined {
-  const m = /^\s*(\d+)\s*([A-Za-z]*)\s*$/.exec(s.replace(/_/g, ""));
-  if (!m) return undefined;
-  const unit = SIZE_UNITS[m[2]!.toLowerCase()];
-  if (unit === undefined) return undefined;
-  const n = Number(m[1]) * unit;
-  return Number.isSafeInteger(n) ? n : undefined;
-}
-
-const DURATION_UNITS: Record<string, number> = { "": 1, ms: 1, s: 1000, m: 60_000, h: 3_600_000 };
-
-/** "5s" -> 5000; undefined when it is not a duration. */
-export function parseDuration(s: string): number | undefined {
-  const m = /^\s*(\d+)\s*([a-z]*)\s*$/.exec(s.replace(/_/g, ""));
-  if (!m) return undefined;
-  const unit = DURATION_UNITS[m[2]!];
-  if (unit === undefined) return undefined;
-  const n = Number(m[1]) * unit;
-  return Number.isSafeInteger(n) ? n : undefined;
 }
 
 /** Spin's form: `scheme://host[:port]`, `*` allowed as the host's first label or the port. */

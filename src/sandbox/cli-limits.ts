@@ -1,96 +1,180 @@
 /**
  * The sandbox's flags for `uniwasm run`, and the run that honours them.
  *
- *   --max-memory <SIZE>   most linear memory (64K, 16M, 1G)      wasmtime: -W max-memory-size=BYTES
- *   --fuel <N>            instruction budget                     wasmtime: -W fuel=N
- *   --timeout <DURATION>  wall-clock deadline (500ms, 2s, 1m)    wasmtime: -W timeout=DURATION
- *   --max-stack <MIB>     V8 stack of the executor, in MiB       (wasmtime: -W max-wasm-stack=BYTES)
- *   -W <OPT=VALUE>        wasmtime's spelling of the above (repeatable)
+ *   --max-memory <SIZE>          most linear memory (64K .. 4G)        wasmtime: -W max-memory-size=BYTES
+ *   --max-table-elements <N>     most table elements, all tables        wasmtime: -W max-table-elements=N
+ *   --fuel <N>                   instruction budget (0 .. 2^63-1)       wasmtime: -W fuel=N
+ *   --timeout <DURATION>         wall-clock deadline (1ms .. 24h)       wasmtime: -W timeout=DURATION
+ *   --max-stack <MIB>            V8 stack of the executor (1 .. 256)    (wasmtime: -W max-wasm-stack=BYTES)
+ *   -W <OPT=VALUE[,OPT=VALUE]>   wasmtime's spelling of the above (repeatable, comma-separated)
  *
- * With none of them, `uniwasm run` runs in-process as before. With any, the
- * guest runs in an executor (a worker thread): a deadline can only stop a
- * spinning guest by ending its thread, and the stack size is a thread's.
+ * Without flags a run has the documented defaults (DEFAULT_LIMITS); every run
+ * goes to an executor (a worker thread): a deadline can only stop a spinning
+ * guest by ending its thread, and the stack size is a thread's.
  */
 import { Command, Option } from "commander";
+import { constants, fstatSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
 import type { RunFileOptions, RunResult } from "./instance.js";
 import { ExecutorPool } from "./executor-pool.js";
-import { parseByteSize, parseDuration, type SandboxLimits } from "./limits.js";
+import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type SandboxLimits } from "./limits.js";
+import { formatDuration, formatSize, parseDuration, parseSize } from "../units.js";
 
 export interface LimitFlags {
   maxMemory?: string;
+  maxTableElements?: string;
   fuel?: string;
   timeout?: string;
   maxStack?: string;
   W?: string[];
 }
 
+/** Bounds of the flags, in the units people type. */
+export const FLAG_BOUNDS = {
+  memory: { min: 64 * 1024, max: 4 * 1024 ** 3 },
+  stackMb: { min: 1, max: 256 },
+  timeoutMs: { min: 1, max: 24 * 3_600_000 },
+  fuel: { min: 0n, max: (1n << 63n) - 1n },
+  tableElements: { min: 0, max: MAX_TABLE_ELEMENTS },
+} as const;
+
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
 /** Adds the limit flags to a command (`uniwasm run`); returns it for chaining. */
 export function applyLimitFlags(cmd: Command): Command {
+  const d = DEFAULT_LIMITS;
   return cmd
-    .addOption(new Option("--max-memory <SIZE>", "most linear memory the guest may have (e.g. 64K, 16M, 1G); default 256M"))
-    .addOption(new Option("--fuel <N>", "instruction budget; the guest ends with fuel_exhausted when it is spent"))
-    .addOption(new Option("--timeout <DURATION>", "wall-clock deadline (e.g. 500ms, 2s, 1m); the guest ends with deadline_exceeded"))
-    .addOption(new Option("--max-stack <MIB>", "V8 stack of the executor running the guest, in MiB; deep recursion ends with stack_exhausted"))
-    .addOption(new Option("-W <OPT=VALUE>", "wasmtime-style limit: max-memory-size=BYTES, fuel=N, timeout=DURATION, max-wasm-stack=BYTES (repeatable)").argParser(collect));
+    .addOption(new Option("--max-memory <SIZE>", `most linear memory the guest may have (e.g. 64K, 16M, 1G; binary units); default ${short(formatSize(d.maxMemoryBytes))}`))
+    .addOption(new Option("--max-table-elements <N>", `most table elements, all of the guest's tables together (0 to ${MAX_TABLE_ELEMENTS}); default ${d.maxTableElements}`))
+    .addOption(new Option("--fuel <N>", "instruction budget (0 to 2^63-1); the guest ends with fuel_exhausted when it is spent; default none"))
+    .addOption(new Option("--timeout <DURATION>", `wall-clock deadline (e.g. 500ms, 2s, 1m, 1h; at most 24h); the guest ends with deadline_exceeded; default ${formatDuration(d.timeoutMs)}`))
+    .addOption(new Option("--max-stack <MIB>", `V8 stack of the executor running the guest, in MiB (1 to 256); deep recursion ends with stack_exhausted; default ${d.stackSizeMb}`))
+    .addOption(
+      new Option("-W <OPT=VALUE[,...]>", "wasmtime-style limits, comma-separated: max-memory-size=BYTES, max-table-elements=N, fuel=N, timeout=DURATION, max-wasm-stack=BYTES (repeatable)").argParser(collect),
+    );
 }
 
-function integer(text: string): bigint {
-  if (!/^\d+$/.test(text.trim())) throw new Error("expected a non-negative integer");
-  return BigInt(text.trim());
+/** "256 MiB" -> "256M": how the flag is written. */
+function short(size: string): string {
+  return size.replace(/ (.)iB$/, "$1");
 }
 
-/** The limits the flags ask for, or undefined when none was given. Throws naming the bad flag. */
-export function limitsFromFlags(flags: LimitFlags): SandboxLimits | undefined {
+/** A flag the user got wrong: one line, naming the flag and what it accepts. The CLI exits 2. */
+export class LimitFlagError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "LimitFlagError";
+  }
+}
+
+function integer(text: string, what: string): bigint {
+  const t = text.trim().replace(/_/g, "");
+  if (!/^\d+$/.test(t)) throw new Error(`must be ${what}`);
+  return BigInt(t);
+}
+
+function inRange<T extends number | bigint>(v: T, min: T, max: T, what: string): T {
+  if (v < min || v > max) throw new Error(`must be ${what}`);
+  return v;
+}
+
+/**
+ * The limits the flags ask for ({} when none was given). Throws
+ * LimitFlagError naming the bad flag and the allowed range.
+ */
+export function limitsFromFlags(flags: LimitFlags): SandboxLimits {
   const limits: SandboxLimits = {};
   const set = (key: string, value: string, flag: string): void => {
     try {
       switch (key) {
         case "max-memory":
-        case "max-memory-size":
-          limits.maxMemoryBytes = parseByteSize(value);
+        case "max-memory-size": {
+          const what = "a size from 64K to 4G (e.g. 16M)";
+          limits.maxMemoryBytes = inRange(parseSize(value), FLAG_BOUNDS.memory.min, FLAG_BOUNDS.memory.max, what);
           break;
-        case "fuel":
-          limits.fuel = integer(value);
+        }
+        case "max-table-elements": {
+          const what = `an integer from 0 to ${FLAG_BOUNDS.tableElements.max}`;
+          limits.maxTableElements = Number(inRange(integer(value, what), 0n, BigInt(FLAG_BOUNDS.tableElements.max), what));
           break;
-        case "timeout":
-          limits.timeoutMs = parseDuration(value);
+        }
+        case "fuel": {
+          const what = `an integer from 0 to ${FLAG_BOUNDS.fuel.max} (2^63-1)`;
+          limits.fuel = inRange(integer(value, what), FLAG_BOUNDS.fuel.min, FLAG_BOUNDS.fuel.max, what);
           break;
-        case "max-stack":
-          limits.stackSizeMb = Number(integer(value));
+        }
+        case "timeout": {
+          const what = "a duration from 1ms to 24h (e.g. 500ms, 2s, 1m, 1h)";
+          limits.timeoutMs = inRange(parseDuration(value), FLAG_BOUNDS.timeoutMs.min, FLAG_BOUNDS.timeoutMs.max, what);
           break;
-        case "max-wasm-stack":
-          limits.stackSizeMb = Math.max(1, Math.ceil(parseByteSize(value) / (1024 * 1024)));
+        }
+        case "max-stack": {
+          const what = "an integer number of MiB from 1 to 256";
+          limits.stackSizeMb = Number(inRange(integer(value, what), 1n, 256n, what));
           break;
+        }
+        case "max-wasm-stack": {
+          const what = "a size from 1M to 256M (rounded up to whole MiB)";
+          limits.stackSizeMb = inRange(Math.ceil(parseSize(value) / (1024 * 1024)), 1, 256, what);
+          break;
+        }
         default:
-          throw new Error(`unknown option "${key}" (known: max-memory-size, fuel, timeout, max-wasm-stack)`);
+          throw new Error(`unknown option "${key}" (known: max-memory-size, max-table-elements, fuel, timeout, max-wasm-stack)`);
       }
     } catch (err) {
-      throw new Error(`${flag}${flag.startsWith("-W") ? "=" : " "}${value}: ${(err as Error).message}`);
+      throw new LimitFlagError(`${flag}${flag.startsWith("-W") ? "=" : " "}${value}: ${(err as Error).message}`);
     }
   };
   if (flags.maxMemory !== undefined) set("max-memory", flags.maxMemory, "--max-memory");
+  if (flags.maxTableElements !== undefined) set("max-table-elements", flags.maxTableElements, "--max-table-elements");
   if (flags.fuel !== undefined) set("fuel", flags.fuel, "--fuel");
   if (flags.timeout !== undefined) set("timeout", flags.timeout, "--timeout");
   if (flags.maxStack !== undefined) set("max-stack", flags.maxStack, "--max-stack");
-  for (const w of flags.W ?? []) {
-    const i = w.indexOf("=");
-    if (i < 0) throw new Error(`-W ${w}: expected OPT=VALUE`);
-    set(w.slice(0, i), w.slice(i + 1), `-W ${w.slice(0, i)}`);
+  for (const list of flags.W ?? []) {
+    // wasmtime's form: -W a=1,b=2 (and -W a=1 -W b=2).
+    for (const w of list.split(",")) {
+      const i = w.indexOf("=");
+      if (i < 0) throw new LimitFlagError(`-W ${w}: expected OPT=VALUE`);
+      set(w.slice(0, i).trim(), w.slice(i + 1), `-W ${w.slice(0, i).trim()}`);
+    }
   }
-  return Object.keys(limits).length > 0 ? limits : undefined;
+  try {
+    resolveLimits(limits);
+  } catch (err) {
+    if (err instanceof LimitOptionError) throw new LimitFlagError(err.message);
+    throw err;
+  }
+  return limits;
 }
 
 /**
- * Runs a command module in an executor under `limits`, with the same options
- * as the in-process runFile/runBytes (directories, env, stdio, listening
- * sockets, trace). Invalid modules and link errors come back as results with
- * reason `invalid_module` / `link_error`, like every other end.
+ * How long a finished CLI run waits for its executor's thread to stop. A
+ * thread blocked in a host system call (a read from a pipe that never
+ * delivers, an open of a FIFO) cannot be stopped before the call returns, and
+ * Node waits for every thread at exit: then the process ends itself (see
+ * runLimited's `onStuck`).
  */
-export async function runLimited(bytes: Uint8Array, options: RunFileOptions, limits: SandboxLimits): Promise<RunResult> {
-  const { tcpListen, onListening, trace, stdout, stderr, limits: kernelLimits, ...rest } = options;
+const STOP_WAIT_MS = 1000;
+
+export interface RunLimitedOptions {
+  /** Called with the result as soon as the run ends, before the executor is closed (the CLI reports it here). */
+  onResult?: (result: RunResult) => void;
+  /**
+   * Called when the executor's thread did not stop within a second of the
+   * run's end (after a deadline, say): the process cannot exit normally. The
+   * CLI ends itself; a library caller decides.
+   */
+  onStuck?: () => void;
+}
+
+/**
+ * Runs a command module in an executor under `limits` (defaults for what is
+ * not given), with the same options as runFile/runBytes (directories, env,
+ * stdio, listening sockets, trace). Invalid modules and link errors come back
+ * as results with reason `invalid_module` / `link_error`, like every other end.
+ */
+export async function runLimited(bytes: Uint8Array, options: RunFileOptions, limits: SandboxLimits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
+  const { tcpListen, onListening, trace, stdout, stderr, stdin, limits: kernelLimits, ...rest } = options;
   const pool = new ExecutorPool({ size: 1, limits: { ...pickKernelLimits(kernelLimits), ...limits } });
   try {
     const listeners = [];
@@ -101,8 +185,9 @@ export async function runLimited(bytes: Uint8Array, options: RunFileOptions, lim
     }
     const stream = (spec: RunFileOptions["stdout"]): "stream" | Exclude<RunFileOptions["stdout"], (c: Uint8Array) => void> =>
       typeof spec === "function" ? "stream" : spec;
-    return await pool.run(bytes, {
+    const result = await pool.run(bytes, {
       ...rest,
+      ...(stdin !== undefined ? { stdin: interruptibleStdin(stdin) } : {}),
       ...(listeners.length > 0 ? { listeners } : {}),
       stdout: stream(stdout),
       stderr: stream(stderr),
@@ -113,13 +198,41 @@ export async function runLimited(bytes: Uint8Array, options: RunFileOptions, lim
         if (typeof spec === "function") spec(chunk);
       },
     });
+    how.onResult?.(result);
+    return result;
   } finally {
-    await pool.close();
+    await pool.close({ waitMs: STOP_WAIT_MS });
+    if (pool.stats().lingering > 0) how.onStuck?.();
   }
 }
 
-export async function runFileLimited(path: string, options: RunFileOptions, limits: SandboxLimits): Promise<RunResult> {
-  return runLimited(new Uint8Array(await readFile(path)), options, limits);
+/**
+ * The process's stdin as the guest should read it: non-blocking, so that the
+ * kernel waits for input in short interruptible sleeps instead of a read(2)
+ * no deadline can stop. A pipe or terminal is reopened non-blocking
+ * (/proc/self/fd/0: a description of its own, the shell's is untouched); a
+ * socket is switched by opening Node's own stdin stream on it (libuv makes
+ * it non-blocking, Node restores it at exit). Files never block.
+ */
+function interruptibleStdin(spec: RunFileOptions["stdin"]): RunFileOptions["stdin"] {
+  if (spec !== "inherit") return spec;
+  try {
+    const st = fstatSync(0);
+    if (st.isSocket()) {
+      process.stdin.pause(); // created paused; it never reads, the guest does
+      return spec;
+    }
+    if ((st.isFIFO() || st.isCharacterDevice()) && process.platform === "linux") {
+      return { fd: openSync("/proc/self/fd/0", constants.O_RDONLY | constants.O_NONBLOCK) };
+    }
+  } catch {
+    /* no /proc, or stdin closed: read it as is */
+  }
+  return spec;
+}
+
+export async function runFileLimited(path: string, options: RunFileOptions, limits: SandboxLimits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
+  return runLimited(new Uint8Array(await readFile(path)), options, limits, how);
 }
 
 function pickKernelLimits(k: RunFileOptions["limits"]): SandboxLimits {
@@ -127,5 +240,6 @@ function pickKernelLimits(k: RunFileOptions["limits"]): SandboxLimits {
   if (k?.openFiles !== undefined) out.openFiles = k.openFiles;
   if (k?.stdoutBytes !== undefined) out.stdoutBytes = k.stdoutBytes;
   if (k?.stderrBytes !== undefined) out.stderrBytes = k.stderrBytes;
+  if (k?.memDirBytes !== undefined) out.memDirBytes = k.memDirBytes;
   return out;
 }

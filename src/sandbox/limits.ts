@@ -30,6 +30,7 @@
 
 /** Why an instance was stopped by the sandbox rather than ending by itself (one list, the kernel's). */
 import type { LimitReason } from "../kernel/errors.js";
+import { formatSize } from "../units.js";
 export type { LimitReason };
 
 export const LIMIT_REASONS: readonly LimitReason[] = [
@@ -236,32 +237,8 @@ export function describeTableLimit(limits: ResolvedLimits, detail?: string): str
   return `table limit of ${limits.maxTableElements} elements reached${detail ? `: ${detail}` : ""} (raise it with --max-table-elements)`;
 }
 
-export function formatBytes(n: number): string {
-  if (!Number.isFinite(n)) return "unlimited";
-  if (n >= 1024 * 1024 && n % (1024 * 1024) === 0) return `${n / (1024 * 1024)} MiB`;
-  if (n >= 1024 && n % 1024 === 0) return `${n / 1024} KiB`;
-  return `${n} bytes`;
-}
+/** 16777216 -> "16 MiB" (units.ts's formatSize). */
+export const formatBytes = formatSize;
 
-/**
- * Parses a size as people write it on a command line: `65536`, `64K`, `16M`,
- * `1G`, `512MiB` (binary units; a bare number is bytes).
- */
-export function parseByteSize(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(?:i?b)?\s*$/i.exec(text);
-  if (!m) throw new RangeError(`not a size: "${text}" (examples: 65536, 64K, 16M, 1G)`);
-  const scale = { "": 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[m[2]!.toLowerCase() as "" | "k" | "m" | "g" | "t"];
-  const n = Math.floor(Number(m[1]) * scale);
-  if (n <= 0) throw new RangeError(`size must be positive: "${text}"`);
-  return n;
-}
-
-/** Parses a duration: `500` (ms), `500ms`, `2s`, `1m`. */
-export function parseDuration(text: string): number {
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)?\s*$/i.exec(text);
-  if (!m) throw new RangeError(`not a duration: "${text}" (examples: 500ms, 2s, 1m)`);
-  const scale = { ms: 1, s: 1000, m: 60_000 }[(m[2] ?? "ms").toLowerCase() as "ms" | "s" | "m"];
-  const n = Number(m[1]) * scale;
-  if (n <= 0) throw new RangeError(`duration must be positive: "${text}"`);
-  return n;
-}
+/** The one size and duration grammar (src/units.ts). */
+export { parseSize, parseDuration } from "../units.js";

@@ -112,7 +112,7 @@ test("a bad manifest fails the build with file, line and field", async () => {
     await writeFile(join(dir, "uniwasm.toml"), (await readFile(join(dir, "uniwasm.toml"), "utf8")) + "\n[limits]\nmemory = \"lots\"\n");
     const r = cli(home, dir, "build");
     assert.equal(r.status, 1);
-    assert.equal(r.stderr, `uniwasm build: uniwasm.toml:19: limits.memory: "lots" is not a size; use bytes (65536) or a string with KiB, MiB or GiB ("64MiB")\n`);
+    assert.equal(r.stderr, `uniwasm build: uniwasm.toml:19: limits.memory: "lots" is not a size; use bytes (65536) or a string with K, M or G (binary: "64M" and "64MiB" are 67108864 bytes)\n`);
   } finally {
     await cleanup(dir, work, home);
   }

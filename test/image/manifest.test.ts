@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { parseManifest, parseSize, parseDuration, MANIFEST_BOUNDS } from "../../src/image/manifest.js";
+import { parseManifest, MANIFEST_BOUNDS } from "../../src/image/manifest.js";
+import { parseSize, parseDuration } from "../../src/units.js";
 import { ManifestError } from "../../src/image/errors.js";
 
 const MINIMAL = `manifest_version = 1
@@ -218,10 +219,19 @@ test("sizes and durations accept plain numbers and binary units", () => {
   assert.equal(parseSize("64MiB"), 64 * 1024 * 1024);
   assert.equal(parseSize("1_024"), 1024);
   assert.equal(parseSize("2GiB"), 2 * 1024 ** 3);
-  assert.equal(parseSize("3 parsecs"), undefined);
+  assert.throws(() => parseSize("3 parsecs"), /not a size/);
   assert.equal(parseDuration("250ms"), 250);
   assert.equal(parseDuration("2m"), 120_000);
-  assert.equal(parseDuration("1d"), undefined);
+  assert.throws(() => parseDuration("1d"), /not a duration/);
+});
+
+test("a manifest's sizes and durations use the CLI's grammar: binary units, whatever their spelling; 1h", () => {
+  for (const [text, bytes] of [["16MB", 16 << 20], ["16M", 16 << 20], ["16MiB", 16 << 20], ["64K", 64 << 10], ["1G", 1 << 30]] as const) {
+    assert.equal(parseSize(text), bytes, text);
+    const m = parseManifest(`${MINIMAL}[limits]\nmemory = "${text}"\ntimeout = "1h"\n`);
+    assert.equal(m.limits.memoryBytes, bytes, text);
+    assert.equal(m.limits.timeoutMs, 3_600_000);
+  }
 });
 
 test("line numbers stay right after multi-line arrays and strings", () => {

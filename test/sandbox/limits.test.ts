@@ -2,7 +2,7 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ExecutorPool, ReactorStartError } from "../../src/sandbox/executor-pool.js";
-import { DEFAULT_LIMITS, EXIT_CODES, LimitOptionError, parseByteSize, parseDuration, resolveLimits } from "../../src/sandbox/limits.js";
+import { DEFAULT_LIMITS, EXIT_CODES, LimitOptionError, parseSize, parseDuration, resolveLimits } from "../../src/sandbox/limits.js";
 import { fixture, REPO, text } from "./helpers.js";
 
 const pool = new ExecutorPool({ size: 2 });
@@ -24,12 +24,12 @@ describe("limit options", () => {
     assert.equal(resolveLimits({ maxMemoryBytes: Infinity }).maxMemoryPages, 65536);
   });
   test("sizes and durations parse as people write them", () => {
-    assert.equal(parseByteSize("16M"), 16 << 20);
-    assert.equal(parseByteSize("64KiB"), 64 << 10);
-    assert.equal(parseByteSize("1G"), 1 << 30);
+    assert.equal(parseSize("16M"), 16 << 20);
+    assert.equal(parseSize("64KiB"), 64 << 10);
+    assert.equal(parseSize("1G"), 1 << 30);
     assert.equal(parseDuration("2s"), 2000);
     assert.equal(parseDuration("250"), 250);
-    assert.throws(() => parseByteSize("lots"), /not a size/);
+    assert.throws(() => parseSize("lots"), /not a size/);
   });
   test("each limit reason has its own exit code", () => {
     const codes = ["memory_limit", "fuel_exhausted", "deadline_exceeded", "stack_exhausted", "output_limit", "fd_limit"].map((r) => EXIT_CODES[r as keyof typeof EXIT_CODES]);

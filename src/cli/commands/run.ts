@@ -3,11 +3,12 @@ import { existsSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { LinkError } from "../../kernel/errors.js";
 import type { PreopenSpec } from "../../kernel/options.js";
-import { runBytes, runFile, type RunFileOptions, type RunResult } from "../../sandbox/instance.js";
+import type { RunFileOptions, RunResult } from "../../sandbox/instance.js";
 import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
 import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, type LimitFlags } from "../../sandbox/cli-limits.js";
 import { applyExtensionFlags, cliExtensions, type ExtensionFlags } from "../extensions.js";
+import type { SandboxLimits } from "../../sandbox/limits.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -71,7 +72,8 @@ export function registerRun(program: Command): void {
     .addHelpText("after", `
 Exit status: the guest's exit code; when the sandbox ends the guest:
   134 trap, 137 memory limit, 152 fuel exhausted, 124 deadline, 139 stack exhausted,
-  153 output limit, 150 open-file limit, 126 invalid module or link error.
+  153 output limit, 150 open-file limit, 126 invalid module or link error,
+  2 a bad flag; 143 when a guest blocked in a host call (a FIFO) outlived its deadline.
 
 Examples:
   uniwasm run examples/hello.wasm world
@@ -82,9 +84,21 @@ Examples:
     });
 }
 
+/**
+ * The guest's thread did not stop after the run ended (it is blocked in a
+ * host system call no deadline can interrupt, such as opening a FIFO nobody
+ * writes to), and Node waits for every thread before exiting, even in
+ * process.exit: the process ends itself with SIGTERM (status 143, a code no
+ * limit uses). The reason is already printed.
+ */
+function endStuckProcess(): void {
+  process.stderr.write("uniwasm: the guest is blocked in a host call that cannot be interrupted; ending the process (exit 143)\n");
+  process.kill(process.pid, "SIGTERM");
+}
+
 async function runCommandLine(file: string, args: string[], flags: RunFlags): Promise<number> {
   let options: RunFileOptions;
-  let limits: ReturnType<typeof limitsFromFlags>;
+  let limits: SandboxLimits;
   try {
     limits = limitsFromFlags(flags);
     options = {
@@ -111,8 +125,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
   let result: RunResult;
   try {
     if (existsSync(file)) {
-      // Extension providers may be asynchronous: a guest granted one runs in an executor.
-      result = limits || options.extensions ? await runFileLimited(file, options, limits ?? {}) : await runFile(file, options);
+      result = await runFileLimited(file, options, limits, { onResult: (r) => reportEnd(basename(file), r), onStuck: endStuckProcess });
     } else {
       const image = await resolveImage(file, { args, ...(flags.home ? { home: flags.home } : {}) });
       if (!image) {
@@ -121,13 +134,10 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       }
       // The manifest's grants, plus what the command line adds.
       const k = image.kernelOptions;
-      // The manifest's memory, fuel and timeout need an executor, as the flags do; flags override them.
-      const { maxMemoryBytes, fuel, timeoutMs } = image.sandboxLimits;
-      const fromImage = Object.fromEntries(Object.entries({ maxMemoryBytes, fuel, timeoutMs }).filter(([, v]) => v !== undefined));
+      // The manifest's limits, then the flags over them.
+      const merged: SandboxLimits = { ...image.sandboxLimits, ...limits };
       const extensions = cliExtensions(flags, k.extensions?.grants ?? []);
-      const merged = Object.keys(fromImage).length > 0 || limits || extensions ? { ...fromImage, ...limits } : undefined;
-      const run = (bytes: Uint8Array, o: RunFileOptions): Promise<RunResult> => (merged ? runLimited(bytes, o, merged) : runBytes(bytes, o));
-      result = await run(image.bytes, {
+      result = await runLimited(image.bytes, {
         ...options,
         args: [image.manifest.name, ...(k.args ?? []).slice(1)],
         env: { ...k.env, ...options.env },
@@ -141,7 +151,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
         limits: { ...k.limits, ...options.limits },
         tcpListen: [...image.listen, ...(options.tcpListen ?? [])],
         ...(extensions ? { extensions } : {}),
-      });
+      }, merged, { onResult: (r) => reportEnd(basename(file), r), onStuck: endStuckProcess });
     }
   } catch (err) {
     if (err instanceof WasmError || err instanceof LinkError) {
@@ -155,7 +165,6 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
     }
     throw err;
   }
-  reportEnd(basename(file), result);
   if (flags.stats) process.stderr.write(formatCallStats(result));
   return result.exitCode > 255 ? 255 : result.exitCode;
 }
@@ -181,6 +190,11 @@ export function formatCallStats(r: Pick<RunResult, "calls" | "denied">): string 
 /** One line naming why the guest ended (when it did not simply exit), plus the wasm backtrace. */
 export function reportEnd(name: string, r: RunResult): void {
   if (r.reason === "exit") return;
+  if (r.reason === "invalid_module" || r.reason === "link_error") {
+    // Nothing ran: the file is at fault, said as for a file that cannot be read.
+    process.stderr.write(`uniwasm run: ${name}: ${(r.message ?? r.reason).replace(/^(invalid module|link error): /, "")}\n`);
+    return;
+  }
   let text = `uniwasm: ${name}: ${r.reason === "trap" ? "trap" : r.reason}: ${r.message ?? ""}\n`;
   if (r.trap && r.trap.frames.length > 0) text += `wasm backtrace:\n${r.trap.backtrace}\n`;
   process.stderr.write(text);
