@@ -3,7 +3,10 @@
  * the same compiled modules (issue 2, "Benchmark"):
  *   (a) start-to-exit of a C hello in this thread;
  *   (b) host-call overhead: ns per clock_time_get, looped inside the guest;
- *   (c) fd_write / fd_read throughput on a preopened host directory.
+ *   (c) fd_write / fd_read throughput on a preopened host directory;
+ *   (d) path resolution: path_filestat_get and open+close of a 6-component
+ *       path in a preopened host directory (ours walks it by descriptor, one
+ *       component at a time, openat-style; node:wasi resolves the string).
  * Ratios are oriented so that >= 1.00x means ours is at least as fast.
  *
  * node:wasi in two configurations. Node 20 implements node:wasi with V8 "fast
@@ -41,12 +44,14 @@ interface Plan {
   loopN: number;
   loopRounds: number;
   ioRounds: number;
+  pathCalls: number;
+  pathRounds: number;
 }
 
 function plan(quick: boolean): Plan {
   return quick
-    ? { helloRounds: 300, helloWarmup: 50, loopN: 200_000, loopRounds: 10, ioRounds: 3 }
-    : { helloRounds: 3000, helloWarmup: 300, loopN: 1_000_000, loopRounds: 40, ioRounds: 24 };
+    ? { helloRounds: 300, helloWarmup: 50, loopN: 200_000, loopRounds: 10, ioRounds: 3, pathCalls: 500, pathRounds: 4 }
+    : { helloRounds: 3000, helloWarmup: 300, loopN: 1_000_000, loopRounds: 40, ioRounds: 24, pathCalls: 2000, pathRounds: 16 };
 }
 
 function load(guests: string, name: string): CheckedModule {
@@ -299,6 +304,51 @@ function throughput(ctx: BenchContext, p: Plan): { rows: BenchRow[]; notes: stri
   };
 }
 
+/** The paths guest prints "stat_ns open_ns" per call. */
+function parsePaths(text: string): { stat: number; open: number } {
+  const [stat, open] = text.trim().split(/\s+/).map(Number);
+  if (!(stat! > 0 && open! > 0)) throw new Error(`paths guest printed ${JSON.stringify(text)}`);
+  return { stat: stat!, open: open! };
+}
+
+function pathResolution(ctx: BenchContext, p: Plan): { rows: BenchRow[]; notes: string[] } {
+  const paths = load(ctx.guest("."), "paths.wasm");
+  const args = ["paths", "/data", String(p.pathCalls)];
+  ctx.log(`path resolution: ${p.pathRounds} rounds of ${p.pathCalls} stat + ${p.pathCalls} open/close of a/b/c/d/e/f.txt`);
+  const oursT: { stat: number; open: number }[] = [];
+  const nodeT: { stat: number; open: number }[] = [];
+  withTempDirs((dir, outDir) => {
+    interleave(p.pathRounds + 1, {
+      ours: () => {
+        const r = ours(paths, { args, preopens: [{ guest: "/data", host: dir }], stdout: "buffer" });
+        oursT.push(parsePaths(new TextDecoder().decode(r.stdout)));
+        return 0;
+      },
+      node: () => {
+        const out = join(outDir, "stdout");
+        const fd = openSync(out, "w");
+        try {
+          nodeWasi(paths, { args, stdout: fd, preopens: { "/data": dir } });
+        } finally {
+          closeSync(fd);
+        }
+        nodeT.push(parsePaths(readFileSync(out, "utf8")));
+        return 0;
+      },
+    });
+  });
+  oursT.shift(); // warm-up round
+  nodeT.shift();
+  const rows = (name: string, phase: "stat" | "open"): BenchRow[] =>
+    timeRows(name, "ns/call", oursT.map((t) => t[phase]), { [NODE]: nodeT.map((t) => t[phase]), [NODE_FAST]: undefined });
+  return {
+    rows: [...rows("path_filestat_get a/b/c/d/e/f.txt, preopened host dir", "stat"), ...rows("path_open + fd_close a/b/c/d/e/f.txt, preopened host dir", "open")],
+    notes: [
+      `path resolution: timed inside the guest (CLOCK_MONOTONIC around ${p.pathCalls} calls); ours opens each of the 5 directories by descriptor (O_PATH|O_DIRECTORY|O_NOFOLLOW through /proc/self/fd) and closes it, where ${NODE} hands the joined string to one syscall, which is why it is faster and why it is not safe against a directory swapped for a symlink meanwhile (issue 8); ${p.pathRounds} interleaved rounds; ${NODE_FAST} not measured here`,
+    ],
+  };
+}
+
 export async function run(ctx: BenchContext): Promise<BenchSection> {
   const p = plan(ctx.quick);
   const devNull = openSync("/dev/null", "w");
@@ -306,13 +356,15 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     const a = startToExit(ctx, p, devNull);
     const b = hostCall(ctx, p, devNull);
     const c = throughput(ctx, p);
+    const d = pathResolution(ctx, p);
     return {
       title: `kernel vs ${NODE} (same modules, one run)`,
-      rows: [...a.rows, ...b.rows, ...c.rows],
+      rows: [...a.rows, ...b.rows, ...c.rows, ...d.rows],
       notes: [
         ...a.notes,
         ...b.notes,
         ...c.notes,
+        ...d.notes,
         `"${NODE}": Node's WASI in this process, run with --no-turbo-fast-api-calls and interleaved with ours; "${NODE_FAST}": Node's default (V8 fast API calls), in a separate process because it segfaults under many instantiations (nodejs/node#46777)`,
         `${NODE} is not a sandbox (its docs say so); ours checks grants, rights and bounds on every call`,
       ],

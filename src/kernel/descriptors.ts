@@ -1,6 +1,6 @@
 import { Errno, FileType } from "./abi.js";
 import { InstanceLimitError, WasiError } from "./errors.js";
-import type { DirRef, FileHandle, FsBackend } from "./vfs.js";
+import type { DirHandle, FileHandle, FsBackend } from "./vfs.js";
 import type { InputStream, OutputStream } from "./stdio.js";
 
 interface DescriptorBase {
@@ -25,10 +25,8 @@ export interface FileDescriptor extends DescriptorBase {
 export interface DirDescriptor extends DescriptorBase {
   kind: "dir";
   fs: FsBackend;
-  /** Resolved path of the directory inside its backend ("" = the preopen root). */
-  rel: string;
-  /** Follows the directory across renames; null for a preopen, whose root never moves for the guest. */
-  ref: DirRef | null;
+  /** The directory itself, held open (openat semantics: it follows renames; a preopen holds its backend's root). */
+  dir: DirHandle;
   /** Guest name when this is a preopen (fd_prestat_dir_name). */
   preopenName: string | null;
   /** The preopen was granted read-only: every mutation below it is refused. */

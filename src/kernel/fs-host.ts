@@ -1,9 +1,7 @@
 import * as nodefs from "node:fs";
-import { join } from "node:path";
-import type { DirRef } from "./vfs.js";
 import { Errno, FileType } from "./abi.js";
-import { WasiError, host } from "./errors.js";
-import type { DirEntry, FileHandle, FsBackend, OpenFileOptions, Stat } from "./vfs.js";
+import { WasiError, fromHostError, host } from "./errors.js";
+import type { DirEntry, DirHandle, FileHandle, FsBackend, Lookup, OpenFileOptions, Stat } from "./vfs.js";
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = nodefs.constants;
 
@@ -127,96 +125,122 @@ class HostFile implements FileHandle {
 }
 
 /**
- * An opened host directory. Linux names its current path at
- * /proc/self/fd/N, which follows renames as openat(2) would.
+ * Linux's O_PATH (not among Node's constants; the same value on every
+ * architecture Node supports on Linux): a handle to a directory that is only
+ * used as the starting point of lookups, so a directory the host user may
+ * search but not list can still be walked through, as with lstat.
  */
-class HostDirRef implements DirRef {
-  private closed = false;
-  constructor(private readonly fd: number, private readonly root: string, private readonly registry: Set<HostDirRef>) {
-    registry.add(this);
-  }
+const O_PATH = 0o10000000;
 
-  locate(lastKnown: string): string | null {
-    let path: string;
-    try {
-      path = nodefs.readlinkSync(`/proc/self/fd/${this.fd}`);
-    } catch {
-      return lastKnown; // no procfs: the caller's identity checks still apply
-    }
-    if (path.endsWith(" (deleted)")) return null;
-    if (path === this.root) return "";
-    if (!path.startsWith(this.root + "/")) return null;
-    return path.slice(this.root.length + 1);
-  }
-
-  close(): void {
-    if (this.closed) return;
-    this.closed = true;
-    this.registry.delete(this);
-    nodefs.closeSync(this.fd);
+/**
+ * An open host directory. Node has no openat(2), but Linux names an open
+ * descriptor's file at /proc/self/fd/N, and a lookup of "/proc/self/fd/N/name"
+ * starts from that very directory (a magic link, not a path), so
+ * `${dir.path}/${name}` is openat(N, name) for every call that takes a path.
+ */
+class HostDir {
+  readonly path: string;
+  constructor(readonly fd: number) {
+    this.path = `/proc/self/fd/${fd}`;
   }
 }
 
+const DIR_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW;
+
 /**
- * A host directory behind a preopen. Every path it receives was resolved by
- * `resolvePath` (no `..`, no symlink except possibly the final component), and
- * final components are opened with O_NOFOLLOW, so a symlink swapped in after
- * the check cannot redirect an open outside the root.
+ * A host directory behind a preopen, walked by descriptor (see vfs.ts): every
+ * call names one entry in a directory held open by handle, through
+ * /proc/self/fd, and final components are opened with O_NOFOLLOW. A path is
+ * never re-joined from checked strings, so a directory swapped for a symlink
+ * by another writer of the same host directory cannot redirect a call outside.
  */
 export class HostFs implements FsBackend {
   readonly kind = "host" as const;
   private readonly times = new TimeOverrides();
   private readonly open = new Set<HostFile>();
-
-  readonly root: string;
-  private readonly dirs = new Set<HostDirRef>();
+  private readonly dirs = new Set<HostDir>();
+  readonly root: HostDir;
 
   constructor(root: string) {
     const st = host("stat", () => nodefs.statSync(root));
     if (!st.isDirectory()) throw new WasiError(Errno.NOTDIR, `${root} is not a directory`);
-    // Canonical, so that the paths /proc reports for opened directories compare with it.
-    this.root = nodefs.realpathSync(root);
+    if (!nodefs.existsSync("/proc/self/fd")) throw new Error("host directories need Linux's /proc (to walk paths by descriptor)");
+    this.root = new HostDir(host("open", () => nodefs.openSync(root, O_PATH | O_DIRECTORY)));
   }
 
-  openDir(rel: string): DirRef {
-    const fd = host("open", () => nodefs.openSync(this.abs(rel), O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-    const ref = new HostDirRef(fd, this.root, this.dirs);
-    return ref;
+  private at(dir: DirHandle, name: string): string {
+    return `${(dir as HostDir).path}/${name}`;
   }
 
-  private abs(rel: string): string {
-    return rel === "" ? this.root : join(this.root, rel);
+  private track(fd: number): HostDir {
+    const d = new HostDir(fd);
+    this.dirs.add(d);
+    return d;
   }
 
-  stat(rel: string): Stat {
-    return this.times.apply(toStat(host("lstat", () => nodefs.lstatSync(this.abs(rel), { bigint: true }))));
+  lookup(dir: DirHandle, name: string, open: boolean): Lookup {
+    const path = this.at(dir, name);
+    // A name can change between the open and the lstat that explains its failure; look again a few times.
+    for (let attempt = 0; attempt < 3; attempt++) {
+      if (open) {
+        try {
+          return { kind: "dir", dir: this.track(nodefs.openSync(path, DIR_FLAGS)) };
+        } catch (err) {
+          const code = (err as NodeJS.ErrnoException).code;
+          if (code === "ENOENT") return { kind: "missing" };
+          if (code !== "ENOTDIR" && code !== "ELOOP") throw fromHostError(err, "open");
+        }
+      }
+      let st: nodefs.Stats;
+      try {
+        st = nodefs.lstatSync(path);
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === "ENOENT") return { kind: "missing" };
+        throw fromHostError(err, "lstat");
+      }
+      if (st.isSymbolicLink()) {
+        try {
+          return { kind: "symlink", target: nodefs.readlinkSync(path, "utf8") };
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === "EINVAL") continue; // no longer a link
+          throw fromHostError(err, "readlink");
+        }
+      }
+      if (!st.isDirectory()) return { kind: "other" };
+      if (!open) return { kind: "dir", dir: null };
+      // A directory now, though the open said otherwise: it was just swapped in; look again.
+    }
+    throw new WasiError(Errno.AGAIN, `${name} keeps changing while it is looked up`);
   }
 
-  readlink(rel: string): string {
-    return host("readlink", () => nodefs.readlinkSync(this.abs(rel), "utf8"));
+  dup(dir: DirHandle): DirHandle {
+    return this.track(host("open", () => nodefs.openSync((dir as HostDir).path, O_PATH | O_DIRECTORY)));
   }
 
-  openFile(rel: string, o: OpenFileOptions): FileHandle {
-    let flags = o.read && o.write ? O_RDWR : o.write ? O_WRONLY : O_RDONLY;
-    if (o.create) flags |= O_CREAT;
-    if (o.exclusive) flags |= O_EXCL;
-    if (o.truncate) flags |= O_TRUNC;
-    flags |= O_NOFOLLOW;
-    const fd = host("open", () => nodefs.openSync(this.abs(rel), flags, 0o644));
-    return new HostFile(fd, this.times, this.open);
+  release(dir: DirHandle): void {
+    const d = dir as HostDir;
+    if (d === this.root || !this.dirs.delete(d)) return;
+    nodefs.closeSync(d.fd);
   }
 
-  readdir(rel: string): DirEntry[] {
-    const dir = this.abs(rel);
-    // Opening with O_DIRECTORY|O_NOFOLLOW first makes a swapped-in symlink fail instead of being listed.
-    const fd = host("open", () => nodefs.openSync(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW));
-    nodefs.closeSync(fd);
-    const entries = host("readdir", () => nodefs.readdirSync(dir, { withFileTypes: true }));
+  statDir(dir: DirHandle): Stat {
+    return this.times.apply(toStat(host("fstat", () => nodefs.fstatSync((dir as HostDir).fd, { bigint: true }))));
+  }
+
+  parentIno(dir: DirHandle): bigint {
+    // The root's parent is outside the capability: report the root itself, as for ".." at the top.
+    if (dir === this.root) return this.statDir(dir).ino;
+    return host("lstat", () => nodefs.lstatSync(`${(dir as HostDir).path}/..`, { bigint: true })).ino;
+  }
+
+  readdir(dir: DirHandle): DirEntry[] {
+    const d = dir as HostDir;
+    const entries = host("readdir", () => nodefs.readdirSync(d.path, { withFileTypes: true }));
     const out: DirEntry[] = [];
     for (const e of entries) {
       let ino = 0n;
       try {
-        ino = nodefs.lstatSync(join(dir, e.name), { bigint: true }).ino;
+        ino = nodefs.lstatSync(`${d.path}/${e.name}`, { bigint: true }).ino;
       } catch {
         continue; // removed since the listing
       }
@@ -226,36 +250,65 @@ export class HostFs implements FsBackend {
     return out;
   }
 
-  mkdir(rel: string): void {
-    host("mkdir", () => nodefs.mkdirSync(this.abs(rel), 0o755));
-  }
-
-  rmdir(rel: string): void {
-    host("rmdir", () => nodefs.rmdirSync(this.abs(rel)));
-  }
-
-  unlink(rel: string): void {
-    host("unlink", () => nodefs.unlinkSync(this.abs(rel)));
-  }
-
-  rename(from: string, to: string): void {
-    host("rename", () => nodefs.renameSync(this.abs(from), this.abs(to)));
-  }
-
-  link(from: string, to: string): void {
-    host("link", () => nodefs.linkSync(this.abs(from), this.abs(to)));
-  }
-
-  symlink(target: string, rel: string): void {
-    host("symlink", () => nodefs.symlinkSync(target, this.abs(rel)));
-  }
-
-  setTimes(rel: string, atim: bigint | null, mtim: bigint | null): void {
-    const before = this.stat(rel);
+  setTimesDir(dir: DirHandle, atim: bigint | null, mtim: bigint | null): void {
+    const d = dir as HostDir;
+    const before = this.statDir(d);
     const a = atim ?? before.atim;
     const m = mtim ?? before.mtim;
-    host("utimes", () => nodefs.lutimesSync(this.abs(rel), nsToSeconds(a), nsToSeconds(m)));
-    this.times.record(before, this.stat(rel), atim, mtim);
+    // utimes (following) on /proc/self/fd/N reaches the directory the magic link names.
+    host("utimes", () => nodefs.utimesSync(d.path, nsToSeconds(a), nsToSeconds(m)));
+    this.times.record(before, this.statDir(d), atim, mtim);
+  }
+
+  stat(dir: DirHandle, name: string): Stat {
+    return this.times.apply(toStat(host("lstat", () => nodefs.lstatSync(this.at(dir, name), { bigint: true }))));
+  }
+
+  readlink(dir: DirHandle, name: string): string {
+    return host("readlink", () => nodefs.readlinkSync(this.at(dir, name), "utf8"));
+  }
+
+  openFile(dir: DirHandle, name: string, o: OpenFileOptions): FileHandle {
+    let flags = o.read && o.write ? O_RDWR : o.write ? O_WRONLY : O_RDONLY;
+    if (o.create) flags |= O_CREAT;
+    if (o.exclusive) flags |= O_EXCL;
+    if (o.truncate) flags |= O_TRUNC;
+    flags |= O_NOFOLLOW;
+    const fd = host("open", () => nodefs.openSync(this.at(dir, name), flags, 0o644));
+    return new HostFile(fd, this.times, this.open);
+  }
+
+  mkdir(dir: DirHandle, name: string): void {
+    host("mkdir", () => nodefs.mkdirSync(this.at(dir, name), 0o755));
+  }
+
+  rmdir(dir: DirHandle, name: string): void {
+    host("rmdir", () => nodefs.rmdirSync(this.at(dir, name)));
+  }
+
+  unlink(dir: DirHandle, name: string): void {
+    host("unlink", () => nodefs.unlinkSync(this.at(dir, name)));
+  }
+
+  rename(fromDir: DirHandle, from: string, toDir: DirHandle, to: string): void {
+    host("rename", () => nodefs.renameSync(this.at(fromDir, from), this.at(toDir, to)));
+  }
+
+  link(fromDir: DirHandle, from: string, toDir: DirHandle, to: string): void {
+    // link(2) does not follow a symlink as its source: the link itself is linked.
+    host("link", () => nodefs.linkSync(this.at(fromDir, from), this.at(toDir, to)));
+  }
+
+  symlink(target: string, dir: DirHandle, name: string): void {
+    host("symlink", () => nodefs.symlinkSync(target, this.at(dir, name)));
+  }
+
+  setTimes(dir: DirHandle, name: string, atim: bigint | null, mtim: bigint | null): void {
+    const before = this.stat(dir, name);
+    const a = atim ?? before.atim;
+    const m = mtim ?? before.mtim;
+    host("utimes", () => nodefs.lutimesSync(this.at(dir, name), nsToSeconds(a), nsToSeconds(m)));
+    this.times.record(before, this.stat(dir, name), atim, mtim);
   }
 
   close(): void {
@@ -267,6 +320,11 @@ export class HostFs implements FsBackend {
       }
     }
     this.open.clear();
-    for (const d of [...this.dirs]) d.close();
+    for (const d of [...this.dirs]) this.release(d);
+    try {
+      nodefs.closeSync(this.root.fd);
+    } catch {
+      // closed already
+    }
   }
 }

@@ -1,6 +1,6 @@
 import { Errno, FileType } from "./abi.js";
 import { WasiError } from "./errors.js";
-import type { DirEntry, DirRef, FileHandle, FsBackend, OpenFileOptions, Stat } from "./vfs.js";
+import type { DirEntry, DirHandle, FileHandle, FsBackend, Lookup, OpenFileOptions, Stat } from "./vfs.js";
 
 /** Device number reported for in-memory files, so (dev, ino) never collides with a host file. */
 const MEMORY_DEV = 0x756e6977n; // "uniw"
@@ -72,6 +72,10 @@ interface FileNode extends Base {
 interface DirNode extends Base {
   type: FileType.DIRECTORY;
   entries: Map<string, Node>;
+  /** Where ".." leads (null for the root, whose parent the guest never sees). */
+  parent: DirNode | null;
+  /** Removed (rmdir, or replaced by a rename) while a descriptor may still hold it. */
+  removed: boolean;
 }
 interface LinkNode extends Base {
   type: FileType.SYMBOLIC_LINK;
@@ -88,7 +92,7 @@ const enc = new TextEncoder();
 export class MemoryFs implements FsBackend {
   readonly kind = "memory" as const;
   private nextIno = 1n;
-  private readonly root: DirNode;
+  readonly root: DirNode;
 
   /**
    * `budget` bounds what the tree may hold (shared between the in-memory
@@ -113,8 +117,8 @@ export class MemoryFs implements FsBackend {
       for (const part of parts.slice(0, -1)) {
         let next = dir.entries.get(part);
         if (!next) {
-          next = this.newDir();
-          this.addEntry(dir, part, next, "seed");
+          this.mkdir(dir, part);
+          next = dir.entries.get(part)!;
         }
         if (next.type !== FileType.DIRECTORY) throw new Error(`in-memory seed path ${path}: ${part} is a file`);
         dir = next;
@@ -163,56 +167,82 @@ export class MemoryFs implements FsBackend {
     return Object.assign(n, { ino: this.nextIno++, nlink: n.type === FileType.DIRECTORY ? 1n : 0n, atim: t, mtim: t, ctim: t });
   }
   private newDir(): DirNode {
-    return this.stamp({ type: FileType.DIRECTORY as const, entries: new Map<string, Node>() });
+    return this.stamp({ type: FileType.DIRECTORY as const, entries: new Map<string, Node>(), parent: null as DirNode | null, removed: false });
   }
   private newFile(): FileNode {
     return this.stamp({ type: FileType.REGULAR_FILE as const, data: new Uint8Array(0), size: 0, owned: true, handles: 0 });
   }
 
-  private lookup(rel: string): Node {
-    let node: Node = this.root;
-    if (rel === "") return node;
-    for (const part of rel.split("/")) {
-      if (node.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-      const next: Node | undefined = node.entries.get(part);
-      if (!next) throw new WasiError(Errno.NOENT);
-      node = next;
-    }
-    return node;
+  private node(dir: DirHandle, name: string): Node {
+    const n = (dir as DirNode).entries.get(name);
+    if (!n) throw new WasiError(Errno.NOENT, `${name} does not exist`);
+    return n;
   }
 
-  private parentOf(rel: string): { dir: DirNode; name: string } {
-    const i = rel.lastIndexOf("/");
-    const parent = this.lookup(i < 0 ? "" : rel.slice(0, i));
-    if (parent.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    const name = i < 0 ? rel : rel.slice(i + 1);
-    if (name === "") throw new WasiError(Errno.EXIST); // the root itself
-    return { dir: parent, name };
+  /** A directory that can take a new entry: one removed since it was opened cannot (ENOENT, as on a disk). */
+  private live(dir: DirHandle): DirNode {
+    const d = dir as DirNode;
+    if (d.removed) throw new WasiError(Errno.NOENT, "the directory was removed");
+    return d;
   }
 
   private touch(dir: DirNode): void {
     dir.mtim = dir.ctim = now();
   }
 
-  stat(rel: string): Stat {
-    return statOf(this.lookup(rel));
+  lookup(dir: DirHandle, name: string, _open: boolean): Lookup {
+    const n = (dir as DirNode).entries.get(name);
+    if (!n) return { kind: "missing" };
+    if (n.type === FileType.DIRECTORY) return { kind: "dir", dir: n };
+    if (n.type === FileType.SYMBOLIC_LINK) return { kind: "symlink", target: n.target };
+    return { kind: "other" };
   }
 
-  readlink(rel: string): string {
-    const n = this.lookup(rel);
+  // A directory node is its own handle: it follows renames by identity.
+  dup(dir: DirHandle): DirHandle {
+    return dir;
+  }
+
+  release(_dir: DirHandle): void {}
+
+  statDir(dir: DirHandle): Stat {
+    return statOf(dir as DirNode);
+  }
+
+  parentIno(dir: DirHandle): bigint {
+    const d = dir as DirNode;
+    return (d.parent ?? d).ino;
+  }
+
+  readdir(dir: DirHandle): DirEntry[] {
+    return [...(dir as DirNode).entries.entries()]
+      .map(([name, child]) => ({ name, ino: child.ino, filetype: child.type }))
+      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+  }
+
+  setTimesDir(dir: DirHandle, atim: bigint | null, mtim: bigint | null): void {
+    setTimesOf(dir as DirNode, atim, mtim);
+  }
+
+  stat(dir: DirHandle, name: string): Stat {
+    return statOf(this.node(dir, name));
+  }
+
+  readlink(dir: DirHandle, name: string): string {
+    const n = this.node(dir, name);
     if (n.type !== FileType.SYMBOLIC_LINK) throw new WasiError(Errno.INVAL, "not a symbolic link");
     return n.target;
   }
 
-  openFile(rel: string, o: OpenFileOptions): FileHandle {
-    const { dir, name } = this.parentOf(rel);
-    let node = dir.entries.get(name);
+  openFile(dir: DirHandle, name: string, o: OpenFileOptions): FileHandle {
+    const d = dir as DirNode;
+    let node = d.entries.get(name);
     if (node && o.create && o.exclusive) throw new WasiError(Errno.EXIST);
     if (!node) {
       if (!o.create) throw new WasiError(Errno.NOENT);
       node = this.newFile();
-      this.addEntry(dir, name, node, "path_open");
-      this.touch(dir);
+      this.addEntry(this.live(d), name, node, "path_open");
+      this.touch(d);
     }
     if (node.type === FileType.SYMBOLIC_LINK) throw new WasiError(Errno.LOOP, "final component is a symlink");
     if (node.type === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
@@ -223,69 +253,45 @@ export class MemoryFs implements FsBackend {
     return new MemoryFile(node, this.budget);
   }
 
-  openDir(rel: string): DirRef {
-    const node = this.lookup(rel);
-    if (node.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    return {
-      locate: (lastKnown) => {
-        try {
-          if (this.lookup(lastKnown) === node) return lastKnown;
-        } catch {
-          // moved: search below
-        }
-        return findPath(this.root, node, "");
-      },
-      close: () => {},
-    };
+  mkdir(dir: DirHandle, name: string): void {
+    const d = this.live(dir);
+    if (d.entries.has(name)) throw new WasiError(Errno.EXIST);
+    const child = this.newDir();
+    this.addEntry(d, name, child, "path_create_directory");
+    child.parent = d;
+    d.nlink++;
+    this.touch(d);
   }
 
-  readdir(rel: string): DirEntry[] {
-    const n = this.lookup(rel);
-    if (n.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    return [...n.entries.entries()]
-      .map(([name, child]) => ({ name, ino: child.ino, filetype: child.type }))
-      .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
-  }
-
-  mkdir(rel: string): void {
-    const { dir, name } = this.parentOf(rel);
-    if (dir.entries.has(name)) throw new WasiError(Errno.EXIST);
-    this.addEntry(dir, name, this.newDir(), "path_create_directory");
-    dir.nlink++;
-    this.touch(dir);
-  }
-
-  rmdir(rel: string): void {
-    const { dir, name } = this.parentOf(rel);
-    const n = dir.entries.get(name);
-    if (!n) throw new WasiError(Errno.NOENT);
+  rmdir(dir: DirHandle, name: string): void {
+    const d = dir as DirNode;
+    const n = this.node(d, name);
     if (n.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
     if (n.entries.size > 0) throw new WasiError(Errno.NOTEMPTY);
-    this.removeEntry(dir, name, n);
-    dir.nlink--;
-    this.touch(dir);
+    this.removeEntry(d, name, n);
+    n.removed = true;
+    d.nlink--;
+    this.touch(d);
   }
 
-  unlink(rel: string): void {
-    const { dir, name } = this.parentOf(rel);
-    const n = dir.entries.get(name);
-    if (!n) throw new WasiError(Errno.NOENT);
+  unlink(dir: DirHandle, name: string): void {
+    const d = dir as DirNode;
+    const n = this.node(d, name);
     if (n.type === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
-    this.removeEntry(dir, name, n);
+    this.removeEntry(d, name, n);
     n.ctim = now();
-    this.touch(dir);
+    this.touch(d);
   }
 
-  rename(from: string, to: string): void {
-    const src = this.parentOf(from);
-    const node = src.dir.entries.get(src.name);
-    if (!node) throw new WasiError(Errno.NOENT);
-    const dst = this.parentOf(to);
-    const existing = dst.dir.entries.get(dst.name);
+  rename(fromDir: DirHandle, from: string, toDir: DirHandle, to: string): void {
+    const src = fromDir as DirNode;
+    const dst = this.live(toDir);
+    const node = this.node(src, from);
+    const existing = dst.entries.get(to);
     if (existing === node) return;
     if (node.type === FileType.DIRECTORY) {
       // A directory cannot move inside itself.
-      if (to === from || to.startsWith(from + "/")) throw new WasiError(Errno.INVAL);
+      for (let d: DirNode | null = dst; d; d = d.parent) if (d === node) throw new WasiError(Errno.INVAL, "cannot move a directory inside itself");
       if (existing) {
         if (existing.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
         if (existing.entries.size > 0) throw new WasiError(Errno.NOTEMPTY);
@@ -294,63 +300,122 @@ export class MemoryFs implements FsBackend {
       throw new WasiError(Errno.ISDIR);
     }
     // The new name is charged before anything moves, so ENOSPC leaves the tree as it was.
-    this.budget.charge(ENTRY_COST_BYTES + Buffer.byteLength(dst.name), "path_rename");
+    this.budget.charge(ENTRY_COST_BYTES + Buffer.byteLength(to), "path_rename");
     if (existing) {
-      this.removeEntry(dst.dir, dst.name, existing);
-      if (existing.type === FileType.DIRECTORY) dst.dir.nlink--;
+      this.removeEntry(dst, to, existing);
+      if (existing.type === FileType.DIRECTORY) {
+        existing.removed = true;
+        dst.nlink--;
+      }
     }
-    src.dir.entries.delete(src.name);
-    this.budget.release(ENTRY_COST_BYTES + Buffer.byteLength(src.name));
-    dst.dir.entries.set(dst.name, node);
-    if (node.type === FileType.DIRECTORY && src.dir !== dst.dir) {
-      src.dir.nlink--;
-      dst.dir.nlink++;
+    src.entries.delete(from);
+    this.budget.release(ENTRY_COST_BYTES + Buffer.byteLength(from));
+    dst.entries.set(to, node);
+    if (node.type === FileType.DIRECTORY) {
+      node.parent = dst;
+      if (src !== dst) {
+        src.nlink--;
+        dst.nlink++;
+      }
     }
     node.ctim = now();
-    this.touch(src.dir);
-    this.touch(dst.dir);
+    this.touch(src);
+    this.touch(dst);
   }
 
-  link(from: string, to: string): void {
-    const node = this.lookup(from);
+  link(fromDir: DirHandle, from: string, toDir: DirHandle, to: string): void {
+    const node = this.node(fromDir, from);
     if (node.type === FileType.DIRECTORY) throw new WasiError(Errno.PERM, "hard links to directories are not allowed");
-    const dst = this.parentOf(to);
-    if (dst.dir.entries.has(dst.name)) throw new WasiError(Errno.EXIST);
-    this.addEntry(dst.dir, dst.name, node, "path_link");
+    const dst = this.live(toDir);
+    if (dst.entries.has(to)) throw new WasiError(Errno.EXIST);
+    this.addEntry(dst, to, node, "path_link");
     node.ctim = now();
-    this.touch(dst.dir);
+    this.touch(dst);
   }
 
-  symlink(target: string, rel: string): void {
-    const dst = this.parentOf(rel);
-    if (dst.dir.entries.has(dst.name)) throw new WasiError(Errno.EXIST);
-    this.addEntry(dst.dir, dst.name, this.stamp({ type: FileType.SYMBOLIC_LINK as const, target }), "path_symlink");
-    this.touch(dst.dir);
+  symlink(target: string, dir: DirHandle, name: string): void {
+    const d = this.live(dir);
+    if (d.entries.has(name)) throw new WasiError(Errno.EXIST);
+    this.addEntry(d, name, this.stamp({ type: FileType.SYMBOLIC_LINK as const, target }), "path_symlink");
+    this.touch(d);
   }
 
-  setTimes(rel: string, atim: bigint | null, mtim: bigint | null): void {
-    const n = this.lookup(rel);
-    if (atim !== null) n.atim = atim;
-    if (mtim !== null) n.mtim = mtim;
-    n.ctim = now();
+  setTimes(dir: DirHandle, name: string, atim: bigint | null, mtim: bigint | null): void {
+    setTimesOf(this.node(dir, name), atim, mtim);
   }
 
   close(): void {
     // Nothing to release: the tree is garbage-collected with the instance.
   }
-}
 
-/** Where `target` now sits below `dir`, or null when it was removed. */
-function findPath(dir: DirNode, target: Node, prefix: string): string | null {
-  for (const [name, child] of dir.entries) {
-    const path = prefix ? `${prefix}/${name}` : name;
-    if (child === target) return path;
-    if (child.type === FileType.DIRECTORY) {
-      const found = findPath(child, target, path);
-      if (found !== null) return found;
+  // ---- host-side conveniences (seeding, inspecting in tests); trusted relative paths, no symlinks ----
+
+  private walkRel(rel: string, create: boolean): { dir: DirNode; name: string } {
+    const parts = rel.split("/").filter((p) => p !== "" && p !== ".");
+    if (parts.length === 0 || parts.includes("..")) throw new RangeError(`not a plain relative path: ${JSON.stringify(rel)}`);
+    let dir = this.root;
+    for (const part of parts.slice(0, -1)) {
+      let next = dir.entries.get(part);
+      if (!next && create) {
+        this.mkdir(dir, part);
+        next = dir.entries.get(part)!;
+      }
+      if (!next) throw new WasiError(Errno.NOENT, `${part} does not exist`);
+      if (next.type !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR, `${part} is not a directory`);
+      dir = next;
+    }
+    return { dir, name: parts[parts.length - 1]! };
+  }
+
+  /** Writes (creating parents) a file at a relative path. */
+  writeFile(rel: string, contents: Uint8Array | string): void {
+    const { dir, name } = this.walkRel(rel, true);
+    const h = this.openFile(dir, name, { read: false, write: true, create: true, exclusive: false, truncate: true, append: false });
+    h.write(typeof contents === "string" ? enc.encode(contents) : contents, 0n);
+    h.close();
+  }
+
+  /** A file's contents, or undefined when there is no such file. */
+  readFile(rel: string): Uint8Array | undefined {
+    let n: Node | undefined;
+    try {
+      const { dir, name } = this.walkRel(rel, false);
+      n = dir.entries.get(name);
+    } catch (err) {
+      if (err instanceof WasiError) return undefined;
+      throw err;
+    }
+    return n?.type === FileType.REGULAR_FILE ? n.data.slice(0, n.size) : undefined;
+  }
+
+  /** Creates a directory and its parents. */
+  mkdirp(rel: string): void {
+    const { dir, name } = this.walkRel(rel, true);
+    if (!dir.entries.has(name)) this.mkdir(dir, name);
+  }
+
+  /** Creates a symlink (creating parents). */
+  symlinkAt(target: string, rel: string): void {
+    const { dir, name } = this.walkRel(rel, true);
+    this.symlink(target, dir, name);
+  }
+
+  /** Whether something exists at a relative path (a final symlink is not followed). */
+  exists(rel: string): boolean {
+    try {
+      const { dir, name } = this.walkRel(rel, false);
+      return dir.entries.has(name);
+    } catch (err) {
+      if (err instanceof WasiError) return false;
+      throw err;
     }
   }
-  return null;
+}
+
+function setTimesOf(n: Node, atim: bigint | null, mtim: bigint | null): void {
+  if (atim !== null) n.atim = atim;
+  if (mtim !== null) n.mtim = mtim;
+  n.ctim = now();
 }
 
 function statOf(n: Node): Stat {

@@ -2,7 +2,8 @@ import { Errno, FdFlags, FileType, FstFlags, LookupFlags, OFlags, Rights, RIGHTS
 import { WasiError } from "./errors.js";
 import type { Descriptor, DescriptorTable, DirDescriptor, FileDescriptor } from "./descriptors.js";
 import type { Buffers } from "./memory.js";
-import { resolvePath, type DirEntry, type FsBackend, type Stat } from "./vfs.js";
+import { HOST_FUEL, type HostWork } from "./host-work.js";
+import { MAX_PATH_BYTES, resolve, type DirEntry, type DirHandle, type FsBackend, type Resolved, type Stat } from "./vfs.js";
 
 /** What fd_fdstat_get reports. */
 export interface FdStat {
@@ -31,7 +32,8 @@ const MAX_FILE_OFFSET = (1n << 63n) - 1n;
  * preopen refuses every mutation below it with EPERM, as Wasmtime's DirPerms.
  */
 export class FileSystem {
-  constructor(private readonly fds: DescriptorTable) {}
+  /** `work` is charged for host work done on the guest's behalf (path resolution): see HostWork. */
+  constructor(private readonly fds: DescriptorTable, private readonly work?: HostWork) {}
 
   // ---- guards -------------------------------------------------------------
 
@@ -51,12 +53,16 @@ export class FileSystem {
     return d;
   }
 
-  /** A directory, checked to still be where it was opened; anything else is EBADF. */
+  /** A directory descriptor; anything else is EBADF. */
   private dir(fd: number): DirDescriptor {
     const d = this.fds.get(fd);
     if (d.kind !== "dir") throw new WasiError(Errno.BADF, `fd ${fd} is not a directory`);
-    verifyDirectory(d);
     return d;
+  }
+
+  /** Resolves `path` below a directory descriptor by handle (vfs.ts); the caller releases the result. */
+  private resolveIn(dir: DirDescriptor, path: string, follow: boolean): Resolved {
+    return resolve(dir.fs, dir.dir, path, follow, this.work);
   }
 
   private writable(dir: DirDescriptor): void {
@@ -103,8 +109,7 @@ export class FileSystem {
     switch (d.kind) {
       case "file": return d.handle.stat();
       case "dir":
-        verifyDirectory(d);
-        return d.fs.stat(d.rel);
+        return d.fs.statDir(d.dir);
       case "stream": return zeroStat(d.filetype);
       default: return zeroStat(FileType.SOCKET_STREAM);
     }
@@ -125,9 +130,8 @@ export class FileSystem {
     const [a, m] = timesFromFlags(atim, mtim, fst);
     if (d.kind === "file") d.handle.setTimes(a, m);
     else if (d.kind === "dir") {
-      verifyDirectory(d);
       this.writable(d);
-      d.fs.setTimes(d.rel, a, m);
+      d.fs.setTimesDir(d.dir, a, m);
     } else throw new WasiError(Errno.BADF, "not a file or directory");
   }
 
@@ -288,20 +292,18 @@ export class FileSystem {
     const d = this.dir(fd);
     this.need(d, Rights.FD_READDIR, "fd_readdir");
     if (cookie === 0n || d.listing === null) {
-      const self = d.fs.stat(d.rel);
-      let parentIno = self.ino;
-      if (d.rel !== "") {
-        const i = d.rel.lastIndexOf("/");
-        parentIno = d.fs.stat(i < 0 ? "" : d.rel.slice(0, i)).ino;
-      }
+      const self = d.fs.statDir(d.dir);
+      // A preopen's ".." is outside the capability: it reports the preopen itself.
+      const parentIno = d.preopenName !== null ? self.ino : d.fs.parentIno(d.dir);
       d.listing = [
         { name: ".", ino: self.ino, filetype: FileType.DIRECTORY },
         { name: "..", ino: parentIno, filetype: FileType.DIRECTORY },
-        ...d.fs.readdir(d.rel),
+        ...d.fs.readdir(d.dir),
       ];
     }
     if (cookie >= BigInt(d.listing.length)) return [];
     const start = Number(cookie);
+    this.work?.((d.listing.length - start) * HOST_FUEL.dirEntry);
     return d.listing.slice(start).map((e, i) => ({ ...e, next: BigInt(start + i + 1) }));
   }
 
@@ -310,20 +312,28 @@ export class FileSystem {
   createDirectory(dirfd: number, path: string): void {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_CREATE_DIRECTORY, "path_create_directory");
-    const { rel } = resolvePath(dir.fs, dir.rel, path, false);
-    this.writable(dir);
-    if (rel === dir.rel) throw new WasiError(Errno.EXIST);
-    dir.fs.mkdir(rel);
+    const r = this.resolveIn(dir, path, false);
+    try {
+      this.writable(dir);
+      if (r.name === null) throw new WasiError(Errno.EXIST);
+      dir.fs.mkdir(r.dir, r.name);
+    } finally {
+      r.release();
+    }
   }
 
   pathFilestat(dirfd: number, lookup: number, path: string): Stat {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_FILESTAT_GET, "path_filestat_get");
     checkLookup(lookup);
-    const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
-    const st = dir.fs.stat(r.rel);
-    if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    return st;
+    const r = this.resolveIn(dir, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    try {
+      const st = statOf(dir.fs, r);
+      if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+      return st;
+    } finally {
+      r.release();
+    }
   }
 
   pathSetTimes(dirfd: number, lookup: number, path: string, atim: bigint, mtim: bigint, fst: number): void {
@@ -331,11 +341,16 @@ export class FileSystem {
     this.need(dir, Rights.PATH_FILESTAT_SET_TIMES, "path_filestat_set_times");
     checkLookup(lookup);
     const [a, m] = timesFromFlags(atim, mtim, fst);
-    const r = resolvePath(dir.fs, dir.rel, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
-    const st = dir.fs.stat(r.rel);
-    if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    this.writable(dir);
-    dir.fs.setTimes(r.rel, a, m);
+    const r = this.resolveIn(dir, path, (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0);
+    try {
+      const st = statOf(dir.fs, r);
+      if (r.mustBeDir && st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+      this.writable(dir);
+      if (r.name === null) dir.fs.setTimesDir(r.dir, a, m);
+      else dir.fs.setTimes(r.dir, r.name, a, m);
+    } finally {
+      r.release();
+    }
   }
 
   link(oldfd: number, oldLookup: number, oldPath: string, newfd: number, newPath: string): void {
@@ -346,17 +361,25 @@ export class FileSystem {
     checkLookup(oldLookup);
     // Wasmtime (cap-std) cannot link through a symlink: following is refused.
     if (oldLookup & LookupFlags.SYMLINK_FOLLOW) throw new WasiError(Errno.INVAL, "path_link does not follow symlinks");
-    const src = resolvePath(from.fs, from.rel, oldPath, false);
-    const dst = resolvePath(to.fs, to.rel, newPath, false);
-    if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "link across directory capabilities");
-    const st = from.fs.stat(src.rel);
-    if (st.filetype === FileType.DIRECTORY) throw new WasiError(Errno.PERM, "hard links to directories are not allowed");
-    if (src.mustBeDir) throw new WasiError(Errno.NOTDIR);
-    if (existsRel(to.fs, dst.rel)) throw new WasiError(Errno.EXIST);
-    if (dst.mustBeDir) throw new WasiError(Errno.NOENT);
-    this.writable(to);
-    this.writable(from);
-    from.fs.link(src.rel, dst.rel);
+    const src = this.resolveIn(from, oldPath, false);
+    try {
+      const dst = this.resolveIn(to, newPath, false);
+      try {
+        if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "link across directory capabilities");
+        const st = statOf(from.fs, src);
+        if (st.filetype === FileType.DIRECTORY) throw new WasiError(Errno.PERM, "hard links to directories are not allowed");
+        if (src.mustBeDir) throw new WasiError(Errno.NOTDIR);
+        if (dst.name === null || exists(to.fs, dst.dir, dst.name)) throw new WasiError(Errno.EXIST);
+        if (dst.mustBeDir) throw new WasiError(Errno.NOENT);
+        this.writable(to);
+        this.writable(from);
+        from.fs.link(src.dir, src.name!, dst.dir, dst.name);
+      } finally {
+        dst.release();
+      }
+    } finally {
+      src.release();
+    }
   }
 
   open(dirfd: number, lookup: number, path: string, oflags: number, rightsBase: bigint, rightsInheriting: bigint, fdflags: number): number {
@@ -380,82 +403,100 @@ export class FileSystem {
     const write = (rightsBase & Rights.FD_WRITE) !== 0n || (fdflags & FdFlags.APPEND) !== 0;
     // O_CREAT|O_EXCL never follows a final symlink: an existing link is EEXIST.
     const follow = (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0 && !exclusive;
-    const r = resolvePath(dir.fs, dir.rel, path, follow);
-
-    const st = statOrNull(dir.fs, r.rel);
-    if (st === null) {
-      if (!create) throw new WasiError(Errno.NOENT, `${path} does not exist`);
-      if (r.mustBeDir) throw new WasiError(Errno.ISDIR, "cannot create a directory with path_open");
-    } else if (exclusive) {
-      throw new WasiError(Errno.EXIST, `${path} exists`);
-    }
-    if (st?.filetype === FileType.SYMBOLIC_LINK) {
-      throw new WasiError(wantDir || r.mustBeDir ? Errno.NOTDIR : Errno.LOOP, `${path} is a symbolic link and was not followed`);
-    }
-
-    if (st?.filetype === FileType.DIRECTORY) {
-      if (truncate || write) throw new WasiError(Errno.ISDIR, `${path} is a directory`);
-      return this.fds.add({
-        kind: "dir",
-        fs: dir.fs,
-        rel: r.rel,
-        ref: dir.fs.openDir(r.rel),
-        preopenName: null,
-        readonly: dir.readonly,
-        listing: null,
-        rightsBase: RIGHTS_DIR & dir.rightsInheriting,
-        rightsInheriting: dir.rightsInheriting,
-        flags: fdflags & FdFlags.NONBLOCK,
-      });
-    }
-
-    if (wantDir || r.mustBeDir) throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
-    if (write || create || truncate) this.writable(dir);
-    const handle = dir.fs.openFile(r.rel, { read: !write || read, write, create, exclusive, truncate, append: (fdflags & FdFlags.APPEND) !== 0 });
-    let rights = RIGHTS_FILE & dir.rightsInheriting;
-    if (!read) rights &= ~Rights.FD_READ;
-    if (!write) rights &= ~Rights.FD_WRITE;
+    const r = this.resolveIn(dir, path, follow);
     try {
-      return this.fds.add({
-        kind: "file",
-        fs: dir.fs,
-        handle,
-        position: 0n,
-        filetype: st?.filetype ?? FileType.REGULAR_FILE,
-        readonly: dir.readonly,
-        rightsBase: rights,
-        rightsInheriting: 0n,
-        flags: fdflags & (FdFlags.APPEND | FdFlags.NONBLOCK),
-      });
-    } catch (err) {
-      handle.close();
-      throw err;
+      const st = r.name === null ? dir.fs.statDir(r.dir) : statOrNull(dir.fs, r.dir, r.name);
+      if (st === null) {
+        if (!create) throw new WasiError(Errno.NOENT, `${path} does not exist`);
+        if (r.mustBeDir) throw new WasiError(Errno.ISDIR, "cannot create a directory with path_open");
+      } else if (exclusive) {
+        throw new WasiError(Errno.EXIST, `${path} exists`);
+      }
+      if (st?.filetype === FileType.SYMBOLIC_LINK) {
+        throw new WasiError(wantDir || r.mustBeDir ? Errno.NOTDIR : Errno.LOOP, `${path} is a symbolic link and was not followed`);
+      }
+
+      if (st?.filetype === FileType.DIRECTORY) {
+        if (truncate || write) throw new WasiError(Errno.ISDIR, `${path} is a directory`);
+        const handle = r.name === null ? dir.fs.dup(r.dir) : openChildDir(dir.fs, r.dir, r.name, path);
+        try {
+          return this.fds.add({
+            kind: "dir",
+            fs: dir.fs,
+            dir: handle,
+            preopenName: null,
+            readonly: dir.readonly,
+            listing: null,
+            rightsBase: RIGHTS_DIR & dir.rightsInheriting,
+            rightsInheriting: dir.rightsInheriting,
+            flags: fdflags & FdFlags.NONBLOCK,
+          });
+        } catch (err) {
+          dir.fs.release(handle);
+          throw err;
+        }
+      }
+
+      if (wantDir || r.mustBeDir) throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
+      if (write || create || truncate) this.writable(dir);
+      const handle = dir.fs.openFile(r.dir, r.name!, { read: !write || read, write, create, exclusive, truncate, append: (fdflags & FdFlags.APPEND) !== 0 });
+      let rights = RIGHTS_FILE & dir.rightsInheriting;
+      if (!read) rights &= ~Rights.FD_READ;
+      if (!write) rights &= ~Rights.FD_WRITE;
+      try {
+        return this.fds.add({
+          kind: "file",
+          fs: dir.fs,
+          handle,
+          position: 0n,
+          filetype: st?.filetype ?? FileType.REGULAR_FILE,
+          readonly: dir.readonly,
+          rightsBase: rights,
+          rightsInheriting: 0n,
+          flags: fdflags & (FdFlags.APPEND | FdFlags.NONBLOCK),
+        });
+      } catch (err) {
+        handle.close();
+        throw err;
+      }
+    } finally {
+      r.release();
     }
   }
 
   readlink(dirfd: number, path: string): string {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_READLINK, "path_readlink");
-    const r = resolvePath(dir.fs, dir.rel, path, false);
-    if (r.mustBeDir) {
-      const st = dir.fs.stat(r.rel);
-      if (st.filetype !== FileType.SYMBOLIC_LINK) throw new WasiError(st.filetype === FileType.DIRECTORY ? Errno.INVAL : Errno.NOTDIR);
+    const r = this.resolveIn(dir, path, false);
+    try {
+      if (r.name === null) throw new WasiError(Errno.INVAL, "a directory is not a symbolic link");
+      if (r.mustBeDir) {
+        const st = dir.fs.stat(r.dir, r.name);
+        if (st.filetype !== FileType.SYMBOLIC_LINK) throw new WasiError(st.filetype === FileType.DIRECTORY ? Errno.INVAL : Errno.NOTDIR);
+      }
+      const target = dir.fs.readlink(r.dir, r.name);
+      // A link planted on the host with an absolute target would disclose host paths; cap-std hides it the same way.
+      if (target.startsWith("/")) throw new WasiError(Errno.PERM, "the symlink points outside the directory capability");
+      return target;
+    } finally {
+      r.release();
     }
-    const target = dir.fs.readlink(r.rel);
-    // A link planted on the host with an absolute target would disclose host paths; cap-std hides it the same way.
-    if (target.startsWith("/")) throw new WasiError(Errno.PERM, "the symlink points outside the directory capability");
-    return target;
   }
 
   removeDirectory(dirfd: number, path: string): void {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_REMOVE_DIRECTORY, "path_remove_directory");
-    const r = resolvePath(dir.fs, dir.rel, path, false);
-    if (r.rel === dir.rel) throw new WasiError(Errno.INVAL, "cannot remove the directory itself");
-    const st = dir.fs.stat(r.rel);
-    if (st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    this.writable(dir);
-    dir.fs.rmdir(r.rel);
+    const r = this.resolveIn(dir, path, false);
+    try {
+      // A path ending in "." or ".." (the directory itself, or a parent) cannot be removed, as rmdir(2).
+      if (r.name === null) throw new WasiError(Errno.INVAL, "cannot remove a directory by a path ending in . or ..");
+      const st = dir.fs.stat(r.dir, r.name);
+      if (st.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+      this.writable(dir);
+      dir.fs.rmdir(r.dir, r.name);
+    } finally {
+      r.release();
+    }
   }
 
   rename(oldfd: number, oldPath: string, newfd: number, newPath: string): void {
@@ -463,26 +504,30 @@ export class FileSystem {
     const to = this.dir(newfd);
     this.need(from, Rights.PATH_RENAME_SOURCE, "path_rename");
     this.need(to, Rights.PATH_RENAME_TARGET, "path_rename");
-    const src = resolvePath(from.fs, from.rel, oldPath, false);
-    const dst = resolvePath(to.fs, to.rel, newPath, false);
-    if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "rename across directory capabilities");
-    const st = from.fs.stat(src.rel);
-    if (src.rel === from.rel || dst.rel === to.rel) throw new WasiError(Errno.BUSY, "cannot rename a directory capability's root");
-    const isDir = st.filetype === FileType.DIRECTORY;
-    if ((src.mustBeDir || dst.mustBeDir) && !isDir) throw new WasiError(Errno.NOTDIR);
-    let target: Stat | null = null;
+    const src = this.resolveIn(from, oldPath, false);
     try {
-      target = to.fs.stat(dst.rel);
-    } catch (err) {
-      if (!(err instanceof WasiError && err.errno === Errno.NOENT)) throw err;
+      const dst = this.resolveIn(to, newPath, false);
+      try {
+        if (from.fs !== to.fs) throw new WasiError(Errno.XDEV, "rename across directory capabilities");
+        const st = statOf(from.fs, src);
+        // rename(2) refuses a path ending in "." or "..": EBUSY.
+        if (src.name === null || dst.name === null) throw new WasiError(Errno.BUSY, "cannot rename a directory by a path ending in . or ..");
+        const isDir = st.filetype === FileType.DIRECTORY;
+        if ((src.mustBeDir || dst.mustBeDir) && !isDir) throw new WasiError(Errno.NOTDIR);
+        const target = statOrNull(to.fs, dst.dir, dst.name);
+        if (target) {
+          if (isDir && target.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+          if (!isDir && target.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
+        }
+        this.writable(from);
+        this.writable(to);
+        from.fs.rename(src.dir, src.name, dst.dir, dst.name);
+      } finally {
+        dst.release();
+      }
+    } finally {
+      src.release();
     }
-    if (target) {
-      if (isDir && target.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-      if (!isDir && target.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
-    }
-    this.writable(from);
-    this.writable(to);
-    from.fs.rename(src.rel, dst.rel);
   }
 
   symlink(target: string, dirfd: number, path: string): void {
@@ -491,72 +536,71 @@ export class FileSystem {
     if (target.length === 0) throw new WasiError(Errno.NOENT, "empty symlink target");
     if (target.startsWith("/")) throw new WasiError(Errno.PERM, "absolute symlink targets would point outside the capability");
     if (target.includes("\0")) throw new WasiError(Errno.INVAL);
-    const r = resolvePath(dir.fs, dir.rel, path, false);
-    const existing = statOrNull(dir.fs, r.rel);
-    if (existing && r.mustBeDir && existing.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
-    if (existing) throw new WasiError(Errno.EXIST);
-    if (r.mustBeDir) throw new WasiError(Errno.NOENT);
-    this.writable(dir);
-    dir.fs.symlink(target, r.rel);
+    if (Buffer.byteLength(target) > MAX_PATH_BYTES) throw new WasiError(Errno.NAMETOOLONG, "symlink target longer than PATH_MAX");
+    const r = this.resolveIn(dir, path, false);
+    try {
+      const existing = r.name === null ? dir.fs.statDir(r.dir) : statOrNull(dir.fs, r.dir, r.name);
+      if (existing && r.mustBeDir && existing.filetype !== FileType.DIRECTORY) throw new WasiError(Errno.NOTDIR);
+      if (existing) throw new WasiError(Errno.EXIST);
+      if (r.mustBeDir) throw new WasiError(Errno.NOENT);
+      this.writable(dir);
+      dir.fs.symlink(target, r.dir, r.name!);
+    } finally {
+      r.release();
+    }
   }
 
   unlinkFile(dirfd: number, path: string): void {
     const dir = this.dir(dirfd);
     this.need(dir, Rights.PATH_UNLINK_FILE, "path_unlink_file");
-    const r = resolvePath(dir.fs, dir.rel, path, false);
-    const st = dir.fs.stat(r.rel);
-    if (st.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
-    if (r.mustBeDir) throw new WasiError(Errno.NOTDIR);
-    this.writable(dir);
-    dir.fs.unlink(r.rel);
+    const r = this.resolveIn(dir, path, false);
+    try {
+      const st = statOf(dir.fs, r);
+      if (st.filetype === FileType.DIRECTORY) throw new WasiError(Errno.ISDIR);
+      if (r.mustBeDir) throw new WasiError(Errno.NOTDIR);
+      this.writable(dir);
+      dir.fs.unlink(r.dir, r.name!);
+    } finally {
+      r.release();
+    }
   }
 }
 
 /** Releases the host resources of a descriptor that left the table. */
 export function release(d: Descriptor): void {
   if (d.kind === "file") d.handle.close();
-  else if (d.kind === "dir") d.ref?.close();
+  else if (d.kind === "dir") d.fs.release(d.dir);
 }
 
-/** lstat, or null when the path does not exist. */
-function statOrNull(fs: FsBackend, rel: string): Stat | null {
+/** What a resolution names: the entry (lstat), or the directory itself. */
+function statOf(fs: FsBackend, r: Resolved): Stat {
+  return r.name === null ? fs.statDir(r.dir) : fs.stat(r.dir, r.name);
+}
+
+/** lstat, or null when the entry does not exist. */
+function statOrNull(fs: FsBackend, dir: DirHandle, name: string): Stat | null {
   try {
-    return fs.stat(rel);
+    return fs.stat(dir, name);
   } catch (err) {
     if (err instanceof WasiError && err.errno === Errno.NOENT) return null;
     throw err;
   }
 }
 
+function exists(fs: FsBackend, dir: DirHandle, name: string): boolean {
+  return statOrNull(fs, dir, name) !== null;
+}
+
+/** Opens `name` in `dir` as a directory handle, without following a symlink swapped in meanwhile. */
+function openChildDir(fs: FsBackend, dir: DirHandle, name: string, path: string): DirHandle {
+  const found = fs.lookup(dir, name, true);
+  if (found.kind === "dir") return found.dir!;
+  if (found.kind === "missing") throw new WasiError(Errno.NOENT, `${path} does not exist`);
+  throw new WasiError(Errno.NOTDIR, `${path} is no longer a directory`);
+}
+
 function checkLookup(flags: number): void {
   if (flags & ~LookupFlags.SYMLINK_FOLLOW) throw new WasiError(Errno.INVAL, "unknown lookupflags");
-}
-
-/**
- * A directory descriptor behaves like an openat(2) directory fd: it follows
- * its directory when it is renamed, so before every use its path is looked up
- * again from the backend's reference. A guest that renames an opened
- * directory away and plants a symlink under the old name reaches the real
- * directory, never the link. A removed directory is ENOENT.
- */
-export function verifyDirectory(d: DirDescriptor): void {
-  if (d.ref === null) return;
-  const rel = d.ref.locate(d.rel);
-  if (rel === null) throw new WasiError(Errno.NOENT, "the directory was removed since it was opened");
-  if (rel !== d.rel) {
-    d.rel = rel;
-    d.listing = null;
-  }
-}
-
-function existsRel(fs: FsBackend, rel: string): boolean {
-  try {
-    fs.stat(rel);
-    return true;
-  } catch (err) {
-    if (err instanceof WasiError && err.errno === Errno.NOENT) return false;
-    throw err;
-  }
 }
 
 function zeroStat(filetype: FileType): Stat {

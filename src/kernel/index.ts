@@ -7,7 +7,7 @@ export { WasiError, ProcExit, InstanceLimitError, KernelFault, LinkError, type L
 export { MemoryFs } from "./fs-memory.js";
 export { HostFs } from "./fs-host.js";
 export { FileSystem } from "./fs.js";
-export { resolvePath, type FsBackend, type FileHandle, type Stat } from "./vfs.js";
+export { resolve as resolvePath, type FsBackend, type FileHandle, type Stat, type DirHandle } from "./vfs.js";
 export { IoServer, SyncIoClient, parseAddress, type BlockingIo } from "./io-bridge.js";
 export { IoThread } from "./io-thread.js";
 export { moduleSurface, inspectModuleFile, type ModuleSurface } from "./surface.js";

@@ -8,6 +8,7 @@ import { FileSystem, release } from "./fs.js";
 import { HostFs } from "./fs-host.js";
 import { MemoryBudget, MemoryFs } from "./fs-memory.js";
 import type { BlockingIo } from "./io-bridge.js";
+import type { HostWork } from "./host-work.js";
 import { linkImports, type LinkReport } from "./linker.js";
 import { ExtensionTable, type MemoryImportInfo } from "./extension-linker.js";
 import { GuestMemory, type Buffers } from "./memory.js";
@@ -44,6 +45,8 @@ export class Kernel {
   readonly stderr: OutputStream;
   readonly grants: ReadonlySet<Capability>;
   readonly io: BlockingIo | undefined;
+  /** Where host work is charged (KernelOptions.hostWork); undefined: not charged. */
+  readonly work: HostWork | undefined;
   /** Calls per syscall, indexed like SYSCALLS. */
   readonly calls = new Float64Array(SYSCALLS.length);
   /** Host extensions offered and granted, their providers and per-function counters. */
@@ -61,9 +64,10 @@ export class Kernel {
     this.env = new StringList(envList(options.env ?? {}));
     this.io = options.io;
     this.extensions = new ExtensionTable(options.extensions);
+    this.work = options.hostWork;
     const limits = options.limits ?? {};
     this.fds = new DescriptorTable(limits.openFiles ?? DEFAULT_MAX_OPEN_FILES);
-    this.fs = new FileSystem(this.fds);
+    this.fs = new FileSystem(this.fds, options.hostWork);
     this.sockets = new Sockets(this.fds, this.io);
     this.stdin = createInput(options.stdin);
     this.stdout = createOutput("stdout", options.stdout, limits.stdoutBytes, 1);
@@ -92,8 +96,7 @@ export class Kernel {
       this.fds.grant({
         kind: "dir",
         fs,
-        rel: "",
-        ref: null,
+        dir: fs.root,
         preopenName: p.guest,
         readonly: ro,
         listing: null,

@@ -26,6 +26,14 @@ export interface KernelOptions {
   /** Receives one strace-style line per host call when set. */
   trace?: (line: string) => void;
   limits?: KernelLimits;
+  /**
+   * Charged for host work the kernel does on the guest's behalf, in fuel units
+   * (see host-work.ts): path resolution, bytes moved, poll subscriptions,
+   * directory entries. The sandbox sets it to draw from the instance's fuel
+   * when the run is metered; it throws (InstanceLimitError "fuel_exhausted")
+   * to end the instance. Default: not charged.
+   */
+  hostWork?: import("./host-work.js").HostWork;
   /** Socket I/O for `listeners`; required when listeners are given. */
   io?: import("./io-bridge.js").BlockingIo;
   /** Host extensions beyond WASI (extensions.ts): what is granted, and who provides it. Default: none granted. */

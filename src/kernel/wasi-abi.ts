@@ -8,7 +8,9 @@ import { POLL_MAX_SUBSCRIPTIONS, pollOneoff, SubscriptionList } from "./poll.js"
 import type { SyscallName } from "./syscalls.js";
 import type { Stat } from "./vfs.js";
 import { fillRandom } from "./random.js";
+import { byteUnits, HOST_FUEL } from "./host-work.js";
 import * as proc from "./proc.js";
+import { SOCK_IO_MAX } from "./sock.js";
 
 /**
  * The ABI layer: one thin function per WASI call. Each one only decodes its
@@ -16,7 +18,9 @@ import * as proc from "./proc.js";
  * and encodes the result. Semantics live in the subsystems (fs.ts, sock.ts,
  * poll.ts, ...), which tests can call without any wasm.
  * A function returns an errno; WasiError thrown anywhere below becomes that
- * errno in the linker's wrapper.
+ * errno in the linker's wrapper. Host work proportional to what the guest
+ * asked for is charged to `k.work` (host-work.ts): bytes written before the
+ * write, bytes read after the read.
  */
 export type AbiFunction = (...args: never[]) => number | void;
 
@@ -124,10 +128,12 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     fs.setTimes(fd, BigInt.asUintN(64, atim), BigInt.asUintN(64, mtim), fst & 0xffff);
     return OK;
   },
-  fd_pread: (_k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+  fd_pread: (k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
-    m.setU32(out, fs.pread(fd, bufs, BigInt.asUintN(64, offset)));
+    const got = fs.pread(fd, bufs, BigInt.asUintN(64, offset));
+    k.work?.(byteUnits(got));
+    m.setU32(out, got);
     return OK;
   },
   fd_prestat_get: (_k, m, fs) => (fd: number, out: number) => {
@@ -143,16 +149,19 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.write(path, name);
     return OK;
   },
-  fd_pwrite: (_k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
+  fd_pwrite: (k, m, fs) => (fd: number, iovs: number, n: number, offset: bigint, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
+    k.work?.(byteUnits(bufs.totalLength()));
     m.setU32(out, fs.pwrite(fd, bufs, BigInt.asUintN(64, offset)));
     return OK;
   },
   fd_read: (k, m, _fs) => (fd: number, iovs: number, n: number, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
-    m.setU32(out, k.readFd(fd, bufs));
+    const got = k.readFd(fd, bufs);
+    k.work?.(byteUnits(got));
+    m.setU32(out, got);
     return OK;
   },
   fd_readdir: (_k, m, fs) => (fd: number, buf: number, len: number, cookie: bigint, out: number) => {
@@ -200,6 +209,7 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
   fd_write: (k, m, _fs) => (fd: number, iovs: number, n: number, out: number) => {
     m.check(out, 4);
     const bufs = m.iovecs(iovs, n);
+    k.work?.(byteUnits(bufs.totalLength()));
     m.setU32(out, k.writeFd(fd, bufs));
     return OK;
   },
@@ -260,6 +270,7 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     if (count > POLL_MAX_SUBSCRIPTIONS) throw new WasiError(Errno.INVAL, `${count} subscriptions: at most ${POLL_MAX_SUBSCRIPTIONS} per call`);
     m.check(countOut, 4);
     m.check(outPtr, count * Layout.EVENT_SIZE);
+    k.work?.(count * HOST_FUEL.subscription);
     const subs = new SubscriptionList(m.bytes(inPtr, count * Layout.SUBSCRIPTION_SIZE).slice());
     const events = pollOneoff(subs, k.fds, k.clocks, k.io);
     m.write(outPtr, events.encoded());
@@ -271,8 +282,10 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     proc.raise(signal);
     return OK;
   },
-  random_get: (_k, m, _fs) => (buf: number, len: number) => {
-    fillRandom(m.bytes(buf, len));
+  random_get: (k, m, _fs) => (buf: number, len: number) => {
+    const dst = m.bytes(buf, len);
+    k.work?.(byteUnits(dst.length));
+    fillRandom(dst);
     return OK;
   },
   sched_yield: (_k, _m, _fs) => () => OK,
@@ -286,13 +299,16 @@ export const WASI_ABI: Record<SyscallName, AbiFactory> = {
     m.check(lenOut, 4);
     m.check(flagsOut, 2);
     const r = k.sockets.recv(fd, m.iovecs(iovs, n), riflags & 0xffff);
+    k.work?.(byteUnits(r.n));
     m.setU32(lenOut, r.n);
     m.setU16(flagsOut, r.roflags);
     return OK;
   },
   sock_send: (k, m, _fs) => (fd: number, iovs: number, n: number, siflags: number, out: number) => {
     m.check(out, 4);
-    m.setU32(out, k.sockets.send(fd, m.iovecs(iovs, n), siflags & 0xffff));
+    const bufs = m.iovecs(iovs, n);
+    k.work?.(byteUnits(Math.min(bufs.totalLength(), SOCK_IO_MAX)));
+    m.setU32(out, k.sockets.send(fd, bufs, siflags & 0xffff));
     return OK;
   },
   sock_shutdown: (k, _m, _fs) => (fd: number, how: number) => {

@@ -11,7 +11,7 @@ import { Kernel } from "../kernel/kernel.js";
 import { remoteProviders, type Extension, type HostCalls } from "../kernel/extensions.js";
 import type { PortableExtensions } from "./host-calls.js";
 import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
-import { isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
+import { consumeFuel, isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
 import type { RunResult, TrapReport } from "./instance.js";
 import { describeEnd, describeTableLimit, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
 import { growRefused, resetGrowFailed } from "../wasm/grow-hook.js";
@@ -141,8 +141,14 @@ export function instantiate(
     if (spec === "stream") return (chunk) => hooks.onOutput?.(name, chunk.slice());
     return spec;
   };
+  // A metered run pays for the kernel's work on its behalf from the same fuel (kernel/host-work.ts).
+  let metered: WebAssembly.Instance | undefined;
+  const hostWork = (units: number): void => {
+    if (metered && !consumeFuel(metered, units)) throw new InstanceLimitError("fuel_exhausted", "fuel exhausted by host work (a host call's work is charged to fuel)");
+  };
   const kernelOptions: KernelOptions = {
     ...options,
+    hostWork: prepared.metered ? hostWork : undefined,
     stdout: outputSpec("stdout"),
     stderr: outputSpec("stderr"),
     trace: options.trace && hooks.onTrace ? hooks.onTrace : undefined,
@@ -170,6 +176,7 @@ export function instantiate(
       importedMemory ??= mem;
     }
     const instance = new WebAssembly.Instance(prepared.module, imports);
+    if (prepared.metered) metered = instance;
     const exported = instance.exports["memory"];
     // A memory a granted extension provided (env.memory) is already bound to the kernel.
     const memory = importedMemory ?? (exported instanceof WebAssembly.Memory ? exported : undefined) ?? kernel.memory.target ?? undefined;

@@ -29,6 +29,18 @@ export function setFuel(target: ExportsLike, fuel: bigint | number, exportName =
   requireFuelGlobal(target, exportName).value = value;
 }
 
+/**
+ * Takes `units` of fuel for work the host did for the guest (the kernel's
+ * KernelOptions.hostWork). When less is left, the global is left exhausted
+ * (negative, as a failed charge by the guest leaves it) and this returns false.
+ */
+export function consumeFuel(target: ExportsLike, units: number, exportName = FUEL_EXPORT): boolean {
+  const g = requireFuelGlobal(target, exportName);
+  const left = (g.value as bigint) - BigInt(units);
+  g.value = left < 0n ? -1n : left;
+  return left >= 0n;
+}
+
 /** Fuel left (never negative: an exhausted instance has 0 left). */
 export function remainingFuel(target: ExportsLike, exportName = FUEL_EXPORT): bigint {
   const v = requireFuelGlobal(target, exportName).value as bigint;

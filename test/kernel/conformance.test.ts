@@ -134,58 +134,14 @@ function hostView(dir: string): SandboxView {
 }
 
 function memoryView(fs: MemoryFs): SandboxView {
-  const norm = (rel: string) => rel.split("/").filter((p) => p !== "" && p !== ".").join("/");
-  const mkdirp = (rel: string) => {
-    const parts = norm(rel).split("/").filter(Boolean);
-    for (let i = 1; i <= parts.length; i++) {
-      try {
-        fs.mkdir(parts.slice(0, i).join("/"));
-      } catch (err) {
-        if (!(err instanceof WasiError && err.errno === Errno.EXIST)) throw err;
-      }
-    }
-  };
-  const parentOf = (rel: string) => norm(rel).split("/").slice(0, -1).join("/");
   return {
-    mkdirp,
-    writeFile: (rel, contents) => {
-      mkdirp(parentOf(rel));
-      const h = fs.openFile(norm(rel), { read: false, write: true, create: true, exclusive: false, truncate: true, append: false });
-      h.write(new TextEncoder().encode(contents), 0n);
-      h.close();
-    },
-    symlink: (target, rel) => {
-      mkdirp(parentOf(rel));
-      fs.symlink(target, norm(rel));
-    },
-    exists: (rel) => {
-      try {
-        fs.stat(norm(rel));
-        return true;
-      } catch (err) {
-        if (err instanceof WasiError) return false;
-        throw err;
-      }
-    },
+    mkdirp: (rel) => fs.mkdirp(rel),
+    writeFile: (rel, contents) => fs.writeFile(rel, contents),
+    symlink: (target, rel) => fs.symlinkAt(target, rel),
+    exists: (rel) => fs.exists(rel),
     read: (rel) => {
-      let h;
-      try {
-        h = fs.openFile(norm(rel), { read: true, write: false, create: false, exclusive: false, truncate: false, append: false });
-      } catch (err) {
-        if (err instanceof WasiError) return undefined;
-        throw err;
-      }
-      const chunks: Uint8Array[] = [];
-      let pos = 0n;
-      for (;;) {
-        const buf = new Uint8Array(65536);
-        const n = h.read(buf, pos);
-        if (n === 0) break;
-        chunks.push(buf.subarray(0, n));
-        pos += BigInt(n);
-      }
-      h.close();
-      return Buffer.concat(chunks).toString("utf8");
+      const bytes = fs.readFile(rel);
+      return bytes === undefined ? undefined : Buffer.from(bytes).toString("utf8");
     },
   };
 }
