@@ -128,6 +128,8 @@ export class Kernel {
       case "file": return this.fs.read(fd, bufs);
       case "stream": {
         if (!d.input) throw new WasiError(Errno.BADF, `fd ${fd} is not readable`);
+        // Rights on stdio are enforced as on files: without FD_READ, reading is EBADF.
+        if ((d.rightsBase & Rights.FD_READ) === 0n) throw new WasiError(Errno.BADF, `fd ${fd} lacks the FD_READ right`);
         let total = 0;
         for (let i = 0; i < bufs.length; i++) {
           const b = bufs.at(i)!;
@@ -149,6 +151,7 @@ export class Kernel {
       case "file": return this.fs.write(fd, bufs);
       case "stream": {
         if (!d.output) throw new WasiError(Errno.BADF, `fd ${fd} is not writable`);
+        if ((d.rightsBase & Rights.FD_WRITE) === 0n) throw new WasiError(Errno.BADF, `fd ${fd} lacks the FD_WRITE right`);
         let total = 0;
         for (let i = 0; i < bufs.length; i++) {
           const b = bufs.at(i)!;
