@@ -7,6 +7,37 @@
 import { readFileSync } from "node:fs";
 import { connect, nkeyAuthenticator, usernamePasswordAuthenticator, type NatsConnection } from "@nats-io/transport-node";
 
+/**
+ * Whether the connection is up now, and since when: writes and forwarded
+ * requests fail at once while it is down (rather than waiting out a
+ * timeout), and the scheduler waits after it comes back.
+ */
+export class Link {
+  connected = true;
+  since = Date.now();
+  private readonly listeners = new Set<(up: boolean, server: string) => void>();
+
+  constructor(nc: NatsConnection) {
+    void (async () => {
+      for await (const s of nc.status()) {
+        if (s.type === "disconnect") this.set(false, String((s as { server?: string }).server ?? ""));
+        else if (s.type === "reconnect") this.set(true, String((s as { server?: string }).server ?? ""));
+      }
+    })().catch(() => undefined);
+  }
+
+  private set(up: boolean, server: string): void {
+    if (up === this.connected) return;
+    this.connected = up;
+    if (up) this.since = Date.now();
+    for (const l of this.listeners) l(up, server);
+  }
+
+  onChange(fn: (up: boolean, server: string) => void): void {
+    this.listeners.add(fn);
+  }
+}
+
 export interface ClusterCredentials {
   user?: string;
   password?: string;

@@ -57,6 +57,8 @@ export interface ControlLogOptions {
   timeoutMs?: number;
   /** Reports problems applying the log (a node-local fault); default: nothing. */
   onError?: (err: Error) => void;
+  /** Connection state: a write fails at once while NATS is unreachable. */
+  link?: { connected: boolean };
 }
 
 type Result = Omit<ControlChange, "remote" | "command">;
@@ -240,6 +242,7 @@ export class JetStreamControlState extends CommandControlState {
   private async append(cmd: ControlCommand): Promise<Result> {
     for (let attempt = 0; attempt < 20; attempt++) {
       if (this.faulted) throw new ClusterUnavailable(`this node stopped applying the cluster's control log: ${this.faulted.message}`);
+      if (this.opts.link && !this.opts.link.connected) throw new ClusterUnavailable("this node cannot reach the cluster's NATS servers now; nothing was changed");
       this.dryRun(cmd);
       const env: Envelope = { cid: newId("c"), origin: this.origin, cmd };
       this.inflight = { cid: env.cid };

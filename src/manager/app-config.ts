@@ -28,6 +28,8 @@ export interface DeployRequest {
   args?: string[];
   limits?: Partial<AppLimits>;
   scale?: Partial<ScalePolicy>;
+  /** In a cluster: nodes that run the app (1-100), or "all". */
+  replicas?: number | "all";
 }
 
 const HOST_RE = /^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$/;
@@ -104,5 +106,7 @@ export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantN
     if (seen.has(key)) bad(`route ${key} is listed twice`);
     seen.add(key);
   }
-  return { abi, routes: abi === "service" ? [] : routes, env, args, limits, scale };
+  const replicas = req.replicas ?? 1;
+  if (replicas !== "all" && (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 1 || replicas > 100)) bad(`replicas must be an integer from 1 to 100 or "all", got ${JSON.stringify(replicas)}`);
+  return { abi, routes: abi === "service" ? [] : routes, env, args, limits, scale, ...(replicas !== 1 ? { replicas } : {}) };
 }

@@ -27,6 +27,12 @@ export interface DeployerHooks {
   event?(appId: string, line: string): void;
   /** A problem worth the node log (an app that could not start at restart). */
   warn?(obj: object, msg: string): void;
+  /**
+   * In a cluster: the written revision is started by the nodes it is placed
+   * on, not here; this waits for them and throws (a ControlError) when none
+   * can run it, so the previous record is restored as on one node.
+   */
+  rollout?(app: AppRecord): Promise<void>;
 }
 
 /**
@@ -151,7 +157,8 @@ export class Deployer {
       throw err;
     }
     try {
-      await manager.deploy(rec, { digest: image.digest, bytes }, grants);
+      if (this.hooks.rollout) await this.hooks.rollout(rec);
+      else await manager.deploy(rec, { digest: image.digest, bytes }, grants);
     } catch (err) {
       if (existing) await state.putApp(tenant.id, name, existing.imageDigest, existing.config);
       else await state.deleteApp(rec.id);
@@ -185,19 +192,30 @@ export class Deployer {
     }
   }
 
+  /**
+   * Starts a stored revision on this node (or rolls the running one over to
+   * it), its blobs fetched first when the control state is a cluster's.
+   */
+  async startStored(app: AppRecord): Promise<void> {
+    const { store, state, manager } = this;
+    const image = state.images.get(app.tenantId, app.imageDigest);
+    await state.ensureBlobs(image ? blobsOf(image) : [app.imageDigest]);
+    const bytes = store.blobs.get(app.imageDigest);
+    if (!bytes) throw new Error(`blob ${app.imageDigest} is missing`);
+    await manager.deploy(app, { digest: app.imageDigest, bytes }, image ? imageGrants(store.blobs, image) : {});
+  }
+
   /** Starts every stored app again (after a restart), exactly as stored; an app that cannot start is logged and skipped. */
   async restore(): Promise<void> {
     const { store, state, manager } = this;
     for (const t of state.tenants.list()) manager.setTenant(t);
     for (const app of state.apps.list()) {
       try {
-        const bytes = store.blobs.get(app.imageDigest);
-        if (!bytes) {
+        if (!store.blobs.has(app.imageDigest)) {
           this.hooks.event?.(app.id, `not started after restart: blob ${app.imageDigest} is missing`);
           continue;
         }
-        const image = state.images.get(app.tenantId, app.imageDigest);
-        await manager.deploy(app, { digest: app.imageDigest, bytes }, image ? imageGrants(store.blobs, image) : {});
+        await this.startStored(app);
       } catch (err) {
         this.hooks.event?.(app.id, `not started after restart: ${(err as Error).message}`);
         this.hooks.warn?.({ app: app.name, err }, "app failed to start on restart");

@@ -275,6 +275,11 @@ export class ResourceManager {
     return this.deployments.get(appId);
   }
 
+  /** Ids of the apps with a revision deployed here. */
+  deployedApps(): string[] {
+    return [...this.deployments.keys()];
+  }
+
   // ---- requests ----
 
   /** Runs one request of an app under its tenant's quotas; throws Refusal when it cannot run now. */

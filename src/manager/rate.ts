@@ -18,6 +18,17 @@ export class TokenBucket {
     }
     return this.rate > 0 ? (1 - this.tokens) / this.rate : 60;
   }
+
+  /**
+   * Counts `n` requests admitted elsewhere (other nodes of a cluster) against
+   * this bucket: it may go into debt, down to -burst, so that every node's
+   * bucket follows the tenant's rate across the cluster.
+   */
+  charge(n: number, now = Date.now()): void {
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
+    this.last = now;
+    this.tokens = Math.max(-this.burst, this.tokens - n);
+  }
 }
 
 /** Executor milliseconds used over a rolling minute, in one-second buckets. */

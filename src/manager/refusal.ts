@@ -34,7 +34,8 @@ export type ControlErrorCode =
   | "route_conflict"
   | "app_changed"
   | "domain_taken"
-  | "image_in_use";
+  | "image_in_use"
+  | "node_overloaded";
 
 export class ControlError extends Error {
   constructor(readonly code: ControlErrorCode, message: string) {

@@ -8,6 +8,7 @@ import { ApiError } from "./errors.js";
 import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
 import type { StatsRecorder } from "./stats.js";
 import type { ImageSource } from "./image-source.js";
+import type { Cluster } from "../cluster/index.js";
 
 /**
  * The control-plane API: routes, request validation (schemas), and the
@@ -29,6 +30,8 @@ export interface ApiContext {
   nodeInfo: () => Record<string, unknown>;
   /** Largest image upload, bytes. */
   maxImageBytes: number;
+  /** Set when the node is a member of a cluster: app views show where the app runs. */
+  cluster?: Pick<Cluster, "replicasOf" | "placementOf" | "info">;
 }
 
 const NAME_RE = "^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$";
@@ -112,7 +115,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       imageName: image?.name ?? null,
       revision: a.revision,
       config: a.config,
-      status: d ? (d.draining ? "draining" : "running") : "stopped",
+      status: ctx.cluster ? clusterStatus(ctx.cluster, a) : d ? (d.draining ? "draining" : "running") : "stopped",
+      ...(ctx.cluster ? clusterView(ctx.cluster, a) : {}),
       urls: a.config.routes.map((r) => (r.host === "*" ? `${gw}${r.path}` : `${gw}${r.path}  (Host: ${r.host})`)),
       surface: image?.info.wasiCalls ?? [],
       deniedCalls: ctx.deniedCalls.get(a.id) ?? {},
@@ -136,6 +140,12 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
   app.get("/v1/node", { schema: { summary: "Node status, budgets and executors (admin)", tags: ["node"], security: sec } }, async (req) => {
     requireAdmin(principal(req));
     return ctx.nodeInfo();
+  });
+
+  app.get("/v1/cluster", { schema: { summary: "The cluster this node is a member of: members, the scheduler, placements (admin)", tags: ["node"], security: sec } }, async (req) => {
+    requireAdmin(principal(req));
+    if (!ctx.cluster) throw new ApiError("not_found", "This node is not a member of a cluster (start it with --cluster).");
+    return ctx.cluster.info();
   });
 
   // ---- tenants ----
@@ -422,6 +432,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
             args: argsSchema,
             limits: limitsSchema,
             scale: { type: "object", additionalProperties: false, properties: { minInstances: { type: "integer" }, maxInstances: { type: "integer" }, idleTimeoutMs: { type: "integer" } } },
+            replicas: { anyOf: [{ type: "integer" }, { const: "all" }], description: 'in a cluster: how many nodes run the app, or "all"' },
           },
         },
       },
@@ -510,6 +521,24 @@ function domainJson(d: DomainView) {
     ...(d.challenge ? { challenge: d.challenge } : {}),
     createdAt: new Date(d.createdAt).toISOString(),
     verifiedAt: d.verifiedAt !== null ? new Date(d.verifiedAt).toISOString() : null,
+  };
+}
+
+/** In a cluster an app is running when a node runs its current revision, wherever that is. */
+function clusterStatus(cluster: NonNullable<ApiContext["cluster"]>, a: AppRecord): string {
+  const reps = cluster.replicasOf(a.id).filter((r) => r.revision === a.revision);
+  if (reps.some((r) => r.state === "ready")) return "running";
+  if (reps.some((r) => r.state === "starting")) return "starting";
+  if (reps.length > 0) return "failed";
+  return cluster.placementOf(a.id)?.short ? "unplaced" : "starting";
+}
+
+/** Where the app runs: one entry per node it is placed on. */
+function clusterView(cluster: NonNullable<ApiContext["cluster"]>, a: AppRecord) {
+  const p = cluster.placementOf(a.id);
+  return {
+    replicas: cluster.replicasOf(a.id).map((r) => ({ node: r.node, state: r.state, revision: r.revision, ...(r.message ? { message: r.message } : {}) })),
+    placement: { wanted: p?.wanted ?? a.config.replicas ?? 1, ...(p?.short ? { short: p.short } : {}) },
   };
 }
 

@@ -41,6 +41,7 @@ export const ERROR_CATALOGUE = {
   pull_failed: { status: 502, message: "Pulling the image from its registry failed." },
   node_overloaded: { status: 503, message: "The node is at capacity." },
   app_unavailable: { status: 503, message: "The app cannot start right now." },
+  cluster_unavailable: { status: 503, message: "The cluster's control state cannot be changed right now (its NATS servers are unreachable from this node)." },
   guest_timeout: { status: 504, message: "The app did not answer before its deadline." },
 } as const satisfies Record<string, { status: number; message: string }>;
 

@@ -1,14 +1,16 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http";
+import { chmodSync } from "node:fs";
 import { randomBytes } from "node:crypto";
 import type { NodeStore, AppRecord, TenantRecord } from "../store/index.js";
 import type { ResourceManager, InvokeResult, RunOutcome } from "../manager/index.js";
 import { Refusal } from "../manager/index.js";
 import { ApiError, type ErrorCode } from "./errors.js";
 import { CgiResponseParser, CgiError, cgiArgs, cgiEnv } from "./wagi.js";
+import { FORWARDED_FOR, FORWARDED_ID, type ForwardRequest, type ForwardResult } from "../cluster/routing.js";
 
 export interface GatewayHooks {
   /** Called once per request with its outcome (metrics, stats, usage). */
-  finished(e: { tenant: TenantRecord; app: AppRecord; status: number; ms: number; bytesIn: number; bytesOut: number; code?: ErrorCode }): void;
+  finished(e: { tenant: TenantRecord; app: AppRecord; status: number; ms: number; bytesIn: number; bytesOut: number; code?: ErrorCode; forwarded?: boolean }): void;
   /** A line of guest stderr for the app's log. */
   stderr(appId: string, chunk: Uint8Array): void;
   /** A platform event for the app's log. */
@@ -68,12 +70,16 @@ export interface GatewayOptions {
   hooks: GatewayHooks;
   /** Time to receive a request body, ms. Default 30 000. */
   bodyTimeoutMs?: number;
+  /** In a cluster: sends a request for an app with no replica on this node to a node that runs one. */
+  forward?: (f: ForwardRequest, res: ServerResponse) => Promise<ForwardResult>;
 }
 
 export class Gateway {
   readonly routes = new RouteTable();
   readonly server: Server;
   private port = 0;
+  /** Forwarded requests from other nodes of the cluster arrive here (a private Unix socket). */
+  private internal: Server | undefined;
   private readonly appCache = new Map<string, { app: AppRecord; tenant: TenantRecord }>();
   private closing = false;
 
@@ -92,6 +98,27 @@ export class Gateway {
   reload(): void {
     this.routes.load(this.opts.store.apps.routes());
     this.appCache.clear();
+  }
+
+  /**
+   * Listens on a Unix socket (mode 0600) for requests other nodes forward
+   * here: served like any request, never forwarded again, with the client
+   * address and request id the entry node gave.
+   */
+  async listenInternal(socketPath: string): Promise<void> {
+    const server = createServer({ requestTimeout: this.opts.bodyTimeoutMs ?? 30_000, keepAliveTimeout: 60_000 }, (req, res) => {
+      this.handle(req, res, true).catch((err: unknown) => {
+        this.opts.hooks.log.warn({ err }, "gateway request failed");
+        if (!res.headersSent) sendError(res, new ApiError("internal"), newRequestId());
+        else res.destroy();
+      });
+    });
+    await new Promise<void>((resolve, reject) => {
+      server.once("error", reject);
+      server.listen(socketPath, () => resolve());
+    });
+    chmodSync(socketPath, 0o600);
+    this.internal = server;
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -115,9 +142,19 @@ export class Gateway {
     return hit;
   }
 
-  private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  private async handle(req: IncomingMessage, res: ServerResponse, internal = false): Promise<void> {
     const started = performance.now();
-    const requestId = newRequestId();
+    let requestId: string;
+    let forwardedFor: string | undefined;
+    if (internal) {
+      // Forwarded by another node: keep its request id and client address; the guest sees neither header.
+      const id = req.headers[FORWARDED_ID];
+      requestId = typeof id === "string" && /^[0-9a-f]{1,32}$/.test(id) ? id : newRequestId();
+      const ff = req.headers[FORWARDED_FOR];
+      forwardedFor = typeof ff === "string" ? ff : undefined;
+      delete req.headers[FORWARDED_ID];
+      delete req.headers[FORWARDED_FOR];
+    } else requestId = newRequestId();
     res.setHeader("x-request-id", requestId);
     if (this.closing) res.setHeader("connection", "close");
     const url = req.url ?? "/";
@@ -134,8 +171,8 @@ export class Gateway {
     const { app, tenant } = found;
     const hooks = this.opts.hooks;
     let bytesOut = 0;
-    const finish = (status: number, code?: ErrorCode, bytesIn = 0) =>
-      hooks.finished({ tenant, app, status, ms: performance.now() - started, bytesIn, bytesOut, ...(code ? { code } : {}) });
+    const finish = (status: number, code?: ErrorCode, bytesIn = 0, forwarded = false) =>
+      hooks.finished({ tenant, app, status, ms: performance.now() - started, bytesIn, bytesOut, ...(code ? { code } : {}), ...(forwarded ? { forwarded } : {}) });
 
     const limit = app.config.limits.maxBodyBytes;
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -160,7 +197,25 @@ export class Gateway {
       throw err;
     }
 
+    if (this.opts.forward && !internal && !this.opts.manager.deployment(app.id)) {
+      // No replica here: a node of the cluster that runs one answers. The deadline covers its queue wait and run.
+      const t = app.config.limits.timeoutMs;
+      const r = await this.opts.forward(
+        { appId: app.id, method: req.method ?? "GET", url, headers: req.headers, remoteAddr: req.socket.remoteAddress ?? "", requestId, body, timeoutMs: t + Math.min(t, 30_000) + 1000, maxResponseBytes: app.config.limits.maxResponseBytes },
+        res,
+      );
+      if ("error" in r) {
+        const e = new ApiError(r.error.code, r.error.message, r.error.retryAfter);
+        sendError(res, e, requestId);
+        finish(e.status, e.code, body.length, true);
+      } else {
+        bytesOut = r.bytesOut;
+        finish(r.status, undefined, body.length, true);
+      }
+      return;
+    }
     const env = cgiEnv({ req, requestId, scriptName: route.prefix, route: `${host}${route.prefix}`, host, serverPort: this.port, bodyLength: body.length }, app.config.env);
+    if (forwardedFor !== undefined) env.REMOTE_ADDR = env.REMOTE_HOST = forwardedFor;
     const query = q >= 0 ? url.slice(q + 1) : "";
     let cgiFailure: string | undefined;
     // Small responses are held and sent in one write with Content-Length;
@@ -248,14 +303,16 @@ export class Gateway {
   /** Stops accepting; in-flight requests finish, keep-alive connections close as they go idle. */
   close(): Promise<void> {
     this.closing = true;
-    return new Promise((resolve) => {
-      const sweep = setInterval(() => this.server.closeIdleConnections(), 20);
-      this.server.close(() => {
-        clearInterval(sweep);
-        resolve();
+    const drain = (server: Server) =>
+      new Promise<void>((resolve) => {
+        const sweep = setInterval(() => server.closeIdleConnections(), 20);
+        server.close(() => {
+          clearInterval(sweep);
+          resolve();
+        });
+        server.closeIdleConnections();
       });
-      this.server.closeIdleConnections();
-    });
+    return Promise.all([drain(this.server), ...(this.internal ? [drain(this.internal)] : [])]).then(() => undefined);
   }
 }
 

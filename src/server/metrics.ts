@@ -4,6 +4,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 export class NodeMetrics {
   readonly registry = new Registry();
   readonly requests: Counter<"tenant" | "app" | "status">;
+  readonly forwarded: Counter<"tenant" | "app" | "status">;
   readonly latency: Histogram<"tenant" | "app">;
   readonly starts: Counter<"tenant" | "app" | "kind">;
   readonly fuel: Counter<"tenant" | "app">;
@@ -18,6 +19,7 @@ export class NodeMetrics {
     collectDefaultMetrics({ register: this.registry, prefix: "uniwasm_process_" });
     const registers = [this.registry];
     this.requests = new Counter({ name: "uniwasm_requests_total", help: "Gateway requests by tenant, app and HTTP status", labelNames: ["tenant", "app", "status"], registers });
+    this.forwarded = new Counter({ name: "uniwasm_forwarded_requests_total", help: "Gateway requests this node forwarded to another node of its cluster (counted there in uniwasm_requests_total)", labelNames: ["tenant", "app", "status"], registers });
     this.latency = new Histogram({
       name: "uniwasm_request_duration_seconds",
       help: "Gateway request latency, from the first byte received to the last byte sent",

@@ -1,10 +1,12 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import { pino, type Logger } from "pino";
-import { chmodSync, existsSync, readFileSync, writeFileSync } from "node:fs";
+import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
-import { NodeStore, SqliteControlState, type ControlState, type TenantQuotas } from "../store/index.js";
+import { NodeStore, SqliteControlState, type AppRecord, type ControlState, type TenantQuotas, type TenantRecord } from "../store/index.js";
+import { joinCluster, ClusterUnavailable, type Cluster, type ClusterOptions } from "../cluster/index.js";
 import { ResourceManager, Deployer, ControlError, dnsTxtLookup, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
@@ -47,6 +49,8 @@ export interface NodeOptions {
   reapIntervalMs?: number;
   /** Bound on every request's deadline, ms (an app may ask for less). Default 60 000. */
   maxTimeoutMs?: number;
+  /** Join a cluster on NATS JetStream: the control state is the cluster's, apps run where they are placed. Absent: one node, SQLite. */
+  cluster?: ClusterOptions;
   /** Deadline of a request on an executor lent beyond its tenant's fair share, ms. Default 1000. */
   loanTimeoutMs?: number;
   /** The node's domain: tenant T owns T.<domain> and *.T.<domain>; an app's own host is <app>.T.<domain>. Default "localhost". */
@@ -62,6 +66,8 @@ export interface RunningNode {
   store: NodeStore;
   /** Tenants, tokens, images and apps: every change goes through here. */
   state: ControlState;
+  /** Set when the node is a member of a cluster. */
+  cluster?: Cluster;
   manager: ResourceManager;
   metrics: NodeMetrics;
   gateway: Gateway;
@@ -88,7 +94,17 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const log: Logger = opts.logger === false ? pino({ level: "silent" }) : opts.logger ?? pino({ name: "uniwasm-node" });
   const store = new NodeStore({ dataDir: opts.dataDir, logs: { maxLinesPerApp: opts.logLinesPerApp ?? 2000 } });
   store.startFlushing(100);
-  const state: ControlState = new SqliteControlState(store);
+  let cluster: Cluster | undefined;
+  if (opts.cluster) {
+    try {
+      // Joins and applies the cluster's control state up to date before anything is served.
+      cluster = await joinCluster(store, opts.cluster, log);
+    } catch (err) {
+      store.close();
+      throw err;
+    }
+  }
+  const state: ControlState = cluster?.state ?? new SqliteControlState(store);
   const metrics = new NodeMetrics();
   const stats = new StatsRecorder();
   const deniedCalls = new Map<string, Record<string, number>>();
@@ -130,6 +146,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
           deniedCalls.set(e.appId, acc);
         }
         store.usage.add(e.tenantId, { cpuMs: e.outcome.durationMs, fuel: e.outcome.fuelUsed ?? 0 });
+        cluster?.ran(e.tenantId, e.kind !== "service", e.outcome.durationMs);
       },
       event: (e) => {
         store.logs.append(e.appId, "event", e.message);
@@ -152,10 +169,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     hooks: {
       event: (appId, line) => store.logs.append(appId, "event", line),
       warn: (obj, msg) => log.warn(obj, msg),
+      ...(cluster ? { rollout: (app: AppRecord) => cluster!.awaitRollout(app) } : {}),
     },
   });
-  // Restore: every tenant, then every app, exactly as stored.
-  await deployer.restore();
+  if (cluster) {
+    // Apps start where the cluster places them (the replica agent), not all here.
+    for (const t of state.tenants.list()) manager.setTenant(t);
+  } else {
+    // Restore: every tenant, then every app, exactly as stored.
+    await deployer.restore();
+  }
 
   let bootstrap: RunningNode["bootstrap"];
   const first = await state.createBootstrapToken();
@@ -173,6 +196,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     hooks: {
       finished: (e) => {
         const labels = { tenant: e.tenant.name, app: e.app.name };
+        if (e.forwarded) {
+          metrics.forwarded.inc({ ...labels, status: String(e.status) });
+          return; // counted, with its usage, on the node that served it
+        }
         metrics.requests.inc({ ...labels, status: String(e.status) });
         metrics.latency.observe(labels, e.ms / 1000);
         stats.record(e.tenant.id, e.app.name, e.ms, e.status >= 500);
@@ -182,6 +209,15 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       event: (appId, line) => store.logs.append(appId, "event", line),
       log,
     },
+    ...(cluster ? { forward: (f, res) => cluster!.forward(f, res) } : {}),
+  });
+  // Changes made through other nodes of the cluster reach this node's manager and routes here.
+  state.onChange((c) => {
+    if (!c.remote) return;
+    const cmd = c.command;
+    if ((cmd.op === "tenant.create" || cmd.op === "tenant.update") && c.record) manager.setTenant(c.record as TenantRecord);
+    else if (cmd.op === "tenant.delete") void manager.removeTenant(cmd.id);
+    if (cmd.op.startsWith("app.") || cmd.op === "tenant.delete") gateway.reload();
   });
 
   const api = Fastify({ loggerInstance: log.child({ component: "api" }, { level: "warn" }) as FastifyBaseLogger, bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
@@ -197,6 +233,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     let e: ApiError;
     if (err instanceof ApiError) e = err;
     else if (err instanceof ControlError) e = new ApiError(err.code, err.message);
+    else if (err instanceof ClusterUnavailable) e = new ApiError("cluster_unavailable", err.message, 1);
     else if ((err as FastifyError).validation) e = new ApiError("bad_request", `Invalid request: ${(err as FastifyError).message}.`);
     else if ((err as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE") e = new ApiError("payload_too_large", "The request body is larger than this route accepts.");
     else if ((err as FastifyError).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") e = new ApiError("unsupported_media_type", `Unsupported Content-Type ${String(req.headers["content-type"])}.`);
@@ -239,7 +276,9 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       instances: manager.instances().length,
       schemaVersion: store.schemaVersion,
       gatewayUrl: gatewayUrl(),
+      cluster: cluster ? cluster.info() : null,
     }),
+    ...(cluster ? { cluster: cluster } : {}),
   });
   // Deploys and deletes change the route table; reload after every mutating app/tenant call.
   api.addHook("onResponse", async (req) => {
@@ -247,7 +286,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   });
 
   api.get("/openapi.json", { schema: { hide: true } }, async () => api.swagger());
-  api.get("/healthz", { schema: { hide: true } }, async () => ({ ok: true }));
+  // Liveness: the node answers. In a cluster a NATS outage does not fail it (the node keeps serving what it runs).
+  api.get("/healthz", { schema: { hide: true } }, async () => (cluster ? { ok: true, cluster: { node: cluster.nodeName, connected: cluster.info().connected } } : { ok: true }));
   api.get("/metrics", { schema: { summary: "Prometheus metrics (admin)", tags: ["node"], security: [{ bearer: [] }] } }, async (req, reply) => {
     if (req.principal?.scope !== "admin") throw new ApiError("forbidden", "/metrics needs an admin token.");
     metrics.liveInstances.reset();
@@ -270,6 +310,29 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   apiPortBound = (api.server.address() as { port: number }).port;
   gatewayPortBound = await gateway.listen(host, opts.gatewayPort ?? 7080);
   const apiUrl = `http://${host}:${apiPortBound}`;
+  let socketDir: string | undefined;
+  if (cluster) {
+    // Requests forwarded by other nodes reach this gateway on a private socket; then the node announces itself.
+    socketDir = mkdtempSync(join(tmpdir(), "uniwasm-gw-"));
+    const socketPath = join(socketDir, "gateway.sock");
+    await gateway.listenInternal(socketPath);
+    await cluster.start({
+      runtime: {
+        start: (app) => deployer.startStored(app),
+        stop: (appId) => manager.undeploy(appId),
+        running: (appId) => manager.deployment(appId)?.app.revision,
+        runningApps: () => manager.deployedApps(),
+      },
+      meters: manager,
+      socketPath,
+      apiUrl,
+      gatewayUrl: gatewayUrl(),
+      memoryMiB: opts.nodeMemoryMiB ?? 4096,
+      reservedMiB: () => Math.round(manager.budget.used() / (1024 * 1024)),
+      version: VERSION,
+      onEvent: (appId, line) => store.logs.append(appId, "event", line),
+    });
+  }
   log.info({ api: apiUrl, gateway: gatewayUrl(), runner: runner.name, data: opts.dataDir }, "node started");
 
   let closing: Promise<void> | undefined;
@@ -279,6 +342,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     dashboardUrl: `${apiUrl}/dashboard/`,
     store,
     state,
+    ...(cluster ? { cluster } : {}),
     manager,
     metrics,
     gateway,
@@ -286,10 +350,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(bootstrap ? { bootstrap } : {}),
     close: () =>
       (closing ??= (async () => {
+        // A cluster member leaves first: its replicas move at once and no more requests are forwarded here.
+        await cluster?.close();
         await Promise.all([gateway.close(), api.close()]);
         await manager.close();
-        await state.close();
+        if (!cluster) await state.close();
         store.close();
+        if (socketDir) rmSync(socketDir, { recursive: true, force: true });
         log.info("node stopped");
       })()),
   };

@@ -87,6 +87,8 @@ export interface AppConfig {
   args: string[];
   limits: AppLimits;
   scale: ScalePolicy;
+  /** In a cluster: how many nodes run the app (absent = 1), or "all" for every node. One node ignores it. */
+  replicas?: number | "all";
 }
 
 /** What an uploaded image declares; deploy-time config overrides it field by field. */

@@ -1,8 +1,10 @@
 import { Command, Option } from "commander";
-import { homedir } from "node:os";
+import { homedir, hostname } from "node:os";
+import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino, destination } from "pino";
 import { startNode } from "../../server/node.js";
+import { parseServers, ClusterConfigError, ForeignState, DuplicateNode, type ClusterOptions } from "../../cluster/index.js";
 import { parseDuration } from "../../sandbox/limits.js";
 
 interface ServeFlags {
@@ -19,6 +21,58 @@ interface ServeFlags {
   loanTimeout: string;
   domain: string;
   dnsServer: string[];
+  cluster?: string;
+  nodeName?: string;
+  zone?: string;
+  natsUser?: string;
+  natsPasswordFile?: string;
+  natsNkeyFile?: string;
+  natsCa?: string;
+  natsCert?: string;
+  natsKey?: string;
+  jsReplicas?: string;
+}
+
+function readSecret(flag: string, file: string): string {
+  try {
+    return readFileSync(file, "utf8").trim();
+  } catch (err) {
+    throw new ClusterConfigError(`${flag} ${file}: ${(err as Error).message}`);
+  }
+}
+
+/** `--cluster` and its companions; credentials from files or the environment (never from the command line). */
+function clusterOptions(flags: ServeFlags): ClusterOptions | undefined {
+  if (!flags.cluster) {
+    const stray = (["nodeName", "zone", "natsUser", "natsPasswordFile", "natsNkeyFile", "natsCa", "natsCert", "natsKey", "jsReplicas"] as const).find((k) => flags[k] !== undefined);
+    if (stray) throw new ClusterConfigError(`--${stray.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} needs --cluster`);
+    return undefined;
+  }
+  const env = process.env;
+  const user = flags.natsUser ?? env.UNIWASM_NATS_USER;
+  const password = flags.natsPasswordFile ? readSecret("--nats-password-file", flags.natsPasswordFile) : env.UNIWASM_NATS_PASSWORD;
+  const nkeySeed = flags.natsNkeyFile ? readSecret("--nats-nkey-file", flags.natsNkeyFile) : env.UNIWASM_NATS_NKEY_SEED;
+  const tls = {
+    ...(flags.natsCa ? { caFile: flags.natsCa } : {}),
+    ...(flags.natsCert ? { certFile: flags.natsCert } : {}),
+    ...(flags.natsKey ? { keyFile: flags.natsKey } : {}),
+  };
+  const jsReplicas = flags.jsReplicas === undefined ? 1 : Number(flags.jsReplicas);
+  if (![1, 3, 5].includes(jsReplicas)) throw new ClusterConfigError(`--js-replicas must be 1, 3 or 5, got ${JSON.stringify(flags.jsReplicas)}`);
+  return {
+    servers: parseServers(flags.cluster),
+    credentials: { ...(user ? { user } : {}), ...(password ? { password } : {}), ...(nkeySeed ? { nkeySeed } : {}) },
+    ...(Object.keys(tls).length > 0 ? { tls } : {}),
+    nodeName: flags.nodeName ?? defaultNodeName(),
+    ...(flags.zone ? { zone: flags.zone } : {}),
+    jsReplicas,
+  };
+}
+
+/** The host name, made a valid node name (a Kubernetes pod's name is unique and already valid). */
+function defaultNodeName(): string {
+  const n = hostname().toLowerCase().replace(/[^a-z0-9-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63);
+  return n || "node";
 }
 
 function duration(name: string, v: string): number {
@@ -51,10 +105,28 @@ export function registerServe(program: Command): void {
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
     .option("--dns-server <addr>", "DNS server for verifying custom domains (repeatable; default the system's)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--cluster <urls>", "join a cluster: NATS JetStream servers, nats://HOST:PORT[,...] (tls://... for TLS); needs credentials")
+    .option("--node-name <name>", "this node's name in the cluster (default: the host name)")
+    .option("--zone <zone>", "failure domain for spreading replicas (default: default)")
+    .option("--nats-user <user>", "NATS user (or UNIWASM_NATS_USER)")
+    .option("--nats-password-file <file>", "file holding the NATS user's password (or UNIWASM_NATS_PASSWORD)")
+    .option("--nats-nkey-file <file>", "file holding an nkey user seed, SU... (or UNIWASM_NATS_NKEY_SEED)")
+    .option("--nats-ca <file>", "CA bundle of the NATS servers' TLS certificates (turns TLS on)")
+    .option("--nats-cert <file>", "client certificate for NATS TLS")
+    .option("--nats-key <file>", "client key for NATS TLS")
+    .option("--js-replicas <n>", "JetStream replicas of the cluster's streams and buckets: 1, 3 or 5 (default 1)")
     .addOption(new Option("--log-level <level>", "JSON log level").choices(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"))
     .action(async (flags: ServeFlags) => {
       // JSON logs go to stderr; stdout carries the URLs and the first-start token.
       const log = pino({ name: "uniwasm-node", level: flags.logLevel }, destination(2));
+      let cluster: ClusterOptions | undefined;
+      try {
+        cluster = clusterOptions(flags);
+      } catch (err) {
+        process.stderr.write(`uniwasm: serve: ${(err as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
       const node = await startNode({
         dataDir: flags.data,
         host: flags.host,
@@ -68,17 +140,30 @@ export function registerServe(program: Command): void {
         ...(flags.dnsServer.length > 0 ? { dnsServers: flags.dnsServer } : {}),
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
+        ...(cluster ? { cluster } : {}),
         logger: log,
+      }).catch((err: unknown) => {
+        // Joining a cluster fails for reasons the operator fixes (credentials, a reused name or data dir, NATS down): one line, exit 2.
+        if (err instanceof ClusterConfigError || err instanceof ForeignState || err instanceof DuplicateNode || (cluster && /NATS|cluster/.test((err as Error).message))) {
+          process.stderr.write(`uniwasm: serve: ${(err as Error).message}\n`);
+          process.exitCode = 2;
+          return undefined;
+        }
+        throw err;
       });
+      if (!node) return;
       const out = process.stdout;
       out.write(`uniwasm node ready (data: ${flags.data}, guests: ${node.manager.runner.name})\n`);
       out.write(`  API        ${node.apiUrl}   (OpenAPI: ${node.apiUrl}/openapi.json)\n`);
       out.write(`  gateway    ${node.gatewayUrl}\n`);
       out.write(`  dashboard  ${node.dashboardUrl}\n`);
       out.write(`  metrics    ${node.apiUrl}/metrics\n`);
+      if (node.cluster) out.write(`  cluster    node ${node.cluster.nodeName} (zone ${node.cluster.opts.zone}) on ${node.cluster.opts.servers.join(",")}\n`);
       if (node.bootstrap) {
         out.write(`\nFirst start: an admin token was created. It is shown once here and kept in ${node.bootstrap.file} (mode 0600):\n\n  ${node.bootstrap.secret}\n\n`);
         out.write(`Point the CLI at this node:  uniwasm node-config --node ${node.apiUrl} --token-file ${node.bootstrap.file}\n`);
+      } else if (node.cluster) {
+        out.write(`Admin token: the cluster's first one (printed by the node that started the cluster, kept in its data directory).\n`);
       } else {
         out.write(`Admin token: the one from the first start (${join(flags.data, "bootstrap-token")} if still there).\n`);
       }
