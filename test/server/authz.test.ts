@@ -58,6 +58,7 @@ const CASES: Record<string, () => Promise<void>> = {
     assert.equal(r.json.tenant.name, A.name);
   },
   "GET /v1/node": async () => expectError(await api("GET", "/v1/node", A.token), 403, "forbidden"),
+  "GET /v1/cluster": async () => expectError(await api("GET", "/v1/cluster", A.token), 403, "forbidden"),
   "GET /v1/tenants": async () => {
     const r = await api("GET", "/v1/tenants", A.token);
     assert.deepEqual(r.json.tenants.map((t: { name: string }) => t.name), [A.name]);
