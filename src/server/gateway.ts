@@ -5,7 +5,7 @@ import type { NodeStore, AppRecord, TenantRecord } from "../store/index.js";
 import type { ResourceManager, InvokeResult, RunOutcome } from "../manager/index.js";
 import { Refusal } from "../manager/index.js";
 import { ApiError, type ErrorCode } from "./errors.js";
-import { CgiResponseParser, CgiError, cgiArgs, cgiEnv } from "./wagi.js";
+import { CgiResponseParser, CgiError, BadRequest, cgiArgs, cgiEnv, requestTarget, type RequestTarget } from "./wagi.js";
 import { FORWARDED_FOR, FORWARDED_ID, type ForwardRequest, type ForwardResult } from "../cluster/routing.js";
 
 export interface GatewayHooks {
@@ -19,6 +19,7 @@ export interface GatewayHooks {
 }
 
 const STREAM_AFTER = 64 * 1024;
+const NO_ARGS: string[] = [];
 const EMPTY_BODY = new Uint8Array(0);
 
 interface RouteEntry {
@@ -55,13 +56,6 @@ function matchIn(list: RouteEntry[] | undefined, path: string): RouteEntry | und
     if (r.prefix === "/" || path === r.prefix || path.startsWith(r.prefix + "/")) return r;
   }
   return undefined;
-}
-
-function hostOf(req: IncomingMessage): string {
-  const h = String(req.headers.host ?? "").toLowerCase();
-  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
-  const colon = h.lastIndexOf(":");
-  return colon >= 0 ? h.slice(0, colon) : h;
 }
 
 export interface GatewayOptions {
@@ -158,9 +152,17 @@ export class Gateway {
     res.setHeader("x-request-id", requestId);
     if (this.closing) res.setHeader("connection", "close");
     const url = req.url ?? "/";
-    const q = url.indexOf("?");
-    const path = q >= 0 ? url.slice(0, q) : url;
-    const host = hostOf(req);
+    let target: RequestTarget;
+    try {
+      target = requestTarget(req);
+    } catch (err) {
+      if (!(err instanceof BadRequest)) throw err;
+      req.resume();
+      res.setHeader("connection", "close");
+      sendError(res, new ApiError("bad_request", `Bad request: ${err.message}.`), requestId);
+      return;
+    }
+    const { host, path } = target;
     const route = this.routes.match(host, path);
     const found = route && this.lookup(route.appId);
     if (!route || !found) {
@@ -214,22 +216,41 @@ export class Gateway {
       }
       return;
     }
-    const env = cgiEnv({ req, requestId, scriptName: route.prefix, route: `${host}${route.prefix}`, host, serverPort: this.port, bodyLength: body.length }, app.config.env);
+    let args: string[] = NO_ARGS;
+    if (app.config.abi !== "reactor") {
+      try {
+        args = cgiArgs(route.prefix === "/" ? `/${app.name}` : route.prefix, target.query);
+      } catch (err) {
+        if (!(err instanceof BadRequest)) throw err;
+        const e = new ApiError("bad_request", `Bad request: ${err.message}.`);
+        sendError(res, e, requestId);
+        finish(e.status, e.code, body.length);
+        return;
+      }
+    }
+    const env = cgiEnv({ req, requestId, target, scriptName: route.prefix, route: `${host}${route.prefix}`, host, serverPort: this.port, bodyLength: body.length }, app.config.env);
     if (forwardedFor !== undefined) env.REMOTE_ADDR = env.REMOTE_HOST = forwardedFor;
-    const query = q >= 0 ? url.slice(q + 1) : "";
     let cgiFailure: string | undefined;
     // Small responses are held and sent in one write with Content-Length;
     // past STREAM_AFTER bytes the body streams (chunked) as the guest writes it.
     let held: Uint8Array[] | undefined = [];
     let heldBytes = 0;
+    // 204 and 304 have no body (RFC 9110 15.3.5, 15.4.5): what the guest writes after the headers is dropped.
+    let noBody = false;
+    let dropped = 0;
     const parser = new CgiResponseParser(
       (head) => {
         res.statusCode = head.status;
+        noBody = head.status === 204 || head.status === 304;
         for (const [k, v] of head.headers) res.appendHeader(k, v);
       },
       (chunk) => {
         bytesOut += chunk.length;
         if (bytesOut > app.config.limits.maxResponseBytes) throw new CgiError(`the response is over this app's limit of ${app.config.limits.maxResponseBytes} bytes`);
+        if (noBody) {
+          dropped += chunk.length;
+          return;
+        }
         if (held) {
           held.push(chunk);
           heldBytes += chunk.length;
@@ -245,7 +266,7 @@ export class Gateway {
     try {
       outcome = await this.opts.manager.invoke(app.id, {
         env,
-        args: cgiArgs(route.prefix === "/" ? `/${app.name}` : route.prefix, query),
+        args,
         body,
         sinks: {
           onStdout: (chunk) => {
@@ -292,7 +313,11 @@ export class Gateway {
       finish(e.status, e.code, body.length);
       return;
     }
-    if (held) {
+    if (noBody) {
+      if (dropped > 0) hooks.event(app.id, `request ${requestId}: ${dropped} body bytes after Status ${res.statusCode} dropped (a ${res.statusCode} has no body)`);
+      bytesOut = 0;
+      res.end();
+    } else if (held) {
       const body = held.length === 1 ? held[0]! : Buffer.concat(held);
       res.setHeader("content-length", body.length);
       res.end(body);

@@ -10,6 +10,8 @@ import { VERSION } from "../version.js";
 export interface CgiRequestInfo {
   req: IncomingMessage;
   requestId: string;
+  /** The request target's path (raw, still percent-encoded) and query, as the gateway parsed them. */
+  target: RequestTarget;
   /** The matched route's path prefix ("/" or "/api"). */
   scriptName: string;
   route: string;
@@ -23,12 +25,65 @@ const SERVER_SOFTWARE = `uniwasm/${VERSION}`;
 
 const HIDDEN_HEADERS = new Set(["authorization", "proxy-authorization", "connection", "keep-alive", "transfer-encoding", "upgrade", "te", "trailer"]);
 
+/** Where a request goes: its host and path (from an origin-form or absolute-form target). */
+export interface RequestTarget {
+  host: string;
+  /** Raw path, starting with "/". */
+  path: string;
+  query: string;
+  /** The URL as the guest sees it in X_FULL_URL. */
+  fullUrl: string;
+}
+
+/** Why a request is malformed (a 400), for the gateway. */
+export class BadRequest extends Error {}
+
+/**
+ * Parses a request's target (RFC 9112 3.2): origin-form `/path?query` with
+ * the Host header, or absolute-form `http://host/path?query`, whose
+ * authority wins over Host. Refuses duplicate Host headers (RFC 9112 3.2: a
+ * 400), other target forms, and a path that decodes to a NUL byte (no guest
+ * can receive it: CGI variables and the reactor's encoding are C strings).
+ */
+export function requestTarget(req: IncomingMessage): RequestTarget {
+  const raw = req.rawHeaders;
+  let hosts = 0;
+  for (let i = 0; i < raw.length; i += 2) if (raw[i]!.length === 4 && raw[i]!.toLowerCase() === "host") hosts++;
+  if (hosts > 1) throw new BadRequest("the request has more than one Host header");
+  const url = req.url ?? "/";
+  let host: string;
+  let rest: string;
+  let fullUrl: string;
+  if (url.startsWith("/")) {
+    host = hostPart(String(req.headers.host ?? ""));
+    rest = url;
+    fullUrl = `http://${req.headers.host ?? host}${url}`;
+  } else {
+    const m = /^https?:\/\/([^/?#@]+)(.*)$/i.exec(url);
+    if (!m) throw new BadRequest("the request target must be a path (/…) or an absolute http URL");
+    host = hostPart(m[1]!);
+    rest = m[2] === "" ? "/" : m[2]!.startsWith("?") ? "/" + m[2]! : m[2]!;
+    if (!rest.startsWith("/")) throw new BadRequest("the request target must be a path (/…) or an absolute http URL");
+    fullUrl = url;
+  }
+  const q = rest.indexOf("?");
+  const path = q >= 0 ? rest.slice(0, q) : rest;
+  if (/%00/.test(path)) throw new BadRequest("the path decodes to a NUL byte");
+  return { host, path, query: q >= 0 ? rest.slice(q + 1) : "", fullUrl };
+}
+
+/** The host of a Host header or URI authority: lower case, port stripped. */
+function hostPart(h: string): string {
+  h = h.toLowerCase();
+  if (h.startsWith("[")) return h.slice(0, h.indexOf("]") + 1);
+  const colon = h.lastIndexOf(":");
+  return colon >= 0 ? h.slice(0, colon) : h;
+}
+
 export function cgiEnv(info: CgiRequestInfo, appEnv: Record<string, string>): Record<string, string> {
   const { req } = info;
-  const url = req.url ?? "/";
-  const q = url.indexOf("?");
-  const rawPath = q >= 0 ? url.slice(0, q) : url;
-  const query = q >= 0 ? url.slice(q + 1) : "";
+  const rawPath = info.target.path;
+  const query = info.target.query;
   const prefix = info.scriptName === "/" ? "" : info.scriptName;
   const rawPathInfo = rawPath.slice(prefix.length);
   let pathInfo: string;
@@ -56,7 +111,7 @@ export function cgiEnv(info: CgiRequestInfo, appEnv: Record<string, string>): Re
     SERVER_PROTOCOL: `HTTP/${req.httpVersion}`,
     SERVER_SOFTWARE: SERVER_SOFTWARE,
     X_MATCHED_ROUTE: info.route,
-    X_FULL_URL: `http://${req.headers.host ?? info.host}${url}`,
+    X_FULL_URL: info.target.fullUrl,
     X_RAW_PATH_INFO: rawPathInfo,
     X_REQUEST_ID: info.requestId,
   };
@@ -84,17 +139,24 @@ function headerVariable(name: string): string | null {
   return v;
 }
 
-/** argv for a WAGI command: the script name, then each `&`-separated query parameter, decoded. */
+/**
+ * argv for a WAGI command: the script name, then each `&`-separated query
+ * parameter, decoded. Throws BadRequest when one decodes to a NUL byte (an
+ * argument is a C string).
+ */
 export function cgiArgs(scriptName: string, query: string): string[] {
   const args = [scriptName];
   if (query) {
     for (const part of query.split("&")) {
       if (!part) continue;
+      let arg: string;
       try {
-        args.push(decodeURIComponent(part.replace(/\+/g, " ")));
+        arg = decodeURIComponent(part.replace(/\+/g, " "));
       } catch {
-        args.push(part);
+        arg = part;
       }
+      if (arg.includes("\0")) throw new BadRequest(`query parameter ${JSON.stringify(part.slice(0, 40))} decodes to a NUL byte, which a WAGI program's arguments cannot carry`);
+      args.push(arg);
     }
   }
   return args;
@@ -113,8 +175,8 @@ export class CgiError extends Error {
 }
 
 const MAX_HEAD = 64 * 1024;
-/** Response headers a guest may not set: the node owns framing and the connection. */
-const REFUSED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "trailer"]);
+/** Response headers a guest may not set: the node owns framing, the connection and the request id. */
+const REFUSED_RESPONSE_HEADERS = new Set(["connection", "keep-alive", "transfer-encoding", "upgrade", "content-length", "trailer", "x-request-id"]);
 
 /**
  * Incremental CGI response parser: feed stdout chunks; once the header block
@@ -178,7 +240,8 @@ export function parseHead(text: string): CgiHead {
     const lower = name.toLowerCase();
     if (lower === "status") {
       const m = /^(\d{3})(\s.*)?$/.exec(value);
-      if (!m || Number(m[1]) < 100 || Number(m[1]) > 599) throw new CgiError(`invalid Status header ${JSON.stringify(value)}`);
+      // 1xx are interim responses the node would have to follow with a final one (101 would switch protocols on a kept-alive connection).
+      if (!m || Number(m[1]) < 200 || Number(m[1]) > 599) throw new CgiError(`invalid Status header ${JSON.stringify(value)} (a final status from 200 to 599)`);
       status = Number(m[1]);
       continue;
     }
