@@ -128,22 +128,26 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       runFinished: (e: RunEvent) => {
         const tenant = tenantName(e.tenantId);
         const labels = { tenant, app: e.appName };
-        metrics.starts.inc({ ...labels, kind: e.start });
-        if (e.outcome.fuelUsed) metrics.fuel.inc(labels, e.outcome.fuelUsed);
-        if (e.outcome.memoryBytes !== undefined) metrics.memory.set(labels, e.outcome.memoryBytes);
-        metrics.queueWait.observe({ tenant }, e.queuedMs / 1000);
+        const m = metrics.forApp(tenant, e.appName);
+        m.starts[e.start].inc();
+        if (e.outcome.fuelUsed) m.fuel.inc(e.outcome.fuelUsed);
+        if (e.outcome.memoryBytes !== undefined) m.memory.set(e.outcome.memoryBytes);
+        m.queueWait.observe(e.queuedMs / 1000);
         if ((LIMIT_REASONS as readonly string[]).includes(e.outcome.reason)) {
           metrics.limitHits.inc({ ...labels, reason: e.outcome.reason as LimitReason });
           store.logs.append(e.appId, "event", `instance stopped: ${e.outcome.reason}${e.outcome.message ? ` (${e.outcome.message})` : ""}`);
         }
-        if (e.outcome.deniedCalls) {
-          const acc = deniedCalls.get(e.appId) ?? {};
-          for (const [call, n] of Object.entries(e.outcome.deniedCalls)) {
+        const denied = e.outcome.deniedCalls;
+        // Per request, and almost always empty: no allocation unless something was denied.
+        if (denied) {
+          for (const call in denied) {
+            const n = denied[call]!;
             if (n <= 0) continue;
+            let acc = deniedCalls.get(e.appId);
+            if (!acc) deniedCalls.set(e.appId, (acc = {}));
             acc[call] = (acc[call] ?? 0) + n;
             metrics.denied.inc({ ...labels, call }, n);
           }
-          deniedCalls.set(e.appId, acc);
         }
         store.usage.add(e.tenantId, { cpuMs: e.outcome.durationMs, fuel: e.outcome.fuelUsed ?? 0 });
         cluster?.ran(e.tenantId, e.kind !== "service", e.outcome.durationMs);
@@ -195,13 +199,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     manager,
     hooks: {
       finished: (e) => {
-        const labels = { tenant: e.tenant.name, app: e.app.name };
         if (e.forwarded) {
-          metrics.forwarded.inc({ ...labels, status: String(e.status) });
+          metrics.forwarded.inc({ tenant: e.tenant.name, app: e.app.name, status: String(e.status) });
           return; // counted, with its usage, on the node that served it
         }
-        metrics.requests.inc({ ...labels, status: String(e.status) });
-        metrics.latency.observe(labels, e.ms / 1000);
+        const m = metrics.forApp(e.tenant.name, e.app.name);
+        m.requests(e.status).inc();
+        m.latency.observe(e.ms / 1000);
         stats.record(e.tenant.id, e.app.name, e.ms, e.status >= 500);
         store.usage.add(e.tenant.id, { requests: 1, errors: e.status >= 500 ? 1 : 0, bytesIn: e.bytesIn, bytesOut: e.bytesOut });
       },
