@@ -2,6 +2,7 @@ import * as nodefs from "node:fs";
 import { Errno, FileType } from "./abi.js";
 import { WasiError, fromHostError, host } from "./errors.js";
 import type { DirEntry, DirHandle, FileHandle, FsBackend, Lookup, OpenFileOptions, Stat } from "./vfs.js";
+import { fileTimesSupport, nativeTime, type NativeFileTimes, type TimeSpec } from "./file-times.js";
 
 const { O_RDONLY, O_WRONLY, O_RDWR, O_CREAT, O_EXCL, O_TRUNC, O_NOFOLLOW, O_DIRECTORY } = nodefs.constants;
 
@@ -17,30 +18,43 @@ function fileTypeOf(st: nodefs.BigIntStats | nodefs.Dirent): FileType {
 
 const MAX_SAFE_OFFSET = BigInt(Number.MAX_SAFE_INTEGER);
 
-/** Seconds as Node's utimes wants them; ns precision is restored by TimeOverrides. */
+/** Seconds as Node's utimes wants them (the fallback only). */
 const nsToSeconds = (ns: bigint): number => Number(ns) / 1e9;
 
-/**
- * Node can only set times as doubles (sub-microsecond precision is lost), but
- * WASI guests set and read back exact nanoseconds. We remember, per inode, the
- * exact value a guest set and the value the host stored; a stat that still sees
- * the stored value reports the exact one.
- */
-class TimeOverrides {
-  private readonly map = new Map<string, { hostA: bigint; wantA: bigint; hostM: bigint; wantM: bigint }>();
+/** The realtime clock in ns, for "now" in the fallback. */
+const nowNs = (): bigint => BigInt(Date.now()) * 1_000_000n;
 
-  record(before: Stat, after: Stat, wantA: bigint | null, wantM: bigint | null): void {
-    const key = `${after.dev}:${after.ino}`;
-    const prev = this.map.get(key);
-    this.map.set(key, {
-      hostA: after.atim,
-      wantA: wantA ?? (prev && prev.hostA === before.atim ? prev.wantA : after.atim),
-      hostM: after.mtim,
-      wantM: wantM ?? (prev && prev.hostM === before.mtim ? prev.wantM : after.mtim),
-    });
+/**
+ * How a HostFs sets file times. With the native addon (file-times.ts),
+ * utimensat/futimens set each time to the nanosecond and leave the other
+ * untouched (UTIME_OMIT), or take the host's clock (UTIME_NOW).
+ *
+ * Without it, Node's utimes takes seconds as a double (sub-microsecond
+ * digits are lost) and must rewrite both times, so the fallback remembers,
+ * per inode, the exact value a guest set (or saw, for the one it left) next
+ * to what the host stored; a stat that still sees the stored value reports
+ * the exact one. Exact inside the instance; microseconds on disk.
+ */
+class FileTimes {
+  private readonly map = new Map<string, { hostA: bigint; wantA: bigint; hostM: bigint; wantM: bigint }>();
+  constructor(readonly native: NativeFileTimes | null) {}
+
+  /**
+   * Sets times through `apply` (which gets the two as Node's utimes wants them)
+   * in the fallback: `raw` reads the host's stat before and after.
+   */
+  fallback(raw: () => Stat, atim: TimeSpec, mtim: TimeSpec, apply: (a: number, m: number) => void): void {
+    const seen = this.apply(raw());
+    const now = nowNs();
+    const a = atim === "now" ? now : atim ?? seen.atim;
+    const m = mtim === "now" ? now : mtim ?? seen.mtim;
+    apply(nsToSeconds(a), nsToSeconds(m));
+    const after = raw();
+    this.map.set(`${after.dev}:${after.ino}`, { hostA: after.atim, wantA: a, hostM: after.mtim, wantM: m });
   }
 
   apply(st: Stat): Stat {
+    if (this.map.size === 0) return st;
     const o = this.map.get(`${st.dev}:${st.ino}`);
     if (!o) return st;
     if (o.hostA === st.atim) st.atim = o.wantA;
@@ -66,7 +80,7 @@ class HostFile implements FileHandle {
   private closed = false;
   constructor(
     private readonly fd: number,
-    private readonly times: TimeOverrides,
+    private readonly times: FileTimes,
     private readonly registry: Set<HostFile>,
   ) {
     registry.add(this);
@@ -85,8 +99,12 @@ class HostFile implements FileHandle {
     return host("write", () => nodefs.writeSync(this.fd, src, 0, src.length, Number(pos)));
   }
 
+  private rawStat(): Stat {
+    return toStat(host("fstat", () => nodefs.fstatSync(this.fd, { bigint: true })));
+  }
+
   stat(): Stat {
-    return this.times.apply(toStat(host("fstat", () => nodefs.fstatSync(this.fd, { bigint: true }))));
+    return this.times.apply(this.rawStat());
   }
 
   setSize(size: bigint): void {
@@ -95,12 +113,10 @@ class HostFile implements FileHandle {
     host("ftruncate", () => nodefs.ftruncateSync(this.fd, Number(size)));
   }
 
-  setTimes(atim: bigint | null, mtim: bigint | null): void {
-    const before = this.stat();
-    const a = atim ?? before.atim;
-    const m = mtim ?? before.mtim;
-    host("futimes", () => nodefs.futimesSync(this.fd, nsToSeconds(a), nsToSeconds(m)));
-    this.times.record(before, toStat(nodefs.fstatSync(this.fd, { bigint: true })), atim, mtim);
+  setTimes(atim: TimeSpec, mtim: TimeSpec): void {
+    const native = this.times.native;
+    if (native) host("futimens", () => native.futimens(this.fd, nativeTime(atim), nativeTime(mtim)));
+    else this.times.fallback(() => this.rawStat(), atim, mtim, (a, m) => host("futimes", () => nodefs.futimesSync(this.fd, a, m)));
   }
 
   allocate(offset: bigint, len: bigint): void {
@@ -156,12 +172,14 @@ const DIR_FLAGS = O_PATH | O_DIRECTORY | O_NOFOLLOW;
  */
 export class HostFs implements FsBackend {
   readonly kind = "host" as const;
-  private readonly times = new TimeOverrides();
+  private readonly times: FileTimes;
   private readonly open = new Set<HostFile>();
   private readonly dirs = new Set<HostDir>();
   readonly root: HostDir;
 
-  constructor(root: string) {
+  /** `nativeTimes: false` uses Node's utimes even when the addon is there (tests of the fallback). */
+  constructor(root: string, options: { nativeTimes?: boolean } = {}) {
+    this.times = new FileTimes(options.nativeTimes === false ? null : fileTimesSupport().native);
     const st = host("stat", () => nodefs.statSync(root));
     if (!st.isDirectory()) throw new WasiError(Errno.NOTDIR, `${root} is not a directory`);
     if (!nodefs.existsSync("/proc/self/fd")) throw new Error("host directories need Linux's /proc (to walk paths by descriptor)");
@@ -250,14 +268,12 @@ export class HostFs implements FsBackend {
     return out;
   }
 
-  setTimesDir(dir: DirHandle, atim: bigint | null, mtim: bigint | null): void {
+  setTimesDir(dir: DirHandle, atim: TimeSpec, mtim: TimeSpec): void {
     const d = dir as HostDir;
-    const before = this.statDir(d);
-    const a = atim ?? before.atim;
-    const m = mtim ?? before.mtim;
-    // utimes (following) on /proc/self/fd/N reaches the directory the magic link names.
-    host("utimes", () => nodefs.utimesSync(d.path, nsToSeconds(a), nsToSeconds(m)));
-    this.times.record(before, this.statDir(d), atim, mtim);
+    // Following /proc/self/fd/N reaches the directory the magic link names (an O_PATH fd refuses futimens).
+    const native = this.times.native;
+    if (native) host("utimensat", () => native.utimensat(d.path, nativeTime(atim), nativeTime(mtim), false));
+    else this.times.fallback(() => toStat(host("fstat", () => nodefs.fstatSync(d.fd, { bigint: true }))), atim, mtim, (a, m) => host("utimes", () => nodefs.utimesSync(d.path, a, m)));
   }
 
   stat(dir: DirHandle, name: string): Stat {
@@ -303,12 +319,11 @@ export class HostFs implements FsBackend {
     host("symlink", () => nodefs.symlinkSync(target, this.at(dir, name)));
   }
 
-  setTimes(dir: DirHandle, name: string, atim: bigint | null, mtim: bigint | null): void {
-    const before = this.stat(dir, name);
-    const a = atim ?? before.atim;
-    const m = mtim ?? before.mtim;
-    host("utimes", () => nodefs.lutimesSync(this.at(dir, name), nsToSeconds(a), nsToSeconds(m)));
-    this.times.record(before, this.stat(dir, name), atim, mtim);
+  setTimes(dir: DirHandle, name: string, atim: TimeSpec, mtim: TimeSpec): void {
+    const path = this.at(dir, name);
+    const native = this.times.native;
+    if (native) host("utimensat", () => native.utimensat(path, nativeTime(atim), nativeTime(mtim), true));
+    else this.times.fallback(() => toStat(host("lstat", () => nodefs.lstatSync(path, { bigint: true }))), atim, mtim, (a, m) => host("utimes", () => nodefs.lutimesSync(path, a, m)));
   }
 
   close(): void {

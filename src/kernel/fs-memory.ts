@@ -1,6 +1,7 @@
 import { Errno, FileType } from "./abi.js";
 import { WasiError } from "./errors.js";
 import type { DirEntry, DirHandle, FileHandle, FsBackend, Lookup, OpenFileOptions, Stat } from "./vfs.js";
+import type { TimeSpec } from "./file-times.js";
 
 /** Device number reported for in-memory files, so (dev, ino) never collides with a host file. */
 const MEMORY_DEV = 0x756e6977n; // "uniw"
@@ -220,7 +221,7 @@ export class MemoryFs implements FsBackend {
       .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
   }
 
-  setTimesDir(dir: DirHandle, atim: bigint | null, mtim: bigint | null): void {
+  setTimesDir(dir: DirHandle, atim: TimeSpec, mtim: TimeSpec): void {
     setTimesOf(dir as DirNode, atim, mtim);
   }
 
@@ -340,7 +341,7 @@ export class MemoryFs implements FsBackend {
     this.touch(d);
   }
 
-  setTimes(dir: DirHandle, name: string, atim: bigint | null, mtim: bigint | null): void {
+  setTimes(dir: DirHandle, name: string, atim: TimeSpec, mtim: TimeSpec): void {
     setTimesOf(this.node(dir, name), atim, mtim);
   }
 
@@ -412,10 +413,11 @@ export class MemoryFs implements FsBackend {
   }
 }
 
-function setTimesOf(n: Node, atim: bigint | null, mtim: bigint | null): void {
-  if (atim !== null) n.atim = atim;
-  if (mtim !== null) n.mtim = mtim;
-  n.ctim = now();
+function setTimesOf(n: Node, atim: TimeSpec, mtim: TimeSpec): void {
+  const t = now();
+  if (atim !== null) n.atim = atim === "now" ? t : atim;
+  if (mtim !== null) n.mtim = mtim === "now" ? t : mtim;
+  n.ctim = t;
 }
 
 function statOf(n: Node): Stat {
@@ -507,10 +509,8 @@ class MemoryFile implements FileHandle {
     this.node.mtim = this.node.ctim = now();
   }
 
-  setTimes(atim: bigint | null, mtim: bigint | null): void {
-    if (atim !== null) this.node.atim = atim;
-    if (mtim !== null) this.node.mtim = mtim;
-    this.node.ctim = now();
+  setTimes(atim: TimeSpec, mtim: TimeSpec): void {
+    setTimesOf(this.node, atim, mtim);
   }
 
   allocate(offset: bigint, len: bigint): void {

@@ -3,6 +3,7 @@ import { WasiError } from "./errors.js";
 import type { Descriptor, DescriptorTable, DirDescriptor, FileDescriptor } from "./descriptors.js";
 import type { Buffers } from "./memory.js";
 import { HOST_FUEL, type HostWork } from "./host-work.js";
+import type { TimeSpec } from "./file-times.js";
 import { MAX_PATH_BYTES, resolve, type DirEntry, type DirHandle, type FsBackend, type Resolved, type Stat } from "./vfs.js";
 
 /** What fd_fdstat_get reports. */
@@ -607,13 +608,12 @@ function zeroStat(filetype: FileType): Stat {
   return { dev: 0n, ino: 0n, filetype, nlink: 1n, size: 0n, atim: 0n, mtim: 0n, ctim: 0n };
 }
 
-/** Decodes fstflags into (atim, mtim), `null` meaning "leave unchanged". */
-function timesFromFlags(atim: bigint, mtim: bigint, fst: number): [bigint | null, bigint | null] {
+/** Decodes fstflags into (atim, mtim): a time, "now" (the host's clock), or null for "leave unchanged". */
+function timesFromFlags(atim: bigint, mtim: bigint, fst: number): [TimeSpec, TimeSpec] {
   if (fst & ~(FstFlags.ATIM | FstFlags.ATIM_NOW | FstFlags.MTIM | FstFlags.MTIM_NOW)) throw new WasiError(Errno.INVAL, "unknown fstflags");
   if ((fst & FstFlags.ATIM) && (fst & FstFlags.ATIM_NOW)) throw new WasiError(Errno.INVAL, "ATIM and ATIM_NOW together");
   if ((fst & FstFlags.MTIM) && (fst & FstFlags.MTIM_NOW)) throw new WasiError(Errno.INVAL, "MTIM and MTIM_NOW together");
-  const now = BigInt(Date.now()) * 1_000_000n;
-  const a = fst & FstFlags.ATIM_NOW ? now : fst & FstFlags.ATIM ? atim : null;
-  const m = fst & FstFlags.MTIM_NOW ? now : fst & FstFlags.MTIM ? mtim : null;
+  const a = fst & FstFlags.ATIM_NOW ? "now" : fst & FstFlags.ATIM ? atim : null;
+  const m = fst & FstFlags.MTIM_NOW ? "now" : fst & FstFlags.MTIM ? mtim : null;
   return [a, m];
 }

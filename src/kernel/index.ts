@@ -6,6 +6,7 @@ export { Errno, Rights, FileType, ClockId } from "./abi.js";
 export { WasiError, ProcExit, InstanceLimitError, KernelFault, LinkError, type LimitReason } from "./errors.js";
 export { MemoryFs } from "./fs-memory.js";
 export { HostFs } from "./fs-host.js";
+export { fileTimesSupport, type FileTimesSupport, type TimeSpec } from "./file-times.js";
 export { FileSystem } from "./fs.js";
 export { resolve as resolvePath, type FsBackend, type FileHandle, type Stat, type DirHandle } from "./vfs.js";
 export { IoServer, SyncIoClient, parseAddress, type BlockingIo } from "./io-bridge.js";

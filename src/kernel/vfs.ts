@@ -1,6 +1,7 @@
 import { Errno, FileType } from "./abi.js";
 import { WasiError } from "./errors.js";
 import { HOST_FUEL, type HostWork } from "./host-work.js";
+import type { TimeSpec } from "./file-times.js";
 
 /** File attributes as WASI's `filestat` carries them (times in ns since the epoch). */
 export interface Stat {
@@ -37,8 +38,8 @@ export interface FileHandle {
   write(src: Uint8Array, position: bigint | null): number;
   stat(): Stat;
   setSize(size: bigint): void;
-  /** `null` leaves a time unchanged. */
-  setTimes(atim: bigint | null, mtim: bigint | null): void;
+  /** `null` leaves a time unchanged; "now" takes the host's clock. */
+  setTimes(atim: TimeSpec, mtim: TimeSpec): void;
   allocate(offset: bigint, len: bigint): void;
   sync(): void;
   datasync(): void;
@@ -90,7 +91,7 @@ export interface FsBackend {
   parentIno(dir: DirHandle): bigint;
   /** Entries of the directory, without "." and "..", in a stable order. */
   readdir(dir: DirHandle): DirEntry[];
-  setTimesDir(dir: DirHandle, atim: bigint | null, mtim: bigint | null): void;
+  setTimesDir(dir: DirHandle, atim: TimeSpec, mtim: TimeSpec): void;
   /** Attributes of `name` in `dir`, not following a symlink (lstat). */
   stat(dir: DirHandle, name: string): Stat;
   readlink(dir: DirHandle, name: string): string;
@@ -101,7 +102,7 @@ export interface FsBackend {
   rename(fromDir: DirHandle, from: string, toDir: DirHandle, to: string): void;
   link(fromDir: DirHandle, from: string, toDir: DirHandle, to: string): void;
   symlink(target: string, dir: DirHandle, name: string): void;
-  setTimes(dir: DirHandle, name: string, atim: bigint | null, mtim: bigint | null): void;
+  setTimes(dir: DirHandle, name: string, atim: TimeSpec, mtim: TimeSpec): void;
   /** Releases host resources when the instance ends. */
   close(): void;
 }
