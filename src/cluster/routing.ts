@@ -8,23 +8,48 @@
  * local one, and streams the response back in chunks.
  *
  * Request bodies travel in one message (capped by the servers' max_payload);
- * responses stream (a head, body chunks, an empty end marker). The deadline
- * travels with the request as the time left: the serving node gives up at the
- * same moment as the entry node. Subjects are internal: a tenant only ever
- * sees HTTP and the node's error codes.
+ * responses stream (a head with the first bytes, body chunks, an empty end
+ * marker). The deadline travels with the request as the time left: the
+ * serving node gives up at the same moment as the entry node. While the app
+ * works, the serving node beats every BEAT_MS; an entry node that hears
+ * nothing for STALL_MS (the serving node died) answers at once instead of
+ * waiting out the deadline. Subjects are internal: a tenant only ever sees
+ * HTTP and the node's error codes.
  */
 import { Agent, request, type IncomingHttpHeaders, type ServerResponse } from "node:http";
-import { headers as natsHeaders, Empty, type Msg, type NatsConnection, type Subscription } from "@nats-io/transport-node";
+import type { Msg, NatsConnection, Subscription } from "@nats-io/transport-node";
 
 const SUBJECT_PREFIX = "uniwasm.app.";
 const QUEUE = "replicas";
 /** Response chunks are cut to this size (well below any max_payload). */
 const CHUNK = 256 * 1024;
 /**
- * The serving node says "working on it" this often until it answers; the
- * entry node gives a request up after STALL_MS without a word (the serving
- * node died), instead of waiting for the app's whole deadline.
+ * The wire format, binary (no NATS headers: parsing them is most of a small
+ * message's cost). A request is [u32 head length][head JSON][body]. Replies
+ * start with a tag byte: B beat; H head: [flags: 1 = the answer is complete]
+ * [u32 length][head JSON][first body bytes]; D body chunk; E end; R reset.
  */
+const BEAT = 0x42;
+const HEAD = 0x48;
+const DATA = 0x44;
+const END = 0x45;
+const RESET = 0x52;
+const BEAT_MSG = new Uint8Array([BEAT]);
+const END_MSG = new Uint8Array([END]);
+const RESET_MSG = new Uint8Array([RESET]);
+
+function frameHead(json: string, complete: boolean, body: Uint8Array): Uint8Array {
+  const j = Buffer.from(json);
+  const out = Buffer.allocUnsafe(6 + j.length + body.length);
+  out[0] = HEAD;
+  out[1] = complete ? 1 : 0;
+  out.writeUInt32BE(j.length, 2);
+  j.copy(out, 6);
+  out.set(body, 6 + j.length);
+  return out;
+}
+
+/** Beat period of a serving node, and the silence after which an entry node gives a request up. */
 const BEAT_MS = 1000;
 const STALL_MS = 3000;
 
@@ -73,14 +98,37 @@ export interface RouterOptions {
   onError?: (err: Error) => void;
 }
 
+interface InFlight {
+  lastHeard: number;
+  stalled: boolean;
+  stop(): void;
+}
+
 export class Router {
   private readonly subs = new Map<string, Subscription>();
   private readonly agent = new Agent({ keepAlive: true, maxSockets: 1024 });
+  /** Forwarded requests waiting for an answer here (one watchdog for all of them). */
+  private readonly waiting = new Set<InFlight>();
+  /** Requests this node is serving for others (one beat timer for all of them). */
+  private readonly serving = new Set<() => void>();
+  private readonly timer: NodeJS.Timeout;
 
   constructor(
     private readonly nc: NatsConnection,
     private readonly opts: RouterOptions,
-  ) {}
+  ) {
+    this.timer = setInterval(() => {
+      const now = Date.now();
+      for (const w of this.waiting) {
+        if (now - w.lastHeard >= STALL_MS) {
+          w.stalled = true;
+          w.stop();
+        }
+      }
+      for (const beat of this.serving) beat();
+    }, BEAT_MS);
+    this.timer.unref();
+  }
 
   /** Largest body a forwarded request may carry. */
   get maxBodyBytes(): number {
@@ -96,11 +144,15 @@ export class Router {
     const h: Record<string, string | string[]> = {};
     for (const [k, v] of Object.entries(f.headers)) if (v !== undefined && !DROP_REQUEST.has(k)) h[k] = v;
     const head: RequestHead = { m: f.method, u: f.url, h, r: f.remoteAddr, id: f.requestId, t: Math.max(1, Math.floor(f.timeoutMs)) };
-    const hdrs = natsHeaders();
-    hdrs.set("uw-head", JSON.stringify(head));
+    const hj = Buffer.from(JSON.stringify(head));
+    const payload = Buffer.allocUnsafe(4 + hj.length + f.body.length);
+    payload.writeUInt32BE(hj.length, 0);
+    hj.copy(payload, 4);
+    payload.set(f.body, 4 + hj.length);
     let iter: AsyncIterable<Msg> & { stop?: () => void };
     try {
-      iter = await this.nc.requestMany(SUBJECT_PREFIX + f.appId, f.body, { strategy: "sentinel", maxWait: head.t + 250, headers: hdrs });
+      // The answer ends with our own end frame (the loop breaks); "sentinel" only bounds the wait by maxWait.
+      iter = await this.nc.requestMany(SUBJECT_PREFIX + f.appId, payload, { strategy: "sentinel", maxWait: head.t + 250 });
     } catch (err) {
       return { error: unavailable(err) };
     }
@@ -108,42 +160,46 @@ export class Router {
     let started = false;
     let end: string | undefined;
     let bytesOut = 0;
-    let lastHeard = Date.now();
-    let stalled = false;
-    const watchdog = setInterval(() => {
-      if (Date.now() - lastHeard < STALL_MS) return;
-      stalled = true;
-      iter.stop?.();
-    }, STALL_MS / 3);
+    const w: InFlight = { lastHeard: Date.now(), stalled: false, stop: () => iter.stop?.() };
+    this.waiting.add(w);
     try {
       for await (const m of iter) {
-        lastHeard = Date.now();
-        const kind = m.headers?.get("uw-kind");
-        if (kind === "beat") continue;
-        if (kind === "head") {
-          const hd = JSON.parse(new TextDecoder().decode(m.data)) as Head;
+        w.lastHeard = Date.now();
+        const d = m.data;
+        const tag = d[0];
+        let chunk: Uint8Array | undefined;
+        if (tag === BEAT) continue;
+        else if (tag === HEAD) {
+          const len = Buffer.from(d.buffer, d.byteOffset, d.byteLength).readUInt32BE(2);
+          const hd = JSON.parse(Buffer.from(d.buffer, d.byteOffset + 6, len).toString()) as Head;
           if ("e" in hd) return { error: { code: hd.e, message: hd.m } };
           status = hd.s;
           for (let i = 0; i + 1 < hd.h.length; i += 2) if (!DROP_RESPONSE.has(hd.h[i]!.toLowerCase())) res.appendHeader(hd.h[i]!, hd.h[i + 1]!);
           res.statusCode = status;
           started = true;
-          continue;
-        }
-        if (m.data.length === 0) {
-          end = m.headers?.get("uw-end") ?? "reset";
+          chunk = d.subarray(6 + len);
+          if (d[1] === 1) end = "ok";
+        } else if (tag === DATA) chunk = d.subarray(1);
+        else {
+          end = tag === END ? "ok" : "reset";
           break;
         }
-        if (!started) continue;
-        bytesOut += m.data.length;
-        if (bytesOut > f.maxResponseBytes) break;
-        res.write(m.data);
+        if (chunk && chunk.length > 0) {
+          bytesOut += chunk.length;
+          if (bytesOut > f.maxResponseBytes) {
+            end = "reset";
+            break;
+          }
+          res.write(chunk);
+        }
+        if (end) break;
       }
     } catch (err) {
       if (!started) return { error: unavailable(err) };
     } finally {
-      clearInterval(watchdog);
+      this.waiting.delete(w);
     }
-    if (!started && stalled) return { error: { code: "app_unavailable", message: `The node serving this request stopped answering (request ${f.requestId}); retry.`, retryAfter: 1 } };
+    if (!started && w.stalled) return { error: { code: "app_unavailable", message: `The node serving this request stopped answering (request ${f.requestId}); retry.`, retryAfter: 1 } };
     if (!started) return { error: { code: "guest_timeout", message: `The node running this app did not answer within ${head.t} ms.` } };
     if (end === "ok") res.end();
     else res.destroy();
@@ -167,52 +223,68 @@ export class Router {
     this.subs.delete(appId);
   }
 
+  /**
+   * Serves one forwarded request through this node's gateway and streams the
+   * answer back: the head with the first body bytes, more chunks past CHUNK,
+   * then an empty end message (a body-less answer is one message). Beats go
+   * out while the app works on it.
+   */
   private respond(msg: Msg): void {
     const reply = msg.reply;
     if (!reply) return;
     let head: RequestHead;
+    let body: Uint8Array;
     try {
-      head = JSON.parse(msg.headers?.get("uw-head") ?? "") as RequestHead;
+      const d = msg.data;
+      const len = Buffer.from(d.buffer, d.byteOffset, d.byteLength).readUInt32BE(0);
+      head = JSON.parse(Buffer.from(d.buffer, d.byteOffset + 4, len).toString()) as RequestHead;
+      body = d.subarray(4 + len);
     } catch {
       return; // not a forwarded request (only cluster members can publish here)
     }
-    const send = (data: Uint8Array | string, end?: "ok" | "reset", kind?: "head" | "beat") => {
+    const publish = (data: Uint8Array) => {
       try {
-        if (end || kind) {
-          const h = natsHeaders();
-          if (end) h.set("uw-end", end);
-          if (kind) h.set("uw-kind", kind);
-          this.nc.publish(reply, end ? Empty : data, { headers: h });
-        } else this.nc.publish(reply, data);
+        this.nc.publish(reply, data);
       } catch {
         // the connection is gone: the entry node gives up after STALL_MS
       }
     };
-    send("b", undefined, "beat");
-    const beat = setInterval(() => send("b", undefined, "beat"), BEAT_MS);
+    const beat = () => publish(BEAT_MSG);
+    this.serving.add(beat);
+    let headJson: string | undefined;
+    let held: Buffer[] = [];
+    let heldBytes = 0;
     let headSent = false;
     let done = false;
-    const finish = (end: "ok" | "reset") => {
-      if (done) return;
+    const close = () => {
       done = true;
       clearTimeout(timer);
-      clearInterval(beat);
-      send(Empty, end);
+      this.serving.delete(beat);
+    };
+    const flushHead = (complete: boolean) => {
+      const first = held.length === 1 ? held[0]! : Buffer.concat(held);
+      held = [];
+      headSent = true;
+      publish(frameHead(headJson!, complete, first));
+    };
+    const finish = (end: "ok" | "reset") => {
+      if (done) return;
+      close();
+      if (!headSent && end === "ok") flushHead(true);
+      else publish(end === "ok" ? END_MSG : RESET_MSG);
     };
     const fail = (code: ForwardError["code"], m: string) => {
       if (done) return;
       if (headSent) return finish("reset");
-      done = true;
-      clearTimeout(timer);
-      clearInterval(beat);
-      send(JSON.stringify({ e: code, m } satisfies Head), undefined, "head");
+      close();
+      publish(frameHead(JSON.stringify({ e: code, m } satisfies Head), true, new Uint8Array(0)));
     };
     const req = request({
       socketPath: this.opts.socketPath,
       agent: this.agent,
       method: head.m,
       path: head.u,
-      headers: { ...head.h, [FORWARDED_FOR]: head.r, [FORWARDED_ID]: head.id, "content-length": String(msg.data.length) },
+      headers: { ...head.h, [FORWARDED_FOR]: head.r, [FORWARDED_ID]: head.id, "content-length": String(body.length) },
     });
     // The deadline came as time left: give up when the entry node does.
     const timer = setTimeout(() => {
@@ -221,11 +293,23 @@ export class Router {
     }, head.t);
     req.on("response", (res) => {
       if (done) return void res.resume();
-      send(JSON.stringify({ s: res.statusCode ?? 502, h: res.rawHeaders } satisfies Head), undefined, "head");
-      headSent = true;
+      headJson = JSON.stringify({ s: res.statusCode ?? 502, h: res.rawHeaders } satisfies Head);
       res.on("data", (c: Buffer) => {
         if (done) return;
-        for (let i = 0; i < c.length; i += CHUNK) send(c.subarray(i, i + CHUNK));
+        if (!headSent) {
+          held.push(c);
+          heldBytes += c.length;
+          if (heldBytes < CHUNK) return;
+          flushHead(false);
+          return;
+        }
+        for (let i = 0; i < c.length; i += CHUNK) {
+          const part = c.subarray(i, i + CHUNK);
+          const framed = Buffer.allocUnsafe(1 + part.length);
+          framed[0] = DATA;
+          part.copy(framed, 1);
+          publish(framed);
+        }
       });
       res.on("end", () => finish("ok"));
       res.on("aborted", () => finish("reset"));
@@ -235,10 +319,11 @@ export class Router {
       if (!headSent && !done) this.opts.onError?.(new Error(`forwarded request ${head.id} failed on this node: ${err.message}`));
       fail("app_unavailable", `The node running this app could not serve it (request ${head.id}).`);
     });
-    req.end(msg.data);
+    req.end(body);
   }
 
   close(): void {
+    clearInterval(this.timer);
     for (const sub of this.subs.values()) sub.unsubscribe();
     this.subs.clear();
     this.agent.destroy();

@@ -81,6 +81,14 @@ test("a forwarded response streams past one NATS message, an oversized forwarded
   assert.equal(big.status, 200);
   assert.equal(big.text.length, 3072 * 1024, "3 MiB arrived whole through a node without a replica");
 
+  const redirect = await http(away.gatewayUrl, "GET", "/redirect", { host: "cgi.acme.localhost" });
+  assert.equal(redirect.status, 302, "a body-less forwarded answer keeps its status");
+  assert.equal(redirect.headers["location"], "/hello");
+  assert.equal(redirect.text, "");
+  const missing = await http(away.gatewayUrl, "GET", "/status", { host: "cgi.acme.localhost" });
+  assert.equal(missing.status, 404);
+  assert.equal(missing.text, "not here\n");
+
   const body = "x".repeat(1024 * 1024 - 8 * 1024);
   const over = await http(away.gatewayUrl, "POST", "/echo", { host: "cgi.acme.localhost", body });
   assert.equal(over.status, 413);

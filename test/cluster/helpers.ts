@@ -32,6 +32,8 @@ export interface NodeSpawnOptions {
   memoryMiB?: number;
   dataDir?: string;
   extraArgs?: string[];
+  /** Flags for node itself (e.g. --cpu-prof), before the script. */
+  nodeArgs?: string[];
 }
 
 export async function startClusterNode(nats: NatsHandle, name: string, o: NodeSpawnOptions = {}): Promise<ClusterNode> {
@@ -39,6 +41,7 @@ export async function startClusterNode(nats: NatsHandle, name: string, o: NodeSp
   const pw = join(dataDir, "..", `${name}-nats-password`);
   writeFileSync(pw, nats.password, { mode: 0o600 });
   const args = [
+    ...(o.nodeArgs ?? []),
     BIN,
     "serve",
     "--data",

@@ -30,6 +30,8 @@ export interface NatsHandle {
   password: string;
   nkeySeed: string;
   dir: string;
+  /** The running server's process id. */
+  readonly pid: number;
   /** Stops the server (SIGTERM) and waits for it to exit. */
   stop(): Promise<void>;
   /** Starts it again on the same port with the same JetStream directory. */
@@ -84,6 +86,9 @@ authorization {
     },
     get port() {
       return port;
+    },
+    get pid() {
+      return child?.pid ?? 0;
     },
     user: "uniwasm",
     password,
