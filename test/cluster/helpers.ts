@@ -38,7 +38,7 @@ export interface NodeSpawnOptions {
 
 export async function startClusterNode(nats: NatsHandle, name: string, o: NodeSpawnOptions = {}): Promise<ClusterNode> {
   const dataDir = o.dataDir ?? mkdtempSync(join(tmpdir(), `uniwasm-${name}-`));
-  const pw = join(dataDir, "..", `${name}-nats-password`);
+  const pw = join(mkdtempSync(join(tmpdir(), "uniwasm-secret-")), "nats-password");
   writeFileSync(pw, nats.password, { mode: 0o600 });
   const args = [
     ...(o.nodeArgs ?? []),
