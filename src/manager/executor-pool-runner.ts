@@ -1,7 +1,7 @@
-import { ExecutorPool, WasmImage, ReactorStartError, type Reactor } from "../sandbox/executor-pool.js";
+import { ExecutorPool, WasmImage, ReactorStartError, prepareFailure, type Reactor } from "../sandbox/executor-pool.js";
 import type { GuestOutcome } from "../sandbox/guest.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
-import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
+import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
 import { kernelGrants, RunnerError } from "./runner.js";
 import { checkReactorExports, REACTOR_HANDLE_EXPORT } from "./reactor-abi.js";
 
@@ -54,18 +54,25 @@ export class ExecutorPoolRunner implements InstanceRunner {
   private image(m: ModuleRef): WasmImage {
     let img = this.images.get(m.digest);
     if (!img) {
-      img = new WasmImage(m.bytes); // hashes once; the pool's cache is keyed by it
+      // The digest is the store's (sha256:<hex>): not hashed again on the serving thread.
+      img = new WasmImage(m.bytes, m.digest.startsWith("sha256:") ? m.digest.slice("sha256:".length) : undefined);
       this.images.set(m.digest, img);
     }
     return img;
   }
 
-  async prepare(module: ModuleRef): Promise<void> {
+  async prepare(module: ModuleRef, limits?: RunLimits): Promise<PrepareReport> {
+    const image = this.image(module);
+    const resolved = this.pool.limits(limits ? sandboxLimits(limits) : undefined);
+    const cached = this.pool.isPrepared(image, resolved);
     try {
-      await this.pool.prepare(this.image(module), this.pool.limits());
+      const p = await this.pool.prepare(image, resolved);
+      if (cached) return { prepared: false, wallMs: 0 };
+      return { prepared: true, wallMs: p.cost.wallMs, ...(p.cost.cpuMs !== undefined ? { cpuMs: p.cost.cpuMs } : {}) };
     } catch (err) {
       this.images.delete(module.digest);
-      throw new RunnerError("invalid_module", (err as Error).message);
+      const o = prepareFailure(err, resolved, performance.now());
+      throw new RunnerError(o.reason, o.message);
     }
   }
 
@@ -88,8 +95,16 @@ export class ExecutorPoolRunner implements InstanceRunner {
   async startReactor(req: ReactorStart): Promise<ReactorHandle> {
     let problem = this.reactorProblems.get(req.module.digest);
     if (problem === undefined) {
-      // Checked once per module: compiling here is only for the export list.
-      problem = checkReactorExports(WebAssembly.Module.exports(new WebAssembly.Module(req.module.bytes))) ?? "";
+      // The export list comes from the preparation (off this thread), not from compiling here.
+      const resolved = this.pool.limits(sandboxLimits(req.limits));
+      let exports;
+      try {
+        exports = (await this.pool.prepare(this.image(req.module), resolved)).exports;
+      } catch (err) {
+        const o = prepareFailure(err, resolved, performance.now());
+        throw new RunnerError(o.reason, o.message);
+      }
+      problem = checkReactorExports(exports) ?? "";
       this.reactorProblems.set(req.module.digest, problem);
     }
     if (problem) throw new RunnerError("link_error", problem);

@@ -2,7 +2,7 @@ import { performance } from "node:perf_hooks";
 import { compileChecked } from "../wasm/index.js";
 import type { ModuleInfo } from "../wasm/reader.js";
 import { runCommand as runCommandHere, instantiate, ended, type RunResult } from "../sandbox/instance.js";
-import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
+import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
 import { kernelGrants, RunnerError } from "./runner.js";
 import { callReactorHandler, checkReactorExports, ReactorAbiError } from "./reactor-abi.js";
 
@@ -22,8 +22,11 @@ export class InProcessRunner implements InstanceRunner {
   readonly executors = 1;
   private readonly cache = new Map<string, Promise<Compiled>>();
 
-  async prepare(module: ModuleRef): Promise<void> {
+  async prepare(module: ModuleRef): Promise<PrepareReport> {
+    const cached = this.cache.has(module.digest);
+    const t0 = performance.now();
     await this.compile(module);
+    return cached ? { prepared: false, wallMs: 0 } : { prepared: true, wallMs: performance.now() - t0 };
   }
 
   private compile(module: ModuleRef): Promise<Compiled> {

@@ -12,8 +12,13 @@ export interface InstanceRunner {
   readonly name: string;
   /** How many guests can truly run at once; the fair scheduler's slot count. */
   readonly executors: number;
-  /** Compiles and caches a module by digest so later starts are warm. Throws RunnerError("invalid_module"). */
-  prepare(module: ModuleRef): Promise<void>;
+  /**
+   * Checks, rewrites and compiles a module for `limits` (default: the
+   * runner's) and caches it, so later starts are warm; never on the serving
+   * thread. Reports what the preparation cost, so the caller can charge it.
+   * Throws RunnerError("invalid_module" or "memory_limit").
+   */
+  prepare(module: ModuleRef, limits?: RunLimits): Promise<PrepareReport>;
   /** Runs a command module (`_start`) once: a fresh instance per call (the WAGI path). */
   runCommand(req: CommandRequest): Promise<RunOutcome>;
   /** Starts a reactor instance (`_initialize` once) kept warm for many calls. */
@@ -25,6 +30,16 @@ export interface ModuleRef {
   /** sha256:<hex> of `bytes`: the compiled-module cache key. */
   digest: string;
   bytes: Uint8Array;
+}
+
+/** What preparing a module cost (zero when it was prepared already). */
+export interface PrepareReport {
+  /** Whether this call prepared it (false: it came from the cache). */
+  prepared: boolean;
+  /** Wall time of the preparation, ms. */
+  wallMs: number;
+  /** CPU time of the thread that prepared it, ms (V8's background compile threads not included), when the platform tells. */
+  cpuMs?: number;
 }
 
 export interface RunLimits {

@@ -175,7 +175,8 @@ export interface RunLimitedOptions {
  */
 export async function runLimited(bytes: Uint8Array, options: RunFileOptions, limits: SandboxLimits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
   const { tcpListen, onListening, trace, stdout, stderr, stdin, limits: kernelLimits, ...rest } = options;
-  const pool = new ExecutorPool({ size: 1, limits: { ...pickKernelLimits(kernelLimits), ...limits } });
+  // The module is prepared here while the executor starts: this process serves nothing else.
+  const pool = new ExecutorPool({ size: 1, prepare: "inline", limits: { ...pickKernelLimits(kernelLimits), ...limits } });
   try {
     const listeners = [];
     for (const address of tcpListen ?? []) {

@@ -22,7 +22,9 @@ import { WasmError, WasmLimitError } from "../wasm/errors.js";
 import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./executor.js";
 import { setupFailure, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
 import { describeEnd, describeTableLimit, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
-import { imageOf, moduleKey, prepareAndCompileAsync, rewritesFor, WasmImage, type ModuleSource, type PreparedModule } from "./modules.js";
+import { imageOf, moduleKey, rewritesFor, WasmImage, type ModuleSource, type PreparedModule } from "./modules.js";
+import { ModulePreparer, type PreparePlacement } from "./preparer.js";
+import type { ModuleLimits } from "../wasm/validate.js";
 import type { ModuleRef } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
 import { HostCallSessions, type PortableExtensions, type RunExtensions } from "./host-calls.js";
@@ -48,6 +50,14 @@ export interface ExecutorPoolOptions {
    * gets `memory_limit`) and is replaced; the process goes on. Default 512.
    */
   executorHeapMb?: number;
+  /**
+   * Where modules are checked, rewritten and compiled: "worker" (default: a
+   * thread of its own, never the caller's) or "inline" (the calling thread;
+   * for a CLI that serves nothing else). See preparer.ts.
+   */
+  prepare?: PreparePlacement;
+  /** Structural bounds on modules (src/wasm/validate.ts); default DEFAULT_MODULE_LIMITS. */
+  moduleLimits?: Partial<ModuleLimits>;
 }
 
 export const DEFAULT_EXECUTOR_HEAP_MB = 512;
@@ -97,6 +107,8 @@ export class ExecutorPool {
   private readonly maxModules: number;
   private readonly extraIdleMs: number;
   readonly executorHeapMb: number;
+  private readonly preparer: ModulePreparer;
+  private readonly moduleLimits: Partial<ModuleLimits> | undefined;
   /** Executors ended (deadline, heap, crash) whose thread has not stopped yet. */
   private readonly lingering = new Set<Executor>();
   private closed = false;
@@ -111,6 +123,8 @@ export class ExecutorPool {
     this.extraIdleMs = options.extraIdleMs ?? 5000;
     this.extensionModules = (options.extensionModules ?? []).map(extensionModuleUrl);
     this.io.hostCalls = this.hostCalls.handler;
+    this.preparer = new ModulePreparer(options.prepare ?? "worker");
+    this.moduleLimits = options.moduleLimits;
     this.executorHeapMb = options.executorHeapMb ?? DEFAULT_EXECUTOR_HEAP_MB;
     if (!Number.isSafeInteger(this.executorHeapMb) || this.executorHeapMb < 16) {
       throw new RangeError(`executorHeapMb must be an integer of at least 16 (MiB), got ${options.executorHeapMb}`);
@@ -156,7 +170,7 @@ export class ExecutorPool {
       this.touch(key, hit);
       return hit;
     }
-    const p = prepareAndCompileAsync(image.bytes, key, rewrites).then((m) => {
+    const p = this.preparer.prepare(image.bytes, key, rewrites, this.moduleLimits).then((m) => {
       this.counters.compiled++;
       return m;
     });
@@ -171,6 +185,11 @@ export class ExecutorPool {
     );
     while (this.modules.size > this.maxModules) this.forget(this.modules.keys().next().value!);
     return p;
+  }
+
+  /** Whether the module is prepared (or being prepared) for these limits already. */
+  isPrepared(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): boolean {
+    return this.modules.has(moduleKey(imageOf(source), rewritesFor(limits, forSnapshot)));
   }
 
   /** `prepare` without waiting: the module when it is compiled and cached already. */
@@ -448,6 +467,7 @@ export class ExecutorPool {
     for (const j of this.queue.splice(0)) j.reject(new Error("the executor pool was closed"));
     const waitMs = options.waitMs ?? Infinity;
     await Promise.all([...this.executors, ...this.lingering].map((e) => e.close(waitMs)));
+    await this.preparer.close();
     await this.io.close();
   }
 }
@@ -574,7 +594,8 @@ export class Reactor {
   }
 }
 
-function prepareFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
+/** The outcome of a run whose module could not be prepared (invalid, or above a memory or table limit). */
+export function prepareFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
   if (err instanceof WasmLimitError && (err.limit === "maxMemoryPages" || err.limit === "maxTableElements")) {
     const o = setupFailure(err, limits, started);
     const message = err.limit === "maxTableElements" ? describeTableLimit(limits, err.message) : describeEnd("memory_limit", limits, err.message);

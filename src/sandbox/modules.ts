@@ -7,6 +7,7 @@
 import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { prepareModule, type PreparedWasm } from "../wasm/prepare.js";
+import { readModuleInfo } from "../wasm/reader.js";
 import { toCompileError } from "../wasm/validate.js";
 import type { ModuleLimits } from "../wasm/validate.js";
 import type { ResolvedLimits } from "./limits.js";
@@ -80,34 +81,21 @@ export function prepareAndCompile(bytes: Uint8Array, key: string, rewrites: Rewr
   const t0 = performance.now();
   const cpu0 = threadCpuMs();
   const p = prepareModule(bytes, { ...rewrites, moduleLimits });
-  return compilePrepared(p, key, t0, cpu0);
+  return compilePrepared(p, key, t0, cpu0, bytes);
 }
 
 /** Compiles a prepared module (synchronously: it runs on a thread made for it, or for small work). */
-export function compilePrepared(p: PreparedWasm, key: string, t0: number, cpu0: number | undefined): PreparedModule {
+export function compilePrepared(p: PreparedWasm, key: string, t0: number, cpu0: number | undefined, original?: Uint8Array): PreparedModule {
   let module: WebAssembly.Module;
   let linkView: WebAssembly.Module | undefined;
   try {
     module = new WebAssembly.Module(p.bytes);
     if (p.linkView) linkView = new WebAssembly.Module(p.linkView);
   } catch (err) {
-    throw toCompileError(err);
+    // Named from the original module: rewrites never move function indices.
+    throw toCompileError(err, original ? readModuleInfo(original) : undefined);
   }
   return finishPrepared(p, key, module, linkView, t0, cpu0);
-}
-
-/** prepareAndCompile with V8's asynchronous compile (the rewrites still run on this thread). */
-export async function prepareAndCompileAsync(bytes: Uint8Array, key: string, rewrites: Rewrites, moduleLimits?: Partial<ModuleLimits>): Promise<PreparedModule> {
-  const t0 = performance.now();
-  const p = prepareModule(bytes, { ...rewrites, moduleLimits });
-  let module: WebAssembly.Module;
-  let linkView: WebAssembly.Module | undefined;
-  try {
-    [module, linkView] = await Promise.all([WebAssembly.compile(p.bytes), p.linkView ? WebAssembly.compile(p.linkView) : undefined]);
-  } catch (err) {
-    throw toCompileError(err);
-  }
-  return finishPrepared(p, key, module, linkView, t0, undefined);
 }
 
 function finishPrepared(p: PreparedWasm, key: string, module: WebAssembly.Module, linkView: WebAssembly.Module | undefined, t0: number, cpu0: number | undefined): PreparedModule {

@@ -1,6 +1,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
+import type { PrepareReport } from "../../src/manager/runner.js";
 import type { AppRecord } from "../../src/store/types.js";
 
 /** A runner whose commands finish when the test says so; it records the order they started in. */
@@ -11,7 +12,9 @@ class GateRunner implements InstanceRunner {
   readonly deadlines: number[] = [];
   private readonly pending: (() => void)[] = [];
   constructor(readonly executors: number) {}
-  async prepare(): Promise<void> {}
+  async prepare(): Promise<PrepareReport> {
+    return { prepared: false, wallMs: 0 };
+  }
   runCommand(req: CommandRequest): Promise<RunOutcome> {
     this.started.push(req.env["WHO"]!);
     this.deadlines.push(req.limits.timeoutMs);

@@ -70,6 +70,8 @@ describe("executor pool: commands", () => {
       await one.whenReady();
       const spinning = one.run(fixture("spin.wasm"), { limits: { timeoutMs: 60_000 } });
       const queued = one.run(fixture("hello.wasm"));
+      // Once the spinning guest runs (modules are prepared on another thread first).
+      while (one.stats().busy === 0) await new Promise((r) => setTimeout(r, 5));
       await new Promise((r) => setTimeout(r, 20));
       // Simulate a crash of the worker (not a deadline): end its thread from outside.
       const executors = (one as unknown as { executors: { worker: { terminate(): Promise<number> } }[] }).executors;
