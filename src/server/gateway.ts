@@ -5,6 +5,7 @@ import type { NodeStore, AppRecord, TenantRecord } from "../store/index.js";
 import type { ResourceManager, InvokeResult, RunOutcome } from "../manager/index.js";
 import { Refusal } from "../manager/index.js";
 import { ApiError, type ErrorCode } from "./errors.js";
+import { httpTimeouts, type ConnectionGuard } from "./connections.js";
 import { CgiResponseParser, CgiError, BadRequest, cgiArgs, cgiEnv, requestTarget, type RequestTarget } from "./wagi.js";
 import { FORWARDED_FOR, FORWARDED_ID, type ForwardRequest, type ForwardResult } from "../cluster/routing.js";
 
@@ -64,6 +65,8 @@ export interface GatewayOptions {
   hooks: GatewayHooks;
   /** Time to receive a request body, ms. Default 30 000. */
   bodyTimeoutMs?: number;
+  /** Caps on open connections (total, per client address) and the headers deadline. */
+  connections?: ConnectionGuard;
   /** In a cluster: sends a request for an app with no replica on this node to a node that runs one. */
   forward?: (f: ForwardRequest, res: ServerResponse) => Promise<ForwardResult>;
 }
@@ -78,13 +81,16 @@ export class Gateway {
   private closing = false;
 
   constructor(private readonly opts: GatewayOptions) {
-    this.server = createServer({ requestTimeout: opts.bodyTimeoutMs ?? 30_000, keepAliveTimeout: 5000 }, (req, res) => {
+    const requestTimeout = opts.bodyTimeoutMs ?? 30_000;
+    const timeouts = opts.connections ? httpTimeouts(opts.connections.limits, requestTimeout) : { requestTimeout };
+    this.server = createServer({ ...timeouts, keepAliveTimeout: 5000 }, (req, res) => {
       this.handle(req, res).catch((err: unknown) => {
         opts.hooks.log.warn({ err }, "gateway request failed");
         if (!res.headersSent) sendError(res, new ApiError("internal"), newRequestId());
         else res.destroy();
       });
     });
+    opts.connections?.attach(this.server);
     this.reload();
   }
 

@@ -1,6 +1,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyError, type FastifyInstance } from "fastify";
 import swagger from "@fastify/swagger";
 import { pino, type Logger } from "pino";
+import { createServer } from "node:http";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join, extname } from "node:path";
@@ -17,6 +18,7 @@ import { NodeMetrics } from "./metrics.js";
 import { StatsRecorder } from "./stats.js";
 import { type ImageSource, type SignaturePolicy } from "./image-source.js";
 import { imageLayerSource } from "./image-layer-source.js";
+import { ConnectionGuard, defaultMaxConnections, httpTimeouts, DEFAULT_CONNECTIONS_PER_IP, DEFAULT_HEADERS_TIMEOUT_MS, type ConnectionLimits } from "./connections.js";
 
 export interface NodeOptions {
   /** Data directory (SQLite database, blobs, bootstrap token). */
@@ -57,6 +59,10 @@ export interface NodeOptions {
   domain?: string;
   /** DNS servers for domain verification ("127.0.0.1:5353"); default the system's. */
   dnsServers?: string[];
+  /** Caps on the gateway's connections. Defaults: half the process's open-file limit, 256 per client address, headers within 5 s. */
+  gatewayConnections?: Partial<ConnectionLimits>;
+  /** Caps on the API's connections. Defaults: 512, 256 per client address, headers within 5 s. */
+  apiConnections?: Partial<ConnectionLimits>;
 }
 
 export interface RunningNode {
@@ -194,9 +200,20 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     bootstrap = { secret, file };
   }
 
+  // Connection floods (idle or half-sent connections) are shed at accept, counted and logged.
+  const guard = (name: "gateway" | "api", given: Partial<ConnectionLimits> | undefined, maxConnections: number) =>
+    new ConnectionGuard(
+      name,
+      { maxConnections, maxConnectionsPerIp: DEFAULT_CONNECTIONS_PER_IP, headersTimeoutMs: DEFAULT_HEADERS_TIMEOUT_MS, ...given },
+      (reason) => metrics.connectionsShed.inc({ server: name, reason }),
+      (e) => log.warn(e, `${e.server}: shed ${e.count} connection(s) at the ${e.reason === "total" ? "total" : "per-address"} cap of ${e.limit} (last from ${e.remoteAddress})`),
+    );
+  const gatewayGuard = guard("gateway", opts.gatewayConnections, defaultMaxConnections());
+  const apiGuard = guard("api", opts.apiConnections, 512);
   const gateway = new Gateway({
     store,
     manager,
+    connections: gatewayGuard,
     hooks: {
       finished: (e) => {
         if (e.forwarded) {
@@ -224,7 +241,16 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     if (cmd.op.startsWith("app.") || cmd.op === "tenant.delete") gateway.reload();
   });
 
-  const api = Fastify({ loggerInstance: log.child({ component: "api" }, { level: "warn" }) as FastifyBaseLogger, bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+  const api = Fastify({
+    loggerInstance: log.child({ component: "api" }, { level: "warn" }) as FastifyBaseLogger,
+    bodyLimit: 1024 * 1024,
+    // Our own server: the same connection caps and headers deadline as the gateway (image uploads get 2 minutes).
+    serverFactory: (handler) => {
+      const server = createServer({ ...httpTimeouts(apiGuard.limits, 120_000), keepAliveTimeout: 5000 }, handler);
+      apiGuard.attach(server);
+      return server;
+    },
+  }) as unknown as FastifyInstance;
   await api.register(swagger, {
     openapi: {
       openapi: "3.0.3",
@@ -274,6 +300,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       scheduler: manager.scheduler.stats(),
       deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
       domain: deployer.domain,
+      connections: Object.fromEntries([gatewayGuard, apiGuard].map((g) => [g.name, { open: g.connections, shed: g.shed, limits: g.limits }])),
       memory: { budgetBytes: manager.budget.nodeLimitBytes, reservedBytes: manager.budget.used(), rssBytes: process.memoryUsage().rss },
       tenants: store.tenants.list().length,
       apps: store.apps.list().length,
@@ -294,6 +321,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   api.get("/healthz", { schema: { hide: true } }, async () => (cluster ? { ok: true, cluster: { node: cluster.nodeName, connected: cluster.info().connected } } : { ok: true }));
   api.get("/metrics", { schema: { summary: "Prometheus metrics (admin)", tags: ["node"], security: [{ bearer: [] }] } }, async (req, reply) => {
     if (req.principal?.scope !== "admin") throw new ApiError("forbidden", "/metrics needs an admin token.");
+    metrics.connections.set({ server: "gateway" }, gatewayGuard.connections);
+    metrics.connections.set({ server: "api" }, apiGuard.connections);
     metrics.liveInstances.reset();
     for (const t of store.tenants.list()) metrics.liveInstances.set({ tenant: t.name }, manager.tenantUsage(t.id).liveInstances);
     reply.header("content-type", metrics.registry.contentType);
@@ -357,6 +386,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         // A cluster member leaves first: its replicas move at once and no more requests are forwarded here.
         await cluster?.close();
         await Promise.all([gateway.close(), api.close()]);
+        gatewayGuard.close();
+        apiGuard.close();
         await manager.close();
         if (!cluster) await state.close();
         store.close();

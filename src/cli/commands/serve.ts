@@ -21,6 +21,9 @@ interface ServeFlags {
   loanTimeout: string;
   domain: string;
   dnsServer: string[];
+  maxConnections?: string;
+  maxConnectionsPerIp: string;
+  headersTimeout: string;
   cluster?: string;
   nodeName?: string;
   zone?: string;
@@ -83,6 +86,16 @@ function duration(name: string, v: string): number {
   }
 }
 
+function connectionFlags(flags: ServeFlags) {
+  const perIp = int("max-connections-per-ip", flags.maxConnectionsPerIp, 1);
+  const headersTimeoutMs = duration("headers-timeout", flags.headersTimeout);
+  const total = flags.maxConnections !== undefined ? int("max-connections", flags.maxConnections, 1) : undefined;
+  return {
+    gatewayConnections: { maxConnectionsPerIp: perIp, headersTimeoutMs, ...(total !== undefined ? { maxConnections: total } : {}) },
+    apiConnections: { maxConnectionsPerIp: perIp, headersTimeoutMs, ...(total !== undefined ? { maxConnections: Math.min(512, total) } : {}) },
+  };
+}
+
 function int(name: string, v: string, min = 0): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < min) throw new Error(`--${name} must be an integer >= ${min}, got ${JSON.stringify(v)}`);
@@ -104,6 +117,9 @@ export function registerServe(program: Command): void {
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
+    .option("--max-connections <n>", "most open gateway connections (default: half the open-file limit); the API takes at most 512")
+    .option("--max-connections-per-ip <n>", "most open connections from one client address, per server", "256")
+    .option("--headers-timeout <duration>", "time for a client to send a request's headers", "5s")
     .option("--dns-server <addr>", "DNS server for verifying custom domains (repeatable; default the system's)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--cluster <urls>", "join a cluster: NATS JetStream servers, nats://HOST:PORT[,...] (tls://... for TLS); needs credentials")
     .option("--node-name <name>", "this node's name in the cluster (default: the host name)")
@@ -137,6 +153,7 @@ export function registerServe(program: Command): void {
         maxTimeoutMs: duration("max-timeout", flags.maxTimeout),
         loanTimeoutMs: duration("loan-timeout", flags.loanTimeout),
         domain: flags.domain.toLowerCase(),
+        ...connectionFlags(flags),
         ...(flags.dnsServer.length > 0 ? { dnsServers: flags.dnsServer } : {}),
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
