@@ -47,6 +47,13 @@ export class FileSystem {
     throw new WasiError(Errno.NOTCAPABLE, `descriptor lacks the right for ${what}`);
   }
 
+  /** A right a directory must pass on (its inheriting rights); a read-only preopen's mutations are EPERM. */
+  private needInheritable(dir: DirDescriptor, right: bigint, what: string): void {
+    if ((dir.rightsInheriting & right) !== 0n) return;
+    if (dir.readonly && (right & RIGHTS_MUTATING) !== 0n) throw new WasiError(Errno.PERM, `${what}: the directory capability is read-only`);
+    throw new WasiError(Errno.NOTCAPABLE, `${what}: the directory does not pass on that right`);
+  }
+
   /** A regular file; anything else is EBADF, as Wasmtime's get_file_fd. */
   private file(fd: number): FileDescriptor {
     const d = this.fds.get(fd);
@@ -238,7 +245,8 @@ export class FileSystem {
   tell(fd: number): bigint {
     const d = this.fds.get(fd);
     if (d.kind !== "file") throw new WasiError(d.kind === "dir" ? Errno.BADF : Errno.SPIPE, "not seekable");
-    this.need(d, Rights.FD_TELL, "fd_tell");
+    // FD_SEEK implies FD_TELL (witx: "This flag implies rights::fd_tell").
+    this.need(d, d.rightsBase & Rights.FD_SEEK ? Rights.FD_SEEK : Rights.FD_TELL, "fd_tell");
     return d.position;
   }
 
@@ -255,7 +263,7 @@ export class FileSystem {
    * host call and extending with zeros would silently differ from it.
    */
   allocate(fd: number, _offset: bigint, _len: bigint): void {
-    this.file(fd);
+    this.need(this.file(fd), Rights.FD_ALLOCATE, "fd_allocate");
     throw new WasiError(Errno.NOTSUP, "fd_allocate is not supported");
   }
 
@@ -399,9 +407,19 @@ export class FileSystem {
     const exclusive = create && (oflags & OFlags.EXCL) !== 0;
     const truncate = (oflags & OFlags.TRUNC) !== 0;
     if (wantDir && (oflags & (OFlags.CREAT | OFlags.EXCL | OFlags.TRUNC))) throw new WasiError(Errno.INVAL, "O_DIRECTORY with O_CREAT, O_EXCL or O_TRUNC");
-    // Access follows FD_READ and FD_WRITE only, as Wasmtime; append implies writing.
+    // The rights table (witx): creating needs PATH_CREATE_FILE; truncating needs PATH_FILESTAT_SET_SIZE
+    // on the directory and FD_FILESTAT_SET_SIZE among the rights it passes on (a size change by path).
+    if (create) this.need(dir, Rights.PATH_CREATE_FILE, "path_open with O_CREAT");
+    if (truncate) {
+      this.need(dir, Rights.PATH_FILESTAT_SET_SIZE, "path_open with O_TRUNC");
+      if ((dir.rightsInheriting & Rights.FD_FILESTAT_SET_SIZE) === 0n) this.needInheritable(dir, Rights.FD_FILESTAT_SET_SIZE, "path_open with O_TRUNC");
+    }
+    // Access follows FD_READ and FD_WRITE only, as Wasmtime; append implies writing. Asking for an
+    // access the directory does not pass on (its inheriting rights) is refused.
     const read = (rightsBase & Rights.FD_READ) !== 0n;
     const write = (rightsBase & Rights.FD_WRITE) !== 0n || (fdflags & FdFlags.APPEND) !== 0;
+    if (read && (dir.rightsInheriting & Rights.FD_READ) === 0n) this.needInheritable(dir, Rights.FD_READ, "path_open for reading");
+    if (write && (dir.rightsInheriting & Rights.FD_WRITE) === 0n) this.needInheritable(dir, Rights.FD_WRITE, "path_open for writing");
     // O_CREAT|O_EXCL never follows a final symlink: an existing link is EEXIST.
     const follow = (lookup & LookupFlags.SYMLINK_FOLLOW) !== 0 && !exclusive;
     const r = this.resolveIn(dir, path, follow);
@@ -441,6 +459,7 @@ export class FileSystem {
       if (wantDir || r.mustBeDir) throw new WasiError(Errno.NOTDIR, `${path} is not a directory`);
       if (write || create || truncate) this.writable(dir);
       const handle = dir.fs.openFile(r.dir, r.name!, { read: !write || read, write, create, exclusive, truncate, append: (fdflags & FdFlags.APPEND) !== 0 });
+      // Every right the directory passes on, read and write as asked (see "Rights" in docs/kernel.md).
       let rights = RIGHTS_FILE & dir.rightsInheriting;
       if (!read) rights &= ~Rights.FD_READ;
       if (!write) rights &= ~Rights.FD_WRITE;

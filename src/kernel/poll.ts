@@ -1,4 +1,4 @@
-import { ClockId, Errno, EventRwFlags, EventType, Layout, SubclockFlags } from "./abi.js";
+import { ClockId, Errno, EventRwFlags, EventType, Layout, Rights, SubclockFlags } from "./abi.js";
 import { WasiError } from "./errors.js";
 import type { Clocks } from "./clock.js";
 import type { DescriptorTable } from "./descriptors.js";
@@ -134,6 +134,11 @@ export function pollOneoff(subs: SubscriptionList, fds: DescriptorTable, clocks:
     const fd = subs.fd(i);
     const d = fds.get(fd);
     const wantWrite = type === EventType.FD_WRITE;
+    // The rights table (witx): POLL_FD_READWRITE, with FD_READ to wait for reading, FD_WRITE for writing.
+    if ((d.rightsBase & Rights.POLL_FD_READWRITE) === 0n) throw new WasiError(Errno.NOTCAPABLE, `fd ${fd} lacks the POLL_FD_READWRITE right`);
+    if ((d.rightsBase & (wantWrite ? Rights.FD_WRITE : Rights.FD_READ)) === 0n && d.kind !== "dir" && d.kind !== "listener") {
+      throw new WasiError(Errno.BADF, `fd ${fd} cannot be polled for ${wantWrite ? "writing" : "reading"}`);
+    }
     switch (d.kind) {
       case "file": {
         const atEnd = !wantWrite && d.handle.stat().size <= d.position;
