@@ -131,3 +131,7 @@ done
 for src in test/fixtures/hostile/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
+
+# --- node-wasi: a command and a reactor for the node:wasi drop-in (test/kernel/node-wasi.test.ts) ---
+wasi_cc test/fixtures/node-wasi/command.wasm test/fixtures/node-wasi/command.c -O2 -g0 -Wall
+wasi_cc test/fixtures/node-wasi/reactor.wasm test/fixtures/node-wasi/reactor.c -O2 -g0 -Wall -mexec-model=reactor

@@ -17,3 +17,4 @@ export { defineExtension, isGranted, remoteProviders, type Extension, type Exten
 export type { ExtensionOptions } from "./options.js";
 export { ExtensionTable, type MemoryImportInfo } from "./extension-linker.js";
 export { BUILTIN_EXTENSIONS } from "./ext/index.js";
+export { WASI, type WASIOptions } from "./node-wasi.js";

@@ -66,6 +66,20 @@ export function linkImports(
   return { imports, report };
 }
 
+/**
+ * Every WASI call at once, before any module is known: node:wasi's
+ * `wasiImport` (node-wasi.ts). Granted calls are linked to the kernel, the
+ * others to the ENOTCAPABLE stub, so a module still gets nothing ungranted;
+ * V8 checks the signatures when it instantiates.
+ */
+export function linkAllWasi(k: Kernel): Record<string, WebAssembly.ImportValue> {
+  const wasi: Record<string, WebAssembly.ImportValue> = {};
+  SYSCALLS.forEach((spec, index) => {
+    wasi[spec.name] = k.grants.has(spec.capability) ? wrap(k, index, spec, WASI_ABI[spec.name as SyscallName](k, k.memory, k.fs)) : stub(k, index, spec);
+  });
+  return wasi;
+}
+
 /** What a module imports, checked against the table once per compiled module. */
 interface LinkPlan {
   calls: { index: number; spec: SyscallSpec }[];
