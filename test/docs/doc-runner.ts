@@ -20,6 +20,7 @@ const NEEDS: Record<string, { command: string; packages: string }> = {
   "clang++": { command: "clang++", packages: "clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32" },
   registry: { command: "docker-registry", packages: "docker-registry" },
   curl: { command: "curl", packages: "curl" },
+  "nats-server": { command: "nats-server", packages: "nats-server" },
   git: { command: "git", packages: "git" },
   rustc: { command: "rustc", packages: "rustc libstd-rust-dev-wasm32 lld" },
 };

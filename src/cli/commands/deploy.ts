@@ -18,6 +18,7 @@ interface DeployFlags extends NodeFlags {
   min?: string;
   max?: string;
   idle?: string;
+  replicas?: string;
   json?: boolean;
 }
 
@@ -60,6 +61,7 @@ export function registerDeploy(program: Command): void {
     .option("--min <n>", "warm instances kept (0 = scale to zero)")
     .option("--max <n>", "most instances")
     .option("--idle <ms>", "idle time before a warm instance stops")
+    .option("--replicas <n|all>", "in a cluster: how many nodes run the app, or all of them (default 1)")
     .option("--json", "print the app as JSON")
     .option("--node <url>", "node API URL")
     .option("--token <token>", "API token")
@@ -96,6 +98,7 @@ export function registerDeploy(program: Command): void {
           ...(f.abi ? { abi: f.abi } : {}),
           ...(Object.keys(env).length ? { env } : {}),
           ...(f.arg.length ? { args: f.arg } : {}),
+          ...(f.replicas !== undefined ? { replicas: f.replicas === "all" ? "all" : num("replicas", f.replicas) } : {}),
           ...(f.route.length ? { routes: f.route.map(parseRoute) } : {}),
           ...(defined({ memoryMiB: num("memory", f.memory), timeoutMs: num("timeout", f.timeout), fuel: num("fuel", f.fuel), maxBodyBytes: num("max-body", f.maxBody) }) ? { limits: defined({ memoryMiB: num("memory", f.memory), timeoutMs: num("timeout", f.timeout), fuel: num("fuel", f.fuel), maxBodyBytes: num("max-body", f.maxBody) }) } : {}),
           ...(defined({ minInstances: num("min", f.min), maxInstances: num("max", f.max), idleTimeoutMs: num("idle", f.idle) }) ? { scale: defined({ minInstances: num("min", f.min), maxInstances: num("max", f.max), idleTimeoutMs: num("idle", f.idle) }) } : {}),
@@ -103,6 +106,7 @@ export function registerDeploy(program: Command): void {
         const app = await client.request("PUT", `/v1/tenants/${tenant}/apps/${encodeURIComponent(name)}`, body);
         if (f.json) return void process.stdout.write(JSON.stringify(app, null, 2) + "\n");
         process.stdout.write(`deployed ${app.tenant}/${app.name} revision ${app.revision} (${app.config.abi}, image ${app.image.slice(0, 19)})\n`);
+        if (app.replicas) process.stdout.write(`  replicas: ${app.replicas.map((r: { node: string; state: string }) => `${r.node} ${r.state}`).join(", ") || "none yet"}${app.placement?.short ? ` (${app.placement.short})` : ""}\n`);
         for (const u of app.urls) process.stdout.write(`  ${u}\n`);
         const def = app.config.routes.find((r: { host: string }) => r.host.endsWith(".localhost"));
         if (def) process.stdout.write(`try: curl -H 'Host: ${def.host}' ${app.urls[0].split(" ")[0]}\n`);

@@ -27,10 +27,13 @@ export function registerPs(program: Command): void {
           for (const i of instances) rows.push([i.id, i.tenant, i.appName, i.kind, i.state, String(i.requests), `${(i.memoryBytes / 1048576).toFixed(1)}MiB`, i.startedAt]);
           return void process.stdout.write(table(rows));
         }
-        const rows = [["APP", "TENANT", "ABI", "STATUS", "REV", "INSTANCES", "IMAGE", "ROUTES"]];
+        // In a cluster, apps say where they run (instances are the asked node's own).
+        const clustered = apps.some((a) => Array.isArray(a.replicas));
+        const rows = [["APP", "TENANT", "ABI", "STATUS", "REV", "INSTANCES", ...(clustered ? ["NODES"] : []), "IMAGE", "ROUTES"]];
         for (const a of apps) {
           const n = instances.filter((i) => i.appId === a.id).length;
-          rows.push([a.name, a.tenant, a.config.abi, a.status, String(a.revision), String(n), a.image.slice(7, 19), a.config.routes.map((r: { host: string; path: string }) => `${r.host}${r.path}`).join(",")]);
+          const nodes = clustered ? [(a.replicas ?? []).map((r: { node: string; state: string }) => (r.state === "ready" ? r.node : `${r.node}(${r.state})`)).join(",") || "-"] : [];
+          rows.push([a.name, a.tenant, a.config.abi, a.status, String(a.revision), String(n), ...nodes, a.image.slice(7, 19), a.config.routes.map((r: { host: string; path: string }) => `${r.host}${r.path}`).join(",")]);
         }
         process.stdout.write(table(rows));
       }),
