@@ -32,6 +32,9 @@ export interface RateResult {
   max: number;
   /** How late this generator got to requests (sent, or queued for a busy socket), p99, ms: its own noise floor. */
   lagP99: number;
+  /** p50/p99 measured from when each request was actually written (what a closed-loop tool reports), ms. */
+  sentP50: number;
+  sentP99: number;
 }
 
 interface Conn {
@@ -40,12 +43,15 @@ interface Conn {
   buf: Buffer;
   /** Scheduled time of the request in flight (ms, performance.now()). */
   scheduled: number;
+  /** When it was written. */
+  sent: number;
 }
 
 export async function constantRate(url: string, host: string, rate: number, seconds: number, connections: number): Promise<RateResult> {
   const u = new URL(url);
   const request = Buffer.from(`GET ${u.pathname}${u.search} HTTP/1.1\r\nHost: ${host}\r\nUser-Agent: uniwasm-rate-load\r\n\r\n`, "latin1");
   const latencies: number[] = [];
+  const fromSent: number[] = [];
   const lags: number[] = [];
   let errors = 0;
   let done = 0;
@@ -56,11 +62,15 @@ export async function constantRate(url: string, host: string, rate: number, seco
   const send = (c: Conn, scheduled: number): void => {
     c.busy = true;
     c.scheduled = scheduled;
+    c.sent = performance.now();
     c.sock.write(request);
   };
   const finished = (c: Conn, ok: boolean): void => {
     const now = performance.now();
-    if (ok) latencies.push(now - c.scheduled);
+    if (ok) {
+      latencies.push(now - c.scheduled);
+      fromSent.push(now - c.sent);
+    }
     else errors++;
     done++;
     c.busy = false;
@@ -74,7 +84,7 @@ export async function constantRate(url: string, host: string, rate: number, seco
       new Promise<void>((resolve, reject) => {
         const sock = connect(Number(u.port || 80), u.hostname, () => resolve());
         sock.setNoDelay(true);
-        const c: Conn = { sock, busy: false, buf: Buffer.alloc(0), scheduled: 0 };
+        const c: Conn = { sock, busy: false, buf: Buffer.alloc(0), scheduled: 0, sent: 0 };
         sock.on("data", (chunk: Buffer) => {
           c.buf = c.buf.length === 0 ? chunk : Buffer.concat([c.buf, chunk]);
           // One response at a time per connection; parse as many as are complete (there is at most one).
@@ -123,8 +133,9 @@ export async function constantRate(url: string, host: string, rate: number, seco
   for (const c of conns) c.sock.destroy();
   latencies.sort((a, b) => a - b);
   lags.sort((a, b) => a - b);
+  fromSent.sort((a, b) => a - b);
   const pct = (s: number[], p: number) => (s.length === 0 ? Number.NaN : s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))]!);
-  return { sent: i, done, errors, rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), p999: pct(latencies, 99.9), max: latencies[latencies.length - 1] ?? Number.NaN, lagP99: pct(lags, 99) };
+  return { sent: i, done, errors, rps: latencies.length / elapsed, p50: pct(latencies, 50), p99: pct(latencies, 99), p999: pct(latencies, 99.9), max: latencies[latencies.length - 1] ?? Number.NaN, lagP99: pct(lags, 99), sentP50: pct(fromSent, 50), sentP99: pct(fromSent, 99) };
 }
 
 /** Bytes of the first complete response in `b`, or -1 when it is not complete yet. */
