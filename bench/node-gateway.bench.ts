@@ -119,7 +119,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
     const peakOnly = process.env["UNIWASM_BENCH_PEAK_ONLY"] === "1";
     const load0 = loadavg();
     ctx.log(`servers on core(s) ${serverCores ?? "any"}, load on ${loadCores ?? "any"}; uniwasm: ${String(uw.info["runner"])}; ${rounds} interleaved round(s) of ${roundSeconds}s; load average ${load0.map((l) => l.toFixed(2)).join(" ")}`);
-    for (const c of cases) await wrk(c.url, c.host, 4, 1, c.server.pid, loadCores); // warm-up: JIT, instances
+    for (const c of cases) await wrk(c.url, c.host, conns, 2, c.server.pid, loadCores); // warm-up at full concurrency: JIT tiers, reactor pools grown, modules in every executor
 
     // (a) peak
     const runs: Record<string, Load[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
@@ -214,7 +214,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
         title: "node gateway (1 core): hello req/s and latency vs plain Node http and workerd",
         rows,
         notes: [
-          `${pin}. wrk -t1 -c ${conns}, keep-alive, 127.0.0.1; after a 1 s warm-up per case, ${rounds} round(s) of ${roundSeconds}s per case, interleaved (order alternating per round); the median round is shown. req/s per round: ${cases.map((c) => `${c.key} ${spread(runs[c.key]!)}`).join(", ")}.`,
+          `${pin}. wrk -t1 -c ${conns}, keep-alive, 127.0.0.1; after a 2 s warm-up per case at the same concurrency, ${rounds} round(s) of ${roundSeconds}s per case, interleaved (order alternating per round); the median round is shown. req/s per round: ${cases.map((c) => `${c.key} ${spread(runs[c.key]!)}`).join(", ")}.`,
           `1-min load average ${load0[0]!.toFixed(2)} before, ${load1[0]!.toFixed(2)} after, on ${cpus} CPUs shared with other work: absolute req/s are noisy, the ratios come from the same rounds.`,
           `uniwasm: one node process (${String(uw.info["runner"])}, ${threadCount(uw.pid)} threads) serving both apps: the gateway parses HTTP on the main thread and runs each guest on the executor (a worker thread), every request crossing to it and back. workerd ${WORKERD_VERSION} (npm package, fetched into a cache on first use) runs the same two C guests with a minimal WASI host in the worker (servers/workerd.ts); it has no per-request limits, accounting or capability checks.`,
           "CPU/request is the server process's CPU (all threads, /proc) over the round divided by its requests: what each request costs. Capacity = 10^6 / CPU µs per request, the req/s one whole core would give: on a shared machine req/s also measures how much of the contended core each server got (Linux shares it per thread, so uniwasm's two busy threads get more of it than plain Node's one), so read the goals on both rows and trust capacity when they disagree.",
@@ -272,7 +272,7 @@ async function twoCores(ctx: BenchContext, servers: ServerProcess[], workerdBin:
     { key: "reactor", label: "uniwasm reactor", server: uw, url: uw.url + "/", host: "reactor.hello.localhost" },
     { key: "wagi", label: "uniwasm WAGI", server: uw, url: uw.url + "/", host: "wagi.hello.localhost" },
   ];
-  for (const c of cases) await wrk(c.url, c.host, 4, 1, c.server.pid, cores);
+  for (const c of cases) await wrk(c.url, c.host, conns, 2, c.server.pid, cores);
   const runs: Record<string, Load[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
   const load0 = loadavg()[0]!;
   for (let r = 0; r < rounds; r++) {
