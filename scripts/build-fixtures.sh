@@ -118,6 +118,13 @@ for src in test/fixtures/ext/*.wat examples/seed-plugin/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
 done
 
+# --- dwarf: a freestanding command with a DWARF line table, as DWARF 4 and 5 (test/wasm/dwarf.test.ts) ---
+for v in 4 5; do
+  clang --target=wasm32 -nostdlib -O1 -g -gdwarf-$v -c -o /tmp/uniwasm-trap.o test/fixtures/dwarf/trap.c
+  (cd test/fixtures/dwarf && clang --target=wasm32 -nostdlib -Wl,--entry=_start -o trap-dwarf$v.wasm /tmp/uniwasm-trap.o)
+  rm -f /tmp/uniwasm-trap.o
+done
+
 # --- examples: hello.wasm for the README's first command, hello-http.wasm (WAGI) for its node block, div.wasm for its trap ---
 wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
 wasi_cc examples/hello-http.wasm examples/hello-http.c -O2 -g0 -Wall

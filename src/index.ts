@@ -7,4 +7,4 @@ export * from "./image/index.js";
 export * from "./sandbox/index.js";
 export { NodeStore, openDatabase, migrate, MIGRATIONS, type NodeStoreOptions, type TenantQuotas, type TenantRecord, type TokenRecord, type AppRecord, type AppConfig, type ImageRecord, type ImageConfig, type RouteSpec, type AppLimits, type ScalePolicy } from "./store/index.js";
 export { ResourceManager, FairScheduler, InProcessRunner, ExecutorPoolRunner, Refusal, REACTOR_ALLOC_EXPORT, REACTOR_FREE_EXPORT, REACTOR_HANDLE_EXPORT, encodeReactorRequest, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunOutcome, type RunLimits, type Invocation, type ResourceManagerOptions } from "./manager/index.js";
-export { startNode, NodeClient, ClientError, ERROR_CATALOGUE, ApiError, type NodeOptions, type RunningNode, type ErrorCode } from "./server/index.js";
+export { startNode, NodeClient, ClientError, ERROR_CATALOGUE, ApiError, DevServer, type NodeOptions, type RunningNode, type ErrorCode, type DevEvent, type DevOptions } from "./server/index.js";

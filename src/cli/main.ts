@@ -20,6 +20,8 @@ import { registerRm } from "./commands/rm.js";
 import { registerTenants } from "./commands/tenants.js";
 import { registerTokens } from "./commands/tokens.js";
 import { registerNodeConfig } from "./commands/node-config.js";
+import { registerNew } from "./commands/new.js";
+import { registerDev } from "./commands/dev.js";
 import { VERSION } from "../version.js";
 
 /**
@@ -52,6 +54,8 @@ export function buildProgram(): Command {
   registerTenants(program);
   registerTokens(program);
   registerNodeConfig(program);
+  registerNew(program);
+  registerDev(program);
   return program;
 }
 

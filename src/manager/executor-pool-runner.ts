@@ -29,6 +29,7 @@ function toOutcome(o: GuestOutcome): RunOutcome {
     deniedCalls: o.denied,
   };
   if (o.reason !== "exit" && o.message) out.message = o.message;
+  if (o.trap) out.trap = o.trap;
   if (o.fuelConsumed !== undefined) out.fuelUsed = Number(o.fuelConsumed);
   return out;
 }

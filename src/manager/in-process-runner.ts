@@ -135,5 +135,6 @@ function safeEnded(kernel: Parameters<typeof ended>[0], err: unknown, info: Modu
 function toOutcome(r: RunResult, durationMs: number): RunOutcome {
   const o: RunOutcome = { reason: r.reason, exitCode: r.reason === "exit" ? r.exitCode : null, durationMs, deniedCalls: r.denied };
   if (r.message !== undefined) o.message = r.message;
+  if (r.trap) o.trap = r.trap;
   return o;
 }

@@ -1,4 +1,4 @@
-import type { RunReason } from "../sandbox/instance.js";
+import type { RunReason, TrapReport } from "../sandbox/instance.js";
 import type { Capability } from "../kernel/syscalls.js";
 
 /**
@@ -124,6 +124,8 @@ export interface RunOutcome {
   memoryBytes?: number;
   /** Host calls refused for lack of a capability, by call name. */
   deniedCalls?: Record<string, number>;
+  /** When the guest trapped: the trap and its wasm backtrace (function names from the name section). */
+  trap?: TrapReport;
 }
 
 export class RunnerError extends Error {

@@ -22,9 +22,11 @@ import { WasmError, WasmLimitError } from "../wasm/errors.js";
 import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./executor.js";
 import { setupFailure, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
 import { describeEnd, describeTableLimit, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
-import { imageOf, moduleKey, rewritesFor, WasmImage, type ModuleSource, type PreparedModule } from "./modules.js";
+import { imageOf, moduleKey, rewritesFor, WasmImage, type ModuleSource, type PreparedModule, type Rewrites } from "./modules.js";
 import { ModulePreparer, type PreparePlacement } from "./preparer.js";
 import type { ModuleLimits } from "../wasm/validate.js";
+import { prepareModule } from "../wasm/prepare.js";
+import { formatBacktrace, originalFrames, type FrameOrigin } from "../wasm/backtrace.js";
 import type { ModuleRef } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
 import { HostCallSessions, type PortableExtensions, type RunExtensions } from "./host-calls.js";
@@ -104,6 +106,8 @@ export class ExecutorPool {
   private readonly modules = new Map<string, Promise<PreparedModule>>();
   /** The compiled ones among `modules`: a run can take them without waiting on a promise. */
   private readonly compiled = new Map<string, PreparedModule>();
+  /** How each cached module was prepared, to map a trap's frames back to the original module (made at its first trap). */
+  private readonly sources = new Map<string, { bytes: Uint8Array; rewrites: Rewrites; origin?: FrameOrigin }>();
   private readonly maxModules: number;
   private readonly extraIdleMs: number;
   readonly executorHeapMb: number;
@@ -170,6 +174,7 @@ export class ExecutorPool {
       this.touch(key, hit);
       return hit;
     }
+    this.sources.set(key, { bytes: image.bytes, rewrites });
     const p = this.preparer.prepare(image.bytes, key, rewrites, this.moduleLimits).then((m) => {
       this.counters.compiled++;
       return m;
@@ -208,9 +213,28 @@ export class ExecutorPool {
     this.modules.set(key, entry);
   }
 
+  /**
+   * @internal A trap's frames in the original module's offsets (what wasm-objdump shows on the
+   * user's file) and, when it carries DWARF, with source lines. The origin of the rewritten code is
+   * worked out at the module's first trap, by preparing it again with `origin` (traps are rare;
+   * executors never carry it).
+   */
+  inOriginal(outcome: GuestOutcome, key: string): GuestOutcome {
+    const src = this.sources.get(key);
+    if (!outcome.trap || !src) return outcome;
+    try {
+      src.origin ??= prepareModule(src.bytes, { ...src.rewrites, ...(this.moduleLimits ? { moduleLimits: this.moduleLimits } : {}), origin: true }).origin!;
+    } catch {
+      return outcome; // it was prepared once already; nothing better to say than the frames as they are
+    }
+    const frames = originalFrames(outcome.trap.frames, src.origin);
+    return { ...outcome, trap: { ...outcome.trap, frames, backtrace: formatBacktrace(frames) } };
+  }
+
   private forget(key: string): void {
     this.modules.delete(key);
     this.compiled.delete(key);
+    this.sources.delete(key);
     for (const ex of this.executors) {
       if (!ex.modules.delete(key)) continue;
       this.submitTo(ex, () => ({ op: "forget", key }), Infinity).catch(() => {});
@@ -267,7 +291,7 @@ export class ExecutorPool {
         },
         limits.stackSizeMb,
       );
-      return reply.outcome!;
+      return this.inOriginal(reply.outcome!, module.key);
     } catch (err) {
       return lostOutcome(err, limits, started);
     } finally {
@@ -344,7 +368,7 @@ export class ExecutorPool {
       limits.stackSizeMb,
     );
     if (reply.outcome!.reason === "exit" && executor?.alive) executor.instances.add(instanceId);
-    return { executor: executor!, instanceId, outcome: reply.outcome! };
+    return { executor: executor!, instanceId, outcome: this.inOriginal(reply.outcome!, prepared.key) };
   }
 
   // ---- scheduling ----------------------------------------------------------
@@ -568,7 +592,7 @@ export class Reactor {
           limits.timeoutMs,
           { limits, ...(this.options.onTrace ? { onTrace: this.options.onTrace } : {}) },
         );
-        const outcome = reply.outcome!;
+        const outcome = this.pool.inOriginal(reply.outcome!, this.prepared.key);
         if (outcome.reason !== "exit" || !ex.alive) ex.instances.delete(id);
         return { value: reply.value, outcome };
       } catch (err) {

@@ -4,6 +4,7 @@ import { IoThread } from "../kernel/io-thread.js";
 import type { KernelOptions } from "../kernel/options.js";
 import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { compileChecked, compileCheckedSync, describeTrap, formatBacktrace, importedFunctions, type ModuleInfo, type WasmFrame, type TrapReason } from "../wasm/index.js";
+import { frameOrigin, originalFrames, sectionsOf } from "../wasm/backtrace.js";
 import type { ImportSignature } from "../kernel/linker.js";
 import type { MemoryImportInfo } from "../kernel/extension-linker.js";
 import { EXIT_CODES, type EndReason } from "./limits.js";
@@ -132,10 +133,19 @@ export function runCommand(module: WebAssembly.Module, info: ModuleInfo | undefi
     (instance.exports["_start"] as () => void)();
     return finish(kernel, 0, "exit");
   } catch (err) {
-    return ended(kernel, err, info, instance);
+    const r = ended(kernel, err, info, instance);
+    // The module ran as compiled from the user's bytes: its frames need only source lines, when it carries DWARF.
+    if (r.trap && info) r.trap = withSourceLines(r.trap, module, info);
+    return r;
   } finally {
     kernel.close();
   }
+}
+
+function withSourceLines(trap: TrapReport, module: WebAssembly.Module, info: ModuleInfo): TrapReport {
+  if (!info.customSections.some((c) => c.name === ".debug_line")) return trap;
+  const frames = originalFrames(trap.frames, frameOrigin(sectionsOf(module), info, info));
+  return { ...trap, frames, backtrace: formatBacktrace(frames) };
 }
 
 /** Classifies whatever ended a guest into a RunResult. Link errors are rethrown. */

@@ -6,17 +6,36 @@ import type { ResourceManager, InvokeResult, RunOutcome } from "../manager/index
 import { Refusal } from "../manager/index.js";
 import { ApiError, type ErrorCode } from "./errors.js";
 import { httpTimeouts, type ConnectionGuard } from "./connections.js";
+import type { TrapReport } from "../sandbox/instance.js";
 import { CgiResponseParser, CgiError, BadRequest, cgiArgs, cgiEnv, requestTarget, type RequestTarget } from "./wagi.js";
 import { FORWARDED_FOR, FORWARDED_ID, type ForwardRequest, type ForwardResult } from "../cluster/routing.js";
 
 export interface GatewayHooks {
-  /** Called once per request with its outcome (metrics, stats, usage). */
-  finished(e: { tenant: TenantRecord; app: AppRecord; status: number; ms: number; bytesIn: number; bytesOut: number; code?: ErrorCode; forwarded?: boolean }): void;
+  /** Called once per request with its outcome (metrics, stats, usage, `uniwasm dev`'s request lines). */
+  finished(e: RequestFinished): void;
   /** A line of guest stderr for the app's log. */
   stderr(appId: string, chunk: Uint8Array): void;
   /** A platform event for the app's log. */
   event(appId: string, line: string): void;
   log: { warn(obj: object, msg: string): void };
+}
+
+/** One request's outcome, as the gateway reports it to its hooks. */
+export interface RequestFinished {
+  tenant: TenantRecord;
+  app: AppRecord;
+  method: string;
+  path: string;
+  requestId: string;
+  status: number;
+  ms: number;
+  bytesIn: number;
+  bytesOut: number;
+  code?: ErrorCode;
+  /** Served by another node of the cluster. */
+  forwarded?: boolean;
+  /** Why the app failed (the 502/504 body's reason), with the trap's report when it trapped. */
+  failure?: { message: string; trap?: TrapReport };
 }
 
 const STREAM_AFTER = 64 * 1024;
@@ -179,8 +198,8 @@ export class Gateway {
     const { app, tenant } = found;
     const hooks = this.opts.hooks;
     let bytesOut = 0;
-    const finish = (status: number, code?: ErrorCode, bytesIn = 0, forwarded = false) =>
-      hooks.finished({ tenant, app, status, ms: performance.now() - started, bytesIn, bytesOut, ...(code ? { code } : {}), ...(forwarded ? { forwarded } : {}) });
+    const finish = (status: number, code?: ErrorCode, bytesIn = 0, more: { forwarded?: boolean; failure?: RequestFinished["failure"] } = {}) =>
+      hooks.finished({ tenant, app, method: req.method ?? "GET", path, requestId, status, ms: performance.now() - started, bytesIn, bytesOut, ...(code ? { code } : {}), ...(more.forwarded ? { forwarded: true } : {}), ...(more.failure ? { failure: more.failure } : {}) });
 
     const limit = app.config.limits.maxBodyBytes;
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -215,10 +234,10 @@ export class Gateway {
       if ("error" in r) {
         const e = new ApiError(r.error.code, r.error.message, r.error.retryAfter);
         sendError(res, e, requestId);
-        finish(e.status, e.code, body.length, true);
+        finish(e.status, e.code, body.length, { forwarded: true });
       } else {
         bytesOut = r.bytesOut;
-        finish(r.status, undefined, body.length, true);
+        finish(r.status, undefined, body.length, { forwarded: true });
       }
       return;
     }
@@ -302,7 +321,7 @@ export class Gateway {
         // Headers are out; the only honest signal left is an aborted response.
         hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started; connection reset`);
         res.destroy();
-        finish(res.statusCode, "guest_error", body.length);
+        finish(res.statusCode, "guest_error", body.length, { failure: { message: `${describe(outcome)} after the response started`, ...(outcome.trap ? { trap: outcome.trap } : {}) } });
         return;
       }
       const timeout = outcome.reason === "deadline_exceeded";
@@ -316,7 +335,7 @@ export class Gateway {
           : `The app did not answer within ${outcome.deadlineMs} ms (request ${requestId}).`)
         : new ApiError("guest_error", `The app failed: ${why} (request ${requestId}).`);
       sendError(res, e, requestId);
-      finish(e.status, e.code, body.length);
+      finish(e.status, e.code, body.length, { failure: { message: why, ...(outcome.trap ? { trap: outcome.trap } : {}) } });
       return;
     }
     if (noBody) {

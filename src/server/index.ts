@@ -7,3 +7,4 @@ export { basicImageSource, type ImageSource, type LoadedModule, type SignaturePo
 export { NodeMetrics } from "./metrics.js";
 export { NodeClient, ClientError, clientFrom, cliAction, table, type NodeFlags, resolveClientConfig, readClientConfig, writeClientConfig, clientConfigPath, type ClientConfig } from "./client.js";
 export { imageLayerSource, imageConfigOf } from "./image-layer-source.js";
+export { DevServer, DevError, devAppName, type DevEvent, type DevOptions } from "./dev.js";

@@ -13,7 +13,7 @@ import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
 import { ApiError, ERROR_CATALOGUE } from "./errors.js";
 import { registerApi } from "./api.js";
-import { Gateway } from "./gateway.js";
+import { Gateway, type RequestFinished } from "./gateway.js";
 import { NodeMetrics } from "./metrics.js";
 import { StatsRecorder } from "./stats.js";
 import { type ImageSource, type SignaturePolicy } from "./image-source.js";
@@ -63,6 +63,8 @@ export interface NodeOptions {
   gatewayConnections?: Partial<ConnectionLimits>;
   /** Caps on the API's connections. Defaults: 512, 256 per client address, headers within 5 s. */
   apiConnections?: Partial<ConnectionLimits>;
+  /** Called once per gateway request with its outcome (`uniwasm dev` prints them). */
+  onRequest?: (e: RequestFinished) => void;
 }
 
 export interface RunningNode {
@@ -225,6 +227,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         m.latency.observe(e.ms / 1000);
         stats.record(e.tenant.id, e.app.name, e.ms, e.status >= 500);
         store.usage.add(e.tenant.id, { requests: 1, errors: e.status >= 500 ? 1 : 0, bytesIn: e.bytesIn, bytesOut: e.bytesOut });
+        opts.onRequest?.(e);
       },
       stderr: (appId, chunk) => appendLines(appId, "stderr", chunk),
       event: (appId, line) => store.logs.append(appId, "event", line),
@@ -339,9 +342,17 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     return readFileSync(path);
   });
 
-  await api.listen({ host, port: opts.apiPort ?? 7070 });
-  apiPortBound = (api.server.address() as { port: number }).port;
-  gatewayPortBound = await gateway.listen(host, opts.gatewayPort ?? 7080);
+  try {
+    await api.listen({ host, port: opts.apiPort ?? 7070 });
+    apiPortBound = (api.server.address() as { port: number }).port;
+    gatewayPortBound = await gateway.listen(host, opts.gatewayPort ?? 7080);
+  } catch (err) {
+    // A port in use: release what started (executors, store, the other listener), so the caller can report it and exit.
+    await api.close().catch(() => {});
+    await manager.close();
+    store.close();
+    throw err;
+  }
   const apiUrl = `http://${host}:${apiPortBound}`;
   let socketDir: string | undefined;
   if (cluster) {

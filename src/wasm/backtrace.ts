@@ -13,6 +13,8 @@ import { isFuelExhausted } from "./fuel.js";
 import { functionDisplayName, type ModuleInfo } from "./reader.js";
 import { hex } from "./errors.js";
 import { originalOffset, type OffsetMap } from "./rewrite.js";
+import { readLineTable, type LineTable, type SourceLocation } from "./dwarf.js";
+import type { CustomSection, ModuleInfo as Info } from "./reader.js";
 
 export type TrapReason =
   | "unreachable"
@@ -37,6 +39,8 @@ export interface WasmFrame {
   name: string;
   /** Byte offset of the instruction in the module, when V8 gave one. */
   offset: number | undefined;
+  /** Source file and line, from the module's DWARF line table (built with -g). */
+  source?: SourceLocation;
 }
 
 export interface TrapInfo {
@@ -144,8 +148,74 @@ export function formatBacktrace(frames: WasmFrame[]): string {
     while (i + run < frames.length && frames[i + run]!.funcIndex === f.funcIndex && frames[i + run]!.offset === f.offset) run++;
     const where = `func[${f.funcIndex}]${f.offset !== undefined ? ` @ ${hex(f.offset)}` : ""}`;
     const label = f.name === `func[${f.funcIndex}]` ? where : `${f.name} (${where})`;
-    lines.push(`  ${i}: ${label}${run > 1 ? ` (repeated ${run} times)` : ""}`);
+    const at = f.source ? ` at ${f.source.file}:${f.source.line}${f.source.column ? `:${f.source.column}` : ""}` : "";
+    lines.push(`  ${i}: ${label}${at}${run > 1 ? ` (repeated ${run} times)` : ""}`);
     i += run;
   }
   return lines.join("\n");
+}
+
+/**
+ * Where the code of a module the sandbox rewrote (memory limit, grow hook,
+ * imported memory, fuel) came from, so that trap frames can be given as the
+ * original module's offsets (what wasm-objdump shows on the user's file) and
+ * with source lines. The rewrites before fuel move whole function bodies but
+ * keep their bytes; fuel instrumentation has its own offset map.
+ */
+export interface FrameOrigin {
+  importedFunctions: number;
+  /** Per defined function: original body offset minus its offset in the module before fuel (absent: no move). */
+  shifts: Int32Array | undefined;
+  fuel: OffsetMap | undefined;
+  /** Content offset of the original Code section: DWARF addresses count from it. */
+  codeStart: number;
+  /** The original's `.debug_*` sections, kept only when it has a line table; parsed at the first trap. */
+  debug: Map<string, Uint8Array> | undefined;
+  lines?: LineTable | null;
+}
+
+/**
+ * `section` gives a custom section's payload of the original: from its bytes
+ * (`bytesOf(bytes)`) or from its compiled module (`sectionsOf(module)`).
+ */
+export function frameOrigin(section: (c: CustomSection) => Uint8Array, original: Info, beforeFuel: Info, fuel?: OffsetMap): FrameOrigin {
+  let shifts: Int32Array | undefined;
+  if (original.importedFunctionCount === beforeFuel.importedFunctionCount) {
+    const n = Math.min(original.codeBodies.length, beforeFuel.codeBodies.length);
+    const d = new Int32Array(n);
+    let moved = false;
+    for (let i = 0; i < n; i++) moved = (d[i] = original.codeBodies[i]!.offset - beforeFuel.codeBodies[i]!.offset) !== 0 || moved;
+    if (moved) shifts = d;
+  }
+  let debug: Map<string, Uint8Array> | undefined;
+  if (original.customSections.some((c) => c.name === ".debug_line")) {
+    debug = new Map();
+    for (const c of original.customSections) if (c.name.startsWith(".debug_")) debug.set(c.name, section(c));
+  }
+  return { importedFunctions: original.importedFunctionCount, shifts, fuel, codeStart: original.sections.find((x) => x.id === 10)?.contentOffset ?? 0, debug };
+}
+
+/** `frames` (offsets in the rewritten module) with offsets in the original module and, when it has DWARF, source lines. */
+export function originalFrames(frames: readonly WasmFrame[], origin: FrameOrigin): WasmFrame[] {
+  if (origin.lines === undefined) origin.lines = origin.debug ? readLineTable(origin.debug) ?? null : null;
+  return frames.map((f) => {
+    if (f.offset === undefined) return f;
+    let offset = origin.fuel ? originalOffset(origin.fuel, f.offset) ?? f.offset : f.offset;
+    const defined = f.funcIndex - origin.importedFunctions;
+    if (origin.shifts && defined >= 0 && defined < origin.shifts.length) offset += origin.shifts[defined]!;
+    const source = origin.lines?.lookup(offset - origin.codeStart);
+    return { ...f, offset, ...(source ? { source } : {}) };
+  });
+}
+
+export const bytesOf = (bytes: Uint8Array) => (c: CustomSection): Uint8Array => bytes.slice(c.offset, c.offset + c.size);
+
+export function sectionsOf(module: WebAssembly.Module): (c: CustomSection) => Uint8Array {
+  const seen = new Map<string, number>();
+  return (c) => {
+    const i = seen.get(c.name) ?? 0;
+    seen.set(c.name, i + 1);
+    const all = WebAssembly.Module.customSections(module, c.name);
+    return new Uint8Array(all[i] ?? new ArrayBuffer(0));
+  };
 }

@@ -74,5 +74,9 @@ export {
   type TrapInfo,
   type WasmFrame,
   type DescribeTrapOptions,
+  frameOrigin,
+  originalFrames,
+  type FrameOrigin,
 } from "./backtrace.js";
+export { readLineTable, LineTable, type SourceLocation } from "./dwarf.js";
 export { dataSegmentsEnd } from "./data.js";

@@ -21,7 +21,8 @@
 import type { ModuleLimits } from "./validate.js";
 import { checkModule } from "./validate.js";
 import { importedFunctions, readModuleInfo, type ExternKind, type ModuleInfo } from "./reader.js";
-import { instrumentFuel, limitMemory, limitTables, type ImportedMemoryRequirement, type LimitedTable } from "./rewrite.js";
+import { instrumentFuel, limitMemory, limitTables, type ImportedMemoryRequirement, type LimitedTable, type OffsetMap } from "./rewrite.js";
+import { bytesOf, frameOrigin, type FrameOrigin } from "./backtrace.js";
 import { hookGrow } from "./grow-hook.js";
 import { defineImportedMemory, importDefinedMemory, linkView } from "./memory-import.js";
 import { exportMutableGlobals, type SnapshotGlobal } from "./export-globals.js";
@@ -40,6 +41,8 @@ export interface PrepareOptions {
   recycleMemory?: boolean;
   /** Structural bounds (defaults: DEFAULT_MODULE_LIMITS). */
   moduleLimits?: Partial<ModuleLimits>;
+  /** Also return `origin`, to give trap frames in the original module's offsets (asked for when a trap needs it). */
+  origin?: boolean;
 }
 
 /** A memory import of the original module. */
@@ -90,6 +93,8 @@ export interface PreparedWasm {
   dataEnd?: number;
   /** "command" (exports _start), "reactor" (exports _initialize) or "none". */
   entry: "command" | "reactor" | "none";
+  /** With options.origin: where the rewritten code came from (see backtrace.ts). */
+  origin?: FrameOrigin;
 }
 
 export function prepareModule(bytes: Uint8Array, options: PrepareOptions): PreparedWasm {
@@ -121,10 +126,13 @@ export function prepareModule(bytes: Uint8Array, options: PrepareOptions): Prepa
     recycledMemory = { min: imported.min, max: imported.max };
   }
   let startExport: string | undefined;
+  const beforeFuel = info;
+  let fuelMap: OffsetMap | undefined;
   if (options.fuel) {
     const fuel = instrumentFuel(b, { deferStart: true }, info);
     b = fuel.bytes;
     startExport = fuel.startExport;
+    fuelMap = fuel.offsetMap;
   }
   const dataEnd = dataSegmentsEnd(bytes, original);
   const exports = original.exports.map((e) => ({ name: e.name, kind: e.kind }));
@@ -147,6 +155,7 @@ export function prepareModule(bytes: Uint8Array, options: PrepareOptions): Prepa
     memoryImports: original.imports.flatMap((i) => (i.kind === "memory" ? [{ module: i.module, name: i.name, min: i.memory.min, max: i.memory.max, shared: i.memory.shared }] : [])),
     ...(dataEnd !== undefined ? { dataEnd } : {}),
     entry: has("_start") ? "command" : exports.some((e) => e.name === "_initialize") ? "reactor" : "none",
+    ...(options.origin ? { origin: frameOrigin(bytesOf(bytes), original, beforeFuel, fuelMap) } : {}),
   };
 }
 

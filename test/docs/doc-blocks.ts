@@ -12,6 +12,7 @@
  *   background      start the block and leave it running (a server: "in another
  *                   terminal"); the next block runs once it has printed its first
  *                   line; it is stopped with SIGTERM when the doc ends
+ *   ready=WORD      with background: the next block waits until its output holds WORD
  *   exit=N          the exit status the block must end with (default 0)
  *   needs=A,B       tools the block needs; the doc is skipped, saying so, when one
  *                   is missing. `registry` also starts an OCI registry on
@@ -24,6 +25,8 @@
 
 export interface RunnableOptions {
   background: boolean;
+  /** Background: ready once the output holds this (default: any output). */
+  ready?: string;
   exit: number;
   needs: string[];
 }
@@ -46,7 +49,7 @@ export interface DocBlock {
 
 export class DocBlockError extends Error {}
 
-const RUNNABLE_WORD = /^(background|exit=\d{1,3}|needs=[a-z0-9+-]+(,[a-z0-9+-]+)*)$/;
+const RUNNABLE_WORD = /^(background|ready=[\w.:-]+|exit=\d{1,3}|needs=[a-z0-9+-]+(,[a-z0-9+-]+)*)$/;
 
 /** Every fenced block of a Markdown file, with runnable ones resolved; throws DocBlockError on a malformed marker. */
 export function parseDocBlocks(file: string, text: string): DocBlock[] {
@@ -85,9 +88,10 @@ export function parseDocBlocks(file: string, text: string): DocBlock[] {
     if (block.words[0] !== "runnable") throw new DocBlockError(`${at}: write \`runnable\` right after the language (\`\`\`sh runnable ...)`);
     const opts: RunnableOptions = { background: false, exit: 0, needs: [] };
     for (const w of block.words.slice(1)) {
-      if (!RUNNABLE_WORD.test(w)) throw new DocBlockError(`${at}: unknown word ${JSON.stringify(w)} after runnable (known: background, exit=N, needs=A,B)`);
+      if (!RUNNABLE_WORD.test(w)) throw new DocBlockError(`${at}: unknown word ${JSON.stringify(w)} after runnable (known: background, ready=WORD, exit=N, needs=A,B)`);
       if (w === "background") opts.background = true;
       else if (w.startsWith("exit=")) opts.exit = Number(w.slice(5));
+      else if (w.startsWith("ready=")) opts.ready = w.slice(6);
       else opts.needs.push(...w.slice(6).split(","));
     }
     block.runnable = opts;
@@ -103,6 +107,7 @@ export function parseDocBlocks(file: string, text: string): DocBlock[] {
       throw new DocBlockError(`${at}: only sh, bash and console blocks can be runnable, not ${JSON.stringify(block.lang)}`);
     }
     if (opts.background && block.lang === "console") throw new DocBlockError(`${at}: a background block is a sh block`);
+    if (opts.ready !== undefined && !opts.background) throw new DocBlockError(`${at}: ready= goes with background`);
   }
   return blocks;
 }

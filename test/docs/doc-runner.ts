@@ -108,6 +108,7 @@ export async function runDoc(root: string, blocks: readonly DocBlock[], opts: { 
       const save = b.runnable!.background ? "" : `trap 'declare -px | grep -Ev "^declare -[a-zA-Z]*r|^declare -x (BASHOPTS|SHELLOPTS|SHLVL|PWD|OLDPWD|_)=" > "$R/env.sh"; pwd > "$R/cwd"' EXIT\n`;
       writeFileSync(join(run, `block-${n}.sh`), `${env}${save}set -euo pipefail\n${b.script}\n`);
       if (b.runnable!.needs.includes("registry")) steps.push("start_registry || exit 0");
+      if (b.runnable!.background) writeFileSync(join(run, `${n}.ready`), b.runnable!.ready ?? "");
       steps.push(b.runnable!.background ? `run_bg ${n} || exit 0` : `run_fg ${n} ${timeout} ${b.runnable!.exit} || exit 0`);
     });
     writeFileSync(join(run, "driver.sh"), driver(steps));
@@ -165,7 +166,7 @@ run_bg() {
   local pid=$!
   groups+=($pid)
   for _ in $(seq 1200); do
-    if [ -s "$R/$1.out" ]; then echo 0 > "$R/$1.rc"; return 0; fi
+    if [ -s "$R/$1.out" ] && grep -qF -- "$(cat "$R/$1.ready")" "$R/$1.out"; then echo 0 > "$R/$1.rc"; return 0; fi
     if ! kill -0 $pid 2>/dev/null; then wait $pid; echo $? > "$R/$1.rc"; return 1; fi
     sleep 0.1
   done
