@@ -1,4 +1,4 @@
-/** Every template builds with its toolchain and answers a request through `uniwasm dev` (skipped, saying why, without the toolchain); the test files take a share each. */
+/** Every template builds with its toolchain and answers a request through `uniwasm dev` (skipped, saying why, without the toolchain). One test file per template (test/cli/template-*.test.ts): a file has 120 s, and an AssemblyScript build alone takes 15-60 s on a loaded machine. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";

@@ -1,3 +1,3 @@
 import { templateTests } from "./dev-templates.js";
 
-templateTests(["wagi-as", "reactor-as"]);
+templateTests(["wagi-as"]);

@@ -1,0 +1,3 @@
+import { pluginHostTest } from "./dev-templates.js";
+
+pluginHostTest();
