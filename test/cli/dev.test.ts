@@ -1,13 +1,13 @@
 /**
  * `uniwasm new` + `uniwasm dev`: two commands from nothing to an answered
  * request; an edit reloads the app; a trap prints its backtrace with function
- * names and source lines; the directory needs a manifest.
+ * names and source lines. (Refusals: dev-refusals.test.ts.)
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { Dev, cli, newApp, toolchainMissing } from "./dev-helpers.js";
+import { Dev, newApp, toolchainMissing } from "./dev-helpers.js";
 
 const skip = toolchainMissing("wagi-c");
 
@@ -52,26 +52,6 @@ test("uniwasm new then uniwasm dev: a first answered request in two commands, ea
     assert.equal((await fetch(`${url}?again`)).status, 200);
   } finally {
     assert.equal(await dev.stop(), 0);
-    app.cleanup();
-  }
-});
-
-test("uniwasm dev refuses a directory without uniwasm.toml, and a port that is taken", { skip, timeout: 60_000 }, async () => {
-  const app = newApp("taken", "wagi-c");
-  try {
-    const r = cli(["dev", app.work, "--port", "0"], app.work);
-    assert.equal(r.status, 1);
-    assert.match(r.stderr, /uniwasm dev: no uniwasm\.toml in .*; create an app with `uniwasm new NAME`/);
-    const first = new Dev("taken", app.work);
-    try {
-      const port = new URL(await first.ready()).port;
-      const second = cli(["dev", "taken", "--port", port], app.work);
-      assert.equal(second.status, 1);
-      assert.match(second.stderr, new RegExp(`port ${port} is in use; pick another with --port N`));
-    } finally {
-      await first.stop();
-    }
-  } finally {
     app.cleanup();
   }
 });
