@@ -347,9 +347,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     apiPortBound = (api.server.address() as { port: number }).port;
     gatewayPortBound = await gateway.listen(host, opts.gatewayPort ?? 7080);
   } catch (err) {
-    // A port in use: release what started (executors, store, the other listener), so the caller can report it and exit.
+    // A port in use: release what started (cluster membership, listeners, executors, store), so the caller can report it and exit.
+    await cluster?.close().catch(() => {});
     await api.close().catch(() => {});
+    gatewayGuard.close();
+    apiGuard.close();
     await manager.close();
+    if (!cluster) await state.close();
     store.close();
     throw err;
   }
