@@ -76,6 +76,7 @@ export class JetStreamControlState extends CommandControlState {
   private inflight: { cid: string; outcome?: { ok: true; result: Result } | { ok: false; error: unknown } } | undefined;
   private writeChain: Promise<unknown> = Promise.resolve();
   private faulted: Error | undefined;
+  private closing = false;
   private readonly timeoutMs: number;
   /** Identifies this instance's own commands in the log (a restarted node's old commands count as remote). */
   private readonly origin = newId("p", 6);
@@ -147,7 +148,11 @@ export class JetStreamControlState extends CommandControlState {
     await this.waitApplied(info.state.last_seq, "catching up with the control log");
   }
 
-  /** Applies the log from where this node is, as it grows; the ordered consumer resumes by itself after a reconnect. */
+  /**
+   * Applies the log from where this node is, as it grows. The ordered
+   * consumer resumes by itself after a reconnect; should it end anyway (the
+   * servers were gone for long), following starts again from the cursor.
+   */
   private async follow(): Promise<void> {
     const consumer = await this.js.consumers.get(CONTROL_STREAM, { opt_start_seq: this.applied + 1 });
     const messages = await consumer.consume();
@@ -164,7 +169,15 @@ export class JetStreamControlState extends CommandControlState {
         }
         if (!this.applyAt(m.seq, env)) return;
       }
+      if (!this.closing && !this.faulted) this.followAgain();
     })().catch((err: unknown) => this.fault(err as Error));
+  }
+
+  private followAgain(): void {
+    setTimeout(() => {
+      if (this.closing || this.faulted) return;
+      this.follow().catch(() => this.followAgain());
+    }, 1000).unref();
   }
 
   private fault(err: Error): void {
@@ -327,6 +340,7 @@ export class JetStreamControlState extends CommandControlState {
   }
 
   async close(): Promise<void> {
+    this.closing = true;
     await this.messages?.close().catch(() => undefined);
     for (const w of this.waiters.splice(0)) w.resolve();
   }

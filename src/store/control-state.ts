@@ -163,6 +163,9 @@ export function applyCommand(store: NodeStore, cmd: ControlCommand): Omit<Contro
       return { record: store.domains.put(cmd.domain) };
     case "domain.delete":
       return { deleted: store.domains.delete(cmd.host, cmd.tenantId) };
+    default:
+      // A command from a newer uniwasm (a cluster's log): not a refusal, so a cluster node stops applying rather than skip it.
+      throw new Error(`unknown control command ${JSON.stringify((cmd as { op: unknown }).op)}: this uniwasm is older than the one that wrote it; upgrade it`);
   }
 }
 

@@ -165,3 +165,18 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
+
+// Last in this file: every member that reads the stream from here on stops at the unknown command.
+test("a command this node does not know (a newer writer) stops it applying the log instead of skipping it", { skip: SKIP_NO_NATS }, async () => {
+  const a = await member();
+  const b = await member();
+  const seq = a.state.appliedSeq;
+  const { jetstream } = await import("@nats-io/jetstream");
+  await jetstream(a.nc).publish("uniwasm.control", JSON.stringify({ cid: "c_future", origin: "p_newer", cmd: { op: "quota.reserve", tenant: "x" } }));
+  await waitFor(() => b.state.appliedSeq === seq, 2000);
+  await new Promise((r) => setTimeout(r, 300));
+  assert.equal(b.state.appliedSeq, seq, "the unknown command was not applied, nor skipped");
+  const err = await b.state.createTenant("after-unknown").catch((e: unknown) => e as Error);
+  assert.ok(err instanceof Error);
+  assert.match(err.message, /stopped applying the cluster's control log: .*unknown control command "quota\.reserve".*older than the one that wrote it/);
+});
