@@ -114,8 +114,15 @@ for src in test/fixtures/as/*.ts; do
 done
 
 # --- ext: guests of host extensions (test/fixtures/ext; the seed also as examples/seed-plugin) ---
+# C guests use the headers in guest/c (the extensions' C binding); AS guests the binding in guest/as.
 for src in test/fixtures/ext/*.wat examples/seed-plugin/*.wat; do
   wat2wasm --debug-names -o "${src%.wat}.wasm" "$src"
+done
+for src in test/fixtures/ext/*.c; do
+  wasi_cc "${src%.c}.wasm" "$src" -O2 -g0 -Wall
+done
+for src in test/fixtures/ext/*.ts; do
+  npx --no-install asc "$src" -o "${src%.ts}.wasm" --config node_modules/@assemblyscript/wasi-shim/asconfig.json -O2
 done
 
 # --- dwarf: a freestanding command with a DWARF line table, as DWARF 4 and 5 (test/wasm/dwarf.test.ts) ---

@@ -29,9 +29,12 @@
  * environment = { GREETING = "hi" }
  * clocks = false              # clock_* calls (default false: deny by default)
  * random = false              # random_get (default false)
- * allowed_outbound_hosts = ["https://api.example.com"]  # for a host HTTP extension
+ * allowed_outbound_hosts = ["https://api.example.com"]  # uniwasm:http destinations
  * listen = ["127.0.0.1:8080"] # listening TCP sockets, preopened after the dirs
  * extensions = ["uniwasm:kv"] # host extension import modules the module may link
+ * key_value_stores = ["team"] # uniwasm:kv stores shared by the tenant's apps granted the name
+ * allowed_services = ["billing"] # uniwasm:service: apps of the same tenant it may call
+ * variables = ["api_url"]     # uniwasm:variables: names it may read (values are set per app)
  *
  * [[capabilities.dirs]]       # a preopened directory; exactly one of files / host
  * guest = "/static"
@@ -82,6 +85,9 @@ export const MANIFEST_BOUNDS = {
   outboundHosts: 64,
   listen: 16,
   extensions: 32,
+  keyValueStores: 32,
+  allowedServices: 32,
+  variables: 64,
   exports: 256,
   httpTriggers: 64,
   maxMemoryBytes: 4 * 1024 * 1024 * 1024,
@@ -126,6 +132,9 @@ export interface ManifestCapabilities {
   allowedOutboundHosts: string[];
   listen: string[];
   extensions: string[];
+  keyValueStores: string[];
+  allowedServices: string[];
+  variables: string[];
 }
 
 /** A validated `uniwasm.toml`. */
@@ -175,7 +184,14 @@ const NAME_RE = /^[a-z0-9][a-z0-9._-]*$/;
 const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
 const ENV_NAME_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 const EXPORT_RE = /^[A-Za-z_$][A-Za-z0-9_$.-]*$/;
-const EXTENSION_RE = /^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_/-]*)?$/;
+/** An extension grant: an import module name ("uniwasm:kv", "env"), optionally "/capability". */
+export const EXTENSION_RE = /^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_/-]*)?$/;
+/** A uniwasm:kv shared store name. */
+export const KV_STORE_RE = /^[a-z0-9][a-z0-9_-]{0,63}$/;
+/** An app name (a uniwasm:service callee), as the node's API accepts it. */
+export const SERVICE_NAME_RE = /^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$/;
+/** A uniwasm:variables name. */
+export const VARIABLE_RE = /^[a-z][a-z0-9_]{0,63}$/;
 const HOST_RE = /^(\*|[A-Za-z0-9*]([A-Za-z0-9-]*[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 class Validator {
@@ -338,7 +354,7 @@ class Validator {
   }
 
   capabilities(c: Table): ManifestCapabilities {
-    this.known(c, "capabilities", ["args", "environment", "clocks", "random", "allowed_outbound_hosts", "listen", "extensions", "dirs"]);
+    this.known(c, "capabilities", ["args", "environment", "clocks", "random", "allowed_outbound_hosts", "listen", "extensions", "key_value_stores", "allowed_services", "variables", "dirs"]);
     const args = this.list(c.args, "capabilities.args", MANIFEST_BOUNDS.args, (x, f) => this.string(x, f, { required: true }));
     const env: Record<string, string> = {};
     const envT = this.table(c.environment, "capabilities.environment", false);
@@ -377,6 +393,13 @@ class Validator {
     extensions.forEach((e, i) => {
       if (e === "wasi_snapshot_preview1" || e === "wasi_unstable") this.problem(`capabilities.extensions[${i}]`, "WASI is granted by the other capability fields, not as an extension");
     });
+    const grantsOf = (ext: string): boolean => extensions.some((e) => e === ext || e.startsWith(`${ext}/`));
+    const keyValueStores = this.uniqueStrings(c.key_value_stores, "capabilities.key_value_stores", MANIFEST_BOUNDS.keyValueStores, { re: KV_STORE_RE, what: "a store name ([a-z0-9][a-z0-9_-]*)", maxLen: 64 });
+    if (keyValueStores.length > 0 && !grantsOf("uniwasm:kv")) this.problem("capabilities.key_value_stores", "shared stores need the kv extension: add \"uniwasm:kv\" to capabilities.extensions");
+    const allowedServices = this.uniqueStrings(c.allowed_services, "capabilities.allowed_services", MANIFEST_BOUNDS.allowedServices, { re: SERVICE_NAME_RE, what: "an app name of the same tenant", maxLen: 40 });
+    if (allowedServices.length > 0 && !grantsOf("uniwasm:service")) this.problem("capabilities.allowed_services", "service calls need the service extension: add \"uniwasm:service\" to capabilities.extensions");
+    const variables = this.uniqueStrings(c.variables, "capabilities.variables", MANIFEST_BOUNDS.variables, { re: VARIABLE_RE, what: "a variable name ([a-z][a-z0-9_]*)", maxLen: 64 });
+    if (variables.length > 0 && !grantsOf("uniwasm:variables")) this.problem("capabilities.variables", "variables need the variables extension: add \"uniwasm:variables\" to capabilities.extensions");
     const dirs = this.list(c.dirs, "capabilities.dirs", MANIFEST_BOUNDS.dirs, (x, f) => this.dir(x, f));
     dirs.forEach((d, i) => {
       dirs.forEach((o, j) => {
@@ -387,7 +410,7 @@ class Validator {
         }
       });
     });
-    return { args, env, dirs, clocks, random, allowedOutboundHosts, listen, extensions };
+    return { args, env, dirs, clocks, random, allowedOutboundHosts, listen, extensions, keyValueStores, allowedServices, variables };
   }
 
   dir(x: unknown, f: string): DirGrant | undefined {
@@ -524,10 +547,11 @@ function isInside(child: string, parent: string): boolean {
 }
 
 /** Spin's form: `scheme://host[:port]`, `*` allowed as the host's first label or the port. */
-function outboundHostProblem(h: string): string | undefined {
-  const m = /^([a-z][a-z0-9+.-]*|\*):\/\/([^/:]+)(:(\d+|\*))?$/.exec(h);
+/** Why an `allowed_outbound_hosts` entry is not `scheme://host[:port]` (undefined when it is). */
+export function outboundHostProblem(h: string): string | undefined {
+  const m = /^([a-z][a-z0-9+.-]*|\*):\/\/(\[[0-9a-fA-F:.]+\]|[^/:[\]]+)(:(\d+|\*))?$/.exec(h);
   if (!m) return `${JSON.stringify(h)} is not allowed; expected scheme://host[:port] such as "https://api.example.com" or "https://*.example.com:443"`;
-  if (!HOST_RE.test(m[2]!) && !/^\d+\.\d+\.\d+\.\d+$/.test(m[2]!)) return `${JSON.stringify(m[2])} is not a host name`;
+  if (!m[2]!.startsWith("[") && !HOST_RE.test(m[2]!) && !/^\d+\.\d+\.\d+\.\d+$/.test(m[2]!)) return `${JSON.stringify(m[2])} is not a host name`;
   if (m[4] !== undefined && m[4] !== "*" && (Number(m[4]) < 1 || Number(m[4]) > 65535)) return `port ${m[4]} is out of range 1-65535`;
   return undefined;
 }

@@ -8,6 +8,7 @@
 import { Errno } from "./abi.js";
 import { KernelFault, WasiError } from "./errors.js";
 import {
+  ExtensionDenied,
   extensionFailure,
   extensionSignature,
   isGranted,
@@ -249,8 +250,7 @@ class Ctx implements ExtensionContext<unknown, unknown> {
   }
 
   deny(errno: Errno, message: string): never {
-    this.countDenied();
-    throw new WasiError(errno, message);
+    throw new ExtensionDenied(errno, message); // counted by the call's wrapper
   }
 }
 
@@ -281,6 +281,7 @@ function wrap(k: Kernel, ctx: Ctx, index: number, qualified: string, f: Extensio
         trace(result === "errno" ? `${qualified}(${shown}) = ${r as number} (${Errno[r as number]})` : `${qualified}(${shown})`);
         return r;
       } catch (err) {
+        if (err instanceof ExtensionDenied) calls.countDenied(index);
         if (err instanceof WasiError && result === "errno") {
           trace(`${qualified}(${shown}) = ${err.errno} (${Errno[err.errno]}) ${err.message}`);
           return err.errno;
@@ -296,6 +297,7 @@ function wrap(k: Kernel, ctx: Ctx, index: number, qualified: string, f: Extensio
     try {
       return handler(ctx, ...args);
     } catch (err) {
+      if (err instanceof ExtensionDenied) calls.countDenied(index);
       return extensionFailure(err, qualified, result);
     }
   };

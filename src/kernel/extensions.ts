@@ -85,6 +85,19 @@ export interface ExtensionContext<S = unknown, P = unknown> {
   deny(errno: Errno, message: string): never;
 }
 
+/**
+ * A refusal by policy (a host not in the allow-list, an ungranted callee or
+ * variable), thrown by a provider: the guest gets the errno, and the call is
+ * counted as denied, like a call to an ungranted function. Crosses the
+ * io-bridge as such.
+ */
+export class ExtensionDenied extends WasiError {
+  constructor(errno: Errno, detail: string) {
+    super(errno, detail);
+    this.name = "ExtensionDenied";
+  }
+}
+
 const NAME_RE = /^[a-z][a-z0-9_-]*(:[a-z][a-z0-9_/-]*)?$/;
 const FN_RE = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

@@ -2,7 +2,7 @@ import * as net from "node:net";
 import { MessageChannel, receiveMessageOnPort, type MessagePort } from "node:worker_threads";
 import { Errno } from "./abi.js";
 import { KernelFault, WasiError, fromHostError } from "./errors.js";
-import type { HostCalls } from "./extensions.js";
+import { ExtensionDenied, type HostCalls } from "./extensions.js";
 
 /**
  * Blocking socket I/O for a synchronous guest. WASI calls are synchronous, but
@@ -44,7 +44,7 @@ type Request =
   | { op: "host"; session: number; ext: string; method: string; args: unknown[] };
 
 /** `fault`: the host failed (not the guest): the instance ends with host_fault. */
-type Reply = { ok: true; value: unknown } | { ok: false; errno: Errno; message: string; fault?: boolean };
+type Reply = { ok: true; value: unknown } | { ok: false; errno: Errno; message: string; fault?: boolean; denied?: boolean };
 
 /**
  * Runs extension provider calls for the guests of one channel (`tag` names
@@ -71,7 +71,10 @@ export class SyncIoClient implements BlockingIo, HostCalls {
         const reply = msg.message as Reply;
         if (reply.ok) return reply.value as T;
         if (reply.fault) throw new KernelFault(reply.message);
-        throw new WasiError(reply.errno, reply.message);
+        // The message crossed with its "ERRNO: " prefix; the error made here adds it again.
+        const detail = reply.message.replace(/^[A-Z0-9]+: /, "");
+        if (reply.denied) throw new ExtensionDenied(reply.errno, detail);
+        throw new WasiError(reply.errno, detail);
       }
       if (Atomics.load(this.flag, 0) === 2) throw new KernelFault("the socket I/O server went away");
     }
@@ -178,7 +181,7 @@ export class IoServer {
   /** An extension provider call: a WasiError is the guest's errno, anything else a host fault. */
   private host(req: Extract<Request, { op: "host" }>, tag: number, port: MessagePort, flag: Int32Array): void {
     const failed = (err: unknown): void => {
-      if (err instanceof WasiError) reply(port, flag, { ok: false, errno: err.errno, message: err.message });
+      if (err instanceof WasiError) reply(port, flag, { ok: false, errno: err.errno, message: err.message, ...(err instanceof ExtensionDenied ? { denied: true } : {}) });
       else reply(port, flag, { ok: false, errno: Errno.IO, message: `${req.ext}.${req.method}: ${(err as Error)?.message ?? String(err)}`, fault: true });
     };
     try {

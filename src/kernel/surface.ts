@@ -86,8 +86,7 @@ export function moduleSurface(info: ModuleInfo, offered: readonly Extension<any,
     bySubsystem,
     capabilities: [...caps].sort(),
     extensions,
-    // A grant of the whole extension covers its single capabilities: list each extension once when all are needed.
-    extensionGrants: [...extGrants].sort(),
+    extensionGrants: collapseGrants(extGrants, byName),
     foreign,
     exports: info.exports.map((e) => ({ name: e.name, kind: e.kind })),
     memories,
@@ -96,4 +95,14 @@ export function moduleSurface(info: ModuleInfo, offered: readonly Extension<any,
     total: SYSCALLS.length,
     entry: exportNames.has("_start") ? "command" : exportNames.has("_initialize") ? "reactor" : "library",
   };
+}
+
+/** The grants to ask for: an extension's name when all its capabilities are needed, else the single ones. */
+function collapseGrants(needed: ReadonlySet<string>, byName: ReadonlyMap<string, Extension<any, any>>): string[] {
+  const out = new Set<string>();
+  for (const cap of needed) {
+    const ext = byName.get(cap.split("/")[0]!);
+    out.add(ext && ext.capabilities.every((c) => needed.has(c) || c === ext.name) ? ext.name : cap);
+  }
+  return [...out].sort();
 }

@@ -1,4 +1,5 @@
-import type { AppConfig, AppLimits, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
+import type { AppConfig, AppLimits, ExtensionGrants, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
+import { EXTENSION_RE, KV_STORE_RE, SERVICE_NAME_RE, VARIABLE_RE, outboundHostProblem } from "../image/manifest.js";
 import { ControlError } from "./refusal.js";
 
 /** Node-wide defaults and ceilings for app settings. */
@@ -30,6 +31,33 @@ export interface DeployRequest {
   scale?: Partial<ScalePolicy>;
   /** In a cluster: nodes that run the app (1-100), or "all". */
   replicas?: number | "all";
+  /** Host extensions: each field given replaces the image's. */
+  extensions?: Partial<ExtensionGrants>;
+}
+
+/**
+ * An app's extension grants: the image's, each list replaced by the deploy
+ * request's when it gives one; checked as the manifest checks them.
+ * Undefined when nothing is granted.
+ */
+export function resolveExtensions(image: Partial<ExtensionGrants> | undefined, req: Partial<ExtensionGrants> | undefined): ExtensionGrants | undefined {
+  const pick = (k: keyof ExtensionGrants): string[] => {
+    const v = req?.[k] ?? image?.[k] ?? [];
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) bad(`extensions.${k} must be an array of strings`);
+    if (v.length > 64) bad(`extensions.${k} has ${v.length} entries; at most 64`);
+    return [...new Set(v)];
+  };
+  const g: ExtensionGrants = { grants: pick("grants"), allowedOutboundHosts: pick("allowedOutboundHosts"), keyValueStores: pick("keyValueStores"), allowedServices: pick("allowedServices"), variables: pick("variables") };
+  for (const e of g.grants) if (!EXTENSION_RE.test(e) || e.startsWith("wasi_")) bad(`extensions.grants: ${JSON.stringify(e)} is not an extension name such as "uniwasm:kv"`);
+  for (const h of g.allowedOutboundHosts) {
+    const p = outboundHostProblem(h);
+    if (p) bad(`extensions.allowedOutboundHosts: ${p}`);
+  }
+  for (const s of g.keyValueStores) if (!KV_STORE_RE.test(s)) bad(`extensions.keyValueStores: ${JSON.stringify(s)} is not a store name ([a-z0-9][a-z0-9_-]*)`);
+  for (const s of g.allowedServices) if (!SERVICE_NAME_RE.test(s)) bad(`extensions.allowedServices: ${JSON.stringify(s)} is not an app name`);
+  for (const v of g.variables) if (!VARIABLE_RE.test(v)) bad(`extensions.variables: ${JSON.stringify(v)} is not a variable name ([a-z][a-z0-9_]*)`);
+  const any = Object.values(g).some((l) => l.length > 0);
+  return any ? g : undefined;
 }
 
 const HOST_RE = /^(\*|[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*)$/;
@@ -106,7 +134,8 @@ export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantN
     if (seen.has(key)) bad(`route ${key} is listed twice`);
     seen.add(key);
   }
+  const extensions = resolveExtensions(image.extensions, req.extensions);
   const replicas = req.replicas ?? 1;
   if (replicas !== "all" && (typeof replicas !== "number" || !Number.isInteger(replicas) || replicas < 1 || replicas > 100)) bad(`replicas must be an integer from 1 to 100 or "all", got ${JSON.stringify(replicas)}`);
-  return { abi, routes: abi === "service" ? [] : routes, env, args, limits, scale, ...(replicas !== 1 ? { replicas } : {}) };
+  return { abi, routes: abi === "service" ? [] : routes, env, args, limits, scale, ...(replicas !== 1 ? { replicas } : {}), ...(extensions ? { extensions } : {}) };
 }

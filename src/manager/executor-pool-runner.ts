@@ -82,6 +82,8 @@ export class ExecutorPoolRunner implements InstanceRunner {
       args: req.args,
       env: req.env,
       ...kernelGrants(req),
+      ...(req.extensions ? { extensions: req.extensions } : {}),
+      ...(req.nested ? { nested: true } : {}),
       // No stdin reads as end of file, like empty bytes, and an empty typed array still costs a clone on the hop.
       ...(req.stdin.length > 0 ? { stdin: req.stdin } : {}),
       stdout: "stream",
@@ -119,6 +121,8 @@ export class ExecutorPoolRunner implements InstanceRunner {
         args: req.args,
         env: req.env,
         ...kernelGrants(req),
+        ...(req.extensions ? { extensions: req.extensions } : {}),
+        ...(req.nested ? { nested: true } : {}),
         stdout: "buffer",
         stderr: "buffer",
         limits: { ...sandboxLimits(req.limits), stdoutBytes: Infinity, stderrBytes: Infinity },
@@ -141,6 +145,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
         return out;
       },
       memoryBytes: () => memoryBytes,
+      executor: () => reactor.executorId,
       close: () => reactor.close(),
     };
   }

@@ -10,6 +10,7 @@ import { Refusal } from "./refusal.js";
 import { encodeReactorRequest } from "./reactor-abi.js";
 import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
+import type { RunExtensions } from "../sandbox/host-calls.js";
 
 export interface ManagerObserver {
   /** A request or service run finished (for metrics, usage and logs). */
@@ -47,7 +48,24 @@ export interface ResourceManagerOptions {
   maxTimeoutMs?: number;
   /** Deadline of a request running on an executor lent beyond its tenant's share, ms (see FairScheduler). Default 1000. */
   loanTimeoutMs?: number;
+  /** Host extensions for an app's instances: grants and providers, supplied from above (the node's composition). */
+  extensions?: ExtensionFactory;
 }
+
+/** Who an instance (or one run) is, for the extension providers made for it. */
+export interface ExtensionScope {
+  tenantId: string;
+  app: AppRecord;
+  /**
+   * The request being served: the apps that called it (service calls,
+   * outermost first). Set per request; a warm instance sees the request it
+   * is serving now.
+   */
+  call: { chain: readonly string[] };
+}
+
+/** Makes the extensions of one instance (undefined: none granted). Dependency inversion: the manager does not know what they do. */
+export type ExtensionFactory = (scope: ExtensionScope) => RunExtensions | undefined;
 
 export const DEFAULT_MAX_TIMEOUT_MS = 60_000;
 export const DEFAULT_LOAN_TIMEOUT_MS = 1000;
@@ -92,6 +110,15 @@ export interface Invocation {
   args: string[];
   body: Uint8Array;
   sinks: OutputSinks;
+  /**
+   * A service call: the app ids of its callers, outermost first. The callers
+   * hold their executors while they wait, so it runs on the caller's share of
+   * the scheduler (not queued behind other requests) and never on an
+   * executor that is busy.
+   */
+  chain?: readonly string[];
+  /** The executor the calling guest is parked on (a warm callee instance there is not used). */
+  avoidExecutor?: number;
 }
 
 const MiB = 1024 * 1024;
@@ -175,6 +202,7 @@ export class ResourceManager {
   private readonly observer: ManagerObserver;
   private readonly reaper: NodeJS.Timeout;
   private readonly backoff: BackoffOptions | undefined;
+  private readonly extensions: ExtensionFactory | undefined;
   /** The node's bound on request deadlines, ms. */
   readonly maxTimeoutMs: number;
   readonly loanTimeoutMs: number;
@@ -187,6 +215,7 @@ export class ResourceManager {
     this.defaults = opts.defaultQuotas ?? { ...DEFAULT_TENANT_QUOTAS };
     this.observer = opts.observer ?? {};
     this.backoff = opts.serviceBackoff;
+    this.extensions = opts.extensions;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
     this.loanTimeoutMs = opts.loanTimeoutMs ?? DEFAULT_LOAN_TIMEOUT_MS;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 1000);
@@ -295,6 +324,18 @@ export class ResourceManager {
     }
     d.inflight++;
     const enqueued = performance.now();
+    if (inv.chain && inv.chain.length > 0) {
+      // A service call runs within its caller's scheduler slot: queueing it behind others could wait on the caller itself.
+      try {
+        const outcome = d.abi === "reactor" ? await this.runReactor(d, t, inv, 0, d.limits) : await this.runCommand(d, t, inv, 0, d.limits);
+        return { ...outcome, deadlineMs: d.limits.timeoutMs, loaned: false };
+      } catch (err) {
+        if (err instanceof Refusal) this.refuse(t, appId, err);
+        throw err;
+      } finally {
+        d.done();
+      }
+    }
     try {
       return await this.scheduler.run(
         t.share,
@@ -336,8 +377,11 @@ export class ResourceManager {
     const now = Date.now();
     this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
     try {
+      const extensions = this.extensions?.({ tenantId: t.id, app: d.app, call: { chain: inv.chain ?? [] } });
       const outcome = await this.runner.runCommand({
         ...d.grants,
+        ...(extensions ? { extensions } : {}),
+        ...(inv.chain?.length ? { nested: true } : {}),
         module: d.module,
         args: inv.args,
         env: inv.env,
@@ -359,14 +403,16 @@ export class ResourceManager {
   private async runReactor(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: RunLimits): Promise<RunOutcome> {
     const pool = d.pool!;
     let acquired: { instance: PooledInstance; cold: boolean };
+    const avoid = inv.avoidExecutor;
     try {
-      acquired = await pool.acquire();
+      acquired = await pool.acquire(avoid === undefined ? undefined : (i) => i.handle.executor?.() !== avoid, inv.chain?.length ? true : undefined);
     } catch (err) {
       if (err instanceof Refusal) throw err;
       if (err instanceof RunnerError) return { reason: err.reason, exitCode: null, message: err.message, durationMs: 0 };
       throw new Refusal("app_unavailable", (err as Error).message);
     }
     const { instance, cold } = acquired;
+    if (instance.call) instance.call.chain = inv.chain ?? [];
     let broken = true;
     try {
       const outcome = await instance.handle.handle(encodeReactorRequest(inv.env, inv.body), inv.sinks, limits);
@@ -376,6 +422,7 @@ export class ResourceManager {
       return outcome;
     } finally {
       const stop = (instance as PooledInstance & { stopRequested?: boolean }).stopRequested === true;
+      if (instance.call) instance.call.chain = [];
       pool.release(instance, broken || stop);
     }
   }
@@ -392,15 +439,26 @@ export class ResourceManager {
       min: app.config.scale.minInstances,
       max: Math.max(1, app.config.scale.maxInstances),
       idleTimeoutMs: app.config.scale.idleTimeoutMs,
-      create: async () => {
+      create: async (nested?: boolean) => {
         const t = this.tenants.get(app.tenantId);
         if (!t) throw new Refusal("app_unavailable", "tenant is gone");
         const reservation = this.reserve(d, t);
         try {
-          const handle = await this.runner.startReactor({ ...d.grants, module: d.module, args: app.config.args, env: app.config.env, limits: d.limits });
+          // The providers of a warm instance see the request it serves now, through `call`.
+          const call = { chain: [] as readonly string[] };
+          const extensions = this.extensions?.({ tenantId: t.id, app, call });
+          const handle = await this.runner.startReactor({
+            ...d.grants,
+            ...(extensions ? { extensions } : {}),
+            ...(nested ? { nested: true } : {}),
+            module: d.module,
+            args: app.config.args,
+            env: app.config.env,
+            limits: d.limits,
+          });
           const id = newInstanceId();
           this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: id, kind: "instance_started", message: `reactor instance ${id} started (revision ${app.revision})` });
-          return { id, handle, reservation, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, busy: false };
+          return { id, handle, reservation, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, busy: false, call };
         } catch (err) {
           reservation.release();
           throw err;
@@ -428,8 +486,10 @@ export class ResourceManager {
           info.startedAt = Date.now();
           info.state = "running";
           try {
+            const extensions = this.extensions?.({ tenantId: t.id, app, call: { chain: [] } });
             const outcome = await this.runner.runCommand({
               ...d.grants,
+              ...(extensions ? { extensions } : {}),
               module: d.module,
               args: app.config.args,
               env: app.config.env,

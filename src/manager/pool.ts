@@ -9,14 +9,16 @@ export interface PooledInstance {
   lastUsedAt: number;
   requests: number;
   busy: boolean;
+  /** What the instance's extension providers know of the request it serves (see ExtensionScope). */
+  call?: { chain: readonly string[] };
 }
 
 export interface PoolOptions {
   min: number;
   max: number;
   idleTimeoutMs: number;
-  /** Starts one instance (cold start); throws a Refusal when the budget says no. */
-  create: () => Promise<PooledInstance>;
+  /** Starts one instance (cold start); throws a Refusal when the budget says no. `nested`: for a service call (see Invocation.chain). */
+  create: (nested?: boolean) => Promise<PooledInstance>;
   /** Stops one instance and releases its reservation. */
   destroy: (inst: PooledInstance, why: string) => Promise<void>;
 }
@@ -36,18 +38,31 @@ export class ReactorPool {
 
   constructor(private readonly opts: PoolOptions) {}
 
-  async acquire(): Promise<{ instance: PooledInstance; cold: boolean }> {
+  /**
+   * An instance for one request: the most recently used idle one (that
+   * `usable` accepts, when given), else a new one below `max`, else the next
+   * one released.
+   */
+  async acquire(usable?: (inst: PooledInstance) => boolean, nested?: boolean): Promise<{ instance: PooledInstance; cold: boolean }> {
     if (this.draining) throw new Error("pool is draining");
-    const warm = this.idle.pop();
+    let at = this.idle.length - 1;
+    if (usable) while (at >= 0 && !usable(this.idle[at]!)) at--;
+    const warm = at >= 0 ? this.idle.splice(at, 1)[0] : undefined;
     if (warm) {
       warm.busy = true;
       return { instance: warm, cold: false };
+    }
+    if (usable && this.idle.length > 0 && this.all.size + this.creating >= this.opts.max) {
+      // At max with only unusable idle instances (on the caller's executor): one makes room for a usable one.
+      const evict = this.idle.shift()!;
+      this.all.delete(evict);
+      void this.opts.destroy(evict, "replaced for a service call from its executor");
     }
     if (this.all.size + this.creating < this.opts.max) {
       this.creating++;
       let inst: PooledInstance;
       try {
-        inst = await this.opts.create();
+        inst = await this.opts.create(nested);
       } finally {
         this.creating--;
       }

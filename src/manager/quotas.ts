@@ -9,6 +9,9 @@ export const DEFAULT_TENANT_QUOTAS: Readonly<TenantQuotas> = Object.freeze({
   requestsPerSecond: 1000,
   maxConcurrency: 8,
   maxQueue: 256,
+  kvMaxKeyBytes: 1024,
+  kvMaxValueBytes: 1024 * 1024,
+  kvMaxTotalBytes: 64 * 1024 * 1024,
 });
 
 export const QUOTA_KEYS = Object.keys(DEFAULT_TENANT_QUOTAS) as (keyof TenantQuotas)[];

@@ -1,5 +1,7 @@
 import type { RunReason, TrapReport } from "../sandbox/instance.js";
 import type { Capability } from "../kernel/syscalls.js";
+import type { RunExtensions } from "../sandbox/host-calls.js";
+import type { ExtensionOptions } from "../kernel/options.js";
 
 /**
  * The narrow interface the manager needs from whatever runs guests. It is
@@ -75,6 +77,14 @@ export interface GuestGrants {
   preopens?: readonly MemoryPreopen[];
   /** Kernel capabilities granted; absent = the kernel's defaults (raw module uploads). */
   capabilities?: readonly Capability[];
+  /** Host extensions granted and their providers (the manager makes them per instance, see ExtensionFactory). */
+  extensions?: RunExtensions;
+  /**
+   * A service call's callee (a request made by a running guest, which is
+   * parked until it answers): the runner must not queue it behind busy
+   * executors, which may be its own callers.
+   */
+  nested?: boolean;
 }
 
 export interface CommandRequest extends OutputSinks, GuestGrants {
@@ -107,6 +117,8 @@ export interface ReactorHandle {
   handle(request: Uint8Array, sinks: OutputSinks, limits: RunLimits): Promise<RunOutcome>;
   /** Current linear memory size in bytes. */
   memoryBytes(): number;
+  /** Which executor hosts it now (undefined: none, or a runner without executors); service calls avoid their caller's. */
+  executor?(): number | undefined;
   close(): Promise<void>;
 }
 
@@ -142,9 +154,10 @@ export class RunnerError extends Error {
  * file, so a writable dir is private to the instance without copying here.
  * Shared by both runners.
  */
-export function kernelGrants(grants: GuestGrants): { preopens?: { guest: string; memory: Readonly<Record<string, Uint8Array>>; readonly: boolean }[]; capabilities?: Capability[] } {
+export function kernelGrants(grants: GuestGrants): { preopens?: { guest: string; memory: Readonly<Record<string, Uint8Array>>; readonly: boolean }[]; capabilities?: Capability[]; extensions?: ExtensionOptions } {
   const out: ReturnType<typeof kernelGrants> = {};
   if (grants.preopens && grants.preopens.length > 0) out.preopens = grants.preopens.map((p) => ({ guest: p.guest, memory: p.memory, readonly: p.readonly }));
   if (grants.capabilities) out.capabilities = [...grants.capabilities];
+  if (grants.extensions) out.extensions = { grants: grants.extensions.grants ?? [], providers: grants.extensions.providers ?? {} };
   return out;
 }

@@ -68,6 +68,12 @@ export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
   limits?: SandboxLimits;
   /** Host extensions granted to the run and their providers (called on this thread, see host-calls.ts). */
   extensions?: RunExtensions;
+  /**
+   * Started by a guest that is parked waiting for it (a service call): when
+   * no executor is idle, one more is spawned (up to `size * 2` extra) rather
+   * than waiting behind busy ones, which may be its own callers.
+   */
+  nested?: boolean;
   /** Start from this snapshot instead of running from scratch (see ExecutorPool.snapshot). */
   snapshot?: Snapshot;
   /** Receives output chunks of streams given as "stream". */
@@ -259,7 +265,7 @@ export class ExecutorPool {
     const started = performance.now();
     // Most runs take the pool's limits: resolved once, never mutated.
     const limits = options.limits === undefined ? this.defaults : this.limits(options.limits);
-    const { snapshot, onOutput, onTrace, holdOutputBytes, limits: _l, extensions, ...rest } = options;
+    const { snapshot, onOutput, onTrace, holdOutputBytes, limits: _l, extensions, nested, ...rest } = options;
     let prepared = this.preparedNow(source, limits, snapshot !== undefined);
     if (!prepared) {
       try {
@@ -290,6 +296,7 @@ export class ExecutorPool {
           onTrace,
         },
         limits.stackSizeMb,
+        nested === true,
       );
       return this.inOriginal(reply.outcome!, module.key);
     } catch (err) {
@@ -350,7 +357,7 @@ export class ExecutorPool {
 
   /** @internal Starts a reactor instance on some executor; resolves to where it lives. */
   async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits, session?: PortableExtensions): Promise<{ executor: Executor; instanceId: number; outcome: GuestOutcome }> {
-    const { snapshot, onOutput, onTrace, holdOutputBytes: _h, limits: _l, extensions: _e, ...rest } = options;
+    const { snapshot, onOutput, onTrace, holdOutputBytes: _h, limits: _l, extensions: _e, nested, ...rest } = options;
     const kernel: PortableKernelOptions = session ? { ...rest, extensions: session } : rest;
     const instanceId = nextInstanceId++;
     let executor: Executor | undefined;
@@ -366,6 +373,7 @@ export class ExecutorPool {
         ...(onTrace ? { onTrace } : {}),
       },
       limits.stackSizeMb,
+      nested === true,
     );
     if (reply.outcome!.reason === "exit" && executor?.alive) executor.instances.add(instanceId);
     return { executor: executor!, instanceId, outcome: this.inOriginal(reply.outcome!, prepared.key) };
@@ -374,15 +382,19 @@ export class ExecutorPool {
   // ---- scheduling ----------------------------------------------------------
 
   /** Queues a job for any executor with the right stack size. */
-  private submit(job: Omit<Job, "resolve" | "reject">, stackSizeMb: number): Promise<Reply> {
+  private submit(job: Omit<Job, "resolve" | "reject">, stackSizeMb: number, nested = false): Promise<Reply> {
     if (this.closed) return Promise.reject(new Error("the executor pool is closed"));
     return new Promise<Reply>((resolve, reject) => {
       const queued: QueuedJob = { build: job.build, timeoutMs: job.timeoutMs, limits: job.limits, onOutput: job.onOutput, onTrace: job.onTrace, resolve, reject, stackSizeMb };
       // An idle executor means nothing of this stack size is queued (idle ones take queued work at once).
       const idle = this.idleExecutor(stackSizeMb);
       if (idle) return idle.start(queued);
-      this.queue.push(queued);
+      // Nested work goes first and gets an executor of its own when none is free: its caller waits for it.
+      if (nested) this.queue.unshift(queued);
+      else this.queue.push(queued);
+      const extras = this.executors.filter((e) => e.extra && e.stackSizeMb === stackSizeMb && (!e.ready || !e.busy)).length;
       if (!this.executors.some((e) => e.stackSizeMb === stackSizeMb)) this.spawn(stackSizeMb, true);
+      else if (nested && extras === 0 && this.executors.filter((e) => e.extra).length < this.size * 2) this.spawn(stackSizeMb, true);
       this.pump();
     });
   }

@@ -5,6 +5,8 @@ import { TenantExists } from "../store/index.js";
 import type { ResourceManager, Deployer, DeployRequest, IncomingImage } from "../manager/index.js";
 import { QUOTA_KEYS, domainView, type DomainView } from "../manager/index.js";
 import { ApiError } from "./errors.js";
+import { VARIABLE_RE } from "../image/manifest.js";
+import type { VariableInfo } from "../store/variables.js";
 import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
 import type { StatsRecorder } from "./stats.js";
 import type { ImageSource } from "./image-source.js";
@@ -58,10 +60,17 @@ const limitsSchema = {
 } as const;
 const envSchema = { type: "object", additionalProperties: { type: "string" }, maxProperties: 256 } as const;
 const argsSchema = { type: "array", items: { type: "string" }, maxItems: 256 } as const;
+const stringList = { type: "array", items: { type: "string", maxLength: 512 }, maxItems: 64 } as const;
+/** Host extensions granted (docs/extensions.md); each list given replaces the image's. */
+const extensionsSchema = {
+  type: "object",
+  additionalProperties: false,
+  properties: { grants: stringList, allowedOutboundHosts: stringList, keyValueStores: stringList, allowedServices: stringList, variables: stringList },
+} as const;
 const imageConfigSchema = {
   type: "object",
   additionalProperties: false,
-  properties: { abi: { enum: ["wagi", "reactor", "service"] }, env: envSchema, args: argsSchema, routes: { type: "array", items: routeSchema, maxItems: 64 }, limits: limitsSchema },
+  properties: { abi: { enum: ["wagi", "reactor", "service"] }, env: envSchema, args: argsSchema, routes: { type: "array", items: routeSchema, maxItems: 64 }, limits: limitsSchema, extensions: extensionsSchema },
 } as const;
 
 const tenantParams = { type: "object", required: ["tenant"], properties: { tenant: { type: "string" } } } as const;
@@ -433,6 +442,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
             limits: limitsSchema,
             scale: { type: "object", additionalProperties: false, properties: { minInstances: { type: "integer" }, maxInstances: { type: "integer" }, idleTimeoutMs: { type: "integer" } } },
             replicas: { anyOf: [{ type: "integer" }, { const: "all" }], description: 'in a cluster: how many nodes run the app, or "all"' },
+            extensions: extensionsSchema,
           },
         },
       },
@@ -454,6 +464,46 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     const { app: a } = appOf(req);
     await deployer.deleteApp(a);
     ctx.deniedCalls.delete(a.id);
+    reply.code(204);
+  });
+
+  // ---- variables (uniwasm:variables): a secret's value is write-only ----
+  const variableParams = { type: "object", required: ["tenant", "app", "name"], properties: { tenant: { type: "string" }, app: { type: "string" }, name: { type: "string" } } } as const;
+  const variableView = (v: VariableInfo) => ({ name: v.name, secret: v.secret, ...(v.secret ? {} : { value: v.value }), updatedAt: new Date(v.updatedAt).toISOString() });
+
+  app.get("/v1/tenants/:tenant/apps/:app/variables", { schema: { summary: "An app's variables (secrets by name only, never their values)", tags: ["apps"], security: sec, params: appParams } }, async (req) => {
+    const { app: a } = appOf(req);
+    return { variables: store.variables.list(a.id).map(variableView) };
+  });
+
+  app.put(
+    "/v1/tenants/:tenant/apps/:app/variables/:name",
+    {
+      schema: {
+        summary: "Set a variable the app's guest may read when granted (uniwasm:variables); secret: true makes the value write-only",
+        tags: ["apps"],
+        security: sec,
+        params: variableParams,
+        body: { type: "object", additionalProperties: false, required: ["value"], properties: { value: { type: "string", maxLength: 65536 }, secret: { type: "boolean" } } },
+      },
+    },
+    async (req) => {
+      const { app: a } = appOf(req);
+      const name = (req.params as { name: string }).name;
+      if (!VARIABLE_RE.test(name)) throw new ApiError("invalid_config", `${JSON.stringify(name.slice(0, 80))} is not a variable name ([a-z][a-z0-9_]*, at most 64 characters).`);
+      const body = req.body as { value: string; secret?: boolean };
+      if (body.value.includes("\0")) throw new ApiError("invalid_config", `Variable ${name} must not contain NUL.`);
+      store.variables.set(a.id, name, body.value, body.secret === true);
+      store.logs.append(a.id, "event", `variable ${name} set${body.secret ? " (secret)" : ""}`);
+      return variableView(store.variables.list(a.id).find((v) => v.name === name)!);
+    },
+  );
+
+  app.delete("/v1/tenants/:tenant/apps/:app/variables/:name", { schema: { summary: "Delete a variable", tags: ["apps"], security: sec, params: variableParams } }, async (req, reply) => {
+    const { app: a } = appOf(req);
+    const name = (req.params as { name: string }).name;
+    if (!store.variables.delete(a.id, name)) throw new ApiError("variable_not_found", `App ${a.name} has no variable ${JSON.stringify(name.slice(0, 80))}.`);
+    store.logs.append(a.id, "event", `variable ${name} deleted`);
     reply.code(204);
   });
 

@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   app_not_found: { status: 404, message: "No such app." },
   instance_not_found: { status: 404, message: "No such instance." },
   domain_not_found: { status: 404, message: "No such domain claim." },
+  variable_not_found: { status: 404, message: "No such variable." },
   no_route: { status: 404, message: "No app is deployed at this host and path." },
   method_not_allowed: { status: 405, message: "Method not allowed." },
   tenant_exists: { status: 409, message: "A tenant with that name exists." },

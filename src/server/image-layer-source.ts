@@ -17,6 +17,10 @@ export function imageConfigOf(m: Manifest): ImageConfig {
   if (m.limits.memoryBytes !== undefined) config.limits!.memoryMiB = Math.max(1, Math.ceil(m.limits.memoryBytes / (1024 * 1024)));
   if (m.limits.fuel !== undefined) config.limits!.fuel = m.limits.fuel;
   if (m.limits.timeoutMs !== undefined) config.limits!.timeoutMs = m.limits.timeoutMs;
+  const c = m.capabilities;
+  if (c.extensions.length > 0) {
+    config.extensions = { grants: [...c.extensions], allowedOutboundHosts: [...c.allowedOutboundHosts], keyValueStores: [...c.keyValueStores], allowedServices: [...c.allowedServices], variables: [...c.variables] };
+  }
   return config;
 }
 

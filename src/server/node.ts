@@ -19,6 +19,9 @@ import { StatsRecorder } from "./stats.js";
 import { type ImageSource, type SignaturePolicy } from "./image-source.js";
 import { imageLayerSource } from "./image-layer-source.js";
 import { ConnectionGuard, defaultMaxConnections, httpTimeouts, DEFAULT_CONNECTIONS_PER_IP, DEFAULT_HEADERS_TIMEOUT_MS, type ConnectionLimits } from "./connections.js";
+import { extensionFactory } from "../manager/extension-providers.js";
+import { OutboundHttp, type OutboundHttpOptions } from "../manager/outbound-http.js";
+import { ServiceCalls } from "./service-calls.js";
 
 export interface NodeOptions {
   /** Data directory (SQLite database, blobs, bootstrap token). */
@@ -65,6 +68,8 @@ export interface NodeOptions {
   apiConnections?: Partial<ConnectionLimits>;
   /** Called once per gateway request with its outcome (`uniwasm dev` prints them). */
   onRequest?: (e: RequestFinished) => void;
+  /** uniwasm:http's checked client: byte caps, timeout, redirects (and a resolver, for tests). */
+  outbound?: OutboundHttpOptions;
 }
 
 export interface RunningNode {
@@ -124,8 +129,23 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   };
 
   const runner = opts.runner ?? (await defaultRunner(opts));
+  // Host extensions: the kernel defines them, the node provides them (docs/extensions.md).
+  const outbound = new OutboundHttp(opts.outbound ?? {});
+  let services: ServiceCalls | undefined;
+  const extensions = extensionFactory({
+    kv: store.kv,
+    kvQuotas: (tenantId) => {
+      const q = manager.quotasOf(tenantId);
+      return { maxKeyBytes: q.kvMaxKeyBytes, maxValueBytes: q.kvMaxValueBytes, maxTotalBytes: q.kvMaxTotalBytes };
+    },
+    variables: (appId, name) => store.variables.value(appId, name),
+    http: outbound,
+    log: (scope, level, line) => store.logs.append(scope.app.id, "stderr", `[${level}] ${line}`),
+    services: (caller, name, input) => services!.call(caller, name, input),
+  });
   const manager = new ResourceManager({
     runner,
+    extensions,
     nodeMemoryBytes: (opts.nodeMemoryMiB ?? 4096) * 1024 * 1024,
     defaultQuotas: { ...DEFAULT_TENANT_QUOTAS, ...(opts.defaultQuotas ?? {}) },
     ...(opts.serviceBackoff ? { serviceBackoff: opts.serviceBackoff } : {}),
@@ -172,6 +192,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     },
   });
 
+  services = new ServiceCalls((tenantId, name) => state.apps.findByName(tenantId, name), manager, {
+    stderr: (appId, chunk) => appendLines(appId, "stderr", chunk),
+    event: (appId, line) => store.logs.append(appId, "event", line),
+  });
   const deployer = new Deployer({
     store,
     state,

@@ -8,6 +8,8 @@ import { LogRepo, type LogOptions } from "./logs.js";
 import { UsageRepo } from "./usage.js";
 import { BlobStore } from "./blobs.js";
 import { DomainRepo } from "./domains.js";
+import { KvStore } from "./kv.js";
+import { VariableRepo } from "./variables.js";
 
 export * from "./types.js";
 export { openDatabase, migrate, schemaVersion, StoreError, type Db } from "./database.js";
@@ -17,7 +19,9 @@ export { RouteConflict, RevisionConflict, type RouteRow } from "./apps.js";
 export { applyCommand, isRefusal, CommandControlState, SqliteControlState, AdminExists, TenantExists, type ControlCommand, type ControlOp, type ControlChange, type ControlReads, type ControlState } from "./control-state.js";
 export { BlobStore, sha256Digest, DIGEST_RE } from "./blobs.js";
 export { DomainTaken } from "./domains.js";
-export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo, DomainRepo };
+export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo, DomainRepo, KvStore, VariableRepo };
+export { DEFAULT_KV_QUOTAS, STANDALONE_KV_MIGRATIONS, type KvQuotas } from "./kv.js";
+export type { VariableInfo } from "./variables.js";
 
 export interface NodeStoreOptions {
   /** Data directory: holds node.db (SQLite, WAL) and blobs/. */
@@ -36,6 +40,10 @@ export class NodeStore {
   readonly usage: UsageRepo;
   readonly blobs: BlobStore;
   readonly domains: DomainRepo;
+  /** uniwasm:kv data (this node's; not replicated in a cluster). */
+  readonly kv: KvStore;
+  /** uniwasm:variables values set per app. */
+  readonly variables: VariableRepo;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(readonly opts: NodeStoreOptions) {
@@ -48,6 +56,8 @@ export class NodeStore {
     this.usage = new UsageRepo(this.db);
     this.blobs = new BlobStore(opts.dataDir);
     this.domains = new DomainRepo(this.db);
+    this.kv = new KvStore(this.db);
+    this.variables = new VariableRepo(this.db);
   }
 
   get schemaVersion(): number {

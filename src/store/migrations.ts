@@ -1,3 +1,5 @@
+import { kvSchema } from "./kv-schema.js";
+
 /**
  * Versioned schema migrations. Each entry runs once, in order, inside one
  * transaction; `PRAGMA user_version` records the last one applied. Never edit
@@ -145,6 +147,23 @@ export const MIGRATIONS: readonly Migration[] = [
           json((SELECT json_group_array(json_object('host', r.host, 'path', r.path_prefix)) FROM routes r WHERE r.app_id = apps.id)))
         WHERE id IN (SELECT app_id FROM unowned);
       DROP TABLE unowned;
+    `,
+  },
+  {
+    version: 5,
+    name: "extensions: key-value data (uniwasm:kv) and app variables (uniwasm:variables)",
+    sql:
+      kvSchema(true) +
+      `
+      -- Named values an app's guest may read when granted; a secret's value never leaves through the API.
+      CREATE TABLE app_variables (
+        app_id     TEXT NOT NULL REFERENCES apps(id) ON DELETE CASCADE,
+        name       TEXT NOT NULL,
+        value      TEXT NOT NULL,
+        secret     INTEGER NOT NULL DEFAULT 0,
+        updated_at INTEGER NOT NULL,
+        PRIMARY KEY (app_id, name)
+      );
     `,
   },
 ];

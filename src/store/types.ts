@@ -21,6 +21,12 @@ export interface TenantQuotas {
   maxConcurrency: number;
   /** Most requests waiting for an executor; beyond it the gateway answers 429. */
   maxQueue: number;
+  /** uniwasm:kv: longest key, bytes (ENAMETOOLONG past it). */
+  kvMaxKeyBytes: number;
+  /** uniwasm:kv: largest value, bytes (EFBIG past it). */
+  kvMaxValueBytes: number;
+  /** uniwasm:kv: keys plus values over all the tenant's stores, bytes (EDQUOT past it). */
+  kvMaxTotalBytes: number;
 }
 
 export interface TenantRecord {
@@ -89,6 +95,25 @@ export interface AppConfig {
   scale: ScalePolicy;
   /** In a cluster: how many nodes run the app (absent = 1), or "all" for every node. One node ignores it. */
   replicas?: number | "all";
+  /** Host extensions granted (absent in records from before extensions: none). */
+  extensions?: ExtensionGrants;
+}
+
+/**
+ * The host extensions an app is granted and the allow-lists that configure
+ * them (docs/extensions.md); from the image's manifest, overridable at deploy.
+ */
+export interface ExtensionGrants {
+  /** Extension names ("uniwasm:kv") or single capabilities ("uniwasm:kv/read"). */
+  grants: string[];
+  /** uniwasm:http destinations, `scheme://host[:port]` as Spin writes them. */
+  allowedOutboundHosts: string[];
+  /** uniwasm:kv stores shared by the tenant's apps that this app may open ("default", its own, always). */
+  keyValueStores: string[];
+  /** uniwasm:service callees: app names of the same tenant. */
+  allowedServices: string[];
+  /** uniwasm:variables names the guest may read. */
+  variables: string[];
 }
 
 /** What an uploaded image declares; deploy-time config overrides it field by field. */
@@ -98,6 +123,7 @@ export interface ImageConfig {
   args?: string[];
   routes?: RouteRequest[];
   limits?: Partial<AppLimits>;
+  extensions?: Partial<ExtensionGrants>;
 }
 
 /** The module's host-call surface, computed once when the image is stored. */

@@ -10,7 +10,7 @@ import { CallUsageError, parseParams, planCall } from "../../sandbox/call.js";
 import type { SandboxLimits } from "../../sandbox/limits.js";
 import type { GuestOutcome, ReactorArg, ResultKind } from "../../sandbox/guest.js";
 import type { RunOptions } from "../../sandbox/executor-pool.js";
-import { applyExtensionFlags, cliExtensions, type ExtensionFlags } from "../extensions.js";
+import { applyExtensionFlags, cliExtensions, type CliExtensions, type ExtensionFlags } from "../extensions.js";
 import { formatCallStats, parseDirFlag, parseEnvFlags, reportEnd } from "./run.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -82,6 +82,7 @@ async function callCommandLine(file: string, name: string, args: string[], flags
   let options: RunOptions;
   let limits: SandboxLimits;
   let label = basename(file);
+  let ext: CliExtensions | undefined;
   try {
     limits = limitsFromFlags(flags) ?? {};
     options = {
@@ -102,8 +103,7 @@ async function callCommandLine(file: string, name: string, args: string[], flags
     }
     if (existsSync(file)) {
       bytes = new Uint8Array(await readFile(file));
-      const ext = cliExtensions(flags);
-      if (ext) options.extensions = ext;
+      ext = cliExtensions(flags, file);
     } else {
       const image = await resolveImage(file);
       if (!image) return fail(`${file}: no such file, and no image with that reference (see 'uniwasm images')`, 126);
@@ -119,9 +119,9 @@ async function callCommandLine(file: string, name: string, args: string[], flags
         preopens: [...(k.preopens ?? []), ...(options.preopens ?? [])],
         capabilities: [...(k.capabilities ?? []), ...(options.preopens?.length ? (["fs"] as const) : [])],
       };
-      const ext = cliExtensions(flags, k.extensions?.grants ?? []);
-      if (ext) options.extensions = ext;
+      ext = cliExtensions(flags, image.manifest.name, image.manifest.capabilities);
     }
+    if (ext) options.extensions = ext.options;
   } catch (err) {
     return fail((err as Error).message, 2);
   }
@@ -155,6 +155,7 @@ async function callCommandLine(file: string, name: string, args: string[], flags
     return finish(label, r.outcome, r.value, flags);
   } finally {
     await pool.close();
+    ext?.close();
   }
 }
 

@@ -7,7 +7,7 @@ import type { RunFileOptions, RunResult } from "../../sandbox/instance.js";
 import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
 import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, type LimitFlags } from "../../sandbox/cli-limits.js";
-import { applyExtensionFlags, cliExtensions, type ExtensionFlags } from "../extensions.js";
+import { applyExtensionFlags, cliExtensions, type CliExtensions, type ExtensionFlags } from "../extensions.js";
 import type { SandboxLimits } from "../../sandbox/limits.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
@@ -99,6 +99,7 @@ function endStuckProcess(): void {
 async function runCommandLine(file: string, args: string[], flags: RunFlags): Promise<number> {
   let options: RunFileOptions;
   let limits: SandboxLimits;
+  let ext: CliExtensions | undefined;
   try {
     limits = limitsFromFlags(flags);
     options = {
@@ -116,8 +117,8 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       tcpListen: flags.tcplisten,
     };
     if (flags.trace) options.trace = (line) => process.stderr.write(`[trace] ${line}\n`);
-    const ext = cliExtensions(flags);
-    if (ext) options.extensions = ext;
+    ext = existsSync(file) ? cliExtensions(flags, file) : undefined;
+    if (ext) options.extensions = ext.options;
   } catch (err) {
     process.stderr.write(`uniwasm run: ${(err as Error).message}\n`);
     return 2;
@@ -136,7 +137,12 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       const k = image.kernelOptions;
       // The manifest's limits, then the flags over them.
       const merged: SandboxLimits = { ...image.sandboxLimits, ...limits };
-      const extensions = cliExtensions(flags, k.extensions?.grants ?? []);
+      try {
+        ext = cliExtensions(flags, image.manifest.name, image.manifest.capabilities);
+      } catch (err) {
+        process.stderr.write(`uniwasm run: ${(err as Error).message}\n`);
+        return 2;
+      }
       result = await runLimited(image.bytes, {
         ...options,
         args: [image.manifest.name, ...(k.args ?? []).slice(1)],
@@ -150,7 +156,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
         ],
         limits: { ...k.limits, ...options.limits },
         tcpListen: [...image.listen, ...(options.tcpListen ?? [])],
-        ...(extensions ? { extensions } : {}),
+        ...(ext ? { extensions: ext.options } : {}),
       }, merged, { onResult: (r) => reportEnd(basename(file), r), onStuck: endStuckProcess });
     }
   } catch (err) {
@@ -164,6 +170,8 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       return 126;
     }
     throw err;
+  } finally {
+    ext?.close();
   }
   if (flags.stats) process.stderr.write(formatCallStats(result));
   return result.exitCode > 255 ? 255 : result.exitCode;

@@ -6,8 +6,17 @@
  */
 import type { Extension } from "../extensions.js";
 import { envExtension } from "./env.js";
+import { httpExtension } from "./http.js";
+import { kvExtension } from "./kv.js";
 import { logExtension } from "./log.js";
+import { serviceExtension } from "./service.js";
+import { variablesExtension } from "./variables.js";
 
-export const BUILTIN_EXTENSIONS: readonly Extension<any, any>[] = [envExtension, logExtension];
+export const BUILTIN_EXTENSIONS: readonly Extension<any, any>[] = [envExtension, logExtension, kvExtension, variablesExtension, httpExtension, serviceExtension];
 
-export { envExtension, logExtension };
+export { envExtension, logExtension, kvExtension, variablesExtension, httpExtension, serviceExtension };
+export type { LogProvider, LogLevel } from "./log.js";
+export type { KvProvider } from "./kv.js";
+export type { VariablesProvider } from "./variables.js";
+export type { HttpProvider, OutboundRequest, OutboundResponse } from "./http.js";
+export type { ServiceProvider } from "./service.js";

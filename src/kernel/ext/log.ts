@@ -8,7 +8,7 @@
  * guest cannot forge a second line; more than LOG_LIMITS.lineBytes bytes are
  * cut and marked. Flood bound: a token bucket per instance (burst, then a
  * steady rate); a line beyond it is dropped, counted as denied, and the call
- * returns EDQUOT (the first drop of a flood also logs one warning line).
+ * returns EDQUOT (a flood leaves one warning line, at most one per 10 s).
  * EFAULT for a message outside memory.
  */
 import { Errno } from "../abi.js";
@@ -36,19 +36,22 @@ export const LOG_LIMITS = Object.freeze({
 export class LogBudget {
   private tokens: number = LOG_LIMITS.burstLines;
   private last = performance.now();
-  /** Lines dropped since the last one that got through. */
-  dropping = 0;
+  private warnedAt = -Infinity;
 
   take(): boolean {
     const now = performance.now();
     this.tokens = Math.min(LOG_LIMITS.burstLines, this.tokens + ((now - this.last) / 1000) * LOG_LIMITS.linesPerSecond);
     this.last = now;
-    if (this.tokens < 1) {
-      this.dropping++;
-      return false;
-    }
+    if (this.tokens < 1) return false;
     this.tokens -= 1;
-    this.dropping = 0;
+    return true;
+  }
+
+  /** Whether a dropped line should leave a warning: at most one per flood (per 10 s). */
+  warnNow(): boolean {
+    const now = performance.now();
+    if (now - this.warnedAt < 10_000) return false;
+    this.warnedAt = now;
     return true;
   }
 }
@@ -72,7 +75,7 @@ export function logLine(bytes: Uint8Array): string {
 export function writeLogLine(ctx: ExtensionContext<LogBudget, LogProvider>, level: LogLevel, bytes: Uint8Array): boolean {
   if (!ctx.state.take()) {
     ctx.countDenied();
-    if (ctx.state.dropping === 1) {
+    if (ctx.state.warnNow()) {
       ctx.provider.log("warn", `log flood: dropping lines beyond ${LOG_LIMITS.burstLines} at once or ${LOG_LIMITS.linesPerSecond}/s`);
     }
     return false;
