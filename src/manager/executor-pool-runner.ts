@@ -8,6 +8,8 @@ import { checkReactorExports, REACTOR_HANDLE_EXPORT } from "./reactor-abi.js";
 export interface ExecutorPoolRunnerOptions {
   /** Worker threads. Default: the number of CPUs. */
   executors?: number;
+  /** Embedder-defined extensions every executor offers (see ExecutorPoolOptions.extensionModules). */
+  extensionModules?: readonly (string | URL)[];
 }
 
 function sandboxLimits(l: RunLimits): SandboxLimits {
@@ -47,7 +49,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
   private readonly reactorProblems = new Map<string, string>();
 
   constructor(opts: ExecutorPoolRunnerOptions = {}) {
-    this.pool = new ExecutorPool(opts.executors !== undefined ? { size: opts.executors } : {});
+    this.pool = new ExecutorPool({ ...(opts.executors !== undefined ? { size: opts.executors } : {}), ...(opts.extensionModules ? { extensionModules: opts.extensionModules } : {}) });
     this.executors = this.pool.size;
     this.name = `executor-pool(${this.pool.size})`;
   }

@@ -23,7 +23,7 @@
  */
 import { lookup as dnsLookup } from "node:dns/promises";
 import { BlockList, isIP } from "node:net";
-import { Agent, request as undiciRequest } from "undici";
+import type { Agent } from "undici";
 import { Errno } from "../kernel/abi.js";
 import { WasiError } from "../kernel/errors.js";
 import { ExtensionDenied } from "../kernel/extensions.js";
@@ -152,6 +152,24 @@ function networkErrno(err: unknown): WasiError {
   return new WasiError(Errno.IO, `request failed: ${(err as Error)?.message ?? String(err)}`);
 }
 
+type Undici = typeof import("undici");
+let undici: Promise<Undici> | undefined;
+
+/**
+ * Loads undici on first use, without letting it become Node's global
+ * dispatcher: on import it installs its Agent under the symbol that Node's
+ * own (older, bundled) undici reads when none is there yet, and Node's
+ * global fetch then fails on uploads (UND_ERR_INVALID_ARG). A data: fetch
+ * first makes Node's fetch install its own. This client passes its agents
+ * explicitly, so it needs no global one.
+ */
+function loadUndici(): Promise<Undici> {
+  return (undici ??= fetch("data:,").then(
+    () => import("undici"),
+    () => import("undici"),
+  ));
+}
+
 export interface OutboundHttpOptions {
   limits?: Partial<OutboundLimits>;
   /** How names resolve (tests inject one); default the system resolver. */
@@ -188,9 +206,9 @@ export class OutboundHttp {
   }
 
   /** An agent whose every connection resolves the name once and checks each address it gets. */
-  private agent(list: readonly AllowEntry[], timeoutMs: number): Agent {
+  private agent(u: Undici, list: readonly AllowEntry[], timeoutMs: number): Agent {
     const resolve = this.resolve;
-    return new Agent({
+    return new u.Agent({
       connect: {
         timeout: timeoutMs,
         lookup: (hostname: string, options: { all?: boolean }, callback: (err: Error | null, address?: unknown, family?: number) => void) => {
@@ -218,13 +236,14 @@ export class OutboundHttp {
     let method = req.method;
     let body: Uint8Array | undefined = req.body.length > 0 ? req.body : undefined;
     let headers = req.headers.filter(([k]) => !HOP_BY_HOP.has(k.toLowerCase()));
+    const u = await loadUndici(); // before the clock starts: the first load is not the destination's time
     const signal = AbortSignal.timeout(limits.timeoutMs);
-    const agent = this.agent(list, limits.timeoutMs);
+    const agent = this.agent(u, list, limits.timeoutMs);
     try {
       for (let hops = 0; ; hops++) {
         let res;
         try {
-          res = await undiciRequest(url, { method: method as never, headers: headers.flat(), body, dispatcher: agent, signal } as never);
+          res = await u.request(url, { method: method as never, headers: headers.flat(), body, dispatcher: agent, signal } as never);
         } catch (err) {
           throw findDenied(err) ?? networkErrno(err);
         }

@@ -192,7 +192,7 @@ describe("uniwasm:http", () => {
     other.close();
   });
   // "evil.test" resolves to loopback here, as a DNS name an attacker controls would.
-  const client = new OutboundHttp({ limits: { timeoutMs: 1000, maxResponseBytes: 1024 * 1024 }, resolve: async (h) => (h === "evil.test" ? [{ address: "127.0.0.1", family: 4 }] : [{ address: "203.0.113.7", family: 4 }]) });
+  const client = new OutboundHttp({ limits: { timeoutMs: 1500, maxResponseBytes: 1024 * 1024 }, resolve: async (h) => (h === "evil.test" ? [{ address: "127.0.0.1", family: 4 }] : [{ address: "203.0.113.7", family: 4 }]) });
   const ext = (allowed: string[], grants = ["uniwasm:http"]) => ({ grants, providers: { "uniwasm:http": httpProvider(client, allowed) } });
   const explicit = () => [`http://127.0.0.1:${port}`];
 

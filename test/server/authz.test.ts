@@ -113,6 +113,15 @@ const CASES: Record<string, () => Promise<void>> = {
     expectError(await api("DELETE", `/v1/tenants/${B.name}/apps/site-b`, A.token), 404, "tenant_not_found");
     expectError(await api("DELETE", `/v1/tenants/${A.name}/apps/site-b`, A.token), 404, "app_not_found");
   },
+  "GET /v1/tenants/{tenant}/apps/{app}/variables": async () => {
+    expectError(await api("GET", `/v1/tenants/${B.name}/apps/site-b/variables`, A.token), 404, "tenant_not_found");
+  },
+  "PUT /v1/tenants/{tenant}/apps/{app}/variables/{name}": async () => {
+    expectError(await api("PUT", `/v1/tenants/${B.name}/apps/site-b/variables/api_key`, A.token, { value: "x", secret: true }), 404, "tenant_not_found");
+  },
+  "DELETE /v1/tenants/{tenant}/apps/{app}/variables/{name}": async () => {
+    expectError(await api("DELETE", `/v1/tenants/${B.name}/apps/site-b/variables/api_key`, A.token), 404, "tenant_not_found");
+  },
   "GET /v1/tenants/{tenant}/apps/{app}/logs": async () => {
     expectError(await api("GET", `/v1/tenants/${B.name}/apps/site-b/logs`, A.token), 404, "tenant_not_found");
     expectError(await api("GET", `/v1/tenants/${B.name}/apps/site-b/logs?follow=true`, A.token), 404, "tenant_not_found");
