@@ -1,7 +1,7 @@
 #!/bin/sh
 # Builds app.wasm from app.c with Debian's WebAssembly C toolchain:
 #   apt-get install clang lld wasi-libc libclang-rt-dev-wasm32
-# -mexec-model=reactor: exports _initialize instead of _start (a warm instance).
+# -mexec-model=reactor (when linking): exports _initialize instead of _start (a warm instance).
 # -g keeps DWARF, so a trap's backtrace shows file:line. Compile and link are
 # two steps: given -O, clang runs wasm-opt after linking, which drops the name
 # section that backtraces take function names from.
@@ -10,6 +10,6 @@ cd "$(dirname "$0")"
 CC=${CC:-clang}
 need="apt-get install clang lld wasi-libc libclang-rt-dev-wasm32"
 command -v "$CC" >/dev/null 2>&1 || { echo "build.sh: $CC not found; install Debian's toolchain: $need" >&2; exit 127; }
-"$CC" --target=wasm32-wasi -mexec-model=reactor -O2 -g -Wall -c -o app.o app.c || { echo "build.sh: compiling failed (missing headers? $need)" >&2; exit 1; }
+"$CC" --target=wasm32-wasi -O2 -g -Wall -c -o app.o app.c || { echo "build.sh: compiling failed (missing headers? $need)" >&2; exit 1; }
 "$CC" --target=wasm32-wasi -mexec-model=reactor -o app.wasm app.o || { echo "build.sh: linking failed (missing libc or builtins? $need)" >&2; exit 1; }
 rm -f app.o
