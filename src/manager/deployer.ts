@@ -3,7 +3,7 @@ import { RevisionConflict, RouteConflict } from "../store/index.js";
 import type { ResourceManager } from "./manager.js";
 import { RunnerError } from "./runner.js";
 import { checkReactorExports } from "./reactor-abi.js";
-import { ControlError } from "./refusal.js";
+import { ControlError, Refusal } from "./refusal.js";
 import { resolveAppConfig, type DeployRequest } from "./app-config.js";
 import { moduleSurface } from "./module-surface.js";
 import { dropUnreferencedBlobs, imageGrants, storeImageDirs, type LoadedDir } from "./image-grants.js";
@@ -163,7 +163,10 @@ export class Deployer {
       if (existing) await state.putApp(tenant.id, name, existing.imageDigest, existing.config);
       else await state.deleteApp(rec.id);
       if (err instanceof RunnerError) throw new ControlError("invalid_module", `The app failed to start: ${err.message}`);
-      if (err instanceof Error && err.name === "Refusal") throw new ControlError("quota_exceeded", err.message);
+      if (err instanceof Refusal) {
+        if (err.code === "tenant_cpu_exhausted") throw new ControlError("tenant_cpu_exhausted", err.message, err.retryAfter);
+        throw new ControlError("quota_exceeded", err.message);
+      }
       throw err;
     }
     this.hooks.event?.(rec.id, `deployed revision ${rec.revision} of image ${image.name} (${image.digest})`);

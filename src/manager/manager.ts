@@ -21,6 +21,8 @@ export interface ManagerObserver {
   refused?(e: { tenantId: string; appId: string; code: string }): void;
   /** Guest output that is not a response (service stdout, stderr). */
   output?(appId: string, stream: "stdout" | "stderr", chunk: Uint8Array): void;
+  /** A module was prepared (checked, rewritten, compiled) for a tenant's app; its CPU time is charged to the tenant. */
+  prepared?(e: { tenantId: string; appId: string; appName: string; chargedMs: number; wallMs: number; cpuMs?: number }): void;
 }
 
 export interface RunEvent {
@@ -270,9 +272,22 @@ export class ResourceManager {
    * in-flight requests finish on it, then its instances stop.
    */
   async deploy(app: AppRecord, module: ModuleRef, grants: GuestGrants = {}): Promise<void> {
-    if (!this.tenants.has(app.tenantId)) throw new Error(`tenant ${app.tenantId} is not registered with the manager`);
-    await this.runner.prepare(module);
-    const next = new Deployment(app, module, runLimitsOf(app, this.maxTimeoutMs), grants, this.loanTimeoutMs);
+    const t = this.tenants.get(app.tenantId);
+    if (!t) throw new Error(`tenant ${app.tenantId} is not registered with the manager`);
+    // Preparing a module is CPU work on the tenant's behalf (a huge module takes seconds): refused
+    // while the tenant's CPU time for the minute is spent, and charged to it like executor time.
+    if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
+      throw new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute; preparing a module would take more`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute));
+    }
+    const limits = runLimitsOf(app, this.maxTimeoutMs);
+    const report = await this.runner.prepare(module, limits);
+    if (report.prepared) {
+      const chargedMs = report.cpuMs ?? report.wallMs;
+      t.cpu.add(chargedMs);
+      this.scheduler.charge(t.share, chargedMs);
+      this.observer.prepared?.({ tenantId: t.id, appId: app.id, appName: app.name, chargedMs, wallMs: report.wallMs, ...(report.cpuMs !== undefined ? { cpuMs: report.cpuMs } : {}) });
+    }
+    const next = new Deployment(app, module, limits, grants, this.loanTimeoutMs);
     if (app.config.abi === "reactor") {
       next.pool = this.newPool(next);
       await next.pool.warm(Math.max(1, app.config.scale.minInstances));

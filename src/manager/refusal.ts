@@ -35,10 +35,16 @@ export type ControlErrorCode =
   | "app_changed"
   | "domain_taken"
   | "image_in_use"
-  | "node_overloaded";
+  | "node_overloaded"
+  | "tenant_cpu_exhausted";
 
 export class ControlError extends Error {
-  constructor(readonly code: ControlErrorCode, message: string) {
+  constructor(
+    readonly code: ControlErrorCode,
+    message: string,
+    /** Seconds until trying again makes sense (a Retry-After header). */
+    readonly retryAfter?: number,
+  ) {
     super(message);
     this.name = "ControlError";
   }

@@ -331,6 +331,12 @@ export class FairScheduler {
     return (this.lastTenant === t ? this.otherActiveAt : this.lastActiveAt) >= since;
   }
 
+  /** Charges a tenant `ms` of work done outside a job (preparing its module): it waits that much longer under contention. */
+  charge(share: TenantShare, ms: number): void {
+    const t = this.tenants.get(share.id) ?? this.state(share);
+    t.deficit -= ms;
+  }
+
   stats(): SchedulerStats {
     const tenants: SchedulerStats["tenants"] = {};
     for (const [id, t] of this.tenants) tenants[id] = { running: t.running, queued: t.queue.length, deficit: t.deficit, share: Math.round(this.shareOf(t) * 100) / 100 };

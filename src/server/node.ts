@@ -189,6 +189,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         store.usage.add(e.tenantId, { rejected: 1 });
       },
       output: (appId, stream, chunk) => appendLines(appId, stream, chunk),
+      prepared: (e) => {
+        metrics.prepareCpu.inc({ tenant: tenantName(e.tenantId) }, e.chargedMs / 1000);
+        store.usage.add(e.tenantId, { cpuMs: e.chargedMs });
+        store.logs.append(e.appId, "event", `module prepared in ${Math.round(e.wallMs)} ms (${Math.round(e.chargedMs)} ms of CPU, charged to the tenant)`);
+      },
     },
   });
 
@@ -289,7 +294,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   api.setErrorHandler((err: FastifyError | ApiError, req, reply) => {
     let e: ApiError;
     if (err instanceof ApiError) e = err;
-    else if (err instanceof ControlError) e = new ApiError(err.code, err.message);
+    else if (err instanceof ControlError) e = new ApiError(err.code, err.message, err.retryAfter);
     else if (err instanceof ClusterUnavailable) e = new ApiError("cluster_unavailable", err.message, 1);
     else if ((err as FastifyError).validation) e = new ApiError("bad_request", `Invalid request: ${(err as FastifyError).message}.`);
     else if ((err as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE") e = new ApiError("payload_too_large", "The request body is larger than this route accepts.");

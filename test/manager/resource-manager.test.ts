@@ -12,8 +12,10 @@ class GateRunner implements InstanceRunner {
   readonly deadlines: number[] = [];
   private readonly pending: (() => void)[] = [];
   constructor(readonly executors: number) {}
+  /** What the next prepare reports (a huge module's compile). */
+  prepareReport: PrepareReport = { prepared: false, wallMs: 0 };
   async prepare(): Promise<PrepareReport> {
-    return { prepared: false, wallMs: 0 };
+    return this.prepareReport;
   }
   runCommand(req: CommandRequest): Promise<RunOutcome> {
     this.started.push(req.env["WHO"]!);
@@ -132,6 +134,32 @@ test("a request beyond its tenant's share runs under the loan deadline; an app's
     const results = await Promise.all(runs);
     assert.deepEqual(results.map((r) => [r.loaned, r.deadlineMs]), [[false, 30_000], [false, 30_000], [true, 700]]);
     assert.equal(m.scheduler.stats().loans, 1);
+  } finally {
+    await m.close();
+  }
+});
+
+test("preparing a module is charged to its tenant: CPU time in the minute's quota and the fair scheduler's debt; a deploy is refused once the minute's CPU is spent", async () => {
+  const runner = new GateRunner(1);
+  const prepared: { tenantId: string; chargedMs: number }[] = [];
+  const m = new ResourceManager({ runner, observer: { prepared: (e) => prepared.push(e) } });
+  try {
+    m.setTenant({ id: "big", name: "big", weight: 1, quotas: { cpuMsPerMinute: 1000 } });
+    runner.prepareReport = { prepared: true, wallMs: 950, cpuMs: 900 };
+    await m.deploy(app("huge", "big"), { digest: "sha256:huge", bytes: new Uint8Array() });
+    assert.deepEqual(prepared.map((p) => [p.tenantId, p.chargedMs]), [["big", 900]]);
+    assert.equal(m.tenantUsage("big").cpuMsLastMinute, 900);
+    assert.equal(m.scheduler.stats().tenants["big"]!.deficit, -900, "it waits that much longer under contention");
+    await m.deploy(app("huge2", "big"), { digest: "sha256:huge2", bytes: new Uint8Array() });
+    assert.equal(m.tenantUsage("big").cpuMsLastMinute, 1800);
+    await assert.rejects(
+      m.deploy(app("huge3", "big"), { digest: "sha256:huge3", bytes: new Uint8Array() }),
+      (e: unknown) => e instanceof Refusal && e.code === "tenant_cpu_exhausted" && /preparing a module/.test(e.message) && e.retryAfter >= 1,
+    );
+    runner.prepareReport = { prepared: false, wallMs: 0 };
+    m.setTenant({ id: "other", name: "other", weight: 1, quotas: {} });
+    await m.deploy(app("cached", "other"), { digest: "sha256:huge", bytes: new Uint8Array() });
+    assert.equal(m.tenantUsage("other").cpuMsLastMinute, 0, "a module from the cache costs nothing");
   } finally {
     await m.close();
   }

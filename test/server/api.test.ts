@@ -165,3 +165,15 @@ test("/metrics exposes per-tenant request counts, latency histograms, cold/warm 
   assert.match(m.text, /# TYPE uniwasm_limit_hits_total counter/);
   assert.match(m.text, /# TYPE uniwasm_denied_host_calls_total counter/);
 });
+
+test("a deploy's module preparation is charged to the tenant: in its usage, its CPU minute, the app's log and /metrics", async () => {
+  const t = await tenant(node, "compiles");
+  assert.equal((await deploy(node, t, "app", "wagi/handler.wasm", { limits: { memoryMiB: 17 } })).status, 201);
+  node.store.flush();
+  const usage = (await api("GET", `/v1/tenants/${t.name}/usage`, t.token)).json;
+  assert.ok(usage.days[0].cpuMs > 0, JSON.stringify(usage));
+  assert.ok(usage.live.cpuMsLastMinute > 0, JSON.stringify(usage.live));
+  const logs = (await api("GET", `/v1/tenants/${t.name}/apps/app/logs`, t.token)).json.logs.map((l: { line: string }) => l.line);
+  assert.ok(logs.some((l: string) => /^module prepared in \d+ ms \(\d+ ms of CPU, charged to the tenant\)$/.test(l)), logs.join("\n"));
+  assert.match((await api("GET", "/metrics", node.admin)).text, /^uniwasm_prepare_cpu_seconds_total\{tenant="compiles"\} [0-9.e-]+$/m);
+});
