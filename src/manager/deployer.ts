@@ -1,5 +1,5 @@
 import type { AppRecord, ControlState, ImageConfig, ImageRecord, NodeStore, TenantRecord } from "../store/index.js";
-import { RevisionConflict, RouteConflict } from "../store/index.js";
+import { CorruptBlob, RevisionConflict, RouteConflict } from "../store/index.js";
 import type { ResourceManager } from "./manager.js";
 import { RunnerError } from "./runner.js";
 import { checkReactorExports } from "./reactor-abi.js";
@@ -63,6 +63,8 @@ export class Deployer {
   readonly domain: string;
   /** Custom domains: claims, verification, assignment; removing one takes its routes out. */
   readonly domains: DomainRegistry;
+  /** Why an app is not running on this node (it could not start at restart), by app id. */
+  private readonly problems = new Map<string, string>();
 
   constructor(opts: DeployerOptions) {
     this.store = opts.store;
@@ -100,7 +102,49 @@ export class Deployer {
       dirs,
     });
     if (prev) dropUnreferencedBlobs(state.images, store.blobs, prev); // files the replaced record bundled
+    await this.restartHealed();
     return rec;
+  }
+
+  /** Why the app is not running here, when it could not start (a quarantined image, a failed start). */
+  problem(appId: string): string | undefined {
+    return this.problems.get(appId);
+  }
+
+  /** The image's blobs (module, bundled files) this node does not have: quarantined or missing. */
+  missingBlobs(image: Pick<ImageRecord, "digest" | "dirs">): string[] {
+    return blobsOf(image).filter((d) => !this.store.blobs.has(d));
+  }
+
+  /** Blobs moved aside as corrupt (not stored again since), with the images that need them and the apps on those images. */
+  quarantine(): { digest: string; path: string; at: number; images: { tenant: string; name: string; digest: string }[]; apps: { tenant: string; name: string }[] }[] {
+    const found = this.store.blobs.quarantined();
+    if (found.length === 0) return [];
+    const images = this.state.tenants.list().flatMap((t) => this.state.images.list(t.id).map((i) => ({ t, i })));
+    return found.map((q) => {
+      const users = images.filter(({ i }) => blobsOf(i).includes(q.digest));
+      const apps = users.flatMap(({ t, i }) => this.state.apps.list(t.id).filter((a) => a.imageDigest === i.digest).map((a) => ({ tenant: t.name, name: a.name })));
+      return { ...q, images: users.map(({ t, i }) => ({ tenant: t.name, name: i.name, digest: i.digest })), apps };
+    });
+  }
+
+  /** Starts the apps that could not start for want of a blob, now that their blobs are all here again. */
+  private async restartHealed(): Promise<void> {
+    for (const appId of [...this.problems.keys()]) {
+      const app = this.state.apps.get(appId);
+      const image = app && this.state.images.get(app.tenantId, app.imageDigest);
+      if (!app || !image) {
+        this.problems.delete(appId);
+        continue;
+      }
+      if (this.manager.deployment(appId) || this.missingBlobs(image).length > 0) continue;
+      try {
+        await this.startStored(app);
+        this.hooks.event?.(appId, `started again: the blobs of image ${image.digest} are back`);
+      } catch (err) {
+        this.problems.set(appId, (err as Error).message);
+      }
+    }
   }
 
   /** Deletes an image no app uses, and the blobs no other image records. */
@@ -169,6 +213,7 @@ export class Deployer {
       }
       throw err;
     }
+    this.problems.delete(rec.id);
     this.hooks.event?.(rec.id, `deployed revision ${rec.revision} of image ${image.name} (${image.digest})`);
     return { app: rec, created: !existing };
   }
@@ -206,22 +251,39 @@ export class Deployer {
     const bytes = store.blobs.get(app.imageDigest);
     if (!bytes) throw new Error(`blob ${app.imageDigest} is missing`);
     await manager.deploy(app, { digest: app.imageDigest, bytes }, image ? imageGrants(store.blobs, image) : {});
+    this.problems.delete(app.id);
   }
 
-  /** Starts every stored app again (after a restart), exactly as stored; an app that cannot start is logged and skipped. */
+  /**
+   * Starts every stored app again (after a restart), exactly as stored. An
+   * app that cannot start is skipped, with the reason in its log, the node's
+   * log and `problem()`; the others start. A blob that fails verification
+   * quarantines its image: the blob is moved aside (BlobStore), and every app
+   * on it waits until the image is uploaded again (or, in a cluster, fetched).
+   */
   async restore(): Promise<void> {
-    const { store, state, manager } = this;
+    const { state, manager } = this;
     for (const t of state.tenants.list()) manager.setTenant(t);
     for (const app of state.apps.list()) {
+      const tenant = state.tenants.find(app.tenantId)?.name ?? app.tenantId;
       try {
-        if (!store.blobs.has(app.imageDigest)) {
-          this.hooks.event?.(app.id, `not started after restart: blob ${app.imageDigest} is missing`);
-          continue;
-        }
         await this.startStored(app);
       } catch (err) {
-        this.hooks.event?.(app.id, `not started after restart: ${(err as Error).message}`);
-        this.hooks.warn?.({ app: app.name, err }, "app failed to start on restart");
+        const image = state.images.get(app.tenantId, app.imageDigest);
+        const missing = image ? this.missingBlobs(image) : [app.imageDigest];
+        let why: string;
+        if (err instanceof CorruptBlob) {
+          why = `image ${app.imageDigest} is quarantined: ${err.message}; upload the image again to restore the app`;
+          this.hooks.warn?.({ tenant, app: app.name, image: app.imageDigest, blob: err.digest, quarantinedTo: err.quarantinedTo }, "image quarantined: a blob is corrupt on disk; its apps are not started");
+        } else if (missing.length > 0) {
+          why = `image ${app.imageDigest} is quarantined: blob(s) ${missing.join(", ")} missing on this node; upload the image again to restore the app`;
+          this.hooks.warn?.({ tenant, app: app.name, image: app.imageDigest, missing }, "image quarantined: blobs are missing; its apps are not started");
+        } else {
+          why = (err as Error).message;
+          this.hooks.warn?.({ tenant, app: app.name, err }, "app failed to start on restart");
+        }
+        this.problems.set(app.id, why);
+        this.hooks.event?.(app.id, `not started after restart: ${why}`);
       }
     }
   }

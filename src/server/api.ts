@@ -82,7 +82,8 @@ function tenantView(t: TenantRecord, manager: ResourceManager) {
 function tokenView(t: TokenRecord) {
   return { id: t.id, name: t.name, scope: t.scope, tenantId: t.tenantId, prefix: t.prefix, createdAt: new Date(t.createdAt).toISOString(), lastUsedAt: t.lastUsedAt ? new Date(t.lastUsedAt).toISOString() : null };
 }
-function imageView(i: ImageRecord) {
+/** `missing`: the image's blobs this node lacks (a quarantined image, see Deployer.restore). */
+function imageView(i: ImageRecord, missing: readonly string[] = []) {
   return {
     digest: i.digest,
     name: i.name,
@@ -93,6 +94,7 @@ function imageView(i: ImageRecord) {
     surface: i.info,
     capabilities: i.capabilities,
     dirs: i.dirs.map((d) => ({ guest: d.guest, readonly: d.readonly, files: Object.keys(d.files).sort() })),
+    quarantined: missing.length > 0 ? { missingBlobs: [...missing], fix: "upload the image again" } : null,
     createdAt: new Date(i.createdAt).toISOString(),
   };
 }
@@ -115,6 +117,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
   const appView = (a: AppRecord, t: TenantRecord) => {
     const d = manager.deployment(a.id);
     const image = store.images.get(t.id, a.imageDigest);
+    const problem = d ? undefined : deployer.problem(a.id);
     const gw = ctx.gatewayUrl();
     return {
       id: a.id,
@@ -124,7 +127,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       imageName: image?.name ?? null,
       revision: a.revision,
       config: a.config,
-      status: ctx.cluster ? clusterStatus(ctx.cluster, a) : d ? (d.draining ? "draining" : "running") : "stopped",
+      status: ctx.cluster ? clusterStatus(ctx.cluster, a) : d ? (d.draining ? "draining" : "running") : problem ? (image && deployer.missingBlobs(image).length > 0 ? "quarantined" : "failed") : "stopped",
+      problem: problem ?? null,
       ...(ctx.cluster ? clusterView(ctx.cluster, a) : {}),
       urls: a.config.routes.map((r) => (r.host === "*" ? `${gw}${r.path}` : `${gw}${r.path}  (Host: ${r.host})`)),
       surface: image?.info.wasiCalls ?? [],
@@ -292,7 +296,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
   const imageParams = { type: "object", required: ["tenant", "digest"], properties: { tenant: { type: "string" }, digest: { type: "string" } } } as const;
 
   app.get("/v1/tenants/:tenant/images", { schema: { summary: "List images", tags: ["images"], security: sec, params: tenantParams } }, async (req) => ({
-    images: store.images.list(tenantOf(req).id).map(imageView),
+    images: store.images.list(tenantOf(req).id).map((i) => imageView(i, deployer.missingBlobs(i))),
   }));
 
   app.post(
@@ -363,7 +367,10 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     return { tenant: t, image: img };
   };
 
-  app.get("/v1/tenants/:tenant/images/:digest", { schema: { summary: "One image (digest, digest prefix or name)", tags: ["images"], security: sec, params: imageParams } }, async (req) => imageView(imageOf(req).image));
+  app.get("/v1/tenants/:tenant/images/:digest", { schema: { summary: "One image (digest, digest prefix or name)", tags: ["images"], security: sec, params: imageParams } }, async (req) => {
+    const { image } = imageOf(req);
+    return imageView(image, deployer.missingBlobs(image));
+  });
 
   app.delete("/v1/tenants/:tenant/images/:digest", { schema: { summary: "Delete an image no app uses", tags: ["images"], security: sec, params: imageParams } }, async (req, reply) => {
     const { tenant, image } = imageOf(req);

@@ -332,6 +332,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       scheduler: manager.scheduler.stats(),
       deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
       domain: deployer.domain,
+      quarantine: deployer.quarantine().map((q) => ({ ...q, at: new Date(q.at).toISOString() })),
       connections: Object.fromEntries([gatewayGuard, apiGuard].map((g) => [g.name, { open: g.connections, shed: g.shed, limits: g.limits }])),
       memory: { budgetBytes: manager.budget.nodeLimitBytes, reservedBytes: manager.budget.used(), rssBytes: process.memoryUsage().rss },
       tenants: store.tenants.list().length,

@@ -1,11 +1,30 @@
 import { createHash } from "node:crypto";
-import { existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 
 export const DIGEST_RE = /^sha256:[0-9a-f]{64}$/;
 
 export function sha256Digest(bytes: Uint8Array): string {
   return "sha256:" + createHash("sha256").update(bytes).digest("hex");
+}
+
+/** A blob whose bytes no longer hash to its digest; it was moved aside to `quarantinedTo`. */
+export class CorruptBlob extends Error {
+  constructor(
+    readonly digest: string,
+    readonly quarantinedTo: string,
+  ) {
+    super(`blob ${digest} is corrupt on disk (its bytes do not hash to its digest); moved to ${quarantinedTo}`);
+    this.name = "CorruptBlob";
+  }
+}
+
+/** A blob moved aside by a failed verification, and not stored again since. */
+export interface QuarantinedBlob {
+  digest: string;
+  path: string;
+  /** When it was moved aside, ms since the epoch. */
+  at: number;
 }
 
 /**
@@ -16,9 +35,12 @@ export function sha256Digest(bytes: Uint8Array): string {
  */
 export class BlobStore {
   private readonly dir: string;
+  /** Where a blob that fails verification is moved (kept for inspection; storing the bytes again heals). */
+  private readonly quarantineDir: string;
 
   constructor(root: string) {
     this.dir = join(root, "blobs", "sha256");
+    this.quarantineDir = join(root, "blobs", "quarantine");
     mkdirSync(this.dir, { recursive: true });
   }
 
@@ -42,9 +64,29 @@ export class BlobStore {
     const p = this.path(digest);
     if (!existsSync(p)) return undefined;
     const bytes = readFileSync(p);
-    // Verify on read: a blob edited on disk must not run under a trusted digest.
-    if (sha256Digest(bytes) !== digest) throw new Error(`blob ${digest} is corrupt on disk (${p})`);
+    // Verify on read: a blob edited on disk must not run under a trusted digest. It is moved
+    // aside, so it is reported as missing from now on and a fresh upload of the bytes restores it.
+    if (sha256Digest(bytes) !== digest) throw new CorruptBlob(digest, this.quarantine(digest, p));
     return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  }
+
+  private quarantine(digest: string, from: string): string {
+    mkdirSync(this.quarantineDir, { recursive: true });
+    const to = join(this.quarantineDir, digest.slice("sha256:".length));
+    renameSync(from, to);
+    return to;
+  }
+
+  /** Blobs moved aside because they were corrupt and not stored again since, oldest first. */
+  quarantined(): QuarantinedBlob[] {
+    if (!existsSync(this.quarantineDir)) return [];
+    return readdirSync(this.quarantineDir)
+      .filter((name) => /^[0-9a-f]{64}$/.test(name) && !existsSync(join(this.dir, name)))
+      .map((name) => {
+        const path = join(this.quarantineDir, name);
+        return { digest: `sha256:${name}`, path, at: statSync(path).ctimeMs };
+      })
+      .sort((a, b) => a.at - b.at);
   }
 
   has(digest: string): boolean {

@@ -17,7 +17,7 @@ export { MIGRATIONS, type Migration } from "./migrations.js";
 export { hashToken, mintToken, TOKEN_PREFIX } from "./tokens.js";
 export { RouteConflict, RevisionConflict, type RouteRow } from "./apps.js";
 export { applyCommand, isRefusal, CommandControlState, SqliteControlState, AdminExists, TenantExists, type ControlCommand, type ControlOp, type ControlChange, type ControlReads, type ControlState } from "./control-state.js";
-export { BlobStore, sha256Digest, DIGEST_RE } from "./blobs.js";
+export { BlobStore, CorruptBlob, sha256Digest, DIGEST_RE, type QuarantinedBlob } from "./blobs.js";
 export { DomainTaken } from "./domains.js";
 export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo, DomainRepo, KvStore, VariableRepo };
 export { DEFAULT_KV_QUOTAS, STANDALONE_KV_MIGRATIONS, type KvQuotas } from "./kv.js";

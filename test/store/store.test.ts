@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { NodeStore, openDatabase, migrate, MIGRATIONS, RouteConflict, DomainTaken, sha256Digest, type AppConfig } from "../../src/store/index.js";
+import { NodeStore, openDatabase, migrate, MIGRATIONS, RouteConflict, DomainTaken, CorruptBlob, sha256Digest, type AppConfig } from "../../src/store/index.js";
 
 function tempDir(): string {
   return mkdtempSync(join(tmpdir(), "uniwasm-store-"));
@@ -221,6 +221,25 @@ test("a host has at most one verified owner; pending claims of several tenants c
   assert.equal(store.domains.owner("shop.example"), undefined);
   store.domains.put(claim(b.id, 7));
   assert.equal(store.domains.owner("shop.example")!.tenantId, b.id);
+  store.close();
+  rmSync(dir, { recursive: true });
+});
+
+test("a blob that fails verification is moved to quarantine and reported until the same bytes are stored again", () => {
+  const dir = tempDir();
+  const store = new NodeStore({ dataDir: dir });
+  const bytes = new TextEncoder().encode("module bytes");
+  const digest = store.blobs.put(bytes);
+  const path = join(dir, "blobs", "sha256", digest.slice(7));
+  writeFileSync(path, "tampered");
+  assert.throws(() => store.blobs.get(digest), (e: unknown) => e instanceof CorruptBlob && e.digest === digest && e.quarantinedTo === join(dir, "blobs", "quarantine", digest.slice(7)));
+  assert.equal(store.blobs.has(digest), false, "never served under its digest again");
+  assert.equal(store.blobs.get(digest), undefined);
+  assert.deepEqual(store.blobs.quarantined().map((q) => q.digest), [digest]);
+  assert.equal(readFileSync(store.blobs.quarantined()[0]!.path, "utf8"), "tampered", "kept for inspection");
+  store.blobs.put(bytes);
+  assert.deepEqual(store.blobs.quarantined(), [], "storing the bytes again heals it");
+  assert.deepEqual(store.blobs.get(digest), bytes);
   store.close();
   rmSync(dir, { recursive: true });
 });
