@@ -7,6 +7,9 @@
  *   (d) path resolution: path_filestat_get and open+close of a 6-component
  *       path in a preopened host directory (ours walks it by descriptor, one
  *       component at a time, openat-style; node:wasi resolves the string).
+ *       With UNIWASM_BENCH_BEFORE=DIR (a copy of `dist/` built from the commit
+ *       before a change, with node_modules reachable from it, as in
+ *       node-gateway.bench.ts), that build runs in the same rounds ("before").
  * Ratios are oriented so that >= 1.00x means ours is at least as fast.
  *
  * node:wasi in two configurations. Node 20 implements node:wasi with V8 "fast
@@ -311,14 +314,21 @@ function parsePaths(text: string): { stat: number; open: number } {
   return { stat: stat!, open: open! };
 }
 
-function pathResolution(ctx: BenchContext, p: Plan): { rows: BenchRow[]; notes: string[] } {
+type RunCommand = typeof runCommand;
+
+async function pathResolution(ctx: BenchContext, p: Plan): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const paths = load(ctx.guest("."), "paths.wasm");
   const args = ["paths", "/data", String(p.pathCalls)];
+  const beforeDir = process.env["UNIWASM_BENCH_BEFORE"];
+  const beforeRun: RunCommand | undefined = beforeDir
+    ? ((await import(pathToFileURL(join(resolve(beforeDir), "src", "sandbox", "instance.js")).href)) as { runCommand: RunCommand }).runCommand
+    : undefined;
+  const beforeT: { stat: number; open: number }[] = [];
   ctx.log(`path resolution: ${p.pathRounds} rounds of ${p.pathCalls} stat + ${p.pathCalls} open/close of a/b/c/d/e/f.txt`);
   const oursT: { stat: number; open: number }[] = [];
   const nodeT: { stat: number; open: number }[] = [];
   withTempDirs((dir, outDir) => {
-    interleave(p.pathRounds + 1, {
+    const cases: Record<string, () => number> = {
       ours: () => {
         const r = ours(paths, { args, preopens: [{ guest: "/data", host: dir }], stdout: "buffer" });
         oursT.push(parsePaths(new TextDecoder().decode(r.stdout)));
@@ -335,16 +345,29 @@ function pathResolution(ctx: BenchContext, p: Plan): { rows: BenchRow[]; notes: 
         nodeT.push(parsePaths(readFileSync(out, "utf8")));
         return 0;
       },
-    });
+    };
+    if (beforeRun) {
+      cases["before"] = () => {
+        const r = beforeRun(paths.module, paths.info, { args, preopens: [{ guest: "/data", host: dir }], stdout: "buffer" });
+        beforeT.push(parsePaths(new TextDecoder().decode(r.stdout)));
+        return 0;
+      };
+    }
+    interleave(p.pathRounds + 1, cases);
   });
   oursT.shift(); // warm-up round
   nodeT.shift();
+  beforeT.shift();
   const rows = (name: string, phase: "stat" | "open"): BenchRow[] =>
-    timeRows(name, "ns/call", oursT.map((t) => t[phase]), { [NODE]: nodeT.map((t) => t[phase]), [NODE_FAST]: undefined });
+    timeRows(name, "ns/call", oursT.map((t) => t[phase]), {
+      ...(beforeRun ? { before: beforeT.map((t) => t[phase]) } : {}),
+      [NODE]: nodeT.map((t) => t[phase]),
+      [NODE_FAST]: undefined,
+    });
   return {
     rows: [...rows("path_filestat_get a/b/c/d/e/f.txt, preopened host dir", "stat"), ...rows("path_open + fd_close a/b/c/d/e/f.txt, preopened host dir", "open")],
     notes: [
-      `path resolution: timed inside the guest (CLOCK_MONOTONIC around ${p.pathCalls} calls); ours opens each of the 5 directories by descriptor (O_PATH|O_DIRECTORY|O_NOFOLLOW through /proc/self/fd) and closes it, where ${NODE} hands the joined string to one syscall, which is why it is faster and why it is not safe against a directory swapped for a symlink meanwhile (issue 8); ${p.pathRounds} interleaved rounds; ${NODE_FAST} not measured here`,
+      `path resolution: timed inside the guest (CLOCK_MONOTONIC around ${p.pathCalls} calls); ours opens each of the 5 directories by descriptor (O_PATH|O_DIRECTORY|O_NOFOLLOW through /proc/self/fd) and closes it, where ${NODE} hands the joined string to one syscall, which is why it is faster and why it is not safe against a directory swapped for a symlink meanwhile (issue 8); ${p.pathRounds} interleaved rounds; ${NODE_FAST} not measured here${beforeRun ? `; "before": the build in ${beforeDir}, same rounds` : ""}`,
     ],
   };
 }
@@ -356,7 +379,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
     const a = startToExit(ctx, p, devNull);
     const b = hostCall(ctx, p, devNull);
     const c = throughput(ctx, p);
-    const d = pathResolution(ctx, p);
+    const d = await pathResolution(ctx, p);
     return {
       title: `kernel vs ${NODE} (same modules, one run)`,
       rows: [...a.rows, ...b.rows, ...c.rows, ...d.rows],

@@ -13,6 +13,11 @@ import { Errno, EventType, FdFlags, FstFlags, OFlags, Rights, Whence } from "../
 import { WasiError } from "../../src/kernel/errors.js";
 import { MemoryFs } from "../../src/kernel/fs-memory.js";
 import { pollOneoff, SubscriptionList } from "../../src/kernel/poll.js";
+import { IoThread } from "../../src/kernel/io-thread.js";
+import { RIGHTS_SOCKET_CONN, RIGHTS_SOCKET_LISTEN, SdFlags } from "../../src/kernel/abi.js";
+import { connect } from "node:net";
+import { once } from "node:events";
+import { setTimeout as sleep } from "node:timers/promises";
 
 const DIR = 3;
 const enc = (s: string) => new TextEncoder().encode(s);
@@ -123,10 +128,46 @@ describe("the WASI rights table, call by call", () => {
     k.close();
   });
 
-  // SOCK_SHUTDOWN and SOCK_ACCEPT are checked in sock.ts on every call; exercising them needs a listener, which this table does not set up.
-  test("every right of the table is audited here but the two socket rights", () => {
-    const covered = new Set(ROWS.map((r) => r.right));
-    const missing = (Object.keys(Rights) as (keyof typeof Rights)[]).filter((r) => !covered.has(r) && r !== "FD_TELL" && r !== "SOCK_SHUTDOWN" && r !== "SOCK_ACCEPT");
-    assert.deepEqual(missing, []);
+  test("every right of the table is audited here (the socket ones below, FD_TELL above)", () => {
+    const covered = new Set<string>([...ROWS.map((r) => r.right), "FD_TELL", "SOCK_ACCEPT", "SOCK_SHUTDOWN"]);
+    assert.deepEqual(Object.keys(Rights).filter((r) => !covered.has(r)), []);
+  });
+});
+
+describe("the socket rights, on a real listener and connection", () => {
+  test("sock_accept needs SOCK_ACCEPT on the listener; sock_shutdown needs SOCK_SHUTDOWN; sock_send/sock_recv need FD_WRITE/FD_READ (EBADF)", async () => {
+    const io = IoThread.start();
+    const client = { socket: undefined as ReturnType<typeof connect> | undefined };
+    try {
+      const l = await io.listen("127.0.0.1:0");
+      const k = new Kernel({ listeners: [{ id: l.handle, address: l.address }], io: await io.client() });
+      const LISTENER = 3;
+      assert.equal(Errno[errnoOf(() => k.sockets.accept(LISTENER, FdFlags.NONBLOCK))!], "AGAIN", "with the right: nothing pending");
+      k.fs.setRights(LISTENER, RIGHTS_SOCKET_LISTEN & ~Rights.SOCK_ACCEPT, 0n);
+      assert.equal(Errno[errnoOf(() => k.sockets.accept(LISTENER, FdFlags.NONBLOCK))!], "NOTCAPABLE");
+      k.close();
+
+      const k2 = new Kernel({ listeners: [{ id: l.handle, address: l.address }], io: await io.client() });
+      const [host, port] = [l.address.slice(0, l.address.lastIndexOf(":")), Number(l.address.slice(l.address.lastIndexOf(":") + 1))];
+      client.socket = connect({ host, port });
+      client.socket.on("error", () => undefined);
+      await once(client.socket, "connect");
+      let conn = -1;
+      for (let i = 0; i < 200 && conn < 0; i++) {
+        const e = errnoOf(() => (conn = k2.sockets.accept(LISTENER, FdFlags.NONBLOCK)));
+        if (e === Errno.AGAIN) await sleep(10);
+        else if (e !== null) assert.fail(`sock_accept: ${Errno[e]}`);
+      }
+      assert.ok(conn >= 0, "the connection was accepted");
+      assert.equal(k2.sockets.send(conn, [enc("x")], 0), 1, "sock_send with FD_WRITE");
+      k2.fs.setRights(conn, RIGHTS_SOCKET_CONN & ~Rights.SOCK_SHUTDOWN & ~Rights.FD_WRITE & ~Rights.FD_READ, 0n);
+      assert.equal(Errno[errnoOf(() => k2.sockets.shutdown(conn, SdFlags.WR))!], "NOTCAPABLE");
+      assert.equal(Errno[errnoOf(() => k2.sockets.send(conn, [enc("x")], 0))!], "BADF");
+      assert.equal(Errno[errnoOf(() => k2.sockets.recv(conn, [new Uint8Array(4)], 0))!], "BADF");
+      k2.close();
+    } finally {
+      client.socket?.destroy();
+      await io.close();
+    }
   });
 });
