@@ -436,14 +436,18 @@ function statOf(n: Node): Stat {
 /**
  * Makes `n.data` this instance's own copy with room for `size` bytes, charging
  * the growth. Capacity doubles (amortised appends) while the budget allows,
- * and is exactly `size` when it does not. Bytes past `n.size` read as zeros.
+ * then takes the room left. Bytes past `n.size` read as zeros. The old copy is
+ * garbage until collected: the copies made while growing to a capacity C sum
+ * to less than C, so the host holds at most about twice the budget meanwhile.
  */
 function reserve(n: FileNode, size: number, budget: MemoryBudget, what: string): void {
   if (size > MAX_MEMORY_FILE_BYTES) throw new WasiError(Errno.FBIG, `${what}: an in-memory file can hold at most ${MAX_MEMORY_FILE_BYTES} bytes`);
   const held = n.owned ? n.data.length : 0;
   if (n.owned && size <= held) return;
   let capacity = Math.max(size, n.owned ? Math.min(MAX_MEMORY_FILE_BYTES, Math.max(held * 2, 64)) : size);
-  if (capacity > size && budget.used + (capacity - held) > budget.limit) capacity = size;
+  // Near the limit, take what room is left rather than exactly `size`: growing by a few bytes at a
+  // time would copy the file again on every write (and leave each old copy for the collector).
+  if (capacity > size && budget.used + (capacity - held) > budget.limit) capacity = Math.max(size, held + (budget.limit - budget.used));
   budget.charge(capacity - held, what);
   const grown = new Uint8Array(capacity);
   grown.set(n.data.subarray(0, Math.min(n.size, capacity)));
