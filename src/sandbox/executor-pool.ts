@@ -19,7 +19,7 @@
 import { availableParallelism } from "node:os";
 import { IoServer } from "../kernel/io-bridge.js";
 import { WasmError, WasmLimitError } from "../wasm/errors.js";
-import { Executor, ExecutorLostError, type Body, type Job, type Reply } from "./executor.js";
+import { ExecutorLostError, WORKER_LAUNCHER, type Body, type ExecutorHandle, type ExecutorLauncher, type Job, type Reply } from "./executor.js";
 import { setupFailure, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
 import { describeEnd, describeTableLimit, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
 import { imageOf, moduleKey, rewritesFor, WasmImage, type ModuleSource, type PreparedModule, type Rewrites } from "./modules.js";
@@ -60,6 +60,8 @@ export interface ExecutorPoolOptions {
   prepare?: PreparePlacement;
   /** Structural bounds on modules (src/wasm/validate.ts); default DEFAULT_MODULE_LIMITS. */
   moduleLimits?: Partial<ModuleLimits>;
+  /** Where executors live (the tier). Default: worker threads of this process (the isolate tier). */
+  launcher?: ExecutorLauncher;
 }
 
 export const DEFAULT_EXECUTOR_HEAP_MB = 512;
@@ -102,12 +104,14 @@ let nextSnapshotId = 1;
 export class ExecutorPool {
   readonly size: number;
   readonly defaults: ResolvedLimits;
+  /** Where the executors live: `launcher.tier` is "isolate" (worker threads), "process" or "gvisor". */
+  readonly launcher: ExecutorLauncher;
   /** The async end of the blocking socket bridge: `await pool.io.listen("127.0.0.1:0")` gives a listener id. */
   readonly io = new IoServer();
   /** Extension provider sessions of running guests, served through `io` (host-calls.ts). */
   readonly hostCalls = new HostCallSessions();
   private readonly extensionModules: string[];
-  private readonly executors: Executor[] = [];
+  private readonly executors: ExecutorHandle[] = [];
   private readonly queue: QueuedJob[] = [];
   private readonly modules = new Map<string, Promise<PreparedModule>>();
   /** The compiled ones among `modules`: a run can take them without waiting on a promise. */
@@ -120,9 +124,11 @@ export class ExecutorPool {
   private readonly preparer: ModulePreparer;
   private readonly moduleLimits: Partial<ModuleLimits> | undefined;
   /** Executors ended (deadline, heap, crash) whose thread has not stopped yet. */
-  private readonly lingering = new Set<Executor>();
+  private readonly lingering = new Set<ExecutorHandle>();
   private closed = false;
   private retireTimer: NodeJS.Timeout | undefined;
+  /** Executors in a row that died before they were ready. */
+  private bootFailures = 0;
   /** Counters for `stats()`. */
   private counters = { compiled: 0, cacheHits: 0, replaced: 0, deadlineKills: 0, heapKills: 0, runs: 0 };
 
@@ -139,6 +145,7 @@ export class ExecutorPool {
     if (!Number.isSafeInteger(this.executorHeapMb) || this.executorHeapMb < 16) {
       throw new RangeError(`executorHeapMb must be an integer of at least 16 (MiB), got ${options.executorHeapMb}`);
     }
+    this.launcher = options.launcher ?? WORKER_LAUNCHER;
     for (let i = 0; i < this.size; i++) this.spawn(this.defaults.stackSizeMb, false);
   }
 
@@ -161,7 +168,10 @@ export class ExecutorPool {
 
   /** Resolves once every executor has booted (after start-up, or after replacements). */
   async whenReady(): Promise<void> {
-    while (!this.closed && this.executors.some((e) => !e.ready)) await new Promise((r) => setTimeout(r, 2));
+    while (!this.closed && this.executors.some((e) => !e.ready)) {
+      if (this.bootFailures >= 3) throw new ExecutorLostError(`executors cannot start (${this.bootFailures} in a row)`, false);
+      await new Promise((r) => setTimeout(r, 2));
+    }
   }
 
   // ---- modules -------------------------------------------------------------
@@ -181,7 +191,8 @@ export class ExecutorPool {
       return hit;
     }
     this.sources.set(key, { bytes: image.bytes, rewrites });
-    const p = this.preparer.prepare(image.bytes, key, rewrites, this.moduleLimits).then((m) => {
+    // Out-of-process executors compile the module again, inside their wall: they need its rewritten bytes.
+    const p = this.preparer.prepare(image.bytes, key, rewrites, this.moduleLimits, this.launcher.needsModuleBytes).then((m) => {
       this.counters.compiled++;
       return m;
     });
@@ -248,7 +259,7 @@ export class ExecutorPool {
   }
 
   /** The module reference to send to `ex`: the whole module the first time, then its key. */
-  private ref(ex: Executor, prepared: PreparedModule): ModuleRef {
+  private ref(ex: ExecutorHandle, prepared: PreparedModule): ModuleRef {
     if (ex.modules.has(prepared.key)) return { key: prepared.key };
     ex.modules.add(prepared.key);
     return { key: prepared.key, prepared };
@@ -356,11 +367,11 @@ export class ExecutorPool {
   }
 
   /** @internal Starts a reactor instance on some executor; resolves to where it lives. */
-  async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits, session?: PortableExtensions): Promise<{ executor: Executor; instanceId: number; outcome: GuestOutcome }> {
+  async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits, session?: PortableExtensions): Promise<{ executor: ExecutorHandle; instanceId: number; outcome: GuestOutcome }> {
     const { snapshot, onOutput, onTrace, holdOutputBytes: _h, limits: _l, extensions: _e, nested, ...rest } = options;
     const kernel: PortableKernelOptions = session ? { ...rest, extensions: session } : rest;
     const instanceId = nextInstanceId++;
-    let executor: Executor | undefined;
+    let executor: ExecutorHandle | undefined;
     const reply = await this.submit(
       {
         build: (ex) => {
@@ -400,8 +411,8 @@ export class ExecutorPool {
   }
 
   /** The idle executor with this stack size hosting the fewest reactors (so warm instances spread out). */
-  private idleExecutor(stackSizeMb: number): Executor | undefined {
-    let best: Executor | undefined;
+  private idleExecutor(stackSizeMb: number): ExecutorHandle | undefined {
+    let best: ExecutorHandle | undefined;
     for (const ex of this.executors) {
       if (ex.busy || !ex.alive || !ex.ready || ex.stackSizeMb !== stackSizeMb || ex.pinned.length > 0) continue;
       if (!best || ex.instances.size < best.instances.size) best = ex;
@@ -410,7 +421,7 @@ export class ExecutorPool {
   }
 
   /** @internal Queues a job that must run on `ex` (a call on a reactor it hosts). */
-  submitTo(ex: Executor, build: Job["build"], timeoutMs: number, extra: Partial<Job> = {}): Promise<Reply> {
+  submitTo(ex: ExecutorHandle, build: Job["build"], timeoutMs: number, extra: Partial<Job> = {}): Promise<Reply> {
     if (!ex.alive) return Promise.reject(new ExecutorLostError(`executor ${ex.id} is gone`, false));
     return new Promise<Reply>((resolve, reject) => {
       ex.pinned.push({ ...extra, build, timeoutMs, resolve, reject });
@@ -418,8 +429,8 @@ export class ExecutorPool {
     });
   }
 
-  private spawn(stackSizeMb: number, extra: boolean): Executor {
-    const ex = new Executor(
+  private spawn(stackSizeMb: number, extra: boolean): ExecutorHandle {
+    const ex = this.launcher.launch(
       { stackSizeMb, heapMb: this.executorHeapMb, io: this.io, extra, extensionModules: this.extensionModules },
       {
         idle: (e) => this.next(e),
@@ -432,7 +443,7 @@ export class ExecutorPool {
     return ex;
   }
 
-  private onDead(ex: Executor, _why: string): void {
+  private onDead(ex: ExecutorHandle, why: string): void {
     const i = this.executors.indexOf(ex);
     if (i >= 0) this.executors.splice(i, 1);
     if (ex.killedAtDeadline) this.counters.deadlineKills++;
@@ -440,6 +451,12 @@ export class ExecutorPool {
     if (!ex.exited) this.lingering.add(ex);
     if (this.closed) return;
     this.counters.replaced++;
+    // Executors that die before they boot (a broken sandbox) will die again: after a few in a
+    // row, queued work fails with the reason instead of waiting for an executor that never comes.
+    if (ex.ready) this.bootFailures = 0;
+    else if (++this.bootFailures >= 3) {
+      for (const j of this.queue.splice(0)) j.reject(new ExecutorLostError(`executors cannot start (${this.bootFailures} in a row): ${why}`, false));
+    }
     // Keep the pool at its size; an extra executor is re-spawned only if work still needs its stack size.
     if (!ex.extra || this.queue.some((j) => j.stackSizeMb === ex.stackSizeMb)) this.spawn(ex.stackSizeMb, ex.extra);
     this.pump();
@@ -453,7 +470,7 @@ export class ExecutorPool {
   }
 
   /** Gives an idle executor its next job: its own pinned work first, then the pool's queue. */
-  private next(ex: Executor): void {
+  private next(ex: ExecutorHandle): void {
     if (ex.busy || !ex.alive || !ex.ready) return;
     const pinned = ex.pinned.shift();
     if (pinned) {
@@ -536,7 +553,7 @@ export interface CallResult {
  * executor had not started and are retried on the fresh instance.
  */
 export class Reactor {
-  private executor: Executor | undefined;
+  private executor: ExecutorHandle | undefined;
   private instanceId = 0;
   private chain: Promise<unknown> = Promise.resolve();
   /** The extension session of this reactor's instances (one for its lifetime, restarts included). */
@@ -646,7 +663,8 @@ export function prepareFailure(err: unknown, limits: ResolvedLimits, started: nu
 
 function lostOutcome(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
   const e = err instanceof Error ? err : new Error(String(err));
-  const reason: EndReason = err instanceof ExecutorLostError ? "executor_lost" : "host_fault";
+  // A sandboxed executor refuses a grant its wall was not built with (tiers/process-executor.ts): the guest cannot be linked as asked.
+  const reason: EndReason = err instanceof ExecutorLostError ? "executor_lost" : e.name === "SandboxRefusal" ? "link_error" : "host_fault";
   return {
     reason,
     exitCode: EXIT_CODES[reason],
@@ -657,6 +675,6 @@ function lostOutcome(err: unknown, limits: ResolvedLimits, started: number): Gue
     calls: {},
     denied: {},
     durationUs: Math.round((performance.now() - started) * 1000),
-    hostFault: e.message,
+    ...(reason === "link_error" ? {} : { hostFault: e.message }),
   };
 }

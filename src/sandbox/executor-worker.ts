@@ -210,9 +210,18 @@ function handle(req: WorkerRequest): void {
       return;
     }
     case "stats": {
-      reply({ id: req.id, kind: "done", stats: { modules: modules.size, instances: reactors.size, rssBytes: process.memoryUsage.rss() } });
+      reply({ id: req.id, kind: "done", stats: { modules: modules.size, instances: reactors.size, rssBytes: residentBytes() } });
       return;
     }
+  }
+}
+
+/** The process's RSS; 0 where it cannot be read (no /proc). */
+function residentBytes(): number {
+  try {
+    return process.memoryUsage.rss();
+  } catch {
+    return 0;
   }
 }
 

@@ -48,7 +48,7 @@ export type Body = WorkerRequest extends infer R ? (R extends { id: number } ? O
 
 export interface Job {
   /** The request, built for the executor that takes it (module refs depend on what it holds). */
-  build: (ex: Executor) => Body;
+  build: (ex: ExecutorHandle) => Body;
   /** Deadline of the guest code this request runs (Infinity: none). */
   timeoutMs: number;
   limits?: ResolvedLimits;
@@ -60,11 +60,47 @@ export interface Job {
 
 export interface ExecutorEvents {
   /** The executor can take another job. */
-  idle(ex: Executor): void;
+  idle(ex: ExecutorHandle): void;
   /** The worker is gone (terminated at a deadline, out of heap, crashed, or closed). */
-  dead(ex: Executor, why: string): void;
+  dead(ex: ExecutorHandle, why: string): void;
   /** Its thread has stopped: everything it allocated is freed (after `dead`, sometimes much later). */
-  exited?(ex: Executor): void;
+  exited?(ex: ExecutorHandle): void;
+}
+
+/**
+ * What the pool needs of an executor, wherever it lives: a worker thread of
+ * this process (Executor, the isolate tier) or a sandboxed process speaking
+ * the same protocol over a stream (tiers/process-executor.ts).
+ */
+export interface ExecutorHandle {
+  readonly id: number;
+  readonly stackSizeMb: number;
+  readonly extra: boolean;
+  /** Module keys this executor holds. */
+  readonly modules: Set<string>;
+  /** Reactor instance ids living in this executor. */
+  readonly instances: Set<number>;
+  /** Jobs that must run here (calls on reactors this executor hosts). */
+  readonly pinned: Job[];
+  readonly alive: boolean;
+  readonly ready: boolean;
+  readonly busy: boolean;
+  readonly killedAtDeadline: boolean;
+  readonly outOfHeap: boolean;
+  /** Its thread (or process) has stopped. */
+  readonly exited: boolean;
+  idleSince: number;
+  start(job: Job): void;
+  close(waitMs?: number): Promise<void>;
+}
+
+/** Where a pool's executors live (a tier): makes them. The default makes worker threads. */
+export interface ExecutorLauncher {
+  /** "isolate", "process", "gvisor". */
+  readonly tier: string;
+  /** Its executors cannot be sent a compiled WebAssembly.Module: the pool keeps each module's rewritten bytes. */
+  readonly needsModuleBytes: boolean;
+  launch(options: ExecutorOptions, events: ExecutorEvents): ExecutorHandle;
 }
 
 export interface ExecutorOptions {
@@ -81,8 +117,19 @@ export interface ExecutorOptions {
 
 let nextExecutorId = 1;
 
-export class Executor {
-  readonly id = nextExecutorId++;
+/** Executor ids are unique in the process, whatever the tier. */
+export function newExecutorId(): number {
+  return nextExecutorId++;
+}
+
+export const WORKER_LAUNCHER: ExecutorLauncher = {
+  tier: "isolate",
+  needsModuleBytes: false,
+  launch: (options, events) => new Executor(options, events),
+};
+
+export class Executor implements ExecutorHandle {
+  readonly id = newExecutorId();
   readonly worker: Worker;
   /** Module keys this executor holds. */
   readonly modules = new Set<string>();

@@ -242,3 +242,37 @@ export const formatBytes = formatSize;
 
 /** The one size and duration grammar (src/units.ts). */
 export { parseSize, parseDuration } from "../units.js";
+
+/**
+ * Resource limits (setrlimit) of one sandboxed executor process (process and
+ * gvisor tiers). Not per run like the limits above: an executor process hosts
+ * many runs and warm instances, and these bound the whole process, so that a
+ * V8 or kernel-layer bug that escapes the per-run limits still stops here.
+ *
+ * | option            | rlimit        | default | why this value                                              |
+ * | ----------------- | ------------- | ------- | ----------------------------------------------------------- |
+ * | addressSpaceBytes | RLIMIT_AS     | 1 TiB   | V8 reserves ~10 GiB of address space per wasm memory, so    |
+ * |                   |               |         | this caps live memories (~100), not bytes                    |
+ * | dataBytes         | RLIMIT_DATA   | 4 GiB   | committed private memory (V8 heaps, wasm memories in use):  |
+ * |                   |               |         | the byte cap; past it V8 aborts the process (executor_lost) |
+ * | cpuSeconds        | RLIMIT_CPU    | 3600    | soft limit: the executor finishes its request and is        |
+ * |                   |               |         | replaced (a fresh process); hard limit 60 s later: killed   |
+ * | openFiles         | RLIMIT_NOFILE | 4096    | host descriptors (Node's own ~30, plus guests' host files)  |
+ * | processes         | RLIMIT_NPROC  | 4096    | tasks of the user (threads count); new processes are also   |
+ * |                   |               |         | refused by the seccomp allow-list (clone without a thread)  |
+ */
+export interface ExecutorProcessLimits {
+  addressSpaceBytes: number;
+  dataBytes: number;
+  cpuSeconds: number;
+  openFiles: number;
+  processes: number;
+}
+
+export const DEFAULT_PROCESS_LIMITS: Readonly<ExecutorProcessLimits> = Object.freeze({
+  addressSpaceBytes: 2 ** 40,
+  dataBytes: 4 * 1024 ** 3,
+  cpuSeconds: 3600,
+  openFiles: 4096,
+  processes: 4096,
+});

@@ -21,6 +21,8 @@ export interface PreparedModule extends Omit<PreparedWasm, "bytes" | "linkView">
   linkView?: WebAssembly.Module;
   /** What preparing it cost (check, rewrites, compile), where it was prepared. */
   cost: PrepareCost;
+  /** The rewritten bytes `module` (and linkView) were compiled from, when asked to keep them: executors in other processes compile them again. */
+  wire?: { bytes: Uint8Array; linkView?: Uint8Array };
 }
 
 export interface PrepareCost {
@@ -77,11 +79,14 @@ export function moduleKey(image: WasmImage, r: Rewrites): string {
 }
 
 /** Prepares and compiles on the calling thread (prepare-worker.ts does the same off it). */
-export function prepareAndCompile(bytes: Uint8Array, key: string, rewrites: Rewrites, moduleLimits?: Partial<ModuleLimits>): PreparedModule {
+export function prepareAndCompile(bytes: Uint8Array, key: string, rewrites: Rewrites, moduleLimits?: Partial<ModuleLimits>, keepBytes = false): PreparedModule {
   const t0 = performance.now();
   const cpu0 = threadCpuMs();
   const p = prepareModule(bytes, { ...rewrites, moduleLimits });
-  return compilePrepared(p, key, t0, cpu0, bytes);
+  const m = compilePrepared(p, key, t0, cpu0, bytes);
+  // Executors in other processes (tiers/) compile the module again, inside their wall.
+  if (keepBytes) m.wire = { bytes: p.bytes, ...(p.linkView ? { linkView: p.linkView } : {}) };
+  return m;
 }
 
 /** Compiles a prepared module (synchronously: it runs on a thread made for it, or for small work). */

@@ -31,7 +31,7 @@ function serialize(err: unknown): SerializedError {
 port.on("message", (req: PrepareRequest) => {
   let reply: PrepareReply;
   try {
-    reply = { id: req.id, prepared: prepareAndCompile(req.bytes, req.key, req.rewrites, req.moduleLimits) };
+    reply = { id: req.id, prepared: prepareAndCompile(req.bytes, req.key, req.rewrites, req.moduleLimits, req.keepBytes) };
   } catch (err) {
     reply = { id: req.id, error: serialize(err) };
   }

@@ -26,6 +26,8 @@ export interface PrepareRequest {
   key: string;
   rewrites: Rewrites;
   moduleLimits?: Partial<ModuleLimits>;
+  /** Keep the rewritten bytes (PreparedModule.wire) for executors in other processes. */
+  keepBytes?: boolean;
 }
 
 /** @internal */
@@ -74,11 +76,11 @@ export class ModulePreparer {
 
   constructor(readonly placement: PreparePlacement = "worker") {}
 
-  prepare(bytes: Uint8Array, key: string, rewrites: Rewrites, moduleLimits?: Partial<ModuleLimits>): Promise<PreparedModule> {
+  prepare(bytes: Uint8Array, key: string, rewrites: Rewrites, moduleLimits?: Partial<ModuleLimits>, keepBytes = false): Promise<PreparedModule> {
     if (this.closed) return Promise.reject(new Error("the module preparer is closed"));
     if (this.placement === "inline") {
       try {
-        const m = prepareAndCompile(bytes, key, rewrites, moduleLimits);
+        const m = prepareAndCompile(bytes, key, rewrites, moduleLimits, keepBytes);
         this.counters.prepared++;
         return Promise.resolve(m);
       } catch (err) {
@@ -86,7 +88,7 @@ export class ModulePreparer {
       }
     }
     return new Promise((resolve, reject) => {
-      const req: PrepareRequest = { id: this.nextId++, bytes, key, rewrites, ...(moduleLimits ? { moduleLimits } : {}) };
+      const req: PrepareRequest = { id: this.nextId++, bytes, key, rewrites, ...(moduleLimits ? { moduleLimits } : {}), ...(keepBytes ? { keepBytes } : {}) };
       this.queue.push({ req, resolve, reject });
       this.pump();
     });
