@@ -234,7 +234,8 @@ describe("executor pool: reactors", () => {
       const re = await small.reactor(fixture("values-reactor.wasm"));
       await re.call("incr");
       const spinning = small.run(fixture("spin.wasm"), { limits: { timeoutMs: 100 } });
-      await new Promise((r) => setTimeout(r, 20)); // the spin holds the only executor now
+      // The spin holds the only executor now (waiting on the pool's state, not a fixed time: a loaded machine is slow to start it).
+      while (small.stats().busy === 0) await new Promise((r) => setTimeout(r, 2));
       const [spin, call] = await Promise.all([spinning, re.call("incr")]);
       assert.equal(spin.reason, "deadline_exceeded");
       // The call was queued behind the spinning run: it had not started, so it ran on a fresh instance.
