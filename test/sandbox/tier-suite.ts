@@ -1,5 +1,6 @@
 /**
- * One suite on every tier (isolate, process, gvisor): the conformance
+ * The suite that runs on every tier (isolate, process, gvisor; one test file
+ * per tier, so each stays within the runner's time bound): the conformance
  * programs, the limits (each enforced, and allowed when granted more) and the
  * path-escape programs run through an executor pool on each tier available
  * here, and must end the same way. A tier whose tool is missing is skipped
@@ -15,7 +16,7 @@ import { fileURLToPath } from "node:url";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import { EXIT_CODES } from "../../src/sandbox/limits.js";
 import { SandboxLauncher } from "../../src/sandbox/tiers/sandbox-launcher.js";
-import { TIERS, tierUnavailable, type Tier } from "../../src/sandbox/tiers/tier.js";
+import { tierUnavailable, type Tier } from "../../src/sandbox/tiers/tier.js";
 import { conformanceCases, describeProgram, runConformanceProgram } from "../kernel/conformance-programs.js";
 import { fixture, REPO, text } from "./helpers.js";
 
@@ -35,7 +36,8 @@ async function probe(tier: Exclude<Tier, "isolate">, args: string[], options: { 
   }
 }
 
-for (const tier of TIERS) {
+/** Registers the suite for one tier (skipped, with the reason, when the tier cannot run here). */
+export function tierSuite(tier: Tier): void {
   const why = tierUnavailable(tier);
   describe(`${tier} tier`, { skip: why ? `the ${tier} tier is not available here: ${why}` : false }, () => {
     let root: string;
@@ -55,7 +57,8 @@ for (const tier of TIERS) {
       rmSync(root, { recursive: true, force: true });
     });
 
-    describe("conformance", () => {
+    // Two at a time: the pool has two executors, and each program has its own directories.
+    describe("conformance", { concurrency: 2 }, () => {
       for (const { name, directives, backends } of conformanceCases()) {
         for (const backend of backends) {
           // An in-memory directory lives in the executor: the node cannot set it up or read it back (the in-process suite covers it).
