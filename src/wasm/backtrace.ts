@@ -147,7 +147,7 @@ export function formatBacktrace(frames: WasmFrame[]): string {
     let run = 1;
     while (i + run < frames.length && frames[i + run]!.funcIndex === f.funcIndex && frames[i + run]!.offset === f.offset) run++;
     const where = `func[${f.funcIndex}]${f.offset !== undefined ? ` @ ${hex(f.offset)}` : ""}`;
-    const label = f.name === `func[${f.funcIndex}]` ? where : `${f.name} (${where})`;
+    const label = f.name === `func[${f.funcIndex}]` ? where : `${demangle(f.name)} (${where})`;
     const at = f.source ? ` at ${f.source.file}:${f.source.line}${f.source.column ? `:${f.source.column}` : ""}` : "";
     lines.push(`  ${i}: ${label}${at}${run > 1 ? ` (repeated ${run} times)` : ""}`);
     i += run;
@@ -218,4 +218,35 @@ export function sectionsOf(module: WebAssembly.Module): (c: CustomSection) => Ui
     const all = WebAssembly.Module.customSections(module, c.name);
     return new Uint8Array(all[i] ?? new ArrayBuffer(0));
   };
+}
+
+const RUST_ESCAPES: Record<string, string> = { SP: "@", BP: "*", RF: "&", LT: "<", GT: ">", LP: "(", RP: ")", C: "," };
+
+/**
+ * A readable form of a mangled symbol, for backtraces: Rust's legacy mangling
+ * (`_ZN3std7process5abort17h7684f52b170e25fcE` -> `std::process::abort`) and
+ * the name part of C++'s (`_ZN4demo5crashEPVi` -> `demo::crash`, `_Z5crashPi` -> `crash`;
+ * parameter types are left out). Anything else is returned as it is.
+ */
+export function demangle(name: string): string {
+  if (!name.startsWith("_Z")) return name;
+  const nested = name.startsWith("_ZN");
+  let at = nested ? 3 : 2;
+  const parts: string[] = [];
+  while (at < name.length) {
+    const m = /^\d+/.exec(name.slice(at));
+    if (!m) break;
+    const len = Number(m[0]);
+    at += m[0].length;
+    if (len === 0 || at + len > name.length) return name;
+    parts.push(name.slice(at, at + len));
+    at += len;
+    if (!nested) break;
+  }
+  if (parts.length === 0 || (nested && name[at] !== "E")) return name;
+  // Rust's legacy scheme ends with a hash segment: h + 16 hex digits.
+  if (nested && parts.length > 1 && /^h[0-9a-f]{16}$/.test(parts[parts.length - 1]!)) parts.pop();
+  return parts
+    .map((p) => p.replace(/^_\$/, "$").replace(/\$([A-Z]{1,2}|u[0-9a-f]{2})\$/g, (all, code: string) => RUST_ESCAPES[code] ?? (code.startsWith("u") ? String.fromCharCode(parseInt(code.slice(1), 16)) : all)).replace(/\.\./g, "::"))
+    .join("::");
 }

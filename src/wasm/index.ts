@@ -76,6 +76,7 @@ export {
   type DescribeTrapOptions,
   frameOrigin,
   originalFrames,
+  demangle,
   type FrameOrigin,
 } from "./backtrace.js";
 export { readLineTable, LineTable, type SourceLocation } from "./dwarf.js";

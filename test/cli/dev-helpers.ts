@@ -1,6 +1,6 @@
 /** Runs the real CLI: `uniwasm new` into a temp dir, then `uniwasm dev` on a free port, reading what it prints. */
 import { spawn, spawnSync, type ChildProcess } from "node:child_process";
-import { mkdtempSync, rmSync, symlinkSync } from "node:fs";
+import { existsSync, mkdtempSync, rmSync, symlinkSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -14,8 +14,17 @@ export function cli(args: string[], cwd: string): { status: number; stdout: stri
 }
 
 /** Why a template cannot build here (its toolchain is missing), or false. */
+/** Debian's rustc when installed (a rustup one may come first on PATH), for the Rust template. */
+export const RUSTC = existsSync("/usr/bin/rustc") ? "/usr/bin/rustc" : "rustc";
+
 export function toolchainMissing(template: string): string | false {
   if (template.endsWith("-as")) return false; // asc comes from npm (a devDependency of uniwasm)
+  if (template.endsWith("-rust")) {
+    const sysroot = spawnSync(RUSTC, ["--print", "sysroot"], { encoding: "utf8" });
+    const lib = join(sysroot.stdout?.trim() ?? "", "lib", "rustlib");
+    if (sysroot.status !== 0 || !(existsSync(join(lib, "wasm32-wasi")) || existsSync(join(lib, "wasm32-wasip1")))) return "needs rustc with the wasm32-wasi standard library (apt-get install rustc libstd-rust-dev-wasm32 lld)";
+    return false;
+  }
   const cc = template.endsWith("-cpp") ? "clang++" : "clang";
   const probe = template.endsWith("-cpp") ? "#include <string>\nint main(){std::string s;return 0;}\n" : "#include <stdio.h>\nint main(void){return 0;}\n";
   const r = spawnSync(cc, ["--target=wasm32-wasi", "-x", template.endsWith("-cpp") ? "c++" : "c", "-fsyntax-only", "-"], { input: probe, encoding: "utf8" });
@@ -46,8 +55,8 @@ export class Dev {
   private waiters: (() => void)[] = [];
   url = "";
 
-  constructor(dir: string, cwd: string) {
-    this.child = spawn(process.execPath, [BIN, "dev", dir, "--port", "0"], { cwd, stdio: ["ignore", "pipe", "pipe"] });
+  constructor(dir: string, cwd: string, env: NodeJS.ProcessEnv = process.env) {
+    this.child = spawn(process.execPath, [BIN, "dev", dir, "--port", "0"], { cwd, env, stdio: ["ignore", "pipe", "pipe"] });
     const take = (d: Buffer) => {
       this.output += d.toString();
       for (const w of this.waiters.splice(0)) w();

@@ -4,13 +4,14 @@ import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { mkdirSync, symlinkSync } from "node:fs";
 import { join } from "node:path";
-import { Dev, ROOT, newApp, toolchainMissing } from "./dev-helpers.js";
+import { Dev, ROOT, RUSTC, newApp, toolchainMissing } from "./dev-helpers.js";
 
 const CASES: { template: string; request: RequestInit & { path?: string }; answer: RegExp }[] = [
   { template: "reactor-c", request: {}, answer: /^Hello from app, answering GET \/ \(request 1 of this warm instance\)\.\n$/ },
   { template: "wagi-cpp", request: {}, answer: /^Hello, world! This is app \(C\+\+\), answering GET \/\.\n$/ },
   { template: "wagi-as", request: {}, answer: /^Hello, world! This is app \(AssemblyScript\), answering GET \/\.\n$/ },
   { template: "reactor-as", request: {}, answer: /^Hello from app \(AssemblyScript\), answering GET \/ \(request 1 of this warm instance\)\.\n$/ },
+  { template: "wagi-rust", request: { path: "?you" }, answer: /^Hello, you! This is app \(Rust\), answering GET \/\.\n$/ },
   { template: "plugin-c", request: { method: "POST", body: "uniwasm dev" }, answer: /^\{"plugin":"app","bytes":11,"vowels":4\}\n$/ },
 ];
 
@@ -18,10 +19,10 @@ export function templateTests(templates: readonly string[]): void {
   for (const c of CASES.filter((x) => templates.includes(x.template))) {
     test(`the ${c.template} template builds and answers a request through uniwasm dev`, { skip: toolchainMissing(c.template), timeout: 110_000 }, async () => {
       const app = newApp("app", c.template);
-      const dev = new Dev("app", app.work);
+      const dev = new Dev("app", app.work, { ...process.env, RUSTC });
       try {
         const url = await dev.ready();
-        const res = await fetch(url, c.request);
+        const res = await fetch(url + (c.request.path ?? ""), c.request);
         const text = await res.text();
         assert.equal(res.status, 200, text);
         assert.match(text, c.answer);

@@ -32,7 +32,7 @@ test("uniwasm new makes every template's app: source, a valid uniwasm.toml named
       assert.equal(manifest.triggers.http[0]?.route, "/");
       assert.ok(statSync(join(dir, "build.sh")).mode & 0o100, `${t}: build.sh is executable`);
       const build = readFileSync(join(dir, "build.sh"), "utf8");
-      assert.match(build, t.endsWith("-as") ? /npm install/ : /apt-get install clang lld wasi-libc libclang-rt-dev-wasm32/, t);
+      assert.match(build, t.endsWith("-as") ? /npm install/ : t.endsWith("-rust") ? /apt-get install rustc libstd-rust-dev-wasm32 lld/ : /apt-get install clang lld wasi-libc libclang-rt-dev-wasm32/, t);
       for (const f of files) {
         if (statSync(join(dir, f)).isFile()) assert.ok(!readFileSync(join(dir, f), "utf8").includes("{{name}}"), `${t}/${f} keeps a placeholder`);
       }

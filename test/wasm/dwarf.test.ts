@@ -3,7 +3,7 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { readLineTable } from "../../src/wasm/dwarf.js";
-import { bytesOf } from "../../src/wasm/backtrace.js";
+import { bytesOf, demangle, formatBacktrace } from "../../src/wasm/backtrace.js";
 import { readModuleInfo } from "../../src/wasm/reader.js";
 import { runModule } from "../../src/sandbox/instance.js";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
@@ -66,4 +66,13 @@ test("a module without DWARF, or with a damaged line table, gets names and offse
   }
   const garbage = new Uint8Array(64).map((_, i) => (i * 37) & 0xff);
   assert.doesNotThrow(() => readLineTable(new Map([[".debug_line", garbage]])));
+});
+
+test("backtraces show Rust and C++ symbols as source names (legacy Rust mangling, C++ names without parameter types)", () => {
+  assert.equal(demangle("_ZN3std7process5abort17h7684f52b170e25fcE"), "std::process::abort");
+  assert.equal(demangle("_ZN68_$LT$core..fmt..builders..PadAdapter$u20$as$u20$core..fmt..Write$GT$9write_str17h0123456789abcdefE"), "<core::fmt::builders::PadAdapter as core::fmt::Write>::write_str");
+  assert.equal(demangle("_ZN4demo5crashEPVi"), "demo::crash");
+  assert.equal(demangle("_Z5crashPi"), "crash");
+  for (const plain of ["main", "_start", "_Zfoo", "_ZN3abc", "_ZN99abcE"]) assert.equal(demangle(plain), plain);
+  assert.equal(formatBacktrace([{ funcIndex: 3, name: "_ZN4main5crash17h644759154a7a5946E", offset: 0x4d3 }]), "  0: main::crash (func[3] @ 0x4d3)");
 });

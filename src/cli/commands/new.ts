@@ -8,6 +8,7 @@ export const TEMPLATES: Record<string, { summary: string; needs: string }> = {
   "wagi-c": { summary: "a WAGI handler in C: a fresh instance per request", needs: "clang lld wasi-libc libclang-rt-dev-wasm32" },
   "reactor-c": { summary: "a reactor HTTP handler in C: one warm instance, many requests", needs: "clang lld wasi-libc libclang-rt-dev-wasm32" },
   "wagi-cpp": { summary: "a WAGI handler in C++ (libc++)", needs: "clang lld wasi-libc libclang-rt-dev-wasm32 libc++-dev-wasm32" },
+  "wagi-rust": { summary: "a WAGI handler in Rust (std only, built with rustc: no cargo, no crates)", needs: "rustc libstd-rust-dev-wasm32 lld" },
   "wagi-as": { summary: "a WAGI handler in AssemblyScript (asc and the WASI shim from npm)", needs: "npm install (assemblyscript, @assemblyscript/wasi-shim)" },
   "reactor-as": { summary: "a reactor HTTP handler in AssemblyScript", needs: "npm install (assemblyscript)" },
   "plugin-c": { summary: "a plugin in C that a Node program calls through uniwasm's library (and that uniwasm dev serves)", needs: "clang lld wasi-libc libclang-rt-dev-wasm32" },

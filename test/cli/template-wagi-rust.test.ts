@@ -1,0 +1,3 @@
+import { templateTests } from "./dev-templates.js";
+
+templateTests(["wagi-rust"]);
