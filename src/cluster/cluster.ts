@@ -17,8 +17,9 @@ import { Membership, NODES_BUCKET, type MemberInfo } from "./membership.js";
 import { Election, LEADER_BUCKET } from "./election.js";
 import { ClusterScheduler, PLACEMENTS_BUCKET, REPLICAS_BUCKET, type PlacementRecord, type ReplicaStatus } from "./scheduler.js";
 import { ReplicaAgent, type LocalRuntime } from "./agent.js";
-import { Router, type ForwardRequest, type ForwardResult } from "./routing.js";
+import { Router, type ForwardRequest, type ForwardResult, type ServiceAnswer, type ServiceCallRequest } from "./routing.js";
 import { QuotaGossip, type TenantMeters } from "./quota.js";
+import { JetStreamKv } from "./kv-store.js";
 import type { ServerResponse } from "node:http";
 
 export interface ClusterOptions {
@@ -52,6 +53,8 @@ export interface LocalNode {
   reservedMiB: () => number;
   version: string;
   onEvent?: (appId: string, line: string) => void;
+  /** Serves a service call another node sent to an app running here. */
+  onService?: (call: ServiceCallRequest) => Promise<ServiceAnswer>;
 }
 
 export interface ClusterLog {
@@ -72,7 +75,8 @@ export async function joinCluster(store: NodeStore, opts: ClusterOptions, log: C
   const link = new Link(nc);
   try {
     const state = await JetStreamControlState.open(store, nc, { replicas: jsReplicas, link, onError: (err) => log.warn({ err }, "control log") });
-    return new Cluster(nc, link, state, { ...opts, zone, jsReplicas }, log);
+    const kv = await JetStreamKv.open(nc, jsReplicas);
+    return new Cluster(nc, link, state, kv, { ...opts, zone, jsReplicas }, log);
   } catch (err) {
     await nc.close();
     throw err;
@@ -98,6 +102,8 @@ export class Cluster {
     readonly nc: NatsConnection,
     private readonly link: Link,
     readonly state: JetStreamControlState,
+    /** uniwasm:kv's data, shared by every node. */
+    readonly kv: JetStreamKv,
     readonly opts: ClusterOptions & { zone: string; jsReplicas: number },
     private readonly log: ClusterLog,
   ) {
@@ -133,7 +139,7 @@ export class Cluster {
     this.membership = new Membership(nodesKv, () => this.announcement(), { heartbeatMs: this.heartbeatMs, deadAfterMs: this.deadAfterMs, onError });
     await this.membership.join();
 
-    this.router = new Router(this.nc, { socketPath: local.socketPath, link: this.link, onError });
+    this.router = new Router(this.nc, { socketPath: local.socketPath, link: this.link, onError, ...(local.onService ? { onService: local.onService } : {}) });
     this.quota = new QuotaGossip(this.nc, this.instance, local.meters);
     this.quota.start();
 
@@ -200,6 +206,12 @@ export class Cluster {
   forward(f: ForwardRequest, res: ServerResponse): Promise<ForwardResult> {
     if (!this.router) return Promise.resolve({ error: { code: "app_unavailable", message: "This node has not joined its cluster yet; retry shortly.", retryAfter: 1 } });
     return this.router.forward(f, res);
+  }
+
+  /** A service call to an app with no replica here, made on a node that runs one. */
+  callService(call: ServiceCallRequest): Promise<ServiceAnswer> {
+    if (!this.router) return Promise.resolve({ status: 503, body: new TextEncoder().encode(JSON.stringify({ error: { message: "this node has not joined its cluster yet" } })) });
+    return this.router.callService(call);
   }
 
   /** A run finished here: counted toward its tenant's cluster-wide rate and CPU. */

@@ -90,11 +90,32 @@ interface RequestHead {
   t: number;
 }
 
+/** A service call (uniwasm:service) between apps of a tenant, checked on the caller's node. */
+interface ServiceHead {
+  svc: 1;
+  /** The caller's app name, and the call chain (app ids, outermost first). */
+  c: string;
+  ch: string[];
+  t: number;
+}
+
+export interface ServiceCallRequest {
+  appId: string;
+  callerName: string;
+  chain: string[];
+  input: Uint8Array;
+  timeoutMs: number;
+}
+
+export type ServiceAnswer = { status: number; body: Uint8Array };
+
 export interface RouterOptions {
   /** The serving side: this node's gateway, listening on a private Unix socket. */
   socketPath: string;
   /** Connection state: forwarding fails at once while NATS is unreachable. */
   link?: { connected: boolean };
+  /** Serves a service call another node forwarded to an app running here. */
+  onService?: (call: ServiceCallRequest) => Promise<ServiceAnswer>;
   onError?: (err: Error) => void;
 }
 
@@ -206,13 +227,47 @@ export class Router {
     return { status, bytesOut };
   }
 
+  /**
+   * Calls an app that runs on another node, for a service call checked here
+   * (grants, tenant, cycles): one request, one answer (both capped by
+   * max_payload). Failures come back as answers, as on one node.
+   */
+  async callService(call: ServiceCallRequest): Promise<ServiceAnswer> {
+    const answer = (status: number, message: string): ServiceAnswer => ({ status, body: new TextEncoder().encode(JSON.stringify({ error: { message } })) });
+    if (this.opts.link && !this.opts.link.connected) return answer(503, "the node running the callee cannot be reached (the cluster's messaging is down)");
+    if (call.input.length > this.maxBodyBytes) return answer(413, `the input (${call.input.length} bytes) is over the ${this.maxBodyBytes} bytes a call between the cluster's nodes may carry`);
+    const head: ServiceHead = { svc: 1, c: call.callerName, ch: call.chain, t: Math.max(1, Math.floor(call.timeoutMs)) };
+    const hj = Buffer.from(JSON.stringify(head));
+    const payload = Buffer.allocUnsafe(4 + hj.length + call.input.length);
+    payload.writeUInt32BE(hj.length, 0);
+    hj.copy(payload, 4);
+    payload.set(call.input, 4 + hj.length);
+    let reply: Msg;
+    try {
+      reply = await this.nc.request(SUBJECT_PREFIX + call.appId, payload, { timeout: head.t + 250 });
+    } catch (err) {
+      // A NATS request error may wrap the reason (NoResponders) as its cause.
+      const name = (err as Error).name;
+      const cause = ((err as Error).cause as Error | undefined)?.name;
+      if (name === "NoResponders" || cause === "NoResponders") return answer(503, "no node of the cluster runs the callee right now");
+      if (name === "TimeoutError") return answer(504, `the callee did not answer within ${head.t} ms`);
+      return answer(503, "the node running the callee cannot be reached");
+    }
+    const d = reply.data;
+    if (d[0] !== HEAD) return answer(502, "the node running the callee answered out of turn");
+    const len = Buffer.from(d.buffer, d.byteOffset, d.byteLength).readUInt32BE(2);
+    const hd = JSON.parse(Buffer.from(d.buffer, d.byteOffset + 6, len).toString()) as Head;
+    if ("e" in hd) return answer(hd.e === "guest_timeout" ? 504 : 503, hd.m);
+    return { status: hd.s, body: new Uint8Array(d.subarray(6 + len)) };
+  }
+
   /** Starts answering the app's forwarded requests on this node. */
   serve(appId: string): void {
     if (this.subs.has(appId)) return;
     const sub = this.nc.subscribe(SUBJECT_PREFIX + appId, {
       queue: QUEUE,
       callback: (err, msg) => {
-        if (!err) this.respond(msg);
+        if (!err) this.respond(appId, msg);
       },
     });
     this.subs.set(appId, sub);
@@ -229,19 +284,20 @@ export class Router {
    * then an empty end message (a body-less answer is one message). Beats go
    * out while the app works on it.
    */
-  private respond(msg: Msg): void {
+  private respond(appId: string, msg: Msg): void {
     const reply = msg.reply;
     if (!reply) return;
-    let head: RequestHead;
+    let head: RequestHead | ServiceHead;
     let body: Uint8Array;
     try {
       const d = msg.data;
       const len = Buffer.from(d.buffer, d.byteOffset, d.byteLength).readUInt32BE(0);
-      head = JSON.parse(Buffer.from(d.buffer, d.byteOffset + 4, len).toString()) as RequestHead;
+      head = JSON.parse(Buffer.from(d.buffer, d.byteOffset + 4, len).toString()) as RequestHead | ServiceHead;
       body = d.subarray(4 + len);
     } catch {
       return; // not a forwarded request (only cluster members can publish here)
     }
+    if ("svc" in head) return this.serveCall(appId, head, body, reply);
     const publish = (data: Uint8Array) => {
       try {
         this.nc.publish(reply, data);
@@ -322,6 +378,25 @@ export class Router {
     req.end(body);
   }
 
+  private serveCall(appId: string, head: ServiceHead, input: Uint8Array, reply: string): void {
+    const send = (frame: Uint8Array) => {
+      try {
+        this.nc.publish(reply, frame);
+      } catch {
+        // the caller's node times out
+      }
+    };
+    const fail = (code: ForwardError["code"], m: string) => send(frameHead(JSON.stringify({ e: code, m } satisfies Head), true, new Uint8Array(0)));
+    if (!this.opts.onService) return fail("app_unavailable", "this node does not take service calls");
+    this.opts.onService({ appId, callerName: head.c, chain: head.ch, input, timeoutMs: head.t }).then(
+      (a) => {
+        if (a.body.length > this.maxBodyBytes) return fail("app_unavailable", `the callee's answer (${a.body.length} bytes) is over the ${this.maxBodyBytes} bytes a call between the cluster's nodes may carry`);
+        send(frameHead(JSON.stringify({ s: a.status, h: [] } satisfies Head), true, a.body));
+      },
+      (err: unknown) => fail("app_unavailable", `the service call failed on the callee's node: ${(err as Error).message}`),
+    );
+  }
+
   close(): void {
     clearInterval(this.timer);
     for (const sub of this.subs.values()) sub.unsubscribe();
@@ -332,6 +407,6 @@ export class Router {
 
 function unavailable(err: unknown): ForwardError {
   // NATS errors name subjects: never passed on to tenants.
-  if ((err as Error).name === "NoResponders") return { code: "app_unavailable", message: "No node of the cluster runs this app right now; retry shortly.", retryAfter: 1 };
+  if ((err as Error).name === "NoResponders" || ((err as Error).cause as Error | undefined)?.name === "NoResponders") return { code: "app_unavailable", message: "No node of the cluster runs this app right now; retry shortly.", retryAfter: 1 };
   return { code: "app_unavailable", message: "The node running this app cannot be reached (the cluster's messaging is down); retry shortly.", retryAfter: 1 };
 }

@@ -13,14 +13,17 @@ import { Errno } from "../kernel/abi.js";
 import { WasiError } from "../kernel/errors.js";
 import { ExtensionDenied } from "../kernel/extensions.js";
 import type { HttpProvider, KvProvider, LogLevel, LogProvider, ServiceProvider, VariablesProvider } from "../kernel/ext/index.js";
-import type { KvQuotas, KvStore } from "../store/kv.js";
+import type { KvBackend, KvQuotas } from "../store/kv.js";
 import type { ExtensionGrants } from "../store/types.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 import type { ExtensionFactory, ExtensionScope } from "./manager.js";
 import type { OutboundHttp } from "./outbound-http.js";
 
+/** A provider whose methods may answer with a promise (a guest in an executor waits for it by parking). */
+export type MaybeAsync<P> = { [K in keyof P]: P[K] extends (...a: infer A) => infer R ? (...a: A) => R | Promise<R> : P[K] };
+
 /** A kv provider over `kv` for one app: store 0 is `own`, other granted names are the tenant's shared stores. */
-export function kvProvider(kv: KvStore, scope: { tenantId: string; appId: string | null; own: string; shared: readonly string[] }, quotas: () => KvQuotas): KvProvider {
+export function kvProvider(kv: KvBackend, scope: { tenantId: string; appId: string | null; own: string; shared: readonly string[] }, quotas: () => KvQuotas): MaybeAsync<KvProvider> {
   const stores = [scope.own];
   const byName = new Map<string, number>([["default", 0]]);
   const store = (id: number): string => {
@@ -82,7 +85,8 @@ export interface ServiceCaller {
 
 /** What the node supplies for extensions; a missing part leaves its extension without a provider. */
 export interface ExtensionHost {
-  kv?: KvStore;
+  /** This node's SQLite store, or the cluster's JetStream bucket. */
+  kv?: KvBackend;
   kvQuotas?: (tenantId: string) => KvQuotas;
   variables?: (appId: string, name: string) => string | null;
   http?: OutboundHttp;

@@ -500,7 +500,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       if (!VARIABLE_RE.test(name)) throw new ApiError("invalid_config", `${JSON.stringify(name.slice(0, 80))} is not a variable name ([a-z][a-z0-9_]*, at most 64 characters).`);
       const body = req.body as { value: string; secret?: boolean };
       if (body.value.includes("\0")) throw new ApiError("invalid_config", `Variable ${name} must not contain NUL.`);
-      store.variables.set(a.id, name, body.value, body.secret === true);
+      await state.setVariable(a.id, name, body.value, body.secret === true);
       store.logs.append(a.id, "event", `variable ${name} set${body.secret ? " (secret)" : ""}`);
       return variableView(store.variables.list(a.id).find((v) => v.name === name)!);
     },
@@ -509,7 +509,7 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
   app.delete("/v1/tenants/:tenant/apps/:app/variables/:name", { schema: { summary: "Delete a variable", tags: ["apps"], security: sec, params: variableParams } }, async (req, reply) => {
     const { app: a } = appOf(req);
     const name = (req.params as { name: string }).name;
-    if (!store.variables.delete(a.id, name)) throw new ApiError("variable_not_found", `App ${a.name} has no variable ${JSON.stringify(name.slice(0, 80))}.`);
+    if (!(await state.deleteVariable(a.id, name))) throw new ApiError("variable_not_found", `App ${a.name} has no variable ${JSON.stringify(name.slice(0, 80))}.`);
     store.logs.append(a.id, "event", `variable ${name} deleted`);
     reply.code(204);
   });

@@ -133,7 +133,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   const outbound = new OutboundHttp(opts.outbound ?? {});
   let services: ServiceCalls | undefined;
   const extensions = extensionFactory({
-    kv: store.kv,
+    kv: cluster?.kv ?? store.kv,
     kvQuotas: (tenantId) => {
       const q = manager.quotasOf(tenantId);
       return { maxKeyBytes: q.kvMaxKeyBytes, maxValueBytes: q.kvMaxValueBytes, maxTotalBytes: q.kvMaxTotalBytes };
@@ -200,6 +200,15 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   services = new ServiceCalls((tenantId, name) => state.apps.findByName(tenantId, name), manager, {
     stderr: (appId, chunk) => appendLines(appId, "stderr", chunk),
     event: (appId, line) => store.logs.append(appId, "event", line),
+    // In a cluster, a callee without a replica here is called where it runs.
+    ...(cluster
+      ? {
+          remote: ({ callee, callerName, chain, input }) => {
+            const t = callee.config.limits.timeoutMs;
+            return cluster!.callService({ appId: callee.id, callerName, chain, input, timeoutMs: t + Math.min(t, 30_000) + 1000 });
+          },
+        }
+      : {}),
   });
   const deployer = new Deployer({
     store,
@@ -266,8 +275,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   });
   // Changes made through other nodes of the cluster reach this node's manager and routes here.
   state.onChange((c) => {
-    if (!c.remote) return;
     const cmd = c.command;
+    if (cluster && !c.remote && c.deleted) {
+      // The node that made the change clears the cluster's kv data that went with the app or tenant (SQLite cascades on one node).
+      const purge = cmd.op === "app.delete" ? { appStore: `app:${cmd.id}` } : cmd.op === "tenant.delete" ? { tenant: cmd.id } : undefined;
+      if (purge) void cluster.kv.purge(purge).catch((err: unknown) => log.warn({ err }, "cluster: kv data of a deleted app or tenant not cleared"));
+    }
+    if (!c.remote) return;
     if ((cmd.op === "tenant.create" || cmd.op === "tenant.update") && c.record) manager.setTenant(c.record as TenantRecord);
     else if (cmd.op === "tenant.delete") void manager.removeTenant(cmd.id);
     if (cmd.op.startsWith("app.") || cmd.op === "tenant.delete") gateway.reload();
@@ -394,7 +408,13 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     socketDir = mkdtempSync(join(tmpdir(), "uniwasm-gw-"));
     const socketPath = join(socketDir, "gateway.sock");
     await gateway.listenInternal(socketPath);
+    const serviceCalls = services;
     await cluster.start({
+      onService: async ({ appId, callerName, chain, input }) => {
+        const callee = state.apps.get(appId);
+        if (!callee) return { status: 404, body: new TextEncoder().encode(JSON.stringify({ error: { message: "no such app" } })) };
+        return serviceCalls.invoke(callee, callerName, chain, input);
+      },
       runtime: {
         start: (app) => deployer.startStored(app),
         stop: (appId) => manager.undeploy(appId),

@@ -30,6 +30,11 @@ export interface ServiceCallHooks {
   stderr?(appId: string, chunk: Uint8Array): void;
   /** A platform event for an app's log (a refused call). */
   event?(appId: string, line: string): void;
+  /**
+   * In a cluster: calls a callee that has no replica on this node on a node
+   * that runs one (the checks are done here; that node runs `invoke`).
+   */
+  remote?(call: { callee: AppRecord; callerName: string; chain: string[]; input: Uint8Array }): Promise<{ status: number; body: Uint8Array }>;
 }
 
 const encoder = new TextEncoder();
@@ -56,7 +61,13 @@ export class ServiceCalls {
     const chain = [...caller.chain, caller.appId];
     if (chain.includes(callee.id)) throw new WasiError(Errno.LOOP, `calling ${name} would make a cycle (it is already in the call chain)`);
     if (chain.length >= MAX_SERVICE_DEPTH) throw new WasiError(Errno.LOOP, `service calls nest at most ${MAX_SERVICE_DEPTH} apps deep`);
+    if (this.hooks.remote && !this.manager.deployment(callee.id)) return this.hooks.remote({ callee, callerName: caller.appName, chain, input });
+    return this.invoke(callee, caller.appName, chain, input, caller.executor);
+  }
 
+  /** Runs a checked call on this node: the callee's request through the manager, its CGI answer parsed. */
+  async invoke(callee: AppRecord, callerName: string, chain: string[], input: Uint8Array, avoidExecutor?: number): Promise<{ status: number; body: Uint8Array }> {
+    const name = callee.name;
     const limit = callee.config.limits.maxResponseBytes;
     let status = 200;
     const body: Uint8Array[] = [];
@@ -83,7 +94,7 @@ export class ServiceCalls {
           CONTENT_TYPE: "application/octet-stream",
           GATEWAY_INTERFACE: "CGI/1.1",
           SERVER_PROTOCOL: "HTTP/1.1",
-          X_UNIWASM_CALLER: caller.appName,
+          X_UNIWASM_CALLER: callerName,
         },
         args: [`/${name}`],
         body: input,
@@ -99,7 +110,7 @@ export class ServiceCalls {
           onStderr: (chunk) => this.hooks.stderr?.(callee.id, chunk),
         },
         chain,
-        ...(caller.executor !== undefined ? { avoidExecutor: caller.executor } : {}),
+        ...(avoidExecutor !== undefined ? { avoidExecutor } : {}),
       });
     } catch (err) {
       if (err instanceof Refusal) return answer(ERROR_CATALOGUE[err.code as keyof typeof ERROR_CATALOGUE]?.status ?? 503, `${name}: ${err.message}`);

@@ -23,6 +23,7 @@ import type { ImageRepo } from "./images.js";
 import type { TenantRepo } from "./tenants.js";
 import type { TokenRepo } from "./tokens.js";
 import { DomainTaken, type DomainRepo } from "./domains.js";
+import type { VariableRepo } from "./variables.js";
 import type { AppConfig, AppRecord, DomainRecord, ImageRecord, NewImage, TenantQuotas, TenantRecord, TokenRecord, TokenScope } from "./types.js";
 
 /** One change of the control state, with everything needed to apply it the same way on every node. */
@@ -40,7 +41,10 @@ export type ControlCommand =
   | { op: "app.delete"; id: string }
   /** A tenant's claim on a custom host, pending or verified (DomainTaken when another tenant owns it). */
   | { op: "domain.put"; domain: DomainRecord }
-  | { op: "domain.delete"; host: string; tenantId: string };
+  | { op: "domain.delete"; host: string; tenantId: string }
+  /** An app's variable (uniwasm:variables); a secret's value is in the command as it is in the table. */
+  | { op: "variable.set"; appId: string; name: string; value: string; secret: boolean; at: number }
+  | { op: "variable.delete"; appId: string; name: string };
 
 export type ControlOp = ControlCommand["op"];
 
@@ -77,6 +81,7 @@ export interface ControlReads {
   readonly images: Pick<ImageRepo, "get" | "resolve" | "list" | "referenced" | "usedByApps">;
   readonly apps: Pick<AppRepo, "get" | "findByName" | "list" | "count" | "routes">;
   readonly domains: Pick<DomainRepo, "get" | "owner" | "list">;
+  readonly variables: Pick<VariableRepo, "list" | "value">;
 }
 
 export interface ControlState extends ControlReads {
@@ -98,6 +103,9 @@ export interface ControlState extends ControlReads {
   /** Creates or replaces a tenant's claim on a custom host; DomainTaken when verified and another tenant owns it. */
   putDomain(domain: DomainRecord): Promise<DomainRecord>;
   deleteDomain(host: string, tenantId: string): Promise<boolean>;
+  /** Sets an app's variable (replacing it); secret: the value is write-only for people. */
+  setVariable(appId: string, name: string, value: string, secret: boolean): Promise<void>;
+  deleteVariable(appId: string, name: string): Promise<boolean>;
   /** Makes blobs stored on this node readable by every node (the cluster's object store); call before `putImage`. */
   shareBlobs(digests: readonly string[]): Promise<void>;
   /** Makes sure these blobs are in this node's blob store (fetched and verified from the cluster when missing). */
@@ -163,6 +171,11 @@ export function applyCommand(store: NodeStore, cmd: ControlCommand): Omit<Contro
       return { record: store.domains.put(cmd.domain) };
     case "domain.delete":
       return { deleted: store.domains.delete(cmd.host, cmd.tenantId) };
+    case "variable.set":
+      store.variables.set(cmd.appId, cmd.name, cmd.value, cmd.secret, cmd.at);
+      return {};
+    case "variable.delete":
+      return { deleted: store.variables.delete(cmd.appId, cmd.name) };
     default:
       // A command from a newer uniwasm (a cluster's log): not a refusal, so a cluster node stops applying rather than skip it.
       throw new Error(`unknown control command ${JSON.stringify((cmd as { op: unknown }).op)}: this uniwasm is older than the one that wrote it; upgrade it`);
@@ -191,6 +204,9 @@ export abstract class CommandControlState implements ControlState {
   }
   get apps() {
     return this.store.apps;
+  }
+  get variables() {
+    return this.store.variables;
   }
   get domains() {
     return this.store.domains;
@@ -274,6 +290,14 @@ export abstract class CommandControlState implements ControlState {
 
   async deleteDomain(host: string, tenantId: string): Promise<boolean> {
     return (await this.commit({ op: "domain.delete", host, tenantId })).deleted === true;
+  }
+
+  async setVariable(appId: string, name: string, value: string, secret: boolean): Promise<void> {
+    await this.commit({ op: "variable.set", appId, name, value, secret, at: Date.now() });
+  }
+
+  async deleteVariable(appId: string, name: string): Promise<boolean> {
+    return (await this.commit({ op: "variable.delete", appId, name })).deleted === true;
   }
 
   abstract shareBlobs(digests: readonly string[]): Promise<void>;

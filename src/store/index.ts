@@ -20,7 +20,7 @@ export { applyCommand, isRefusal, CommandControlState, SqliteControlState, Admin
 export { BlobStore, CorruptBlob, sha256Digest, DIGEST_RE, type QuarantinedBlob } from "./blobs.js";
 export { DomainTaken } from "./domains.js";
 export { TenantRepo, TokenRepo, ImageRepo, AppRepo, LogRepo, UsageRepo, DomainRepo, KvStore, VariableRepo };
-export { DEFAULT_KV_QUOTAS, STANDALONE_KV_MIGRATIONS, type KvQuotas } from "./kv.js";
+export { DEFAULT_KV_QUOTAS, STANDALONE_KV_MIGRATIONS, type KvQuotas, type KvBackend } from "./kv.js";
 export type { VariableInfo } from "./variables.js";
 
 export interface NodeStoreOptions {
@@ -40,7 +40,7 @@ export class NodeStore {
   readonly usage: UsageRepo;
   readonly blobs: BlobStore;
   readonly domains: DomainRepo;
-  /** uniwasm:kv data (this node's; not replicated in a cluster). */
+  /** uniwasm:kv data on one node (a cluster keeps it in JetStream instead: src/cluster/kv-store.ts). */
   readonly kv: KvStore;
   /** uniwasm:variables values set per app. */
   readonly variables: VariableRepo;

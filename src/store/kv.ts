@@ -44,7 +44,23 @@ function prefixEnd(prefix: Uint8Array): Buffer | undefined {
 const I64_MIN = -(2n ** 63n);
 const I64_MAX = 2n ** 63n - 1n;
 
-export class KvStore {
+type Awaitable<T> = T | Promise<T>;
+
+/**
+ * The operations behind uniwasm:kv's provider: this SQLite store, or (in a
+ * cluster) a JetStream KV bucket, whose answers come as promises (fine for
+ * guests in executors, which wait for their provider by parking).
+ */
+export interface KvBackend {
+  get(tenant: string, store: string, key: Uint8Array): Awaitable<Uint8Array | null>;
+  set(tenant: string, store: string, appId: string | null, key: Uint8Array, value: Uint8Array, quotas: KvQuotas): Awaitable<void>;
+  delete(tenant: string, store: string, key: Uint8Array): Awaitable<void>;
+  list(tenant: string, store: string, prefix: Uint8Array, offset: number, maxBytes: number): Awaitable<{ keys: Uint8Array[]; next: number; firstSize?: number }>;
+  increment(tenant: string, store: string, appId: string | null, key: Uint8Array, delta: bigint, quotas: KvQuotas): Awaitable<bigint>;
+  compareAndSet(tenant: string, store: string, appId: string | null, key: Uint8Array, expected: Uint8Array | null, value: Uint8Array, quotas: KvQuotas): Awaitable<boolean>;
+}
+
+export class KvStore implements KvBackend {
   private readonly q;
 
   constructor(readonly db: Db) {

@@ -18,10 +18,11 @@ export interface VariableInfo {
 export class VariableRepo {
   constructor(private readonly db: Db) {}
 
-  set(appId: string, name: string, value: string, secret: boolean): void {
+  /** `at`: the time a replicated command carries (every node writes the same row). */
+  set(appId: string, name: string, value: string, secret: boolean, at = Date.now()): void {
     this.db
       .prepare("INSERT INTO app_variables (app_id, name, value, secret, updated_at) VALUES (?, ?, ?, ?, ?) ON CONFLICT (app_id, name) DO UPDATE SET value = excluded.value, secret = excluded.secret, updated_at = excluded.updated_at")
-      .run(appId, name, value, secret ? 1 : 0, Date.now());
+      .run(appId, name, value, secret ? 1 : 0, at);
   }
 
   delete(appId: string, name: string): boolean {

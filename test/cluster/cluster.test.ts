@@ -260,3 +260,52 @@ test("a tenant's requests/s quota holds across the cluster, within the stated to
   assert.ok(ok <= bound, `admitted ${ok} > ${bound}`);
   assert.ok(ok >= rate * seconds * 0.7, `admitted ${ok}: the quota is not starved`);
 });
+
+test("extensions across the cluster: kv data, variables and service calls are the same whichever node runs the app", { skip: SKIP_NO_NATS }, async () => {
+  const [n1, n2, n3] = nodes as [ClusterNode, ClusterNode, ClusterNode];
+  const t = await http(n1.apiUrl, "POST", "/v1/tenants", { token: admin, body: { name: "ext", quotas: { kvMaxTotalBytes: 4000 } } });
+  assert.equal(t.status, 201, t.text);
+  const et = t.json.token.secret as string;
+  const q = (...ops: string[]) => "/?" + ops.map(encodeURIComponent).join("&");
+  const put = async (app: string, fixture: string, body: Record<string, unknown>) => {
+    const up = await http(n1.apiUrl, "POST", `/v1/tenants/ext/images?name=${app}`, { token: et, body: readFileSync(join(FIX, fixture)), headers: { "content-type": "application/wasm" } });
+    assert.equal(up.status, 201, up.text);
+    const d = await http(n2.apiUrl, "PUT", `/v1/tenants/ext/apps/${app}`, { token: et, body: { image: app, ...body } });
+    assert.ok(d.status === 201, `${app}: ${d.status} ${d.text}`);
+    return d.json;
+  };
+  const via = async (n: ClusterNode, app: string, path: string, body?: string) => {
+    const r = await http(n.gatewayUrl, body === undefined ? "GET" : "POST", path, { host: `${app}.ext.localhost`, ...(body !== undefined ? { body } : {}) });
+    assert.equal(r.status, 200, `${n.name} ${app}${path}: ${r.status} ${r.text}`);
+    return r.text;
+  };
+
+  // kv: one app on every node, one store: what one node writes, the others read; increments stay atomic.
+  await put("kv", "ext/kv.wasm", { replicas: "all", extensions: { grants: ["uniwasm:kv"], keyValueStores: ["team"] } });
+  await waitUntil("kv on every node", async () => readyNodes((await http(n1.apiUrl, "GET", "/v1/tenants/ext/apps/kv", { token: et })).json).length === 3);
+  assert.equal(await via(n1, "kv", q("set", "greeting", "from-n1", "set", "a1", "x", "set", "a2", "y", "set", "b1", "z")), "set greeting: 0\nset a1: 0\nset a2: 0\nset b1: 0\n");
+  assert.equal(await via(n2, "kv", q("get", "greeting", "list", "a")), "get greeting = from-n1\nlist a: a1 a2\n");
+  await Promise.all([n1, n2, n3].flatMap((n) => Array.from({ length: 4 }, () => via(n, "kv", q("incr", "hits", "1", "incr", "hits", "1")))));
+  assert.equal(await via(n3, "kv", q("get", "hits", "cas", "greeting", "from-n1", "from-n3", "cas", "greeting", "from-n1", "again")), "get hits = 24\ncas greeting: 0\ncas greeting: 11\n");
+  assert.equal(await via(n1, "kv", q("get", "greeting")), "get greeting = from-n3\n");
+  assert.match(await via(n2, "kv", q("fill", "100", "500")), /^fill: \d+ written, errno 19\n$/, "the tenant's kv quota holds across nodes (EDQUOT)");
+  // The app's own store goes with the app: deployed again, it starts empty, and the tenant's bytes are free again.
+  assert.equal((await http(n3.apiUrl, "DELETE", "/v1/tenants/ext/apps/kv", { token: et })).status, 204);
+  await put("kv", "ext/kv.wasm", { extensions: { grants: ["uniwasm:kv"] } });
+  assert.equal(await via(n1, "kv", q("get", "greeting")), "get greeting: errno 44\n");
+  await waitUntil("the deleted app's kv bytes are free again", async () => (await via(n1, "kv", q("set", "probe", "x".repeat(500)))) === "set probe: 0\n", 10_000, 200);
+  assert.match(await via(n2, "kv", q("fill", "3", "500")), /^fill: 3 written, errno 0\n$/);
+
+  // variables: set through one node's API, read by the guest wherever it runs.
+  await put("config", "ext/variables.wasm", { extensions: { grants: ["uniwasm:variables"], variables: ["api_url"] } });
+  assert.equal((await http(n3.apiUrl, "PUT", "/v1/tenants/ext/apps/config/variables/api_url", { token: et, body: { value: "https://api.example.com" } })).status, 200);
+  for (const n of [n1, n2, n3]) assert.equal(await via(n, "config", q("api_url")), "api_url = https://api.example.com\n");
+
+  // service calls between apps on different nodes (each needs most of a node's budget), cycles still refused.
+  const svc = (allowed: string[]) => ({ limits: { memoryMiB: 700 }, extensions: { grants: ["uniwasm:service"], allowedServices: allowed } });
+  const front = await put("front", "ext/service.wasm", svc(["back"]));
+  const back = await put("back", "ext/service.wasm", svc(["front"]));
+  assert.notEqual(front.replicas[0].node, back.replicas[0].node, "front and back run on different nodes");
+  assert.equal(await via(n1, "front", "/", "call back hi there"), "status 200: echo from ? for front: hi there");
+  assert.equal(await via(n2, "front", "/", "call back call front hi"), "status 200: errno 32\n", "a cycle across nodes is refused (ELOOP)");
+});

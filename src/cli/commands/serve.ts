@@ -46,6 +46,7 @@ function readSecret(flag: string, file: string): string {
 
 /** `--cluster` and its companions; credentials from files or the environment (never from the command line). */
 function clusterOptions(flags: ServeFlags): ClusterOptions | undefined {
+  if (flags.cluster && flags.inProcess) throw new ClusterConfigError("--in-process cannot be used with --cluster (the cluster's extensions answer asynchronously, which needs executors)");
   if (!flags.cluster) {
     const stray = (["nodeName", "zone", "natsUser", "natsPasswordFile", "natsNkeyFile", "natsCa", "natsCert", "natsKey", "jsReplicas"] as const).find((k) => flags[k] !== undefined);
     if (stray) throw new ClusterConfigError(`--${stray.replace(/[A-Z]/g, (c) => "-" + c.toLowerCase())} needs --cluster`);
