@@ -2,16 +2,25 @@
  * Host extensions for `uniwasm run` and `uniwasm call`: the `--ext` grants
  * and the providers a command line supplies — log lines on stderr, a KV
  * store in memory or in a file (`--kv FILE`), variables given with `--var`,
- * outbound HTTP to `--allow-outbound` hosts (and an image's manifest lists).
- * uniwasm:service needs a node (there are no other apps here). A guest
- * granted an extension runs in an executor, where providers may be async.
+ * outbound HTTP to `--allow-outbound` hosts (and an image's manifest lists),
+ * service calls to local modules named with `--service NAME=FILE` (run as
+ * WAGI commands, as a node would run them). A guest granted an extension
+ * runs in an executor, where providers may be async.
  */
 import { Command, Option } from "commander";
+import { readFileSync } from "node:fs";
 import { basename } from "node:path";
+import { Errno } from "../kernel/abi.js";
+import { WasiError } from "../kernel/errors.js";
+import { ExtensionDenied } from "../kernel/extensions.js";
+import type { ServiceProvider } from "../kernel/ext/service.js";
+import { ExecutorPool } from "../sandbox/executor-pool.js";
+import { CgiResponseParser } from "../server/wagi.js";
+import { MAX_SERVICE_DEPTH } from "../server/service-calls.js";
 import { BUILTIN_EXTENSIONS } from "../kernel/ext/index.js";
 import type { LogLevel, LogProvider } from "../kernel/ext/log.js";
 import type { ExtensionOptions } from "../kernel/options.js";
-import { KV_STORE_RE, outboundHostProblem, VARIABLE_RE, type ManifestCapabilities } from "../image/manifest.js";
+import { KV_STORE_RE, outboundHostProblem, SERVICE_NAME_RE, VARIABLE_RE, type ManifestCapabilities } from "../image/manifest.js";
 import { KvStore, DEFAULT_KV_QUOTAS } from "../store/kv.js";
 import { httpProvider, kvProvider, variablesProvider } from "../manager/extension-providers.js";
 import { OutboundHttp } from "../manager/outbound-http.js";
@@ -24,6 +33,7 @@ export interface ExtensionFlags {
   kvStore: string[];
   var: string[];
   allowOutbound: string[];
+  service: string[];
 }
 
 /** Adds the extension flags to a command. */
@@ -37,7 +47,8 @@ export function applyExtensionFlags(cmd: Command): Command {
     .addOption(new Option("--kv <FILE>", "uniwasm:kv data in this SQLite file (default: in memory, gone at exit)"))
     .addOption(new Option("--kv-store <NAME>", "a named (shared) uniwasm:kv store the guest may open (repeatable)").argParser(collect).default([]))
     .addOption(new Option("--var <NAME=VALUE>", "a uniwasm:variables value the guest may read (repeatable)").argParser(collect).default([]))
-    .addOption(new Option("--allow-outbound <URL>", "a destination uniwasm:http may reach: scheme://host[:port], * wildcards as Spin (repeatable)").argParser(collect).default([]));
+    .addOption(new Option("--allow-outbound <URL>", "a destination uniwasm:http may reach: scheme://host[:port], * wildcards as Spin (repeatable)").argParser(collect).default([]))
+    .addOption(new Option("--service <NAME=FILE>", "an app uniwasm:service may call by NAME: the WAGI module FILE, run per call (repeatable)").argParser(collect).default([]));
 }
 
 /** `--ext kv` means the built-in uniwasm:kv; exact names (env, uniwasm:kv, uniwasm:kv/read) are taken as given. */
@@ -56,8 +67,8 @@ export function stderrLog(write: (text: string) => void = (t) => process.stderr.
 
 export interface CliExtensions {
   options: ExtensionOptions;
-  /** Closes the KV file. */
-  close(): void;
+  /** Closes the KV file and the executors of service calls. */
+  close(): Promise<void>;
 }
 
 /**
@@ -83,6 +94,13 @@ export function cliExtensions(flags: ExtensionFlags, name: string, image?: Manif
     const p = outboundHostProblem(h);
     if (p) throw new Error(`--allow-outbound ${h}: ${p}`);
   }
+  const services = new Map<string, string>();
+  for (const s of flags.service) {
+    const i = s.indexOf("=");
+    const n = i < 0 ? s : s.slice(0, i);
+    if (i < 0 || !SERVICE_NAME_RE.test(n)) throw new Error(`--service ${s}: expected NAME=FILE with NAME an app name`);
+    services.set(n, s.slice(i + 1));
+  }
   let kv: KvStore | undefined;
   if (grants.some((g) => g.startsWith("uniwasm:kv"))) {
     kv = KvStore.open(flags.kv ?? ":memory:");
@@ -91,5 +109,72 @@ export function cliExtensions(flags: ExtensionFlags, name: string, image?: Manif
   // A value given on the command line is granted; an image also grants the names its manifest lists.
   providers["uniwasm:variables"] = variablesProvider([...(image?.variables ?? []), ...values.keys()], (n) => values.get(n) ?? null);
   providers["uniwasm:http"] = httpProvider(new OutboundHttp(), [...(image?.allowedOutboundHosts ?? []), ...flags.allowOutbound]);
-  return { options: { grants, providers }, close: () => kv?.close() };
+  const calls = new LocalServices(services, [...(image?.allowedServices ?? []), ...services.keys()], grants, providers);
+  providers["uniwasm:service"] = calls.provider([basename(name)]);
+  return {
+    options: { grants, providers },
+    close: async () => {
+      await calls.close();
+      kv?.close();
+    },
+  };
+}
+
+/**
+ * uniwasm:service on the command line: a callee is a local WAGI module,
+ * run once per call in an executor of its own (a POST to "/" with the input
+ * as its body, as a node would run it), granted what the caller is granted;
+ * its CGI answer is the response. Names, cycles and depth are checked as on
+ * a node (server/service-calls.ts).
+ */
+class LocalServices {
+  private pool: ExecutorPool | undefined;
+
+  constructor(
+    private readonly files: ReadonlyMap<string, string>,
+    private readonly allowed: readonly string[],
+    private readonly grants: readonly string[],
+    private readonly providers: Record<string, object>,
+  ) {}
+
+  provider(chain: readonly string[]): ServiceProvider {
+    return { call: (name, input) => this.call(chain, name, input) };
+  }
+
+  private async call(chain: readonly string[], name: string, input: Uint8Array): Promise<{ status: number; body: Uint8Array }> {
+    if (!SERVICE_NAME_RE.test(name)) throw new ExtensionDenied(Errno.ACCES, `${JSON.stringify(name.slice(0, 80))} is not an app name`);
+    if (!this.allowed.includes(name)) throw new ExtensionDenied(Errno.ACCES, `app ${name} is not granted (--service ${name}=FILE, or allowed_services)`);
+    const file = this.files.get(name);
+    if (!file) throw new WasiError(Errno.NOENT, `no module for app ${name} (--service ${name}=FILE)`);
+    if (chain.includes(name)) throw new WasiError(Errno.LOOP, `calling ${name} would make a cycle (it is already in the call chain)`);
+    if (chain.length >= MAX_SERVICE_DEPTH) throw new WasiError(Errno.LOOP, `service calls nest at most ${MAX_SERVICE_DEPTH} apps deep`);
+    const bytes = readFileSync(file);
+    this.pool ??= new ExecutorPool({ size: 1 });
+    const r = await this.pool.run(bytes, {
+      args: [`/${name}`],
+      env: { REQUEST_METHOD: "POST", PATH_INFO: "/", SCRIPT_NAME: "", QUERY_STRING: "", CONTENT_LENGTH: String(input.length), CONTENT_TYPE: "application/octet-stream", GATEWAY_INTERFACE: "CGI/1.1", SERVER_PROTOCOL: "HTTP/1.1", X_UNIWASM_CALLER: chain[chain.length - 1] ?? "" },
+      stdin: input,
+      stdout: "buffer",
+      stderr: "buffer",
+      nested: true,
+      extensions: { grants: [...this.grants], providers: { ...this.providers, "uniwasm:service": this.provider([...chain, name]) } },
+    });
+    if (r.stderr.length > 0) process.stderr.write(r.stderr);
+    const text = (m: string): { status: number; body: Uint8Array } => ({ status: r.reason === "deadline_exceeded" ? 504 : 502, body: new TextEncoder().encode(JSON.stringify({ error: { message: m } })) });
+    if (r.reason !== "exit" || r.exitCode !== 0) return text(`${name} failed: ${r.reason}${r.message ? `: ${r.message}` : ""}`);
+    let status = 200;
+    const body: Uint8Array[] = [];
+    const parser = new CgiResponseParser((h) => (status = h.status), (c) => void body.push(c));
+    try {
+      parser.push(r.stdout);
+    } catch (err) {
+      return text(`${name} answered without a valid CGI response: ${(err as Error).message}`);
+    }
+    if (!parser.done) return text(`${name} answered without a valid CGI response`);
+    return { status, body: new Uint8Array(Buffer.concat(body)) };
+  }
+
+  async close(): Promise<void> {
+    await this.pool?.close();
+  }
 }

@@ -69,3 +69,25 @@ test("--ext with an unknown name is a usage error naming the built-ins", async (
   assert.equal(r.status, 2);
   assert.match(r.stderr, /--ext teleport: no such extension \(built in: env, uniwasm:log, uniwasm:kv/);
 });
+
+/** Runs the CLI with `input` on stdin. */
+function uniwasmWithInput(args: string[], input: string): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const p = spawn(process.execPath, [bin, ...args], { cwd: repo });
+    let stdout = "";
+    let stderr = "";
+    p.stdout.on("data", (c) => (stdout += c));
+    p.stderr.on("data", (c) => (stderr += c));
+    p.on("close", (status) => resolve({ status, stdout, stderr }));
+    p.stdin.end(input);
+  });
+}
+
+test("run --ext service calls local modules named with --service; ungranted names, cycles and no grant are refused", async () => {
+  const svc = "test/fixtures/ext/service.wasm";
+  const base = ["run", "--ext", "service", "--service", `back=${svc}`];
+  assert.equal((await uniwasmWithInput([...base, svc], "call back hi")).stdout, "Content-Type: text/plain\n\nstatus 200: echo from ? for service.wasm: hi");
+  assert.equal((await uniwasmWithInput([...base, svc], "call other hi")).stdout, "Content-Type: text/plain\n\nerrno 2\n");
+  assert.equal((await uniwasmWithInput([...base, svc], "call back call back hi")).stdout, "Content-Type: text/plain\n\nstatus 200: errno 32\n");
+  assert.equal((await uniwasmWithInput(["run", "--service", `back=${svc}`, svc], "call back hi")).stdout, "Content-Type: text/plain\n\nerrno 76\n");
+});

@@ -155,7 +155,7 @@ async function callCommandLine(file: string, name: string, args: string[], flags
     return finish(label, r.outcome, r.value, flags);
   } finally {
     await pool.close();
-    ext?.close();
+    await ext?.close();
   }
 }
 

@@ -171,7 +171,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
     }
     throw err;
   } finally {
-    ext?.close();
+    await ext?.close();
   }
   if (flags.stats) process.stderr.write(formatCallStats(result));
   return result.exitCode > 255 ? 255 : result.exitCode;
