@@ -38,7 +38,7 @@ export class NodeMetrics {
   readonly prepareCpu: Counter<"tenant">;
 
   constructor() {
-    collectDefaultMetrics({ register: this.registry, prefix: "uniwasm_process_" });
+    collectDefaultMetrics({ register: this.registry, prefix: "uniwasm_" });
     const registers = [this.registry];
     this.requests = new Counter({ name: "uniwasm_requests_total", help: "Gateway requests by tenant, app and HTTP status", labelNames: ["tenant", "app", "status"], registers });
     this.forwarded = new Counter({ name: "uniwasm_forwarded_requests_total", help: "Gateway requests this node forwarded to another node of its cluster (counted there in uniwasm_requests_total)", labelNames: ["tenant", "app", "status"], registers });

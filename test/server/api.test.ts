@@ -177,3 +177,13 @@ test("a deploy's module preparation is charged to the tenant: in its usage, its 
   assert.ok(logs.some((l: string) => /^module prepared in \d+ ms \(\d+ ms of CPU, charged to the tenant\)$/.test(l)), logs.join("\n"));
   assert.match((await api("GET", "/metrics", node.admin)).text, /^uniwasm_prepare_cpu_seconds_total\{tenant="compiles"\} [0-9.e-]+$/m);
 });
+
+test("/metrics families are all uniwasm_*: the process and Node.js runtime ones once prefixed (uniwasm_process_*, uniwasm_nodejs_*), never uniwasm_process_process_*", async () => {
+  const text = (await api("GET", "/metrics", node.admin)).text;
+  const families = [...text.matchAll(/^# TYPE (\S+) /gm)].map((m) => m[1]!);
+  assert.deepEqual(families.filter((f) => !f.startsWith("uniwasm_")), []);
+  assert.deepEqual(families.filter((f) => /^uniwasm_process_(process|nodejs)_/.test(f)), []);
+  for (const f of ["uniwasm_process_cpu_user_seconds_total", "uniwasm_process_resident_memory_bytes", "uniwasm_nodejs_eventloop_lag_seconds", "uniwasm_nodejs_heap_size_used_bytes", "uniwasm_requests_total"]) {
+    assert.ok(families.includes(f), `${f} missing from ${families.join(" ")}`);
+  }
+});
