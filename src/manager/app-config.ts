@@ -1,4 +1,4 @@
-import type { AppConfig, AppLimits, ExtensionGrants, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
+import type { AppConfig, AppLimits, AppSettings, ExtensionGrants, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
 import { EXTENSION_RE, KV_STORE_RE, SERVICE_NAME_RE, VARIABLE_RE, outboundHostProblem } from "../image/manifest.js";
 import { ControlError } from "./refusal.js";
 
@@ -20,19 +20,39 @@ export const MAX_LIMITS: Readonly<AppLimits> = Object.freeze({
 export const DEFAULT_SCALE: Readonly<ScalePolicy> = Object.freeze({ minInstances: 0, maxInstances: 4, idleTimeoutMs: 60_000 });
 
 /** What a deploy request may set; each field overrides the image's config. */
-export interface DeployRequest {
+export interface DeployRequest extends AppSettings {
   image: string;
-  abi?: AppConfig["abi"];
-  /** A route without a host is on the app's own host, `<app>.<tenant>.<domain>`. */
-  routes?: RouteRequest[];
-  env?: Record<string, string>;
-  args?: string[];
-  limits?: Partial<AppLimits>;
-  scale?: Partial<ScalePolicy>;
-  /** In a cluster: nodes that run the app (1-100), or "all". */
-  replicas?: number | "all";
-  /** Host extensions: each field given replaces the image's. */
-  extensions?: Partial<ExtensionGrants>;
+}
+
+/** The settings a deploy request may give, each replacing what an earlier deploy set. */
+export const SETTING_KEYS = ["abi", "routes", "env", "args", "limits", "scale", "replicas", "extensions"] as const satisfies readonly (keyof AppSettings)[];
+
+/**
+ * The settings of a redeploy: what the app's earlier deploys set, with each
+ * setting the request gives replacing its earlier value (so a redeploy that
+ * names only the image keeps the env, routes and limits set before, as
+ * `gcloud run deploy` and Heroku keep config; `"env": {}` clears the env).
+ * An app recorded before settings were kept has its config in effect stand in.
+ */
+export function mergeSettings(existing: AppConfig | undefined, req: AppSettings): AppSettings {
+  const earlier: AppSettings = !existing
+    ? {}
+    : existing.settings ?? {
+        abi: existing.abi,
+        routes: existing.routes,
+        env: existing.env,
+        args: existing.args,
+        limits: existing.limits,
+        scale: existing.scale,
+        ...(existing.replicas !== undefined ? { replicas: existing.replicas } : {}),
+        ...(existing.extensions ? { extensions: existing.extensions } : {}),
+      };
+  const merged: AppSettings = {};
+  for (const k of SETTING_KEYS) {
+    const v = req[k] !== undefined ? req[k] : earlier[k];
+    if (v !== undefined) (merged as Record<string, unknown>)[k] = v;
+  }
+  return merged;
 }
 
 /**

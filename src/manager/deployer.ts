@@ -1,10 +1,10 @@
-import type { AppRecord, ControlState, ImageConfig, ImageRecord, NodeStore, TenantRecord } from "../store/index.js";
+import type { AppConfig, AppRecord, ControlState, ImageConfig, ImageRecord, NodeStore, TenantRecord } from "../store/index.js";
 import { CorruptBlob, RevisionConflict, RouteConflict } from "../store/index.js";
 import type { ResourceManager } from "./manager.js";
 import { RunnerError } from "./runner.js";
 import { checkReactorExports } from "./reactor-abi.js";
 import { ControlError, Refusal } from "./refusal.js";
-import { resolveAppConfig, type DeployRequest } from "./app-config.js";
+import { mergeSettings, resolveAppConfig, type DeployRequest } from "./app-config.js";
 import { moduleSurface } from "./module-surface.js";
 import { dropUnreferencedBlobs, imageGrants, storeImageDirs, type LoadedDir } from "./image-grants.js";
 import { checkRouteHosts, dnsTxtLookup, DomainRegistry, isHostName, type TxtLookup } from "./domains.js";
@@ -170,7 +170,8 @@ export class Deployer {
     if (!existing && state.apps.count(tenant.id) >= quotas.maxApps) {
       throw new ControlError("quota_exceeded", `Tenant ${tenant.name} has ${quotas.maxApps} apps, its quota.`);
     }
-    const config = resolveAppConfig(image.config, req, tenant.name, name, { maxTimeoutMs: manager.maxTimeoutMs, domain: this.domain });
+    const settings = mergeSettings(existing?.config, req);
+    const config: AppConfig = { ...resolveAppConfig(image.config, { ...settings, image: req.image }, tenant.name, name, { maxTimeoutMs: manager.maxTimeoutMs, domain: this.domain }), settings };
     checkRouteHosts(config.routes, tenant, { admin: caller.admin, domain: this.domain, domains: state.domains });
     if (config.abi === "reactor") {
       const why = checkReactorExports(image.info.exports);
@@ -230,6 +231,8 @@ export class Deployer {
       const gone = app.config.routes.filter((r) => r.host === host);
       if (gone.length === 0) continue;
       const config = { ...app.config, routes: app.config.routes.filter((r) => r.host !== host) };
+      // ...and from the settings a redeploy keeps, or the next redeploy would ask for the host again.
+      if (config.settings?.routes) config.settings = { ...config.settings, routes: config.settings.routes.filter((r) => r.host !== host) };
       const rec = await this.state.putApp(tenant.id, app.name, app.imageDigest, config, app.revision);
       if (this.manager.deployment(app.id)) {
         const bytes = this.store.blobs.get(app.imageDigest);

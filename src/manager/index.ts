@@ -11,7 +11,7 @@ export * from "./manager.js";
 export { InProcessRunner } from "./in-process-runner.js";
 export { ExecutorPoolRunner, type ExecutorPoolRunnerOptions } from "./executor-pool-runner.js";
 export * from "./deployer.js";
-export { resolveAppConfig, normalizeRoute, defaultRoute, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, MAX_LIMITS as MAX_APP_LIMITS, DEFAULT_SCALE, type DeployRequest, type NodeSettings } from "./app-config.js";
+export { resolveAppConfig, mergeSettings, SETTING_KEYS, normalizeRoute, defaultRoute, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, MAX_LIMITS as MAX_APP_LIMITS, DEFAULT_SCALE, type DeployRequest, type NodeSettings } from "./app-config.js";
 export * from "./domains.js";
 export { moduleSurface } from "./module-surface.js";
 export { imageGrants, storeImageDirs, dropUnreferencedBlobs, type LoadedDir } from "./image-grants.js";

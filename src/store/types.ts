@@ -97,6 +97,27 @@ export interface AppConfig {
   replicas?: number | "all";
   /** Host extensions granted (absent in records from before extensions: none). */
   extensions?: ExtensionGrants;
+  /**
+   * What deploy requests set, kept across revisions: a redeploy changes only
+   * the settings it gives (the rest come from here, then the image, then the
+   * node's defaults). Absent in records from before settings were kept.
+   */
+  settings?: AppSettings;
+}
+
+/** The settings of a deploy request (everything but the image). */
+export interface AppSettings {
+  abi?: AppAbi;
+  /** A route without a host is on the app's own host. */
+  routes?: RouteRequest[];
+  env?: Record<string, string>;
+  args?: string[];
+  limits?: Partial<AppLimits>;
+  scale?: Partial<ScalePolicy>;
+  /** In a cluster: nodes that run the app (1-100), or "all". */
+  replicas?: number | "all";
+  /** Host extensions: each field given replaces the image's. */
+  extensions?: Partial<ExtensionGrants>;
 }
 
 /**

@@ -187,3 +187,23 @@ test("/metrics families are all uniwasm_*: the process and Node.js runtime ones 
     assert.ok(families.includes(f), `${f} missing from ${families.join(" ")}`);
   }
 });
+
+test("a redeploy keeps every setting it does not give (env, routes, limits), replaces the ones it gives, and \"env\": {} clears the env", async () => {
+  const t = await tenant(node, "keeps");
+  const first = await deploy(node, t, "app", "wagi/handler.wasm", { env: { GREETING: "hi" }, routes: [{ path: "/x" }], limits: { timeoutMs: 5000 } });
+  assert.equal(first.status, 201, first.text);
+  const digest = first.json.image as string;
+  const put = (body: Record<string, unknown>) => api("PUT", `/v1/tenants/${t.name}/apps/app`, t.token, { image: digest, ...body });
+  const again = await put({});
+  assert.equal(again.status, 200, again.text);
+  assert.equal(again.json.revision, 2);
+  assert.deepEqual(again.json.config.env, { GREETING: "hi" }, "an image-only redeploy keeps the env");
+  assert.deepEqual(again.json.config.routes.map((r: { path: string }) => r.path), ["/", "/x"]);
+  assert.equal(again.json.config.limits.timeoutMs, 5000);
+  assert.deepEqual(again.json.config.settings, { env: { GREETING: "hi" }, routes: [{ path: "/x" }], limits: { timeoutMs: 5000 } });
+  assert.match((await gw(node, t.name, "app", "/x/echo")).text, /^greeting=hi$/m);
+  const replaced = await put({ env: { OTHER: "1" } });
+  assert.deepEqual(replaced.json.config.env, { OTHER: "1" }, "a given env replaces the earlier one");
+  assert.equal(replaced.json.config.limits.timeoutMs, 5000, "...and the rest stays");
+  assert.deepEqual((await put({ env: {} })).json.config.env, {});
+});

@@ -70,8 +70,21 @@ test("a new user starts a node, creates a tenant, deploys from the CLI and curls
     const byPath = await get(`${gateway}/hello-app/echo?q=1`, "hello.acme.localhost"); // a --route without a host is on the app's own host
     assert.match(byPath.body, /greeting=hi/);
 
+    // A redeploy that gives only the name keeps the env set before; --env adds, --unset-env removes.
+    const again = cli(tenantEnv, "deploy", join(FIXTURES, "wagi", "handler.wasm"), "--name", "hello");
+    assert.equal(again.code, 0, again.err);
+    assert.match(again.out, /revision 2/);
+    assert.match((await get(`${gateway}/hello-app/echo`, "hello.acme.localhost")).body, /^greeting=hi$/m);
+    const more = cli(tenantEnv, "deploy", "--image", "hello", "--name", "hello", "--env", "OTHER=1");
+    assert.equal(more.code, 0, more.err);
+    assert.match(more.err, /keeping env GREETING from the app's earlier deploy \(--unset-env NAME removes one\)/);
+    const unset = cli(tenantEnv, "deploy", "--image", "hello", "--name", "hello", "--unset-env", "GREETING", "--json");
+    assert.equal(unset.code, 0, unset.err);
+    assert.deepEqual(JSON.parse(unset.out).config.env, { OTHER: "1" });
+    assert.match(cli(tenantEnv, "deploy", "--image", "hello", "--name", "hello", "--unset-env", "NOPE").err, /--unset-env NOPE: the app has no env NOPE set by a deploy \(set: OTHER\)/);
+
     const ps = cli(tenantEnv, "ps");
-    assert.match(ps.out, /^hello\s+acme\s+wagi\s+running\s+1/m);
+    assert.match(ps.out, /^hello\s+acme\s+wagi\s+running\s+4/m);
     const logs = cli(tenantEnv, "logs", "hello");
     assert.match(logs.out, /event\s+deployed revision 1/);
     assert.match(cli(tenantEnv, "tokens").out, /default\s+tenant/);

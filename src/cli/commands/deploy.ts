@@ -9,6 +9,7 @@ interface DeployFlags extends NodeFlags {
   image?: string;
   abi?: string;
   env: string[];
+  unsetEnv: string[];
   route: string[];
   arg: string[];
   memory?: string;
@@ -51,7 +52,8 @@ export function registerDeploy(program: Command): void {
     .option("--tenant <name>", "tenant (default: the token's own)")
     .option("--image <ref>", "deploy an image already on the node (digest, prefix or name) instead of a file")
     .addOption(new Option("--abi <abi>", "how requests reach the module").choices(["wagi", "reactor", "service"]))
-    .option("--env <NAME=VALUE>", "environment variable, repeatable", collect, [])
+    .option("--env <NAME=VALUE>", "set an environment variable, repeatable (a redeploy keeps the ones set before)", collect, [])
+    .option("--unset-env <NAME>", "remove an environment variable an earlier deploy set, repeatable", collect, [])
     .option("--arg <arg>", "argument for services, repeatable", collect, [])
     .option("--route <[host]/path>", "HTTP route, repeatable: a host the tenant owns, or none for the app's own host; '*' (any host) is for admins (every app also gets <app>.<tenant>.localhost/)", collect, [])
     .option("--memory <MiB>", "memory limit per instance")
@@ -87,16 +89,33 @@ export function registerDeploy(program: Command): void {
           process.stderr.write(`uploaded ${file}: ${up.digest} (${up.size} bytes, ${up.surface.wasiCalls.length} WASI calls imported)\n`);
           image = up.digest;
         }
-        const env: Record<string, string> = {};
+        const given: Record<string, string> = {};
         for (const e of f.env) {
           const i = e.indexOf("=");
           if (i <= 0) throw new ClientError("bad_flag", `--env takes NAME=VALUE, got ${JSON.stringify(e)}`);
-          env[e.slice(0, i)] = e.slice(i + 1);
+          given[e.slice(0, i)] = e.slice(i + 1);
+        }
+        // A redeploy keeps every setting it does not give (the node keeps them); --env and
+        // --unset-env change the env an earlier deploy set, one variable at a time.
+        let env: Record<string, string> | undefined;
+        if (f.env.length > 0 || f.unsetEnv.length > 0) {
+          const current = await client.request("GET", `/v1/tenants/${tenant}/apps/${encodeURIComponent(name)}`).catch((err: unknown) => {
+            if (err instanceof ClientError && err.code === "app_not_found") return undefined;
+            throw err;
+          });
+          const earlier: Record<string, string> = current ? (current.config.settings?.env ?? current.config.env) : {};
+          for (const n of f.unsetEnv) {
+            if (!(n in earlier) && !(n in given)) throw new ClientError("bad_flag", `--unset-env ${n}: the app has no env ${n} set by a deploy${current ? ` (set: ${Object.keys(earlier).join(", ") || "none"})` : ""}`);
+          }
+          env = { ...earlier, ...given };
+          for (const n of f.unsetEnv) delete env[n];
+          const kept = Object.keys(earlier).filter((n) => !(n in given) && !f.unsetEnv.includes(n));
+          if (kept.length > 0) process.stderr.write(`keeping env ${kept.join(", ")} from the app's earlier deploy (--unset-env NAME removes one)\n`);
         }
         const body = {
           image,
           ...(f.abi ? { abi: f.abi } : {}),
-          ...(Object.keys(env).length ? { env } : {}),
+          ...(env ? { env } : {}),
           ...(f.arg.length ? { args: f.arg } : {}),
           ...(f.replicas !== undefined ? { replicas: f.replicas === "all" ? "all" : num("replicas", f.replicas) } : {}),
           ...(f.route.length ? { routes: f.route.map(parseRoute) } : {}),
