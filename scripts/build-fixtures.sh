@@ -132,6 +132,9 @@ for v in 4 5; do
   rm -f /tmp/uniwasm-trap.o
 done
 
+# --- scenario examples (examples/*/…/*.c): their own build script ---
+bash examples/build.sh
+
 # --- examples: hello.wasm for the README's first command, hello-http.wasm (WAGI) for its node block, div.wasm for its trap ---
 wasi_cc examples/hello.wasm examples/hello.c -O2 -g0 -Wall
 wasi_cc examples/hello-http.wasm examples/hello-http.c -O2 -g0 -Wall

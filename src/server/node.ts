@@ -173,6 +173,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
             if (n <= 0) continue;
             let acc = deniedCalls.get(e.appId);
             if (!acc) deniedCalls.set(e.appId, (acc = {}));
+            // The first refusal of each call goes into the app's log; later ones are only counted (no log flood).
+            if (acc[call] === undefined) store.logs.append(e.appId, "event", `denied host call ${call}: not granted to this app (further refusals counted in deniedCalls)`);
             acc[call] = (acc[call] ?? 0) + n;
             metrics.denied.inc({ ...labels, call }, n);
           }

@@ -29,11 +29,13 @@ export function registerPs(program: Command): void {
         }
         // In a cluster, apps say where they run (instances are the asked node's own).
         const clustered = apps.some((a) => Array.isArray(a.replicas));
-        const rows = [["APP", "TENANT", "ABI", "STATUS", "REV", "INSTANCES", ...(clustered ? ["NODES"] : []), "IMAGE", "ROUTES"]];
+        const rows = [["APP", "TENANT", "ABI", "STATUS", "REV", "INSTANCES", ...(clustered ? ["NODES"] : []), "DENIED", "IMAGE", "ROUTES"]];
         for (const a of apps) {
           const n = instances.filter((i) => i.appId === a.id).length;
           const nodes = clustered ? [(a.replicas ?? []).map((r: { node: string; state: string }) => (r.state === "ready" ? r.node : `${r.node}(${r.state})`)).join(",") || "-"] : [];
-          rows.push([a.name, a.tenant, a.config.abi, a.status, String(a.revision), String(n), ...nodes, a.image.slice(7, 19), a.config.routes.map((r: { host: string; path: string }) => `${r.host}${r.path}`).join(",")]);
+          // Host calls refused for lack of a grant (the app view's deniedCalls has them by call).
+          const denied = Object.values((a.deniedCalls ?? {}) as Record<string, number>).reduce((sum, c) => sum + c, 0);
+          rows.push([a.name, a.tenant, a.config.abi, a.status, String(a.revision), String(n), ...nodes, String(denied), a.image.slice(7, 19), a.config.routes.map((r: { host: string; path: string }) => `${r.host}${r.path}`).join(",")]);
         }
         process.stdout.write(table(rows));
       }),
