@@ -4,7 +4,7 @@
  * and deployed through a real node's API, and gateway requests by host name.
  */
 import { spawn, spawnSync } from "node:child_process";
-import { request } from "node:http";
+import { request, type Agent } from "node:http";
 import { join } from "node:path";
 import { ImageStore, buildImage, saveImagesToTar } from "../../src/image/index.js";
 import type { RunningNode } from "../../src/server/index.js";
@@ -38,12 +38,12 @@ export interface HostReply {
   ms: number;
 }
 
-/** One gateway request for `host` (node:http, a fresh connection), timed from send to the last byte. */
-export function hostRequest(node: RunningNode, host: string, path: string, opts: { method?: string; body?: string | Uint8Array } = {}): Promise<HostReply> {
+/** One gateway request for `host` (node:http, a fresh connection unless `agent` is given), timed from send to the last byte. */
+export function hostRequest(node: RunningNode, host: string, path: string, opts: { method?: string; body?: string | Uint8Array; agent?: Agent } = {}): Promise<HostReply> {
   const url = new URL(node.gatewayUrl);
   return new Promise((resolve, reject) => {
     const start = performance.now();
-    const req = request({ host: url.hostname, port: url.port, path, method: opts.method ?? (opts.body !== undefined ? "POST" : "GET"), headers: { host }, agent: false }, (res) => {
+    const req = request({ host: url.hostname, port: url.port, path, method: opts.method ?? (opts.body !== undefined ? "POST" : "GET"), headers: { host }, agent: opts.agent ?? false }, (res) => {
       const chunks: Buffer[] = [];
       res.on("data", (c: Buffer) => chunks.push(c));
       res.on("error", reject);
@@ -82,7 +82,7 @@ export function have(cmd: string): boolean {
 }
 
 /** Runs `bash examples/<name>/demo.sh` to its end; resolves with its exit code and output. */
-export function runDemo(name: string, timeoutMs = 110_000): Promise<{ code: number | null; out: string; err: string }> {
+export function runDemo(name: string, timeoutMs = 380_000): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
     const p = spawn("bash", [join(EXAMPLES, name, "demo.sh")], { stdio: ["ignore", "pipe", "pipe"] });
     let out = "";
