@@ -24,7 +24,8 @@ export interface LocalRuntime {
 
 /** Where forwarded requests for an app reach this node. */
 export interface RequestSink {
-  serve(appId: string): void;
+  /** Resolves once the servers route the app's requests here. */
+  serve(appId: string): Promise<void>;
   unserve(appId: string): void;
 }
 
@@ -115,12 +116,11 @@ export class ReplicaAgent {
           await this.report(app, "failed", message);
           continue;
         }
+        // Ready only once forwarded requests reach it: a deploy that returns is served everywhere.
+        await this.serve(app);
         await this.report(app, "ready");
       }
-      if (app.config.abi !== "service" && !this.served.has(appId)) {
-        sink.serve(appId);
-        this.served.add(appId);
-      }
+      await this.serve(app);
     }
     for (const appId of new Set([...runtime.runningApps(), ...this.served])) {
       if (want.has(appId) && state.apps.get(appId)) continue; // (gone from the control state: the app was deleted)
@@ -128,6 +128,12 @@ export class ReplicaAgent {
       if (runtime.running(appId) !== undefined) await runtime.stop(appId);
       await this.deps.replicas.delete(`${appId}.${this.deps.node}`).catch(() => undefined);
     }
+  }
+
+  private async serve(app: AppRecord): Promise<void> {
+    if (app.config.abi === "service" || this.served.has(app.id)) return;
+    this.served.add(app.id);
+    await this.deps.sink.serve(app.id).catch(() => undefined);
   }
 
   stop(): void {

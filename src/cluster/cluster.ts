@@ -8,7 +8,7 @@
  */
 import { randomBytes } from "node:crypto";
 import type { NatsConnection } from "@nats-io/transport-node";
-import type { AppRecord, NodeStore } from "../store/index.js";
+import type { AppRecord, LogRepo, NodeStore } from "../store/index.js";
 import { ControlError } from "../manager/index.js";
 import { connectCluster, ClusterConfigError, Link, type ClusterCredentials, type ClusterTls } from "./connection.js";
 import { JetStreamControlState } from "./control-log.js";
@@ -20,6 +20,7 @@ import { ReplicaAgent, type LocalRuntime } from "./agent.js";
 import { Router, type ForwardRequest, type ForwardResult, type ServiceAnswer, type ServiceCallRequest } from "./routing.js";
 import { QuotaGossip, type TenantMeters } from "./quota.js";
 import { JetStreamKv } from "./kv-store.js";
+import { ClusterLogs, type AppLogs } from "./logs.js";
 import type { ServerResponse } from "node:http";
 
 export interface ClusterOptions {
@@ -55,6 +56,8 @@ export interface LocalNode {
   onEvent?: (appId: string, line: string) => void;
   /** Serves a service call another node sent to an app running here. */
   onService?: (call: ServiceCallRequest) => Promise<ServiceAnswer>;
+  /** This node's log lines (other nodes read and follow them through the cluster). */
+  logs: LogRepo;
 }
 
 export interface ClusterLog {
@@ -94,6 +97,7 @@ export class Cluster {
   private agent: ReplicaAgent | undefined;
   private router: Router | undefined;
   private quota: QuotaGossip | undefined;
+  private logsGossip: ClusterLogs | undefined;
   private placements: WatchedBucket<PlacementRecord> | undefined;
   private replicas: WatchedBucket<ReplicaStatus> | undefined;
   private startedAt = Date.now();
@@ -142,6 +146,9 @@ export class Cluster {
     this.router = new Router(this.nc, { socketPath: local.socketPath, link: this.link, onError, ...(local.onService ? { onService: local.onService } : {}) });
     this.quota = new QuotaGossip(this.nc, this.instance, local.meters);
     this.quota.start();
+    const membership = this.membership;
+    this.logsGossip = new ClusterLogs(this.nc, this.opts.nodeName, local.logs, () => membership.live().length, this.link);
+    this.logsGossip.start();
 
     this.scheduler = new ClusterScheduler({
       placements: this.placements,
@@ -206,6 +213,11 @@ export class Cluster {
   forward(f: ForwardRequest, res: ServerResponse): Promise<ForwardResult> {
     if (!this.router) return Promise.resolve({ error: { code: "app_unavailable", message: "This node has not joined its cluster yet; retry shortly.", retryAfter: 1 } });
     return this.router.forward(f, res);
+  }
+
+  /** An app's logs from every node (the API's reads and follows). */
+  get logs(): AppLogs | undefined {
+    return this.logsGossip;
   }
 
   /** A service call to an app with no replica here, made on a node that runs one. */
@@ -299,6 +311,7 @@ export class Cluster {
     this.router?.close();
     this.stopTick();
     this.quota?.stop();
+    this.logsGossip?.stop();
     await this.election?.resign();
     await this.membership?.leave();
     this.placements?.stop();
@@ -313,6 +326,7 @@ export class Cluster {
     this.router?.close();
     this.stopTick();
     this.quota?.stop();
+    this.logsGossip?.stop();
     this.election?.stop();
     this.membership?.stop();
     this.placements?.stop();

@@ -5,3 +5,4 @@ export { place, type Placement, type PlacementApp, type PlacementNode } from "./
 export { DuplicateNode, type MemberInfo } from "./membership.js";
 export type { PlacementRecord, ReplicaStatus } from "./scheduler.js";
 export type { ForwardRequest, ForwardResult } from "./routing.js";
+export type { AppLogs, ClusterLogEntry } from "./logs.js";

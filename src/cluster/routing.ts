@@ -261,8 +261,8 @@ export class Router {
     return { status: hd.s, body: new Uint8Array(d.subarray(6 + len)) };
   }
 
-  /** Starts answering the app's forwarded requests on this node. */
-  serve(appId: string): void {
+  /** Starts answering the app's forwarded requests on this node; resolves once the servers know. */
+  async serve(appId: string): Promise<void> {
     if (this.subs.has(appId)) return;
     const sub = this.nc.subscribe(SUBJECT_PREFIX + appId, {
       queue: QUEUE,
@@ -271,6 +271,10 @@ export class Router {
       },
     });
     this.subs.set(appId, sub);
+    // A round trip: the servers have the subscription (bounded, as NATS may be away right now).
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.nc.flush().catch(() => undefined), new Promise<void>((r) => (timer = setTimeout(r, 2000)))]);
+    clearTimeout(timer);
   }
 
   unserve(appId: string): void {

@@ -33,7 +33,7 @@ export interface ApiContext {
   /** Largest image upload, bytes. */
   maxImageBytes: number;
   /** Set when the node is a member of a cluster: app views show where the app runs. */
-  cluster?: Pick<Cluster, "replicasOf" | "placementOf" | "info">;
+  cluster?: Pick<Cluster, "replicasOf" | "placementOf" | "info" | "logs">;
 }
 
 const NAME_RE = "^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$";
@@ -528,9 +528,14 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
     async (req, reply) => {
       const { app: a } = appOf(req);
       const q = req.query as { tail?: number; after?: number; follow?: boolean };
-      const backlog = q.after !== undefined ? store.logs.read(a.id, { afterSeq: q.after }) : store.logs.read(a.id, { tail: q.tail ?? 100 });
+      // In a cluster, lines come from every node (`after` is a node's own sequence: this node's lines only).
+      const all = q.after === undefined ? ctx.cluster?.logs : undefined;
+      const backlog: { seq: number }[] = all ? await all.tail(a.id, q.tail ?? 100) : q.after !== undefined ? store.logs.read(a.id, { afterSeq: q.after }) : store.logs.read(a.id, { tail: q.tail ?? 100 });
       if (!q.follow) return { logs: backlog };
-      return followLogs(req, reply, store, a.id, backlog);
+      const subscribe = all
+        ? (fn: (entries: { seq: number }[]) => void) => all.follow(a.id, fn)
+        : (fn: (entries: { seq: number }[]) => void) => store.logs.subscribe((entries) => fn(entries.filter((e) => e.appId === a.id)));
+      return followLogs(req, reply, subscribe, backlog);
     },
   );
 
@@ -606,16 +611,15 @@ function validateImageConfig(config: unknown): ImageConfig {
   return config as ImageConfig;
 }
 
-async function followLogs(req: FastifyRequest, reply: FastifyReply, store: NodeStore, appId: string, backlog: { seq: number }[]) {
+async function followLogs(req: FastifyRequest, reply: FastifyReply, subscribe: (fn: (entries: { seq: number }[]) => void) => () => void, backlog: { seq: number }[]) {
   reply.hijack();
   const res = reply.raw;
   res.writeHead(200, { "content-type": "text/event-stream", "cache-control": "no-cache", connection: "keep-alive", "x-accel-buffering": "no" });
   res.write(": following\n\n"); // sends the headers now, so clients see the stream open
-  const send = (e: { seq: number }) => res.write(`id: ${e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
+  // In a cluster an entry names its node, whose own sequence numbers it carries.
+  const send = (e: { seq: number; node?: string }) => res.write(`id: ${e.node ? `${e.node}-${e.seq}` : e.seq}\ndata: ${JSON.stringify(e)}\n\n`);
   backlog.forEach(send);
-  const off = store.logs.subscribe((entries) => {
-    for (const e of entries) if (e.appId === appId) send(e);
-  });
+  const off = subscribe((entries) => entries.forEach(send));
   const ping = setInterval(() => res.write(": keep-alive\n\n"), 15_000);
   const stop = () => {
     clearInterval(ping);

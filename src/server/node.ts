@@ -431,6 +431,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       reservedMiB: () => Math.round(manager.budget.used() / (1024 * 1024)),
       version: VERSION,
       onEvent: (appId, line) => store.logs.append(appId, "event", line),
+      logs: store.logs,
     });
   }
   log.info({ api: apiUrl, gateway: gatewayUrl(), runner: runner.name, data: opts.dataDir }, "node started");

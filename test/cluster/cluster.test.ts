@@ -7,6 +7,7 @@
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
+import { request } from "node:http";
 import { join } from "node:path";
 import { startNats, SKIP_NO_NATS, type NatsHandle } from "./nats.js";
 import { startClusterNode, http, waitUntil, type ClusterNode } from "./helpers.js";
@@ -308,4 +309,41 @@ test("extensions across the cluster: kv data, variables and service calls are th
   assert.notEqual(front.replicas[0].node, back.replicas[0].node, "front and back run on different nodes");
   assert.equal(await via(n1, "front", "/", "call back hi there"), "status 200: echo from ? for front: hi there");
   assert.equal(await via(n2, "front", "/", "call back call front hi"), "status 200: errno 32\n", "a cycle across nodes is refused (ELOOP)");
+});
+
+test("an app's logs are read and followed through any node, each line naming the node that wrote it", { skip: SKIP_NO_NATS }, async () => {
+  const view = await app(nodes[0]!, "cgi");
+  const hosts = readyNodes(view);
+  const away = nodes.find((n) => !hosts.includes(n.name))!;
+  // Follow through a node that does not run the app, then make a replica write a line.
+  const url = new URL(away.apiUrl);
+  const followed = new Promise<string>((resolve, reject) => {
+    const req = request({ host: url.hostname, port: url.port, path: "/v1/tenants/acme/apps/cgi/logs?tail=0&follow=true", headers: { authorization: `Bearer ${token}` } }, (res) => {
+      let text = "";
+      res.on("data", (c: Buffer) => {
+        text += c.toString();
+        if (text.includes("a line for the log")) {
+          req.destroy();
+          resolve(text);
+        }
+      });
+    });
+    req.on("error", (e) => (e.message.includes("socket hang up") ? undefined : reject(e)));
+    req.end();
+  });
+  await new Promise((r) => setTimeout(r, 300));
+  const r = await http(byName(hosts[0]!).gatewayUrl, "POST", "/stderr", { host: "cgi.acme.localhost", body: "x" });
+  assert.equal(r.status, 200);
+  const stream = await Promise.race([followed, new Promise<string>((_, rej) => setTimeout(() => rej(new Error("no followed line within 10 s")), 10_000))]);
+  assert.match(stream, new RegExp(`"node":"${hosts[0]}"`));
+  const read = await waitUntil(
+    "the line is read through the other node",
+    async () => (await http(away.apiUrl, "GET", "/v1/tenants/acme/apps/cgi/logs?tail=50", { token })).json.logs.some((l: { line: string }) => l.line === "a line for the log"),
+    10_000,
+  );
+  void read;
+  const logs = (await http(away.apiUrl, "GET", "/v1/tenants/acme/apps/cgi/logs?tail=500", { token })).json.logs as { node: string; ts: number }[];
+  assert.ok(logs.every((l) => typeof l.node === "string"), "every line names its node");
+  assert.ok(new Set(logs.map((l) => l.node)).size >= 2, "lines from more than one node");
+  assert.deepEqual(logs.map((l) => l.ts), [...logs.map((l) => l.ts)].sort((x, y) => x - y), "merged in time order");
 });

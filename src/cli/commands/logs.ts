@@ -1,8 +1,9 @@
 import { Command } from "commander";
 import { clientFrom, cliAction, ClientError, type NodeFlags } from "../../server/client.js";
 
-function format(e: { ts: number; stream: string; line: string }): string {
-  return `${new Date(e.ts).toISOString()} ${e.stream.padEnd(6)} ${e.line}\n`;
+/** A line; in a cluster, with the node that wrote it. */
+function format(e: { ts: number; stream: string; line: string; node?: string }): string {
+  return `${new Date(e.ts).toISOString()} ${e.node ? `${e.node} ` : ""}${e.stream.padEnd(6)} ${e.line}\n`;
 }
 
 export function registerLogs(program: Command): void {
