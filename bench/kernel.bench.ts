@@ -27,9 +27,9 @@ import { tmpdir } from "node:os";
 import { join, resolve } from "node:path";
 import { fileURLToPath, pathToFileURL } from "node:url";
 import { WASI } from "node:wasi";
-import { runCommand, type RunResult } from "../src/sandbox/instance.js";
-import type { KernelOptions } from "../src/kernel/options.js";
-import { compileCheckedSync, type CheckedModule } from "../src/wasm/index.js";
+import { InlineEngine, type RunModuleOptions, type RunResult } from "../src/sandbox/inline.js";
+import type { PreparedModule } from "../src/sandbox/modules.js";
+import { compileCheckedSync } from "../src/wasm/index.js";
 import { compareRow, interleave, summarize } from "./measure.js";
 import type { BenchContext, BenchRow, BenchSection } from "./types.js";
 
@@ -57,12 +57,29 @@ function plan(quick: boolean): Plan {
     : { helloRounds: 3000, helloWarmup: 300, loopN: 1_000_000, loopRounds: 40, ioRounds: 24, pathCalls: 2000, pathRounds: 16 };
 }
 
-function load(guests: string, name: string): CheckedModule {
-  return compileCheckedSync(new Uint8Array(readFileSync(join(guests, name))));
+/**
+ * Ours runs through the engine's inline placement, from the module prepared
+ * once (memory and table limits, grow hook, recyclable memory; compile not
+ * timed), with no deadline: the kernel is what this file compares, and a
+ * deadline watchdog would add its own ~0.1 ms per call. node:wasi gets the
+ * original module, compiled once.
+ */
+const engine = new InlineEngine({ limits: { timeoutMs: Infinity, stdoutBytes: Infinity, stderrBytes: Infinity } });
+
+interface Loaded {
+  module: WebAssembly.Module;
+  info: ReturnType<typeof compileCheckedSync>["info"];
+  prepared: PreparedModule;
 }
 
-function ours(m: CheckedModule, options: KernelOptions): RunResult {
-  const r = runCommand(m.module, m.info, options);
+function load(guests: string, name: string): Loaded {
+  const bytes = new Uint8Array(readFileSync(join(guests, name)));
+  const { module, info } = compileCheckedSync(bytes);
+  return { module, info, prepared: engine.prepareSync(bytes, engine.defaults) };
+}
+
+function ours(m: Loaded, options: RunModuleOptions): RunResult {
+  const r = engine.runPrepared(m.prepared, options);
   if (r.exitCode !== 0) throw new Error(`uniwasm run ended with ${r.exitCode} (${r.reason}): ${r.message ?? new TextDecoder().decode(r.stderr)}`);
   return r;
 }
@@ -74,7 +91,7 @@ interface NodeWasiOptions {
 }
 
 /** node:wasi the way its docs run a command; an instance per run, like ours. */
-function nodeWasi(m: CheckedModule, o: NodeWasiOptions): void {
+function nodeWasi(m: Loaded, o: NodeWasiOptions): void {
   const wasi = new WASI({ version: "preview1", args: o.args, env: {}, preopens: o.preopens ?? {}, returnOnExit: true, stdout: o.stdout });
   const instance = new WebAssembly.Instance(m.module, wasi.getImportObject() as WebAssembly.Imports);
   const code = wasi.start(instance);
@@ -109,7 +126,7 @@ function freshFile(dir: string): void {
   rmSync(join(dir, "bench.bin"), { force: true });
 }
 
-function nodeIo(io: CheckedModule, dir: string, outDir: string): { write: number; read: number } {
+function nodeIo(io: Loaded, dir: string, outDir: string): { write: number; read: number } {
   freshFile(dir);
   const out = join(outDir, "stdout");
   const fd = openSync(out, "w");
@@ -314,7 +331,8 @@ function parsePaths(text: string): { stat: number; open: number } {
   return { stat: stat!, open: open! };
 }
 
-type RunCommand = typeof runCommand;
+/** A before-build's in-thread runner (its src/sandbox/instance.js, from before the one engine). */
+type RunCommand = (module: WebAssembly.Module, info: unknown, options: RunModuleOptions) => RunResult;
 
 async function pathResolution(ctx: BenchContext, p: Plan): Promise<{ rows: BenchRow[]; notes: string[] }> {
   const paths = load(ctx.guest("."), "paths.wasm");

@@ -2,7 +2,7 @@
 export { parseSize, parseDuration, formatSize, formatDuration, UnitError } from "./units.js";
 export * from "./wasm/index.js";
 export * from "./kernel/index.js";
-export { runModule, runModuleSync, runFile, runBytes, runCommand, instantiate, type RunResult, type RunReason, type RunFileOptions, type TrapReport } from "./sandbox/instance.js";
+export { runModule, runModuleSync, runFile, runBytes, InlineEngine, InlineReactor, type RunResult, type RunReason, type RunFileOptions, type RunModuleOptions, type InlineEngineOptions, type InlineRunOptions } from "./sandbox/inline.js";
 export * from "./image/index.js";
 export * from "./sandbox/index.js";
 export { NodeStore, openDatabase, migrate, MIGRATIONS, type NodeStoreOptions, type TenantQuotas, type TenantRecord, type TokenRecord, type AppRecord, type AppConfig, type ImageRecord, type ImageConfig, type RouteSpec, type AppLimits, type ScalePolicy } from "./store/index.js";

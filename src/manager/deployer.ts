@@ -2,7 +2,7 @@ import type { AppConfig, AppRecord, ControlState, ImageConfig, ImageRecord, Node
 import { CorruptBlob, RevisionConflict, RouteConflict } from "../store/index.js";
 import type { ResourceManager } from "./manager.js";
 import { RunnerError } from "./runner.js";
-import { checkReactorExports } from "./reactor-abi.js";
+import { checkReactorExports } from "../sandbox/reactor-abi.js";
 import { ControlError, Refusal } from "./refusal.js";
 import { mergeSettings, resolveAppConfig, type DeployRequest } from "./app-config.js";
 import { moduleSurface } from "./module-surface.js";

@@ -1,25 +1,24 @@
-import { ExecutorPool, WasmImage, ReactorStartError, prepareFailure, type Reactor } from "../sandbox/executor-pool.js";
+/**
+ * The manager's runner over the sandbox's one engine. `ExecutorPoolRunner`
+ * places guests on an ExecutorPool (worker threads: what a node uses);
+ * `InProcessRunner` (in-process-runner.ts) places them inline on the calling
+ * thread. Same code, same limits, same outcome classification, same reactor
+ * ABI: only the Engine differs.
+ */
+import { ExecutorPool } from "../sandbox/executor-pool.js";
+import { prepareFailure, ReactorStartError, type Engine, type Reactor } from "../sandbox/engine.js";
 import type { GuestOutcome } from "../sandbox/guest.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
-import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, ReactorHandle, ReactorStart, RunLimits, RunOutcome } from "./runner.js";
+import { WasmImage } from "../sandbox/modules.js";
+import { checkReactorExports, HTTP_HANDLE_EXPORT } from "../sandbox/reactor-abi.js";
+import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, ReactorHandle, ReactorStart, RunOutcome } from "./runner.js";
 import { kernelGrants, RunnerError } from "./runner.js";
-import { checkReactorExports, REACTOR_HANDLE_EXPORT } from "./reactor-abi.js";
 
 export interface ExecutorPoolRunnerOptions {
   /** Worker threads. Default: the number of CPUs. */
   executors?: number;
   /** Embedder-defined extensions every executor offers (see ExecutorPoolOptions.extensionModules). */
   extensionModules?: readonly (string | URL)[];
-}
-
-function sandboxLimits(l: RunLimits): SandboxLimits {
-  return {
-    maxMemoryBytes: l.maxMemoryBytes,
-    fuel: l.fuel,
-    timeoutMs: l.timeoutMs,
-    stdoutBytes: l.stdoutBytes,
-    stderrBytes: l.stderrBytes,
-  };
 }
 
 function toOutcome(o: GuestOutcome): RunOutcome {
@@ -36,23 +35,17 @@ function toOutcome(o: GuestOutcome): RunOutcome {
   return out;
 }
 
-/**
- * Guests in the sandbox's executor pool (worker threads): never on the thread
- * that serves requests, with every limit enforced (a spinning guest is
- * stopped at its deadline, its executor replaced), compiled once per digest.
- */
-export class ExecutorPoolRunner implements InstanceRunner {
-  readonly pool: ExecutorPool;
-  readonly name: string;
-  readonly executors: number;
+/** An InstanceRunner over one placement of the engine. */
+export class EngineRunner implements InstanceRunner {
   private readonly images = new Map<string, WasmImage>();
   private readonly reactorProblems = new Map<string, string>();
 
-  constructor(opts: ExecutorPoolRunnerOptions = {}) {
-    this.pool = new ExecutorPool({ ...(opts.executors !== undefined ? { size: opts.executors } : {}), ...(opts.extensionModules ? { extensionModules: opts.extensionModules } : {}) });
-    this.executors = this.pool.size;
-    this.name = `executor-pool(${this.pool.size})`;
-  }
+  constructor(
+    readonly engine: Engine,
+    readonly name: string,
+    /** How many guests can truly run at once (the fair scheduler's slots). */
+    readonly executors: number,
+  ) {}
 
   private image(m: ModuleRef): WasmImage {
     let img = this.images.get(m.digest);
@@ -64,12 +57,12 @@ export class ExecutorPoolRunner implements InstanceRunner {
     return img;
   }
 
-  async prepare(module: ModuleRef, limits?: RunLimits): Promise<PrepareReport> {
+  async prepare(module: ModuleRef, limits?: SandboxLimits): Promise<PrepareReport> {
     const image = this.image(module);
-    const resolved = this.pool.limits(limits ? sandboxLimits(limits) : undefined);
-    const cached = this.pool.isPrepared(image, resolved);
+    const resolved = this.engine.limits(limits);
+    const cached = this.engine.isPrepared(image, resolved);
     try {
-      const p = await this.pool.prepare(image, resolved);
+      const p = await this.engine.prepare(image, resolved);
       if (cached) return { prepared: false, wallMs: 0 };
       return { prepared: true, wallMs: p.cost.wallMs, ...(p.cost.cpuMs !== undefined ? { cpuMs: p.cost.cpuMs } : {}) };
     } catch (err) {
@@ -80,7 +73,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
   }
 
   async runCommand(req: CommandRequest): Promise<RunOutcome> {
-    const o = await this.pool.run(this.image(req.module), {
+    const o = await this.engine.run(this.image(req.module), {
       args: req.args,
       env: req.env,
       ...kernelGrants(req),
@@ -92,7 +85,7 @@ export class ExecutorPoolRunner implements InstanceRunner {
       stderr: "stream",
       onOutput: (stream, chunk) => (stream === "stdout" ? req.onStdout(chunk) : req.onStderr(chunk)),
       ...(req.holdOutputBytes ? { holdOutputBytes: req.holdOutputBytes } : {}),
-      limits: sandboxLimits(req.limits),
+      limits: req.limits,
     });
     return toOutcome(o);
   }
@@ -100,11 +93,11 @@ export class ExecutorPoolRunner implements InstanceRunner {
   async startReactor(req: ReactorStart): Promise<ReactorHandle> {
     let problem = this.reactorProblems.get(req.module.digest);
     if (problem === undefined) {
-      // The export list comes from the preparation (off this thread), not from compiling here.
-      const resolved = this.pool.limits(sandboxLimits(req.limits));
+      // The export list comes from the preparation (off the serving thread), not from compiling here.
+      const resolved = this.engine.limits(req.limits);
       let exports;
       try {
-        exports = (await this.pool.prepare(this.image(req.module), resolved)).exports;
+        exports = (await this.engine.prepare(this.image(req.module), resolved)).exports;
       } catch (err) {
         const o = prepareFailure(err, resolved, performance.now());
         throw new RunnerError(o.reason, o.message);
@@ -113,13 +106,13 @@ export class ExecutorPoolRunner implements InstanceRunner {
       this.reactorProblems.set(req.module.digest, problem);
     }
     if (problem) throw new RunnerError("link_error", problem);
-    // Output is buffered in the executor and drained into each call's outcome
-    // (per-call streaming is not offered for reactors); the response cap is
-    // enforced by the gateway, so the instance's lifetime output is uncapped.
+    // Output is buffered and drained into each call's outcome (per-call
+    // streaming is not offered for reactors); the response cap is enforced by
+    // the gateway, so the instance's lifetime output is uncapped.
     let reactor: Reactor;
     let memoryBytes = 0;
     try {
-      reactor = await this.pool.reactor(this.image(req.module), {
+      reactor = await this.engine.reactor(this.image(req.module), {
         args: req.args,
         env: req.env,
         ...kernelGrants(req),
@@ -127,22 +120,25 @@ export class ExecutorPoolRunner implements InstanceRunner {
         ...(req.nested ? { nested: true } : {}),
         stdout: "buffer",
         stderr: "buffer",
-        limits: { ...sandboxLimits(req.limits), stdoutBytes: Infinity, stderrBytes: Infinity },
+        limits: { ...req.limits, stdoutBytes: Infinity, stderrBytes: Infinity },
       });
     } catch (err) {
       if (err instanceof ReactorStartError) throw new RunnerError(err.outcome.reason, err.message);
       throw err;
     }
     return {
-      handle: async (request: Uint8Array, s: OutputSinks, limits: RunLimits): Promise<RunOutcome> => {
-        const { value, outcome } = await reactor.call(REACTOR_HANDLE_EXPORT, [request], { limits: { fuel: limits.fuel, timeoutMs: limits.timeoutMs } });
+      handle: async (request: Uint8Array, s: OutputSinks, limits: SandboxLimits): Promise<RunOutcome> => {
+        const callLimits: Pick<SandboxLimits, "fuel" | "timeoutMs"> = {};
+        if (limits.fuel !== undefined) callLimits.fuel = limits.fuel;
+        if (limits.timeoutMs !== undefined) callLimits.timeoutMs = limits.timeoutMs;
+        const { value, outcome } = await reactor.call(HTTP_HANDLE_EXPORT, [request], { limits: callLimits });
         memoryBytes = outcome.memoryBytes;
         if (outcome.stdout.length > 0) s.onStdout(outcome.stdout);
         if (outcome.stderr.length > 0) s.onStderr(outcome.stderr);
         const out = toOutcome(outcome);
         if (outcome.reason === "exit") {
           out.exitCode = typeof value === "number" ? value : 0;
-          if (out.exitCode !== 0) out.message = `${REACTOR_HANDLE_EXPORT} returned ${out.exitCode}`;
+          if (out.exitCode !== 0) out.message = `${HTTP_HANDLE_EXPORT} returned ${out.exitCode}`;
         }
         return out;
       },
@@ -153,6 +149,21 @@ export class ExecutorPoolRunner implements InstanceRunner {
   }
 
   async close(): Promise<void> {
-    await this.pool.close();
+    await this.engine.close();
+  }
+}
+
+/**
+ * Guests in the sandbox's executor pool (worker threads): never on the thread
+ * that serves requests, with every limit enforced (a spinning guest is
+ * stopped at its deadline, its executor replaced), compiled once per digest.
+ */
+export class ExecutorPoolRunner extends EngineRunner {
+  readonly pool: ExecutorPool;
+
+  constructor(opts: ExecutorPoolRunnerOptions = {}) {
+    const pool = new ExecutorPool({ ...(opts.executors !== undefined ? { size: opts.executors } : {}), ...(opts.extensionModules ? { extensionModules: opts.extensionModules } : {}) });
+    super(pool, `executor-pool(${pool.size})`, pool.size);
+    this.pool = pool;
   }
 }

@@ -1,5 +1,5 @@
 export * from "./runner.js";
-export * from "./reactor-abi.js";
+export { REACTOR_ABI_VERSION, REACTOR_ALLOC_EXPORT, REACTOR_FREE_EXPORT, REACTOR_HANDLE_EXPORT, encodeReactorRequest, checkReactorExports, ReactorAbiError } from "../sandbox/reactor-abi.js";
 export * from "./scheduler.js";
 export * from "./rate.js";
 export * from "./budget.js";
@@ -9,7 +9,7 @@ export * from "./supervisor.js";
 export * from "./quotas.js";
 export * from "./manager.js";
 export { InProcessRunner } from "./in-process-runner.js";
-export { ExecutorPoolRunner, type ExecutorPoolRunnerOptions } from "./executor-pool-runner.js";
+export { ExecutorPoolRunner, EngineRunner, type ExecutorPoolRunnerOptions } from "./executor-pool-runner.js";
 export * from "./deployer.js";
 export { resolveAppConfig, mergeSettings, SETTING_KEYS, normalizeRoute, defaultRoute, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, MAX_LIMITS as MAX_APP_LIMITS, DEFAULT_SCALE, type DeployRequest, type NodeSettings } from "./app-config.js";
 export * from "./domains.js";

@@ -7,7 +7,7 @@ import { CpuWindow, TokenBucket } from "./rate.js";
 import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
 import { ReactorPool, type PooledInstance } from "./pool.js";
 import { Refusal } from "./refusal.js";
-import { encodeReactorRequest } from "./reactor-abi.js";
+import { encodeReactorRequest } from "../sandbox/reactor-abi.js";
 import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";

@@ -1,4 +1,5 @@
-import type { RunReason, TrapReport } from "../sandbox/instance.js";
+import type { EndReason as RunReason } from "../sandbox/limits.js";
+import type { TrapReport } from "../sandbox/guest.js";
 import type { Capability } from "../kernel/syscalls.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 import type { ExtensionOptions } from "../kernel/options.js";

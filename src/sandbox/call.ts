@@ -18,11 +18,15 @@
  */
 import { checkModule, findExport, funcType, type FuncType, type ModuleInfo } from "../wasm/index.js";
 import type { KernelOptions } from "../kernel/options.js";
-import { callReactor, startReactor, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
-import { resolveLimits } from "./limits.js";
-import { prepareAndCompile, rewritesFor } from "./modules.js";
+import type { GuestOutcome, ReactorArg, ReactorValue, ResultKind } from "./guest.js";
+import type { SandboxLimits } from "./limits.js";
+import { WasmImage } from "./modules.js";
+import { InlineEngine } from "./inline.js";
+import { ReactorStartError } from "./engine.js";
 
-export interface ModuleCallOptions extends Omit<KernelOptions, "limits" | "io"> {
+export interface ModuleCallOptions extends Omit<KernelOptions, "limits" | "io" | "hostWork"> {
+  /** The call's limits (default: DEFAULT_LIMITS). */
+  limits?: SandboxLimits;
   /** Bytes (or text, as UTF-8) given to the export as its first two parameters (ptr, len). */
   input?: Uint8Array | string;
   /** The export's other parameters, in order. */
@@ -95,28 +99,23 @@ export function parseParams(t: FuncType, withInput: boolean, args: readonly stri
  */
 export async function callModule(bytes: Uint8Array, name: string, options: ModuleCallOptions = {}): Promise<ModuleCallResult> {
   const info = checkModule(bytes);
-  const { input, params = [], result = "value", extensions, trace, stdout, stderr, ...kernel } = options;
+  const { input, params = [], result = "value", limits, ...run } = options;
   planCall(info, name, input !== undefined, params.length);
-  const limits = resolveLimits({});
-  const prepared = prepareAndCompile(bytes, "inline", rewritesFor(limits, false));
-  const portable: PortableKernelOptions = { ...kernel, trace: trace !== undefined };
-  if (stdout !== undefined) portable.stdout = typeof stdout === "function" ? "stream" : stdout;
-  if (stderr !== undefined) portable.stderr = typeof stderr === "function" ? "stream" : stderr;
-  const hooks = {
-    localExtensions: extensions ?? {},
-    ...(trace ? { onTrace: trace } : {}),
-    onOutput: (s: "stdout" | "stderr", chunk: Uint8Array) => {
-      const spec = s === "stdout" ? stdout : stderr;
-      if (typeof spec === "function") spec(chunk);
-    },
-  };
-  const started = startReactor(prepared, portable, limits, hooks);
-  if (!started.guest) return started.outcome;
+  // The engine's inline placement: the same preparation, limits and ABI as everywhere.
+  const engine = new InlineEngine();
   try {
+    let reactor;
+    try {
+      reactor = await engine.reactor(new WasmImage(bytes, "once"), { ...run, ...(limits ? { limits } : {}) });
+    } catch (err) {
+      if (err instanceof ReactorStartError) return err.outcome;
+      throw err;
+    }
     const args: ReactorArg[] = input === undefined ? [...params] : [typeof input === "string" ? new TextEncoder().encode(input) : input, ...params];
-    const { value, outcome } = callReactor(started.guest, name, args, result);
+    const { value, outcome } = await reactor.call(name, args, { result });
+    await reactor.close();
     return value === undefined ? outcome : { ...outcome, value };
   } finally {
-    started.guest.kernel.close();
+    await engine.close();
   }
 }

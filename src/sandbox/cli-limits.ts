@@ -15,7 +15,7 @@
 import { Command, Option } from "commander";
 import { constants, fstatSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import type { RunFileOptions, RunResult } from "./instance.js";
+import type { RunFileOptions, RunResult } from "./inline.js";
 import { ExecutorPool } from "./executor-pool.js";
 import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type SandboxLimits } from "./limits.js";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../units.js";

@@ -18,21 +18,21 @@
  */
 import { availableParallelism } from "node:os";
 import { IoServer } from "../kernel/io-bridge.js";
-import { WasmError, WasmLimitError } from "../wasm/errors.js";
 import { ExecutorLostError, WORKER_LAUNCHER, type Body, type ExecutorHandle, type ExecutorLauncher, type Job, type Reply } from "./executor.js";
-import { setupFailure, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
-import { describeEnd, describeTableLimit, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
-import { imageOf, moduleKey, rewritesFor, WasmImage, type ModuleSource, type PreparedModule, type Rewrites } from "./modules.js";
+import type { GuestOutcome, PortableKernelOptions } from "./guest.js";
+import { resolveLimits, DEFAULT_LIMITS, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { ModuleCache, type ModuleSource, type PreparedModule } from "./modules.js";
 import { ModulePreparer, type PreparePlacement } from "./preparer.js";
 import type { ModuleLimits } from "../wasm/validate.js";
-import { prepareModule } from "../wasm/prepare.js";
-import { formatBacktrace, originalFrames, type FrameOrigin } from "../wasm/backtrace.js";
 import type { ModuleRef } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
-import { HostCallSessions, type PortableExtensions, type RunExtensions } from "./host-calls.js";
+import { HostCallSessions, type PortableExtensions } from "./host-calls.js";
 import { extensionModuleUrl } from "./extension-modules.js";
+import { lostOutcome, prepareFailure, ReactorStartError, type Engine, type RunOptions, type SandboxResult } from "./engine.js";
+import { ExecutorReactor } from "./executor-reactor.js";
 
 export { WasmImage, type ModuleSource } from "./modules.js";
+export { ReactorStartError, prepareFailure, type RunOptions, type SandboxResult, type CallOptions, type CallResult, type Reactor } from "./engine.js";
 
 export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
@@ -66,34 +66,6 @@ export interface ExecutorPoolOptions {
 
 export const DEFAULT_EXECUTOR_HEAP_MB = 512;
 
-export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
-  limits?: SandboxLimits;
-  /** Host extensions granted to the run and their providers (called on this thread, see host-calls.ts). */
-  extensions?: RunExtensions;
-  /**
-   * Started by a guest that is parked waiting for it (a service call): when
-   * no executor is idle, one more is spawned (up to `size * 2` extra) rather
-   * than waiting behind busy ones, which may be its own callers.
-   */
-  nested?: boolean;
-  /** Start from this snapshot instead of running from scratch (see ExecutorPool.snapshot). */
-  snapshot?: Snapshot;
-  /** Receives output chunks of streams given as "stream". */
-  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
-  /**
-   * Streamed output up to this many bytes is held in the executor and
-   * delivered with the result (one hand-off instead of a message per chunk);
-   * past it, what was held is sent and the rest streams. For callers that
-   * hold small outputs anyway (the gateway does); default 0: stream at once.
-   */
-  holdOutputBytes?: number;
-  /** Receives trace lines when `trace` is set. */
-  onTrace?: (line: string) => void;
-}
-
-/** How a sandboxed run ended (see GuestOutcome); `exitCode` is what a CLI should exit with. */
-export type SandboxResult = GuestOutcome;
-
 interface QueuedJob extends Job {
   stackSizeMb: number;
 }
@@ -101,7 +73,8 @@ interface QueuedJob extends Job {
 let nextInstanceId = 1;
 let nextSnapshotId = 1;
 
-export class ExecutorPool {
+export class ExecutorPool implements Engine {
+  readonly placement = "executor" as const;
   readonly size: number;
   readonly defaults: ResolvedLimits;
   /** Where the executors live: `launcher.tier` is "isolate" (worker threads), "process" or "gvisor". */
@@ -113,16 +86,10 @@ export class ExecutorPool {
   private readonly extensionModules: string[];
   private readonly executors: ExecutorHandle[] = [];
   private readonly queue: QueuedJob[] = [];
-  private readonly modules = new Map<string, Promise<PreparedModule>>();
-  /** The compiled ones among `modules`: a run can take them without waiting on a promise. */
-  private readonly compiled = new Map<string, PreparedModule>();
-  /** How each cached module was prepared, to map a trap's frames back to the original module (made at its first trap). */
-  private readonly sources = new Map<string, { bytes: Uint8Array; rewrites: Rewrites; origin?: FrameOrigin }>();
-  private readonly maxModules: number;
+  private readonly modules: ModuleCache;
   private readonly extraIdleMs: number;
   readonly executorHeapMb: number;
   private readonly preparer: ModulePreparer;
-  private readonly moduleLimits: Partial<ModuleLimits> | undefined;
   /** Executors ended (deadline, heap, crash) whose thread has not stopped yet. */
   private readonly lingering = new Set<ExecutorHandle>();
   private closed = false;
@@ -130,22 +97,22 @@ export class ExecutorPool {
   /** Executors in a row that died before they were ready. */
   private bootFailures = 0;
   /** Counters for `stats()`. */
-  private counters = { compiled: 0, cacheHits: 0, replaced: 0, deadlineKills: 0, heapKills: 0, runs: 0 };
+  private counters = { replaced: 0, deadlineKills: 0, heapKills: 0, runs: 0 };
 
   constructor(options: ExecutorPoolOptions = {}) {
     this.size = Math.max(1, Math.floor(options.size ?? availableParallelism()));
     this.defaults = resolveLimits(options.limits ?? {}, DEFAULT_LIMITS);
-    this.maxModules = options.maxModules ?? 256;
     this.extraIdleMs = options.extraIdleMs ?? 5000;
     this.extensionModules = (options.extensionModules ?? []).map(extensionModuleUrl);
     this.io.hostCalls = this.hostCalls.handler;
+    this.launcher = options.launcher ?? WORKER_LAUNCHER;
     this.preparer = new ModulePreparer(options.prepare ?? "worker");
-    this.moduleLimits = options.moduleLimits;
+    // Out-of-process executors compile the module again, inside their wall: they need its rewritten bytes.
+    this.modules = new ModuleCache(this.preparer, options.maxModules ?? 256, options.moduleLimits, (key) => this.forget(key), this.launcher.needsModuleBytes);
     this.executorHeapMb = options.executorHeapMb ?? DEFAULT_EXECUTOR_HEAP_MB;
     if (!Number.isSafeInteger(this.executorHeapMb) || this.executorHeapMb < 16) {
       throw new RangeError(`executorHeapMb must be an integer of at least 16 (MiB), got ${options.executorHeapMb}`);
     }
-    this.launcher = options.launcher ?? WORKER_LAUNCHER;
     for (let i = 0; i < this.size; i++) this.spawn(this.defaults.stackSizeMb, false);
   }
 
@@ -154,7 +121,7 @@ export class ExecutorPool {
     return resolveLimits(overrides ?? {}, this.defaults);
   }
 
-  stats(): { executors: number; ready: number; busy: number; queued: number; modules: number; lingering: number } & ExecutorPool["counters"] {
+  stats(): { executors: number; ready: number; busy: number; queued: number; modules: number; lingering: number; compiled: number; cacheHits: number } & ExecutorPool["counters"] {
     return {
       executors: this.executors.length,
       lingering: this.lingering.size,
@@ -162,6 +129,7 @@ export class ExecutorPool {
       busy: this.executors.filter((e) => e.busy).length,
       queued: this.queue.length + this.executors.reduce((n, e) => n + e.pinned.length, 0),
       modules: this.modules.size,
+      ...this.modules.counters,
       ...this.counters,
     };
   }
@@ -177,81 +145,27 @@ export class ExecutorPool {
   // ---- modules -------------------------------------------------------------
 
   /**
-   * Checks, rewrites and compiles a module for the given limits, once: later
-   * calls with the same bytes and the same rewrites get the cached result.
-   * Throws WasmError (invalid module, or a memory minimum above the limit).
+   * Checks, rewrites and compiles a module for the given limits, once (on the
+   * preparer's thread): later calls with the same bytes and the same
+   * rewrites get the cached result. Rejects with a WasmError (invalid
+   * module, or above a memory or table limit).
    */
   prepare(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): Promise<PreparedModule> {
-    const image = imageOf(source);
-    const rewrites = rewritesFor(limits, forSnapshot);
-    const key = moduleKey(image, rewrites);
-    const hit = this.modules.get(key);
-    if (hit) {
-      this.touch(key, hit);
-      return hit;
-    }
-    this.sources.set(key, { bytes: image.bytes, rewrites });
-    // Out-of-process executors compile the module again, inside their wall: they need its rewritten bytes.
-    const p = this.preparer.prepare(image.bytes, key, rewrites, this.moduleLimits, this.launcher.needsModuleBytes).then((m) => {
-      this.counters.compiled++;
-      return m;
-    });
-    this.modules.set(key, p);
-    p.then(
-      (m) => {
-        if (this.modules.get(key) === p) this.compiled.set(key, m);
-      },
-      () => {
-        if (this.modules.get(key) === p) this.modules.delete(key);
-      },
-    );
-    while (this.modules.size > this.maxModules) this.forget(this.modules.keys().next().value!);
-    return p;
+    return this.modules.get(source, limits, forSnapshot);
   }
 
   /** Whether the module is prepared (or being prepared) for these limits already. */
   isPrepared(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): boolean {
-    return this.modules.has(moduleKey(imageOf(source), rewritesFor(limits, forSnapshot)));
+    return this.modules.has(source, limits, forSnapshot);
   }
 
-  /** `prepare` without waiting: the module when it is compiled and cached already. */
-  private preparedNow(source: ModuleSource, limits: ResolvedLimits, forSnapshot: boolean): PreparedModule | undefined {
-    if (!(source instanceof WasmImage)) return undefined;
-    const key = moduleKey(source, rewritesFor(limits, forSnapshot));
-    const m = this.compiled.get(key);
-    if (m) this.touch(key, this.modules.get(key)!);
-    return m;
-  }
-
-  private touch(key: string, entry: Promise<PreparedModule>): void {
-    this.counters.cacheHits++;
-    // Most recently used last.
-    this.modules.delete(key);
-    this.modules.set(key, entry);
-  }
-
-  /**
-   * @internal A trap's frames in the original module's offsets (what wasm-objdump shows on the
-   * user's file) and, when it carries DWARF, with source lines. The origin of the rewritten code is
-   * worked out at the module's first trap, by preparing it again with `origin` (traps are rare;
-   * executors never carry it).
-   */
+  /** @internal A trap's frames in the original module's offsets, with source lines from DWARF (ModuleCache.inOriginal). */
   inOriginal(outcome: GuestOutcome, key: string): GuestOutcome {
-    const src = this.sources.get(key);
-    if (!outcome.trap || !src) return outcome;
-    try {
-      src.origin ??= prepareModule(src.bytes, { ...src.rewrites, ...(this.moduleLimits ? { moduleLimits: this.moduleLimits } : {}), origin: true }).origin!;
-    } catch {
-      return outcome; // it was prepared once already; nothing better to say than the frames as they are
-    }
-    const frames = originalFrames(outcome.trap.frames, src.origin);
-    return { ...outcome, trap: { ...outcome.trap, frames, backtrace: formatBacktrace(frames) } };
+    return this.modules.inOriginal(outcome, key);
   }
 
+  /** A module dropped from the cache: executors that hold it let it go. */
   private forget(key: string): void {
-    this.modules.delete(key);
-    this.compiled.delete(key);
-    this.sources.delete(key);
     for (const ex of this.executors) {
       if (!ex.modules.delete(key)) continue;
       this.submitTo(ex, () => ({ op: "forget", key }), Infinity).catch(() => {});
@@ -277,7 +191,7 @@ export class ExecutorPool {
     // Most runs take the pool's limits: resolved once, never mutated.
     const limits = options.limits === undefined ? this.defaults : this.limits(options.limits);
     const { snapshot, onOutput, onTrace, holdOutputBytes, limits: _l, extensions, nested, ...rest } = options;
-    let prepared = this.preparedNow(source, limits, snapshot !== undefined);
+    let prepared = this.modules.now(source, limits, snapshot !== undefined);
     if (!prepared) {
       try {
         prepared = await this.prepare(source, limits, snapshot !== undefined);
@@ -311,7 +225,7 @@ export class ExecutorPool {
       );
       return this.inOriginal(reply.outcome!, module.key);
     } catch (err) {
-      return lostOutcome(err, limits, started);
+      return lostOutcome(err, limits, started, err instanceof ExecutorLostError);
     } finally {
       this.hostCalls.close(session);
     }
@@ -347,7 +261,7 @@ export class ExecutorPool {
    * ReactorStartError when it cannot start (invalid module, link error, its
    * initializer trapped or hit a limit).
    */
-  async reactor(source: ModuleSource, options: RunOptions = {}): Promise<Reactor> {
+  async reactor(source: ModuleSource, options: RunOptions = {}): Promise<ExecutorReactor> {
     const limits = this.limits(options.limits);
     const started = performance.now();
     let prepared: PreparedModule;
@@ -356,7 +270,7 @@ export class ExecutorPool {
     } catch (err) {
       throw new ReactorStartError(prepareFailure(err, limits, started));
     }
-    const r = new Reactor(this, prepared, options, limits);
+    const r = new ExecutorReactor(this, prepared, options, limits);
     try {
       await r.start();
     } catch (err) {
@@ -523,158 +437,4 @@ export class ExecutorPool {
     await this.preparer.close();
     await this.io.close();
   }
-}
-
-export class ReactorStartError extends Error {
-  constructor(readonly outcome: GuestOutcome) {
-    super(`the reactor could not start: ${outcome.message}`);
-    this.name = "ReactorStartError";
-  }
-}
-
-export interface CallOptions {
-  /** How to read the result: the raw wasm value, or bytes from an i64 (ptr << 32 | len). */
-  result?: ResultKind;
-  /** Limits of this call (fuel, timeoutMs); memory and stack are the reactor's. */
-  limits?: Pick<SandboxLimits, "fuel" | "timeoutMs">;
-}
-
-export interface CallResult {
-  value: ReactorValue;
-  outcome: GuestOutcome;
-}
-
-/**
- * A warm reactor instance living in one executor. Calls run one at a time
- * (in the order made). When a call traps or hits a limit, or the executor is
- * lost (another instance's deadline terminated it), the instance is gone: the
- * next call transparently starts a fresh one (from the snapshot when the
- * reactor has one) and `restarts` counts it. Calls queued behind a lost
- * executor had not started and are retried on the fresh instance.
- */
-export class Reactor {
-  private executor: ExecutorHandle | undefined;
-  private instanceId = 0;
-  private chain: Promise<unknown> = Promise.resolve();
-  /** The extension session of this reactor's instances (one for its lifetime, restarts included). */
-  private readonly session: PortableExtensions | undefined;
-  /** Fresh instances started after the first one. */
-  restarts = -1;
-  closed = false;
-
-  constructor(
-    private readonly pool: ExecutorPool,
-    readonly prepared: PreparedModule,
-    private readonly options: RunOptions,
-    readonly limits: ResolvedLimits,
-  ) {
-    this.session = options.extensions ? pool.hostCalls.open(options.extensions) : undefined;
-  }
-
-  /** The executor the live instance is on (undefined when none is live). */
-  get executorId(): number | undefined {
-    return this.live ? this.executor!.id : undefined;
-  }
-
-  /** Whether the instance is live now (false after a trap, a limit or a lost executor). */
-  get live(): boolean {
-    return this.executor !== undefined && this.executor.alive && this.executor.instances.has(this.instanceId);
-  }
-
-  /** @internal */
-  async start(): Promise<GuestOutcome> {
-    const { executor, instanceId, outcome } = await this.pool.startInstance(this.prepared, this.options, this.limits, this.session);
-    if (outcome.reason !== "exit") throw new ReactorStartError(outcome);
-    this.executor = executor;
-    this.instanceId = instanceId;
-    this.restarts++;
-    return outcome;
-  }
-
-  /** Calls an exported function (see the call ABI in guest.ts). Never rejects for what the guest does: see `outcome`. */
-  call(name: string, args: readonly ReactorArg[] = [], options: CallOptions = {}): Promise<CallResult> {
-    const run = this.chain.then(() => this.callNow(name, args, options));
-    this.chain = run.catch(() => {});
-    return run;
-  }
-
-  private async callNow(name: string, args: readonly ReactorArg[], options: CallOptions): Promise<CallResult> {
-    if (this.closed) throw new Error("the reactor is closed");
-    const limits = resolveLimits({ ...options.limits }, this.limits);
-    const started = performance.now();
-    for (let attempt = 0; ; attempt++) {
-      if (!this.live) {
-        try {
-          await this.start();
-        } catch (err) {
-          // A fresh instance could not start (its initializer trapped, say): that is this call's outcome.
-          if (err instanceof ReactorStartError) return { value: undefined, outcome: err.outcome };
-          return { value: undefined, outcome: lostOutcome(err, limits, started) };
-        }
-      }
-      const ex = this.executor!;
-      const id = this.instanceId;
-      try {
-        const reply = await this.pool.submitTo(
-          ex,
-          () => ({ op: "call", instanceId: id, name, args: [...args], result: options.result ?? "value", limits }),
-          limits.timeoutMs,
-          { limits, ...(this.options.onTrace ? { onTrace: this.options.onTrace } : {}) },
-        );
-        const outcome = this.pool.inOriginal(reply.outcome!, this.prepared.key);
-        if (outcome.reason !== "exit" || !ex.alive) ex.instances.delete(id);
-        return { value: reply.value, outcome };
-      } catch (err) {
-        // Lost before it started: nothing ran, so trying again on a fresh instance is safe.
-        if (err instanceof ExecutorLostError && !err.started && attempt < 2) continue;
-        ex.instances.delete(id);
-        return { value: undefined, outcome: lostOutcome(err, limits, started) };
-      }
-    }
-  }
-
-  /** Drops the instance; later calls fail. */
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    this.pool.hostCalls.close(this.session);
-    const ex = this.executor;
-    if (ex && this.live) {
-      ex.instances.delete(this.instanceId);
-      const id = this.instanceId;
-      await this.pool.submitTo(ex, () => ({ op: "drop", instanceId: id }), Infinity).catch(() => {});
-    }
-  }
-}
-
-/** The outcome of a run whose module could not be prepared (invalid, or above a memory or table limit). */
-export function prepareFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
-  if (err instanceof WasmLimitError && (err.limit === "maxMemoryPages" || err.limit === "maxTableElements")) {
-    const o = setupFailure(err, limits, started);
-    const message = err.limit === "maxTableElements" ? describeTableLimit(limits, err.message) : describeEnd("memory_limit", limits, err.message);
-    return { ...o, reason: "memory_limit", exitCode: EXIT_CODES.memory_limit, message };
-  }
-  if (err instanceof WasmError) {
-    const o = setupFailure(err, limits, started);
-    return { ...o, reason: "invalid_module", exitCode: EXIT_CODES.invalid_module, message: describeEnd("invalid_module", limits, err.message) };
-  }
-  return setupFailure(err, limits, started);
-}
-
-function lostOutcome(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
-  const e = err instanceof Error ? err : new Error(String(err));
-  // A sandboxed executor refuses a grant its wall was not built with (tiers/process-executor.ts): the guest cannot be linked as asked.
-  const reason: EndReason = err instanceof ExecutorLostError ? "executor_lost" : e.name === "SandboxRefusal" ? "link_error" : "host_fault";
-  return {
-    reason,
-    exitCode: EXIT_CODES[reason],
-    message: describeEnd(reason, limits, e.message),
-    stdout: new Uint8Array(0),
-    stderr: new Uint8Array(0),
-    memoryBytes: 0,
-    calls: {},
-    denied: {},
-    durationUs: Math.round((performance.now() - started) * 1000),
-    ...(reason === "link_error" ? {} : { hostFault: e.message }),
-  };
 }

@@ -1,18 +1,20 @@
 /**
- * What an executor does with one guest: instantiate a prepared module with a
- * fresh kernel, apply the per-run limits (fuel, snapshot), run it, and turn
- * however it ended into an outcome with a named reason. It runs inside the
- * executor's worker thread; it is plain synchronous code, so tests can also
- * call it directly on the main thread.
+ * The engine: the one way a guest runs. Instantiate a prepared module
+ * (modules.ts) with a fresh kernel, apply the per-run limits (fuel, snapshot),
+ * run it guarded, and turn however it ended into an outcome with a named
+ * reason. Plain synchronous code; *where* it runs is a placement: inside an
+ * executor's worker thread (executor-worker.ts) or inline on the calling
+ * thread (inline.ts, which supplies a deadline guard). Same limits, same
+ * outcome, same reactor ABI (reactor-abi.ts) either way.
  */
 import type { KernelOptions, OutputSpec } from "../kernel/options.js";
 import { InstanceLimitError, KernelFault, LinkError, ProcExit } from "../kernel/errors.js";
 import { Kernel } from "../kernel/kernel.js";
 import { remoteProviders, type Extension, type HostCalls } from "../kernel/extensions.js";
 import type { PortableExtensions } from "./host-calls.js";
-import { describeTrap, formatBacktrace, type WasmFrame } from "../wasm/backtrace.js";
+import { describeTrap, formatBacktrace, type TrapReason, type WasmFrame } from "../wasm/backtrace.js";
 import { consumeFuel, isFuelExhausted, remainingFuel, setFuel } from "../wasm/fuel.js";
-import type { RunResult, TrapReport } from "./instance.js";
+import { callExport, ReactorAbiError, type ReactorArg, type ReactorValue, type ResultKind } from "./reactor-abi.js";
 import { describeEnd, describeTableLimit, EXIT_CODES, type EndReason, type ResolvedLimits } from "./limits.js";
 import { growRefused, resetGrowFailed } from "../wasm/grow-hook.js";
 import { RECYCLED_MEMORY_MODULE, RECYCLED_MEMORY_NAME } from "../wasm/memory-import.js";
@@ -21,14 +23,38 @@ import type { PreparedModule } from "./modules.js";
 import { copyMemory, initializerOf, restoreSnapshot, snapshotTables, type Snapshot } from "./snapshot.js";
 
 export type { PreparedModule } from "./modules.js";
+export { ALLOC_EXPORT, FREE_EXPORT, type ReactorArg, type ReactorValue, type ResultKind } from "./reactor-abi.js";
+
+/** A trap, for people: what it was and where (wasm frames with names). */
+export interface TrapReport {
+  reason: TrapReason;
+  /** One line: "integer divide by zero". */
+  message: string;
+  /** Wasm frames, innermost first, with names from the name section. */
+  frames: WasmFrame[];
+  /** The frames formatted wasmtime-style, one per line. */
+  backtrace: string;
+}
 
 /**
- * How a run (or one reactor call) ended: the in-process RunResult (same
- * reasons, exit codes and trap report) plus what the sandbox measures.
+ * How a run (or one reactor call) ended, wherever it ran: the one outcome of
+ * the engine (`RunResult` and `SandboxResult` are its other names).
  */
-export interface GuestOutcome extends RunResult {
+export interface GuestOutcome {
+  /** `exit` for a normal end (see exitCode), else why the sandbox ended it (limits.ts's EndReason). */
   reason: EndReason;
+  /** The guest's exit code (proc_exit, 0 when _start returned), or the sandbox's code for the reason (EXIT_CODES). */
+  exitCode: number;
+  /** One line for people. */
   message: string;
+  /** What the guest wrote to streams given as "buffer" (empty otherwise). */
+  stdout: Uint8Array;
+  stderr: Uint8Array;
+  trap?: TrapReport;
+  /** Host calls made, by name. */
+  calls: Record<string, number>;
+  /** Calls to ungranted host functions answered ENOTCAPABLE, by name. */
+  denied: Record<string, number>;
   /** Instructions metered, when the module was (deterministic for the same input). */
   fuelConsumed?: bigint;
   /** Linear memory size at the end, in bytes. */
@@ -67,6 +93,13 @@ export interface GuestHooks {
   extensions?: readonly Extension<any, any>[];
   /** A guest on the providers' own thread (callModule): the kernel's extension options as given, providers called directly. */
   localExtensions?: KernelOptions["extensions"];
+  /**
+   * Runs each stretch of guest code (instantiation with its start function,
+   * `_start`, a reactor call) so that it can be stopped at the run's deadline:
+   * throws InstanceLimitError("deadline_exceeded") when it is. The inline
+   * placement's watchdog; an executor needs none (its thread is ended).
+   */
+  guard?: <T>(fn: () => T) => T;
 }
 
 /** A live instance with its kernel: a command before `_start`, or a warm reactor. */
@@ -81,6 +114,8 @@ export interface LiveGuest {
   ended?: EndReason;
   /** The fuel global already holds this run's budget, less what a deferred start function used. */
   fuelPrimed?: boolean;
+  /** The placement's deadline guard (GuestHooks.guard), for each call into the guest. */
+  guard?: <T>(fn: () => T) => T;
 }
 
 interface Collected {
@@ -175,7 +210,9 @@ export function instantiate(
       (imports[req.module] ??= {})[req.name] = mem;
       importedMemory ??= mem;
     }
-    const instance = new WebAssembly.Instance(prepared.module, imports);
+    const guard = hooks.guard ?? ((fn) => fn());
+    // A start section runs inside `new Instance` (unmetered modules): it is guest code too.
+    const instance = guard(() => new WebAssembly.Instance(prepared.module, imports));
     if (prepared.metered) metered = instance;
     const exported = instance.exports["memory"];
     // A memory a granted extension provided (env.memory) is already bound to the kernel.
@@ -186,7 +223,7 @@ export function instantiate(
       setFuel(instance, limits.fuel ?? 0n);
       fuelPrimed = true;
       try {
-        (instance.exports[prepared.startExport] as () => void)();
+        guard(() => (instance.exports[prepared.startExport!] as () => void)());
       } catch (err) {
         if (isFuelExhausted(instance)) throw new InstanceLimitError("fuel_exhausted", "fuel exhausted in the start function");
         throw err;
@@ -196,10 +233,30 @@ export function instantiate(
       if (!memory) throw new Error("cannot restore a snapshot into an instance without memory");
       restoreSnapshot(snapshot, memory, instance.exports);
     }
-    return { prepared, kernel, instance, memory, limits, out, fuelPrimed };
+    return { prepared, kernel, instance, memory, limits, out, fuelPrimed, guard: hooks.guard };
   } catch (err) {
+    const exited = err instanceof ProcExit ? new ExitedAtStart(err.code, kernel, out) : undefined;
     kernel.close();
-    throw err;
+    throw exited ?? err;
+  }
+}
+
+/** The start function called proc_exit: the run is over before `_start`, with that code. */
+class ExitedAtStart extends Error {
+  readonly calls: Record<string, number>;
+  readonly denied: Record<string, number>;
+  readonly stdout: Uint8Array;
+  readonly stderr: Uint8Array;
+  constructor(
+    readonly code: number,
+    kernel: Kernel,
+    out: Collected,
+  ) {
+    super(`exited with ${code} in the start function`);
+    this.calls = kernel.callCounts();
+    this.denied = kernel.deniedCounts();
+    this.stdout = concat(out.stdout);
+    this.stderr = concat(out.stderr);
   }
 }
 
@@ -215,7 +272,7 @@ export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): {
   let value: T | undefined;
   let c: Classified = { reason: "exit", exitCode: 0 };
   try {
-    value = fn();
+    value = guest.guard ? guest.guard(fn) : fn();
   } catch (err) {
     c = classify(err, guest);
   }
@@ -282,6 +339,13 @@ function classify(err: unknown, guest: LiveGuest): Classified {
   }
   if (err instanceof InstanceLimitError) return { reason: err.reason, exitCode: EXIT_CODES[err.reason], detail: err.message };
   if (err instanceof LinkError) return { reason: "link_error", exitCode: EXIT_CODES.link_error, detail: err.message };
+  if (err instanceof ReactorAbiError) {
+    // The guest broke the call ABI (its allocator failed, say): its fault, a trap; after a refused grow, that limit.
+    const refused = refusedGrow(guest);
+    if (refused) return atLimit(guest, refused, `then broke the call ABI: ${err.message}`);
+    const trap: TrapReport = { reason: "abi_violation", message: err.message, frames: [], backtrace: "" };
+    return { reason: "trap", exitCode: EXIT_CODES.trap, trap, detail: err.message };
+  }
   if (err instanceof KernelFault) return { reason: "host_fault", exitCode: EXIT_CODES.host_fault, hostFault: err.message, detail: err.message };
   if (err instanceof WebAssembly.RuntimeError || (err instanceof RangeError && /call stack size exceeded/i.test(err.message))) {
     const trap = trapReport(err, guest);
@@ -341,8 +405,12 @@ export function recycle(guest: LiveGuest, hooks: GuestHooks): void {
   else give();
 }
 
-/** An outcome for a run that never reached the guest's code. */
+/** An outcome for a run that never reached the guest's code (or ended in its start function). */
 export function setupFailure(err: unknown, limits: ResolvedLimits, started: number): GuestOutcome {
+  if (err instanceof ExitedAtStart) {
+    const { code, calls, denied, stdout, stderr } = err;
+    return { reason: "exit", exitCode: code, message: describeEnd("exit", limits, `with code ${code}`), stdout, stderr, memoryBytes: 0, calls, denied, durationUs: Math.round((now() - started) * 1000) };
+  }
   const e = err instanceof Error ? err : new Error(String(err));
   let reason: EndReason;
   let hostFault: string | undefined;
@@ -377,28 +445,7 @@ export function setupFailure(err: unknown, limits: ResolvedLimits, started: numb
   return out;
 }
 
-// ---- reactors -----------------------------------------------------------------
-
-/**
- * The reactor call ABI.
- *
- * Arguments: a `number` is passed as is (V8 converts it to the parameter's
- * i32/f32/f64 type), a `bigint` for an i64 parameter. A `Uint8Array` takes
- * TWO parameters, (ptr: i32, len: i32): the host calls the guest's exported
- * `uniwasm_alloc(len) -> ptr`, copies the bytes there, and calls
- * `uniwasm_free(ptr)` after the call returns.
- *
- * Results: by default the wasm result as is (number, bigint for i64,
- * undefined for none). With `result: "bytes"` the function must return an
- * i64 `(ptr << 32) | len`: the host copies those bytes out, then calls
- * `uniwasm_free(ptr)` (so the guest allocates its result with its allocator).
- */
-export type ReactorArg = number | bigint | Uint8Array;
-export type ReactorValue = number | bigint | Uint8Array | undefined;
-export type ResultKind = "value" | "bytes";
-
-export const ALLOC_EXPORT = "uniwasm_alloc";
-export const FREE_EXPORT = "uniwasm_free";
+// ---- reactors (the call ABI is reactor-abi.ts) ---------------------------------
 
 /** Creates a warm reactor: instantiated, then `_initialize` (or restored from a snapshot). */
 export function startReactor(
@@ -422,91 +469,15 @@ export function startReactor(
   return { outcome };
 }
 
-/** Calls one export of a warm reactor with the call ABI above. */
+/** Calls one export of a warm reactor with the call ABI (reactor-abi.ts). */
 export function callReactor(guest: LiveGuest, name: string, args: readonly ReactorArg[], result: ResultKind = "value"): { value?: ReactorValue; outcome: GuestOutcome } {
   const started = now();
-  const fn = guest.instance.exports[name];
-  if (typeof fn !== "function") {
+  if (typeof guest.instance.exports[name] !== "function") {
     return { outcome: setupFailure(new LinkError(`the reactor has no exported function "${name}"`), guest.limits, started) };
   }
-  const exports = guest.instance.exports;
-  const toFree: number[] = [];
-  const { value, outcome } = runGuarded(
-    guest,
-    () => {
-      const wasmArgs: (number | bigint)[] = [];
-      let next = -1; // where the next input goes when the guest has no allocator
-      for (const a of args) {
-        if (a instanceof Uint8Array) {
-          let ptr: number;
-          if (typeof exports[ALLOC_EXPORT] === "function") {
-            ptr = allocate(exports, a.length);
-            toFree.push(ptr);
-          } else {
-            ptr = next >= 0 ? next : inputBase(guest, name);
-            next = align16(ptr + a.length);
-            ensureMemory(guest, ptr + a.length);
-          }
-          new Uint8Array(guest.memory!.buffer).set(a, ptr);
-          wasmArgs.push(ptr, a.length);
-        } else wasmArgs.push(a);
-      }
-      const raw = (fn as (...a: (number | bigint)[]) => unknown)(...wasmArgs);
-      let ret: ReactorValue = raw as ReactorValue;
-      if (result === "bytes") {
-        if (typeof raw !== "bigint") throw new TypeError(`"${name}" must return an i64 (ptr << 32 | len) for a bytes result`);
-        const ptr = Number((raw >> 32n) & 0xffffffffn);
-        const len = Number(raw & 0xffffffffn);
-        const mem = new Uint8Array(guest.memory!.buffer);
-        if (ptr + len > mem.length) throw new RangeError(`"${name}" returned bytes [${ptr}, +${len}) outside its memory of ${mem.length} bytes`);
-        ret = mem.slice(ptr, ptr + len);
-        toFree.push(ptr);
-      }
-      const free = exports[FREE_EXPORT];
-      if (typeof free === "function") for (const p of toFree) (free as (p: number) => void)(p);
-      return ret;
-    },
-    started,
-  );
+  const target = { exports: guest.instance.exports, memory: guest.memory, dataEnd: guest.prepared.dataEnd };
+  const { value, outcome } = runGuarded(guest, () => callExport(target, name, args, result), started);
   return value === undefined ? { outcome } : { value, outcome };
-}
-
-const align16 = (n: number): number => (n + 15) & ~15;
-
-/**
- * Where a guest without an allocator gets its input: past its static data
- * (its exported `__heap_base` when it has one, else the end of its data
- * segments), 16-byte aligned. The plugin calling convention, docs/extensions.md.
- */
-function inputBase(guest: LiveGuest, name: string): number {
-  if (!guest.memory) throw new LinkError(`"${name}" takes bytes, but the module has no memory to put them in`);
-  const heap = guest.instance.exports["__heap_base"];
-  if (heap instanceof WebAssembly.Global && typeof heap.value === "number") return align16(heap.value >>> 0);
-  if (guest.prepared.dataEnd === undefined) {
-    throw new LinkError(`"${name}" takes bytes, but the module exports no "${ALLOC_EXPORT}(len) -> ptr" and its data's end is not constant (export __heap_base)`);
-  }
-  return align16(guest.prepared.dataEnd);
-}
-
-/** Grows the guest's memory to hold `end` bytes; past its maximum that is the memory limit. */
-function ensureMemory(guest: LiveGuest, end: number): void {
-  const memory = guest.memory!;
-  const have = memory.buffer.byteLength;
-  if (end <= have) return;
-  const pages = Math.ceil((end - have) / 65536);
-  try {
-    memory.grow(pages);
-  } catch {
-    throw new InstanceLimitError("memory_limit", `the call's input needs ${Math.ceil(end / 65536)} pages, above the memory's maximum`);
-  }
-}
-
-function allocate(exports: WebAssembly.Exports, len: number): number {
-  const alloc = exports[ALLOC_EXPORT];
-  if (typeof alloc !== "function") throw new TypeError(`a bytes argument needs the guest to export "${ALLOC_EXPORT}(len) -> ptr"`);
-  const ptr = (alloc as (n: number) => number)(len) >>> 0;
-  if (ptr === 0 && len > 0) throw new RangeError(`${ALLOC_EXPORT}(${len}) returned 0`);
-  return ptr;
 }
 
 // ---- snapshot capture (runs in an executor too) ---------------------------------

@@ -1,8 +1,13 @@
-/** The sandbox layer's public API (executors, limits, reactors, snapshots); the in-process runner is exported from ./instance.js. */
-export { ExecutorPool, WasmImage, Reactor, ReactorStartError, type ExecutorPoolOptions, type RunOptions, type SandboxResult, type ModuleSource, type CallOptions, type CallResult } from "./executor-pool.js";
+/** The sandbox layer's public API: the engine and its placements, limits, reactors, snapshots (runModule & co. are exported from src/index.ts). */
+export { ReactorStartError, type Engine, type Placement, type Reactor, type RunOptions, type SandboxResult, type CallOptions, type CallResult } from "./engine.js";
+export { ExecutorPool, DEFAULT_EXECUTOR_HEAP_MB, type ExecutorPoolOptions } from "./executor-pool.js";
+export { ExecutorReactor } from "./executor-reactor.js";
+export { WasmImage, type ModuleSource, type PreparedModule, type PrepareCost } from "./modules.js";
+export type { PreparePlacement } from "./preparer.js";
 export { InstancePool, type InstancePoolOptions } from "./instance-pool.js";
 export { ExecutorLostError } from "./executor.js";
-export { ALLOC_EXPORT, FREE_EXPORT, type GuestOutcome, type PortableKernelOptions, type ReactorArg, type ReactorValue, type ResultKind } from "./guest.js";
+export { type GuestOutcome, type TrapReport, type PortableKernelOptions } from "./guest.js";
+export { ALLOC_EXPORT, FREE_EXPORT, HTTP_HANDLE_EXPORT, ReactorAbiError, type ReactorArg, type ReactorValue, type ResultKind } from "./reactor-abi.js";
 export {
   DEFAULT_LIMITS, EXIT_CODES, LIMIT_REASONS, LimitOptionError, resolveLimits, describeEnd, MAX_TABLE_ELEMENTS,
   type SandboxLimits, type ResolvedLimits, type EndReason,

@@ -8,6 +8,8 @@ import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import { prepareModule, type PreparedWasm } from "../wasm/prepare.js";
 import { readModuleInfo } from "../wasm/reader.js";
+import { formatBacktrace, originalFrames, type FrameOrigin } from "../wasm/backtrace.js";
+import type { GuestOutcome } from "./guest.js";
 import { toCompileError } from "../wasm/validate.js";
 import type { ModuleLimits } from "../wasm/validate.js";
 import type { ResolvedLimits } from "./limits.js";
@@ -127,5 +129,128 @@ export function threadCpuMs(): number | undefined {
     return ms !== undefined && Number.isFinite(ms) ? ms : undefined;
   } catch {
     return undefined;
+  }
+}
+
+/**
+ * Prepared modules by key, least recently used dropped past `max`: what both
+ * placements keep. `onForget` hears of each dropped key (the pool tells its
+ * executors to let go of the module).
+ */
+export class ModuleCache {
+  private readonly modules = new Map<string, Promise<PreparedModule>>();
+  /** How each cached module was prepared, to map a trap's frames back to the original module (made at its first trap). */
+  private readonly sources = new Map<string, { bytes: Uint8Array; rewrites: Rewrites; origin?: FrameOrigin }>();
+  /** The compiled ones among `modules`: a run can take them without waiting on a promise. */
+  private readonly compiled = new Map<string, PreparedModule>();
+  readonly counters = { compiled: 0, cacheHits: 0 };
+
+  constructor(
+    private readonly preparer: { prepare(bytes: Uint8Array, key: string, rewrites: Rewrites, moduleLimits?: Partial<ModuleLimits>, keepBytes?: boolean): Promise<PreparedModule> },
+    private readonly max = 256,
+    private readonly moduleLimits?: Partial<ModuleLimits>,
+    private readonly onForget?: (key: string) => void,
+    /** Keep the rewritten bytes of each module (PreparedModule.wire): executors in other processes compile them again. */
+    private readonly keepBytes = false,
+  ) {}
+
+  get size(): number {
+    return this.modules.size;
+  }
+
+  /**
+   * Checks, rewrites and compiles a module for the given limits, once: later
+   * calls with the same bytes and the same rewrites get the cached result.
+   * Rejects with a WasmError (invalid module, above a memory or table limit).
+   */
+  get(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): Promise<PreparedModule> {
+    const image = imageOf(source);
+    const rewrites = rewritesFor(limits, forSnapshot);
+    const key = moduleKey(image, rewrites);
+    const hit = this.modules.get(key);
+    if (hit) {
+      this.touch(key, hit);
+      return hit;
+    }
+    this.sources.set(key, { bytes: image.bytes, rewrites });
+    const p = this.preparer.prepare(image.bytes, key, rewrites, this.moduleLimits, this.keepBytes);
+    this.modules.set(key, p);
+    p.then(
+      (m) => {
+        this.counters.compiled++;
+        if (this.modules.get(key) === p) this.compiled.set(key, m);
+      },
+      () => {
+        if (this.modules.get(key) === p) this.modules.delete(key);
+      },
+    );
+    while (this.modules.size > this.max) this.forget(this.modules.keys().next().value!);
+    return p;
+  }
+
+  /** `get` on this thread, synchronously (cached the same way). Throws a WasmError. */
+  getSync(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): PreparedModule {
+    const image = imageOf(source);
+    const rewrites = rewritesFor(limits, forSnapshot);
+    const key = moduleKey(image, rewrites);
+    const hit = this.compiled.get(key);
+    if (hit) {
+      this.touch(key, this.modules.get(key)!);
+      return hit;
+    }
+    const m = prepareAndCompile(image.bytes, key, rewrites, this.moduleLimits, this.keepBytes);
+    this.counters.compiled++;
+    this.sources.set(key, { bytes: image.bytes, rewrites });
+    this.modules.set(key, Promise.resolve(m));
+    this.compiled.set(key, m);
+    while (this.modules.size > this.max) this.forget(this.modules.keys().next().value!);
+    return m;
+  }
+
+  /**
+   * A trap's frames in the original module's offsets (what wasm-objdump
+   * shows on the user's file) and, when it carries DWARF, with source lines.
+   * The origin of the rewritten code is worked out at the module's first
+   * trap, by preparing it again with `origin` (traps are rare; executors
+   * never carry it).
+   */
+  inOriginal(outcome: GuestOutcome, key: string): GuestOutcome {
+    const src = this.sources.get(key);
+    if (!outcome.trap || !src) return outcome;
+    try {
+      src.origin ??= prepareModule(src.bytes, { ...src.rewrites, ...(this.moduleLimits ? { moduleLimits: this.moduleLimits } : {}), origin: true }).origin!;
+    } catch {
+      return outcome; // it was prepared once already; nothing better to say than the frames as they are
+    }
+    const frames = originalFrames(outcome.trap.frames, src.origin);
+    return { ...outcome, trap: { ...outcome.trap, frames, backtrace: formatBacktrace(frames) } };
+  }
+
+  /** Whether the module is prepared (or being prepared) for these limits already. */
+  has(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): boolean {
+    return this.modules.has(moduleKey(imageOf(source), rewritesFor(limits, forSnapshot)));
+  }
+
+  /** `get` without waiting: the module when it is compiled and cached already (only for a WasmImage: bytes would be hashed). */
+  now(source: ModuleSource, limits: ResolvedLimits, forSnapshot = false): PreparedModule | undefined {
+    if (!(source instanceof WasmImage)) return undefined;
+    const key = moduleKey(source, rewritesFor(limits, forSnapshot));
+    const m = this.compiled.get(key);
+    if (m) this.touch(key, this.modules.get(key)!);
+    return m;
+  }
+
+  private touch(key: string, entry: Promise<PreparedModule>): void {
+    this.counters.cacheHits++;
+    // Most recently used last.
+    this.modules.delete(key);
+    this.modules.set(key, entry);
+  }
+
+  private forget(key: string): void {
+    this.modules.delete(key);
+    this.compiled.delete(key);
+    this.sources.delete(key);
+    this.onForget?.(key);
   }
 }

@@ -6,7 +6,7 @@ import type { ResourceManager, InvokeResult, RunOutcome } from "../manager/index
 import { Refusal } from "../manager/index.js";
 import { ApiError, type ErrorCode } from "./errors.js";
 import { httpTimeouts, type ConnectionGuard } from "./connections.js";
-import type { TrapReport } from "../sandbox/instance.js";
+import type { TrapReport } from "../sandbox/guest.js";
 import { CgiResponseParser, CgiError, BadRequest, cgiArgs, cgiEnv, requestTarget, type RequestTarget } from "./wagi.js";
 import { FORWARDED_FOR, FORWARDED_ID, type ForwardRequest, type ForwardResult } from "../cluster/routing.js";
 

@@ -29,6 +29,8 @@ export type TrapReason =
   | "unaligned_atomic"
   | "null_reference"
   | "segment_out_of_bounds"
+  /** Not a wasm trap: the guest broke the host's call ABI (src/sandbox/reactor-abi.ts). */
+  | "abi_violation"
   /** Not a wasm trap: an error thrown by a host function (or anything else). */
   | "host_error";
 

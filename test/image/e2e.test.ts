@@ -12,7 +12,7 @@ import { fileURLToPath } from "node:url";
 import { resolveImage } from "../../src/image/resolve.js";
 import { ImageStore } from "../../src/image/store.js";
 import { parseOciManifest } from "../../src/image/oci.js";
-import { runModule } from "../../src/sandbox/instance.js";
+import { runModule } from "../../src/sandbox/inline.js";
 import { cleanup, greetProject, tempDir } from "./helpers.js";
 import { REGISTRY_SKIP, startRegistry, type RegistryServer } from "./registry-server.js";
 

@@ -8,7 +8,7 @@ import { ImageStore } from "../../src/image/store.js";
 import { buildImage } from "../../src/image/build.js";
 import { resolveImage } from "../../src/image/resolve.js";
 import { IMAGE_ERRORS } from "../../src/image/errors.js";
-import { runModule } from "../../src/sandbox/instance.js";
+import { runModule } from "../../src/sandbox/inline.js";
 import { cleanup, tempDir } from "./helpers.js";
 
 const ROOT = fileURLToPath(new URL("../../../", import.meta.url));

@@ -13,7 +13,7 @@ import { buildImage } from "../../src/image/build.js";
 import { loadImages, saveImages } from "../../src/image/layout.js";
 import { pullImage } from "../../src/image/transfer.js";
 import { resolveImage } from "../../src/image/resolve.js";
-import { runModule } from "../../src/sandbox/instance.js";
+import { runModule } from "../../src/sandbox/inline.js";
 import { cleanup, greetProject, tempDir } from "./helpers.js";
 import { REGISTRY_SKIP, startRegistry, type RegistryServer } from "./registry-server.js";
 

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { runModule, type RunResult } from "../../src/sandbox/instance.js";
+import { runModule, type RunResult } from "../../src/sandbox/inline.js";
 import { MemoryFs } from "../../src/kernel/fs-memory.js";
 
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../../../test/fixtures/as/${name}.wasm`, import.meta.url)));

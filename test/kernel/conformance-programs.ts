@@ -30,7 +30,7 @@ import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { MemoryFs } from "../../src/kernel/fs-memory.js";
 import type { KernelOptions, PreopenSpec } from "../../src/kernel/options.js";
-import type { RunResult } from "../../src/sandbox/instance.js";
+import type { RunResult } from "../../src/sandbox/inline.js";
 
 // dist/test/kernel -> the repository root.
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), "../../..");

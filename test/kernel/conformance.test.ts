@@ -1,13 +1,15 @@
 /**
  * Conformance: every guest program in test/fixtures/conformance runs on the
  * kernel, once per filesystem backend, and must end as its directives say
- * (the directives are described in conformance-programs.ts).
+ * (the directives are described in conformance-programs.ts). This file runs
+ * them through the engine's inline placement (runModule); the executor
+ * placement runs the same suite on every tier (test/sandbox/tier-suite.ts).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { runModule } from "../../src/sandbox/instance.js";
+import { runModule } from "../../src/sandbox/inline.js";
 import { CONFORMANCE_DIR, conformanceCases, conformancePrograms, describeProgram, parseDirectives, runConformanceProgram } from "./conformance-programs.js";
 
 for (const { name, directives, backends } of conformanceCases()) {

@@ -11,7 +11,7 @@ import { tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { getHeapStatistics } from "node:v8";
-import { runModuleSync } from "../../src/sandbox/instance.js";
+import { runModuleSync } from "../../src/sandbox/inline.js";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import { Kernel } from "../../src/kernel/kernel.js";
 import { Errno, OFlags, Rights } from "../../src/kernel/abi.js";

@@ -14,7 +14,7 @@ import { readFileSync } from "node:fs";
 import { dirname, join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { Worker } from "node:worker_threads";
-import { runBytes, runModule, type RunResult } from "../../src/sandbox/instance.js";
+import { runBytes, runModule, type RunResult } from "../../src/sandbox/inline.js";
 import { IoThread } from "../../src/kernel/io-thread.js";
 import { MemoryFs } from "../../src/kernel/fs-memory.js";
 import { DEFAULT_CAPABILITIES } from "../../src/kernel/syscalls.js";

@@ -6,7 +6,7 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
-import { runModule, type RunResult } from "../../src/sandbox/instance.js";
+import { runModule, type RunResult } from "../../src/sandbox/inline.js";
 
 const fixture = (name: string): Uint8Array => new Uint8Array(readFileSync(new URL(`../../../test/fixtures/wat-kernel/${name}.wasm`, import.meta.url)));
 const decoder = new TextDecoder();

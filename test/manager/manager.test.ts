@@ -4,7 +4,7 @@ import { Backoff, Supervisor } from "../../src/manager/supervisor.js";
 import { TokenBucket, CpuWindow } from "../../src/manager/rate.js";
 import { MemoryBudget } from "../../src/manager/budget.js";
 import { effectiveQuotas, DEFAULT_TENANT_QUOTAS } from "../../src/manager/quotas.js";
-import { encodeReactorRequest, checkReactorExports } from "../../src/manager/reactor-abi.js";
+import { encodeReactorRequest, checkReactorExports } from "../../src/sandbox/reactor-abi.js";
 
 test("restart backoff doubles from base to max and resets after a long enough run", () => {
   const b = new Backoff({ baseMs: 100, maxMs: 1000, resetAfterMs: 5000 });

@@ -5,7 +5,7 @@ import { readFileSync } from "node:fs";
 import { readLineTable } from "../../src/wasm/dwarf.js";
 import { bytesOf, demangle, formatBacktrace } from "../../src/wasm/backtrace.js";
 import { readModuleInfo } from "../../src/wasm/reader.js";
-import { runModule } from "../../src/sandbox/instance.js";
+import { runModule } from "../../src/sandbox/inline.js";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import { fixturePath, wat } from "./helpers.js";
 

@@ -3,7 +3,7 @@ import { existsSync, statSync } from "node:fs";
 import { basename } from "node:path";
 import { LinkError } from "../../kernel/errors.js";
 import type { PreopenSpec } from "../../kernel/options.js";
-import type { RunFileOptions, RunResult } from "../../sandbox/instance.js";
+import type { RunFileOptions, RunResult } from "../../sandbox/inline.js";
 import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
 import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, type LimitFlags } from "../../sandbox/cli-limits.js";
