@@ -40,6 +40,9 @@ export interface ClusterOptions {
   deadAfterMs?: number;
   /** Longest a deploy waits for its replicas to report, ms. Default 60 000. */
   rolloutTimeoutMs?: number;
+  /** How often the scheduling node deletes blobs no image records, and how old they must be, ms. Default 60 000 and 10 minutes. */
+  blobSweepMs?: number;
+  blobGraceMs?: number;
 }
 
 /** What the cluster needs of the node it runs in. */
@@ -167,6 +170,15 @@ export class Cluster {
     });
     const tick = setInterval(() => scheduler.poke(), this.heartbeatMs);
     tick.unref();
+    // Blobs of deleted images leave the object store too; the scheduling node sweeps.
+    const sweep = setInterval(() => {
+      if (!scheduler.isLeader) return;
+      this.state.sweepBlobs(this.opts.blobGraceMs ?? 600_000).then(
+        (gone) => gone.length > 0 && this.log.info({ blobs: gone.length }, "cluster: blobs no image records were deleted"),
+        (err: unknown) => onError(err as Error),
+      );
+    }, this.opts.blobSweepMs ?? 60_000);
+    sweep.unref();
     this.election = new Election(leaderKv, { name: this.opts.nodeName, instance: this.instance }, {
       intervalMs: this.heartbeatMs,
       onChange: (leader) => {
@@ -175,7 +187,10 @@ export class Cluster {
       },
     });
     this.election.start();
-    this.stopTick = () => clearInterval(tick);
+    this.stopTick = () => {
+      clearInterval(tick);
+      clearInterval(sweep);
+    };
 
     this.agent = new ReplicaAgent({
       node: this.opts.nodeName,

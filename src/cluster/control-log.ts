@@ -329,14 +329,22 @@ export class JetStreamControlState extends CommandControlState {
     }
   }
 
-  /** Blob names in the cluster's object store with their last change (for the scheduler's sweep of unreferenced blobs). */
-  async listBlobs(): Promise<{ digest: string; mtime: number }[]> {
-    const list = await this.blobsBucket!.list();
-    return list.filter((i) => !i.deleted).map((i) => ({ digest: i.name, mtime: Date.parse(i.mtime) }));
-  }
-
-  async deleteBlob(digest: string): Promise<void> {
-    await this.blobsBucket!.delete(digest);
+  /**
+   * Deletes the blobs of the object store that no image records any more
+   * (its module or a bundled file) and that are older than `graceMs`: a blob
+   * is stored before the image that records it is appended, so a young one
+   * may be an upload in progress. Returns the digests deleted.
+   */
+  async sweepBlobs(graceMs: number): Promise<string[]> {
+    const now = Date.now();
+    const gone: string[] = [];
+    for (const info of await this.blobsBucket!.list()) {
+      if (info.deleted || now - Date.parse(info.mtime) < graceMs) continue;
+      if (this.store.images.referenced(info.name)) continue;
+      await this.blobsBucket!.delete(info.name);
+      gone.push(info.name);
+    }
+    return gone;
   }
 
   async close(): Promise<void> {

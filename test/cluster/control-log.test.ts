@@ -166,6 +166,21 @@ async function waitFor(cond: () => boolean, ms = 5000): Promise<void> {
   }
 }
 
+test("the blob sweep deletes blobs no image records once they are old enough, and keeps the rest", { skip: SKIP_NO_NATS }, async () => {
+  const a = await member();
+  const t = await a.state.createTenant("sweep");
+  const kept = a.store.blobs.put(new TextEncoder().encode("recorded module"));
+  const orphan = a.store.blobs.put(new TextEncoder().encode("an upload whose image was deleted"));
+  await a.state.shareBlobs([kept, orphan]);
+  await a.state.putImage({ tenantId: t.id, digest: kept, name: "img", size: 1, source: "upload", config: {}, info: surface, signedBy: null });
+  assert.deepEqual(await a.state.sweepBlobs(60_000), [], "young blobs stay (an upload may be in progress)");
+  const gone = await a.state.sweepBlobs(0);
+  assert.ok(gone.includes(orphan) && !gone.includes(kept), `swept ${gone.join(", ")}`);
+  const b = await member();
+  await b.state.ensureBlobs([kept]);
+  await assert.rejects(b.state.ensureBlobs([orphan]), /not in the cluster's object store/);
+});
+
 // Last in this file: every member that reads the stream from here on stops at the unknown command.
 test("a command this node does not know (a newer writer) stops it applying the log instead of skipping it", { skip: SKIP_NO_NATS }, async () => {
   const a = await member();
