@@ -164,7 +164,14 @@ export class Cluster {
       onError,
     });
     const scheduler = this.scheduler;
-    this.membership.members.onChange(() => scheduler.poke());
+    // A node joining or leaving changes placements at once; heartbeats alone only refresh liveness (the tick checks it).
+    const known = new Set<string>();
+    this.membership.members.onChange((name, entry) => {
+      const had = known.has(name);
+      if (entry) known.add(name);
+      else known.delete(name);
+      if (had !== (entry !== undefined)) scheduler.poke();
+    });
     this.state.onChange((c) => {
       if (c.command.op.startsWith("app.") || c.command.op === "tenant.delete") scheduler.poke();
     });
