@@ -6,7 +6,7 @@ import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type Te
 import { CpuWindow, TokenBucket } from "./rate.js";
 import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
 import { ReactorPool, type PooledInstance } from "./pool.js";
-import { Refusal } from "./refusal.js";
+import { ControlError, Refusal } from "./refusal.js";
 import { encodeReactorRequest } from "../sandbox/reactor-abi.js";
 import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
@@ -50,6 +50,8 @@ export interface ResourceManagerOptions {
   maxTimeoutMs?: number;
   /** Deadline of a request running on an executor lent beyond its tenant's share, ms (see FairScheduler). Default 1000. */
   loanTimeoutMs?: number;
+  /** Most executors services may hold at once (the rest stay for requests). Default: half of them, rounded down. */
+  serviceExecutors?: number;
   /** Host extensions for an app's instances: grants and providers, supplied from above (the node's composition). */
   extensions?: ExtensionFactory;
 }
@@ -98,7 +100,8 @@ export interface InstanceInfo {
   appName: string;
   revision: number;
   kind: "command" | "reactor" | "service";
-  state: "running" | "idle" | "busy";
+  /** `waiting`: a service waiting for an executor (services may hold only part of them). */
+  state: "running" | "idle" | "busy" | "waiting";
   startedAt: number;
   lastUsedAt: number;
   requests: number;
@@ -133,6 +136,8 @@ export class Deployment {
   costEstimate = 1;
   pool: ReactorPool | undefined;
   supervisor: Supervisor | undefined;
+  /** Aborted when the revision retires: withdraws a service run still waiting for an executor. */
+  readonly retiring = new AbortController();
   /** Scheduler options for this revision's requests (made once, not per request). */
   readonly schedulerOptions: RunOptions<RunOutcome>;
   /** The limits of a request on a loaned executor: the loan deadline when it is sooner. */
@@ -212,7 +217,7 @@ export class ResourceManager {
 
   constructor(opts: ResourceManagerOptions) {
     this.runner = opts.runner;
-    this.scheduler = new FairScheduler({ slots: opts.runner.executors, maxQueued: opts.nodeMaxQueue ?? 10_000 });
+    this.scheduler = new FairScheduler({ slots: opts.runner.executors, maxQueued: opts.nodeMaxQueue ?? 10_000, ...(opts.serviceExecutors !== undefined ? { maxLongSlots: opts.serviceExecutors } : {}) });
     this.budget = new MemoryBudget(opts.nodeMemoryBytes ?? 4096 * MiB);
     this.defaults = opts.defaultQuotas ?? { ...DEFAULT_TENANT_QUOTAS };
     this.observer = opts.observer ?? {};
@@ -274,6 +279,9 @@ export class ResourceManager {
   async deploy(app: AppRecord, module: ModuleRef, grants: GuestGrants = {}): Promise<void> {
     const t = this.tenants.get(app.tenantId);
     if (!t) throw new Error(`tenant ${app.tenantId} is not registered with the manager`);
+    if (app.config.abi === "service" && this.scheduler.maxLongSlots === 0) {
+      throw new ControlError("invalid_config", `this node runs no services: services may hold 0 of its ${this.scheduler.slots} executor(s), which are kept for requests (serve --service-executors N)`);
+    }
     // Preparing a module is CPU work on the tenant's behalf (a huge module takes seconds): refused
     // while the tenant's CPU time for the minute is spent, and charged to it like executor time.
     if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
@@ -308,6 +316,7 @@ export class ResourceManager {
 
   private async retire(d: Deployment): Promise<void> {
     d.draining = true;
+    d.retiring.abort();
     await d.supervisor?.stop();
     const svc = this.services.get(d.app.id);
     if (svc && svc.revision === d.app.revision) this.services.delete(d.app.id);
@@ -497,28 +506,10 @@ export class ResourceManager {
         run: async () => {
           const t = this.tenants.get(app.tenantId);
           if (!t) return "tenant gone";
-          const reservation = this.reserve(d, t);
-          info.startedAt = Date.now();
-          info.state = "running";
-          try {
-            const extensions = this.extensions?.({ tenantId: t.id, app, call: { chain: [] } });
-            const outcome = await this.runner.runCommand({
-              ...d.grants,
-              ...(extensions ? { extensions } : {}),
-              module: d.module,
-              args: app.config.args,
-              env: app.config.env,
-              stdin: new Uint8Array(),
-              limits: d.limits,
-              onStdout: (c) => this.observer.output?.(app.id, "stdout", c),
-              onStderr: (c) => this.observer.output?.(app.id, "stderr", c),
-            });
-            this.account(d, t, "service", "cold", 0, outcome);
-            return outcome.reason === "exit" ? `exited with code ${outcome.exitCode}` : `ended: ${outcome.reason}${outcome.message ? ` (${outcome.message})` : ""}`;
-          } finally {
-            reservation.release();
-            info.state = "idle";
-          }
+          // A service holds an executor for as long as it runs: it takes one through the scheduler, as a
+          // long job (below its tenant's share, and services together hold at most half the executors).
+          info.state = "waiting";
+          return this.scheduler.run(t.share, 0, () => this.runService(d, t, info), { long: true, signal: d.retiring.signal });
         },
         onRestart: (delay, why, restarts) => {
           this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: id, kind: "service_restarting", message: `service ${why}; restart #${restarts} in ${delay} ms` });
@@ -527,6 +518,32 @@ export class ResourceManager {
       this.backoff,
     );
     d.supervisor.start();
+  }
+
+  private async runService(d: Deployment, t: TenantRuntime, info: InstanceInfo): Promise<string> {
+    const app = d.app;
+    const reservation = this.reserve(d, t);
+    info.startedAt = Date.now();
+    info.state = "running";
+    try {
+      const extensions = this.extensions?.({ tenantId: t.id, app, call: { chain: [] } });
+      const outcome = await this.runner.runCommand({
+        ...d.grants,
+        ...(extensions ? { extensions } : {}),
+        module: d.module,
+        args: app.config.args,
+        env: app.config.env,
+        stdin: new Uint8Array(),
+        limits: d.limits,
+        onStdout: (c) => this.observer.output?.(app.id, "stdout", c),
+        onStderr: (c) => this.observer.output?.(app.id, "stderr", c),
+      });
+      this.account(d, t, "service", "cold", 0, outcome);
+      return outcome.reason === "exit" ? `exited with code ${outcome.exitCode}` : `ended: ${outcome.reason}${outcome.message ? ` (${outcome.message})` : ""}`;
+    } finally {
+      reservation.release();
+      info.state = "idle";
+    }
   }
 
   // ---- instances ----

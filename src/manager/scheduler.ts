@@ -19,6 +19,11 @@
  * share never takes the last free executor while another tenant has been
  * active in the last `reserveWindowMs` (a flood of long jobs always leaves one
  * executor for everybody else; a tenant alone still gets them all).
+ *
+ * Jobs without an end in sight (services: `long`) wait in a queue of their
+ * own and start only below their tenant's share and while fewer than
+ * `maxLongSlots` of them run (half the executors by default), never as a
+ * loan: whatever services hold, requests keep the rest of the executors.
  */
 
 export interface TenantShare {
@@ -31,7 +36,7 @@ export interface TenantShare {
   maxQueue: number;
 }
 
-export type RejectReason = "tenant_queue_full" | "node_queue_full" | "queue_timeout";
+export type RejectReason = "tenant_queue_full" | "node_queue_full" | "queue_timeout" | "cancelled";
 
 export class SchedulerRejection extends Error {
   constructor(readonly reason: RejectReason, message: string) {
@@ -73,6 +78,8 @@ export interface SchedulerOptions {
   reserveWindowMs?: number;
   /** Tenants that submitted work this recently count when shares are computed, ms. Default 60 000. */
   shareWindowMs?: number;
+  /** Most executors held by long jobs (services) at once. Default: half the slots, rounded down. */
+  maxLongSlots?: number;
 }
 
 export interface RunOptions<T> {
@@ -80,6 +87,10 @@ export interface RunOptions<T> {
   queueTimeoutMs?: number;
   /** The job's actual cost from its result and wall time (default: the wall time). */
   actualCost?: (result: T | undefined, ms: number) => number;
+  /** A job without an end in sight (a service): see the class comment. It is not charged to the round robin. */
+  long?: boolean;
+  /** Withdraws the job while it waits (SchedulerRejection "cancelled"); a started job is the caller's to end. */
+  signal?: AbortSignal;
 }
 
 export interface SchedulerStats {
@@ -88,6 +99,8 @@ export interface SchedulerStats {
   slots: number;
   /** Jobs started on a loaned executor (beyond their tenant's share), since start. */
   loans: number;
+  /** Long jobs (services) running, and waiting for an executor. */
+  long: { running: number; waiting: number; maxSlots: number };
   tenants: Record<string, { running: number; queued: number; deficit: number; share: number }>;
 }
 
@@ -101,6 +114,10 @@ export class FairScheduler {
   private running = 0;
   private queued = 0;
   private loans = 0;
+  private longRunning = 0;
+  private readonly longQueue: { t: TenantState; start: () => void }[] = [];
+  /** Most executors long jobs (services) may hold at once. */
+  readonly maxLongSlots: number;
   private readonly quantum: number;
   private readonly maxQueued: number;
   private readonly reserveWindowMs: number;
@@ -120,6 +137,7 @@ export class FairScheduler {
     this.maxQueued = opts.maxQueued ?? 10_000;
     this.reserveWindowMs = opts.reserveWindowMs ?? 1000;
     this.shareWindowMs = opts.shareWindowMs ?? 60_000;
+    this.maxLongSlots = opts.maxLongSlots ?? Math.floor(this.slots / 2);
   }
 
   /**
@@ -129,6 +147,7 @@ export class FairScheduler {
    */
   async run<T>(share: TenantShare, cost: number, task: (grant: Grant) => Promise<T>, opts: RunOptions<T> = {}): Promise<T> {
     const t = this.state(share);
+    if (opts.long) return this.runLong(t, task, opts.signal);
     cost = Math.max(cost, 0.001);
     let grant: Grant;
     // The uncontended path (nobody waiting, a slot free for this tenant)
@@ -153,6 +172,59 @@ export class FairScheduler {
       t.running--;
       this.running--;
       if (this.ring.length > 0) this.dispatch();
+    }
+  }
+
+  private async runLong<T>(t: TenantState, task: (grant: Grant) => Promise<T>, signal?: AbortSignal): Promise<T> {
+    if (signal?.aborted) throw new SchedulerRejection("cancelled", "withdrawn before it started");
+    if (this.longQueue.length > 0 || !this.mayStartLong(t)) {
+      await new Promise<void>((resolve, reject) => {
+        const entry = { t, start: resolve };
+        this.longQueue.push(entry);
+        signal?.addEventListener("abort", () => {
+          const i = this.longQueue.indexOf(entry);
+          if (i < 0) return;
+          this.longQueue.splice(i, 1);
+          reject(new SchedulerRejection("cancelled", "withdrawn while it waited for an executor"));
+        }, { once: true });
+        this.startLongs();
+      });
+    } else {
+      this.takeLong(t);
+    }
+    try {
+      return await task(NO_LOAN);
+    } finally {
+      t.running--;
+      this.running--;
+      this.longRunning--;
+      this.startLongs();
+      if (this.ring.length > 0) this.dispatch();
+    }
+  }
+
+  /** A long job may start: a free executor, below the long-job cap, its tenant below its share and cap. */
+  private mayStartLong(t: TenantState): boolean {
+    return this.running < this.slots && this.longRunning < this.maxLongSlots && t.running < t.share.maxConcurrency && t.running < this.shareOf(t);
+  }
+
+  private takeLong(t: TenantState): void {
+    t.running++;
+    this.running++;
+    this.longRunning++;
+  }
+
+  /** Starts waiting long jobs that may start now, oldest first. */
+  private startLongs(): void {
+    for (let i = 0; i < this.longQueue.length && this.running < this.slots && this.longRunning < this.maxLongSlots; ) {
+      const e = this.longQueue[i]!;
+      if (!this.mayStartLong(e.t)) {
+        i++;
+        continue;
+      }
+      this.longQueue.splice(i, 1);
+      this.takeLong(e.t);
+      e.start();
     }
   }
 
@@ -247,6 +319,7 @@ export class FairScheduler {
 
   /** Starts waiting jobs while executors are free and some tenant may take one. */
   private dispatch(): void {
+    if (this.longQueue.length > 0) this.startLongs();
     while (this.running < this.slots && this.ring.length > 0) {
       const t = this.pick();
       if (!t) break; // every waiting tenant is at a cap: the next job end dispatches again
@@ -340,7 +413,7 @@ export class FairScheduler {
   stats(): SchedulerStats {
     const tenants: SchedulerStats["tenants"] = {};
     for (const [id, t] of this.tenants) tenants[id] = { running: t.running, queued: t.queue.length, deficit: t.deficit, share: Math.round(this.shareOf(t) * 100) / 100 };
-    return { running: this.running, queued: this.queued, slots: this.slots, loans: this.loans, tenants };
+    return { running: this.running, queued: this.queued, slots: this.slots, loans: this.loans, long: { running: this.longRunning, waiting: this.longQueue.length, maxSlots: this.maxLongSlots }, tenants };
   }
 
   queuedFor(tenantId: string): number {

@@ -58,6 +58,8 @@ export interface NodeOptions {
   cluster?: ClusterOptions;
   /** Deadline of a request on an executor lent beyond its tenant's fair share, ms. Default 1000. */
   loanTimeoutMs?: number;
+  /** Most executors services may hold at once; the rest stay for requests. Default: half of them, rounded down. */
+  serviceExecutors?: number;
   /** The node's domain: tenant T owns T.<domain> and *.T.<domain>; an app's own host is <app>.T.<domain>. Default "localhost". */
   domain?: string;
   /** DNS servers for domain verification ("127.0.0.1:5353"); default the system's. */
@@ -152,6 +154,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(opts.reapIntervalMs ? { reapIntervalMs: opts.reapIntervalMs } : {}),
     ...(opts.maxTimeoutMs !== undefined ? { maxTimeoutMs: opts.maxTimeoutMs } : {}),
     ...(opts.loanTimeoutMs !== undefined ? { loanTimeoutMs: opts.loanTimeoutMs } : {}),
+    ...(opts.serviceExecutors !== undefined ? { serviceExecutors: opts.serviceExecutors } : {}),
     observer: {
       runFinished: (e: RunEvent) => {
         const tenant = tenantName(e.tenantId);

@@ -11,6 +11,7 @@ class GateRunner implements InstanceRunner {
   /** The deadline each command got, in start order. */
   readonly deadlines: number[] = [];
   private readonly pending: (() => void)[] = [];
+  private readonly pendingWho: string[] = [];
   constructor(readonly executors: number) {}
   /** What the next prepare reports (a huge module's compile). */
   prepareReport: PrepareReport = { prepared: false, wallMs: 0 };
@@ -20,10 +21,20 @@ class GateRunner implements InstanceRunner {
   runCommand(req: CommandRequest): Promise<RunOutcome> {
     this.started.push(req.env["WHO"]!);
     this.deadlines.push(req.limits.timeoutMs);
+    this.pendingWho.push(req.env["WHO"]!);
     return new Promise((resolve) => this.pending.push(() => resolve({ reason: "exit", exitCode: 0, durationMs: Number(req.env["COST"] ?? 1) })));
+  }
+  /** Finishes the oldest running command of `who`. */
+  finish(who: string): boolean {
+    const i = this.pendingWho.indexOf(who);
+    if (i < 0) return false;
+    this.pendingWho.splice(i, 1);
+    this.pending.splice(i, 1)[0]!();
+    return true;
   }
   /** Finishes the oldest running command. */
   finishOne(): boolean {
+    this.pendingWho.shift();
     const f = this.pending.shift();
     f?.();
     return f !== undefined;
@@ -160,6 +171,51 @@ test("preparing a module is charged to its tenant: CPU time in the minute's quot
     m.setTenant({ id: "other", name: "other", weight: 1, quotas: {} });
     await m.deploy(app("cached", "other"), { digest: "sha256:huge", bytes: new Uint8Array() });
     assert.equal(m.tenantUsage("other").cpuMsLastMinute, 0, "a module from the cache costs nothing");
+  } finally {
+    await m.close();
+  }
+});
+
+test("services hold at most half the executors and their tenant's share: with 4 executors, a tenant's three spinning services leave two executors serving another tenant", async () => {
+  const runner = new GateRunner(4);
+  const m = new ResourceManager({ runner });
+  try {
+    m.setTenant({ id: "s", name: "s", weight: 1, quotas: {} });
+    m.setTenant({ id: "r", name: "r", weight: 1, quotas: {} });
+    const service = (id: string): AppRecord => {
+      const a = app(id, "s");
+      return { ...a, config: { ...a.config, abi: "service", env: { WHO: id }, limits: { ...a.config.limits, timeoutMs: 0 } } };
+    };
+    for (const id of ["svc1", "svc2", "svc3"]) await m.deploy(service(id), { digest: `sha256:${id}`, bytes: new Uint8Array() });
+    await m.deploy(app("web", "r"), { digest: "sha256:web", bytes: new Uint8Array() });
+    await tick();
+    assert.deepEqual(runner.started.sort(), ["svc1", "svc2"], "two services run, the third waits");
+    assert.deepEqual(m.scheduler.stats().long, { running: 2, waiting: 1, maxSlots: 2 });
+    assert.equal(m.instances("s").find((i) => i.appName === "svc3")!.state, "waiting");
+    const requests = [m.invoke("web", { env: { WHO: "r1" }, args: [], body: new Uint8Array(), sinks }), m.invoke("web", { env: { WHO: "r2" }, args: [], body: new Uint8Array(), sinks })];
+    await tick();
+    assert.ok(runner.started.includes("r1") && runner.started.includes("r2"), `requests ran beside the services: ${runner.started.join(" ")}`);
+    runner.finish("r1");
+    runner.finish("r2");
+    assert.deepEqual((await Promise.all(requests)).map((o) => o.reason), ["exit", "exit"]);
+    // Undeploying the waiting service withdraws it; it never runs.
+    await m.undeploy("svc3");
+    assert.equal(m.scheduler.stats().long.waiting, 0);
+    assert.ok(!runner.started.includes("svc3"));
+  } finally {
+    runner.finish("svc1");
+    runner.finish("svc2");
+    await m.close();
+  }
+});
+
+test("a node whose services may hold no executor refuses a service app at deploy, naming the setting", async () => {
+  const runner = new GateRunner(1);
+  const m = new ResourceManager({ runner });
+  try {
+    m.setTenant({ id: "s", name: "s", weight: 1, quotas: {} });
+    const a = app("svc", "s");
+    await assert.rejects(m.deploy({ ...a, config: { ...a.config, abi: "service" } }, { digest: "sha256:svc", bytes: new Uint8Array() }), /services may hold 0 of its 1 executor\(s\).*serve --service-executors N/);
   } finally {
     await m.close();
   }

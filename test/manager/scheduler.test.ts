@@ -207,3 +207,28 @@ test("a tenant alone gets every executor without loans", async () => {
   gates.forEach((g) => g.release());
   await Promise.all(jobs);
 });
+
+test("a long job (a service) starts only below its tenant's share and the long-job cap, never as a loan, and its signal withdraws it while it waits", async () => {
+  const s = new FairScheduler({ slots: 2, maxLongSlots: 2 });
+  const a = share("a");
+  const b = share("b");
+  await s.run(b, 1, async () => undefined); // b is active: shares are 1 of 2
+  const g1 = gate();
+  const long1 = s.run(a, 0, () => g1.done, { long: true });
+  await settle();
+  const withdraw = new AbortController();
+  let ran2 = false;
+  const long2 = s.run(a, 0, async () => void (ran2 = true), { long: true, signal: withdraw.signal });
+  await settle();
+  assert.deepEqual(s.stats().long, { running: 1, waiting: 1, maxSlots: 2 }, "a's second service waits: a holds its share");
+  let served = false;
+  await s.run(b, 1, async () => (served = true));
+  assert.ok(served, "the free executor serves b");
+  withdraw.abort();
+  await assert.rejects(long2, (e: unknown) => e instanceof SchedulerRejection && e.reason === "cancelled");
+  assert.equal(ran2, false);
+  assert.equal(s.stats().long.waiting, 0);
+  g1.release();
+  await long1;
+  assert.equal(s.stats().running, 0);
+});

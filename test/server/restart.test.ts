@@ -55,7 +55,7 @@ test("closing a node lets in-flight requests finish", async () => {
 });
 
 test("a service app that keeps ending is restarted with growing backoff, its output in the app log", async () => {
-  const node = await testNode({ executors: 1, serviceBackoff: { baseMs: 20, maxMs: 80, resetAfterMs: 60_000 } });
+  const node = await testNode({ executors: 2, serviceBackoff: { baseMs: 20, maxMs: 80, resetAfterMs: 60_000 } }); // services may hold one of two
   try {
     const t = await tenant(node, "svc");
     // handler.wasm with no PATH_INFO prints its hello page to stdout and exits 0: a service that ends at once.

@@ -22,6 +22,7 @@ interface ServeFlags {
   domain: string;
   dnsServer: string[];
   maxConnections?: string;
+  serviceExecutors?: string;
   maxConnectionsPerIp: string;
   headersTimeout: string;
   cluster?: string;
@@ -118,6 +119,7 @@ export function registerServe(program: Command): void {
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
+    .option("--service-executors <n>", "most executors services (long-running apps) may hold; the rest stay for requests (default: half, rounded down)")
     .option("--max-connections <n>", "most open gateway connections (default: half the open-file limit); the API takes at most 512")
     .option("--max-connections-per-ip <n>", "most open connections from one client address, per server", "256")
     .option("--headers-timeout <duration>", "time for a client to send a request's headers", "5s")
@@ -155,6 +157,7 @@ export function registerServe(program: Command): void {
         loanTimeoutMs: duration("loan-timeout", flags.loanTimeout),
         domain: flags.domain.toLowerCase(),
         ...connectionFlags(flags),
+        ...(flags.serviceExecutors !== undefined ? { serviceExecutors: int("service-executors", flags.serviceExecutors, 0) } : {}),
         ...(flags.dnsServer.length > 0 ? { dnsServers: flags.dnsServer } : {}),
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
