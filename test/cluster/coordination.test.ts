@@ -7,7 +7,7 @@ import { connectCluster } from "../../src/cluster/connection.js";
 import { openBucket } from "../../src/cluster/kv.js";
 import { Election } from "../../src/cluster/election.js";
 import { Membership, DuplicateNode, type MemberInfo } from "../../src/cluster/membership.js";
-import { startNats, SKIP_NO_NATS, type NatsHandle } from "./nats.js";
+import { startNats, SKIP_NO_NATS, SKIP_NO_NATS_TLS, type NatsHandle } from "./nats.js";
 
 let nats: NatsHandle;
 let nc: NatsConnection;
@@ -79,4 +79,18 @@ test("serve refuses to join a cluster without credentials, and cluster flags wit
   const inUrl = spawnSync(process.execPath, [bin, "serve", "--cluster", "nats://u:p@127.0.0.1:4222"], { encoding: "utf8", env });
   assert.equal(inUrl.status, 2);
   assert.match(inUrl.stderr, /credentials in the URL/);
+});
+
+test("with TLS on the servers, a node connects with their CA, and is refused without it", { skip: SKIP_NO_NATS_TLS }, async () => {
+  const secure = await startNats({ tls: true });
+  try {
+    const creds = { user: secure.user, password: secure.password };
+    const nc = await connectCluster({ servers: [secure.url], credentials: creds, tls: { caFile: secure.caFile! }, name: "tls-test" });
+    assert.equal(nc.info?.tls_required, true, "the connection is TLS");
+    await nc.close();
+    await assert.rejects(connectCluster({ servers: [secure.url], credentials: creds, name: "tls-test", timeoutMs: 3000 }), /cannot reach the cluster's NATS servers|certificate|self.signed|TLS/i);
+    await assert.rejects(connectCluster({ servers: [secure.url], credentials: creds, tls: { caFile: join(secure.dir, "nope.pem") }, name: "tls-test" }), /cannot read the NATS TLS CA/);
+  } finally {
+    await secure.stop();
+  }
 });

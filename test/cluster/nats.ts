@@ -22,6 +22,26 @@ function findNatsServer(): string | undefined {
 export const NATS_SERVER = findNatsServer();
 /** `skip` option for node:test: false when nats-server is here, else the reason. */
 export const SKIP_NO_NATS: string | false = NATS_SERVER ? false : "nats-server is not installed (Debian: apt-get install nats-server; .ci/run installs it)";
+const HAVE_OPENSSL = spawnSync("openssl", ["version"]).status === 0;
+/** For the TLS tests: nats-server and openssl (to make a CA and a server certificate). */
+export const SKIP_NO_NATS_TLS: string | false = SKIP_NO_NATS || (HAVE_OPENSSL ? false : "openssl is not installed (Debian: apt-get install openssl)");
+
+/**
+ * A throwaway CA and a certificate for 127.0.0.1 signed by it, in `dir`. The
+ * name localhost too: the NATS client checks a server dialled by IP address
+ * under that name.
+ */
+function makeCertificates(dir: string): { ca: string; cert: string; key: string } {
+  const run = (...args: string[]) => {
+    const r = spawnSync("openssl", args, { cwd: dir, encoding: "utf8" });
+    if (r.status !== 0) throw new Error(`openssl ${args[0]}: ${r.stderr}`);
+  };
+  writeFileSync(join(dir, "san.ext"), "subjectAltName=IP:127.0.0.1,DNS:localhost\n");
+  run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "1", "-subj", "/CN=uniwasm test CA");
+  run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=127.0.0.1");
+  run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "1", "-extfile", "san.ext");
+  return { ca: join(dir, "ca.pem"), cert: join(dir, "server.pem"), key: join(dir, "server.key") };
+}
 
 export interface NatsHandle {
   url: string;
@@ -30,6 +50,8 @@ export interface NatsHandle {
   password: string;
   nkeySeed: string;
   dir: string;
+  /** With `tls: true`: the CA that signed the server's certificate. */
+  caFile?: string;
   /** The running server's process id. */
   readonly pid: number;
   /** Stops the server (SIGTERM) and waits for it to exit. */
@@ -38,9 +60,10 @@ export interface NatsHandle {
   restart(): Promise<void>;
 }
 
-export async function startNats(): Promise<NatsHandle> {
+export async function startNats(opts: { tls?: boolean } = {}): Promise<NatsHandle> {
   if (!NATS_SERVER) throw new Error(String(SKIP_NO_NATS));
   const dir = mkdtempSync(join(tmpdir(), "uniwasm-nats-"));
+  const certs = opts.tls ? makeCertificates(dir) : undefined;
   const password = randomBytes(12).toString("hex");
   const nkey = createUser();
   const seed = new TextDecoder().decode(nkey.getSeed());
@@ -48,6 +71,8 @@ export async function startNats(): Promise<NatsHandle> {
   const conf = (port: number) => `
 listen: "127.0.0.1:${port}"
 jetstream { store_dir: "${join(dir, "js")}" }
+${certs ? `tls { cert_file: "${certs.cert}"
+  key_file: "${certs.key}" }` : ""}
 authorization {
   users = [
     { user: "uniwasm", password: "${password}" }
@@ -94,6 +119,7 @@ authorization {
     password,
     nkeySeed: seed,
     dir,
+    ...(certs ? { caFile: certs.ca } : {}),
     stop: async () => {
       const c = child;
       if (!c || c.exitCode !== null) return;
