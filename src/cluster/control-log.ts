@@ -26,10 +26,15 @@ export const CONTROL_STREAM = "UNIWASM_CONTROL";
 export const CONTROL_SUBJECT = "uniwasm.control";
 export const BLOB_BUCKET = "uniwasm-blobs";
 
-/** The cluster cannot take a change now (NATS unreachable, or too much contention); nothing was changed, or see the message. */
+/**
+ * The cluster cannot take a change now (NATS unreachable, or too much
+ * contention). The message is for API clients (tenants among them): it never
+ * carries NATS's own error text, which names subjects and streams; `cause`
+ * does, for the node's log.
+ */
 export class ClusterUnavailable extends Error {
-  constructor(message: string) {
-    super(message);
+  constructor(message: string, cause?: unknown) {
+    super(message, cause === undefined ? undefined : { cause });
     this.name = "ClusterUnavailable";
   }
 }
@@ -254,7 +259,7 @@ export class JetStreamControlState extends CommandControlState {
 
   private async append(cmd: ControlCommand): Promise<Result> {
     for (let attempt = 0; attempt < 20; attempt++) {
-      if (this.faulted) throw new ClusterUnavailable(`this node stopped applying the cluster's control log: ${this.faulted.message}`);
+      if (this.faulted) throw new ClusterUnavailable("this node stopped applying the cluster's control log (see its log); nothing was changed", this.faulted);
       if (this.opts.link && !this.opts.link.connected) throw new ClusterUnavailable("this node cannot reach the cluster's NATS servers now; nothing was changed");
       this.dryRun(cmd);
       const env: Envelope = { cid: newId("c"), origin: this.origin, cmd };
@@ -276,7 +281,7 @@ export class JetStreamControlState extends CommandControlState {
           continue;
         }
         if (err instanceof ClusterUnavailable || isRefusal(err)) throw err;
-        throw new ClusterUnavailable(`the cluster's control log cannot be written now (${(err as Error).message}); if the request timed out it may still take effect`);
+        throw new ClusterUnavailable("the cluster's control log cannot be written now; if the request timed out, the change may still take effect", err);
       } finally {
         this.inflight = undefined;
       }
@@ -306,7 +311,7 @@ export class JetStreamControlState extends CommandControlState {
         if (!bytes) throw new Error(`blob ${digest} is not on this node`);
         await bucket.putBlob({ name: digest }, bytes);
       } catch (err) {
-        throw new ClusterUnavailable(`cannot store blob ${digest} in the cluster: ${(err as Error).message}`);
+        throw new ClusterUnavailable(`cannot store blob ${digest} in the cluster now`, err);
       }
     }
   }
@@ -319,7 +324,7 @@ export class JetStreamControlState extends CommandControlState {
       try {
         bytes = await bucket.getBlob(digest);
       } catch (err) {
-        throw new ClusterUnavailable(`cannot fetch blob ${digest} from the cluster: ${(err as Error).message}`);
+        throw new ClusterUnavailable(`cannot fetch blob ${digest} from the cluster now`, err);
       }
       if (!bytes) throw new Error(`blob ${digest} is not in the cluster's object store`);
       // Verified here against the name it was asked by, as the local blob store verifies every read.

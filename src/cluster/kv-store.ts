@@ -35,8 +35,9 @@ function isConflict(err: unknown): boolean {
   return /wrong last sequence|key exists/i.test(m);
 }
 
-function unreachable(err: unknown): WasiError {
-  return new WasiError(Errno.IO, `the cluster's key-value store cannot be reached now (${(err as Error).message})`);
+/** Guests see this, so it says what happened without NATS's own text (subjects, streams). */
+function unreachable(_err: unknown): WasiError {
+  return new WasiError(Errno.IO, "the cluster's key-value store cannot be reached now");
 }
 
 export class JetStreamKv implements KvBackend {

@@ -314,7 +314,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     let e: ApiError;
     if (err instanceof ApiError) e = err;
     else if (err instanceof ControlError) e = new ApiError(err.code, err.message, err.retryAfter);
-    else if (err instanceof ClusterUnavailable) e = new ApiError("cluster_unavailable", err.message, 1);
+    else if (err instanceof ClusterUnavailable) {
+      if (err.cause) req.log.warn({ err: err.cause }, "cluster unavailable");
+      e = new ApiError("cluster_unavailable", `${err.message.charAt(0).toUpperCase()}${err.message.slice(1)}.`, 1);
+    }
     else if ((err as FastifyError).validation) e = new ApiError("bad_request", `Invalid request: ${(err as FastifyError).message}.`);
     else if ((err as FastifyError).code === "FST_ERR_CTP_BODY_TOO_LARGE") e = new ApiError("payload_too_large", "The request body is larger than this route accepts.");
     else if ((err as FastifyError).code === "FST_ERR_CTP_INVALID_MEDIA_TYPE") e = new ApiError("unsupported_media_type", `Unsupported Content-Type ${String(req.headers["content-type"])}.`);

@@ -205,6 +205,7 @@ test("with nats-server stopped for a few seconds, nodes keep serving what they r
   const write = await http(hosting.apiUrl, "POST", "/v1/tenants", { token: admin, body: { name: "during-outage" } });
   assert.equal(write.status, 503);
   assert.equal(write.json.error.code, "cluster_unavailable");
+  assert.doesNotMatch(write.text, /\$JS|UNIWASM_CONTROL|uniwasm\.control/, "no stream or subject name reaches the client");
   const read = await http(notHosting.apiUrl, "GET", "/v1/tenants/acme/apps/cgi", { token });
   assert.equal(read.status, 200, "reads come from the node's own copy");
   t.diagnostic(`${served} requests served by ${hosting.name} during a ${Date.now() - downAt} ms NATS outage`);
