@@ -348,3 +348,29 @@ test("an app's logs are read and followed through any node, each line naming the
   assert.ok(new Set(logs.map((l) => l.node)).size >= 2, "lines from more than one node");
   assert.deepEqual(logs.map((l) => l.ts), [...logs.map((l) => l.ts)].sort((x, y) => x - y), "merged in time order");
 });
+
+test("a tenant's CPU time per minute is counted across the cluster: spent on one node, refused on another", { skip: SKIP_NO_NATS }, async () => {
+  const [n1, n2] = nodes as [ClusterNode, ClusterNode];
+  const q = await http(n1.apiUrl, "POST", "/v1/tenants", { token: admin, body: { name: "cpuq", quotas: { cpuMsPerMinute: 300 } } });
+  assert.equal(q.status, 201, q.text);
+  const ct = q.json.token.secret as string;
+  const up = await http(n1.apiUrl, "POST", "/v1/tenants/cpuq/images?name=burn", { token: ct, body: readFileSync(join(FIX, "wagi/handler.wasm")), headers: { "content-type": "application/wasm" } });
+  assert.equal(up.status, 201, up.text);
+  const d = await http(n1.apiUrl, "PUT", "/v1/tenants/cpuq/apps/burn", { token: ct, body: { image: "burn", replicas: "all" } });
+  assert.equal(d.status, 201, d.text);
+  await waitUntil("a replica on every node", async () => readyNodes((await http(n1.apiUrl, "GET", "/v1/tenants/cpuq/apps/burn", { token: ct })).json).length === 3);
+  let spent = 0;
+  for (;;) {
+    const r = await http(n1.gatewayUrl, "GET", "/cpu?20", { host: "burn.cpuq.localhost" });
+    if (r.status === 429) {
+      assert.equal(r.json.error.code, "tenant_cpu_exhausted");
+      break;
+    }
+    assert.equal(r.status, 200, r.text);
+    assert.ok(++spent < 200, "node 1 never ran out of the tenant's CPU time");
+  }
+  await new Promise((r) => setTimeout(r, 600)); // a few gossip rounds
+  const elsewhere = await http(n2.gatewayUrl, "GET", "/cpu?20", { host: "burn.cpuq.localhost" });
+  assert.equal(elsewhere.status, 429, "node 2 knows the minute's CPU time is spent");
+  assert.equal(elsewhere.json.error.code, "tenant_cpu_exhausted");
+});
