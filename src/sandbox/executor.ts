@@ -17,13 +17,13 @@ import { describeEnd, EXIT_CODES, type ResolvedLimits } from "./limits.js";
 import type { ExecutorStats, FinalReply, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
 import { createJobSlot, DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE, type JobSlot } from "./job-slot.js";
+import { DeadlineTimer } from "./deadline-timer.js";
 
 type WaitAsyncResult = { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
 /** Node 20 has Atomics.waitAsync; TypeScript's ES2023 lib does not declare it. */
 const waitAsync = (Atomics as unknown as { waitAsync(ta: Int32Array, index: number, value: number): WaitAsyncResult }).waitAsync;
 
 const WORKER_URL = new URL("./executor-worker.js", import.meta.url);
-const MAX_TIMER_MS = 2 ** 31 - 1;
 
 /** The executor died before or while it ran a request that had not started the guest. */
 export class ExecutorLostError extends Error {
@@ -153,15 +153,7 @@ export class Executor implements ExecutorHandle {
   readonly heapMb: number;
   readonly extra: boolean;
   private nextId = 1;
-  /** When the running job's deadline falls (performance.now() ms); Infinity when it has none. */
-  private deadlineAt = Infinity;
-  /**
-   * One deadline timer per executor, left armed between jobs and re-armed
-   * only when a deadline comes sooner than it fires (a setTimeout and
-   * clearTimeout per job cost ~0.5 µs of a ~40 µs run).
-   */
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
+  private readonly deadline = new DeadlineTimer(() => this.deadlineReached());
   /** Output and trace messages of the running job delivered so far. */
   private streamed = 0;
   /** The running job's result, come through the slot ahead of messages posted before it. */
@@ -232,8 +224,7 @@ export class Executor implements ExecutorHandle {
     (job as Job & { id?: number }).id = id;
     const now = performance.now();
     (job as Job & { startedAt?: number }).startedAt = now;
-    this.deadlineAt = Number.isFinite(job.timeoutMs) ? now + job.timeoutMs : Infinity;
-    if (this.deadlineAt < this.timerAt) this.arm(this.deadlineAt);
+    this.deadline.start(job.timeoutMs, now);
     const req = job.build(this) as WorkerRequest;
     req.id = id;
     this.send(req, id);
@@ -273,32 +264,13 @@ export class Executor implements ExecutorHandle {
     this.onReply(this.reader.read(c[LENGTH]) as WorkerReply);
   }
 
-  private arm(at: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    // setTimeout takes at most 2^31-1 ms (a longer delay would fire at once); a longer deadline re-arms.
-    this.timer = setTimeout(() => this.onTimer(), Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - performance.now()))));
-    // The worker thread keeps the process alive; a timer left armed between jobs must not add to that.
-    this.timer.unref();
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
+  private deadlineReached(): void {
     const job = this.current;
-    if (!job || !this.alive || !Number.isFinite(this.deadlineAt)) return;
-    // Timers run on the loop's cached clock and may fire up to a tick early: within 1 ms counts as reached.
-    if (this.deadlineAt - performance.now() > 1) this.arm(this.deadlineAt);
-    else this.deadline(job);
-  }
-
-  private deadline(job: Job): void {
-    if (this.current !== job || !this.alive) return;
+    if (!job || !this.alive) return;
     // A guest spinning in a loop can only be stopped by ending its isolate.
     this.killedAtDeadline = true;
-    const limits = job.limits;
     this.current = undefined;
-    job.resolve({ outcome: endedOutcome("deadline_exceeded", limits ? describeEnd("deadline_exceeded", limits) : `deadline of ${job.timeoutMs} ms exceeded`, job.timeoutMs) });
+    job.resolve({ outcome: deadlineOutcome(job) });
     void this.worker.terminate();
     this.die("terminated at a deadline");
   }
@@ -392,8 +364,7 @@ export class Executor implements ExecutorHandle {
   }
 
   private finish(): void {
-    // The timer stays armed: when it fires with no job (or a later deadline), it disarms (or re-arms).
-    this.deadlineAt = Infinity;
+    this.deadline.clear();
     this.current = undefined;
     this.idleSince = Date.now();
   }
@@ -401,7 +372,7 @@ export class Executor implements ExecutorHandle {
   private die(why: string): void {
     if (!this.alive) return;
     this.alive = false;
-    if (this.timer) clearTimeout(this.timer);
+    this.deadline.stop();
     this.closeIo?.();
     // Releases this side's Atomics.waitAsync on the slot (collect then sees the executor dead).
     Atomics.notify(this.slot.control, STATE);
@@ -428,8 +399,14 @@ export class Executor implements ExecutorHandle {
   }
 }
 
+/** The outcome of a request whose executor was ended at its deadline (every tier). */
+export function deadlineOutcome(job: Job): GuestOutcome {
+  const message = job.limits ? describeEnd("deadline_exceeded", job.limits) : `deadline of ${job.timeoutMs} ms exceeded`;
+  return endedOutcome("deadline_exceeded", message, job.timeoutMs);
+}
+
 /** The outcome of a request the executor ended from outside (deadline, heap). */
-function endedOutcome(reason: "deadline_exceeded" | "memory_limit", message: string, ms: number): GuestOutcome {
+export function endedOutcome(reason: "deadline_exceeded" | "memory_limit", message: string, ms: number): GuestOutcome {
   return {
     reason,
     exitCode: EXIT_CODES[reason],

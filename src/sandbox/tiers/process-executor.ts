@@ -18,15 +18,14 @@
 import type { ChildProcess } from "node:child_process";
 import { readdirSync, readFileSync, writeSync } from "node:fs";
 import type { Readable, Writable } from "node:stream";
-import { describeEnd, EXIT_CODES } from "../limits.js";
-import type { GuestOutcome, PortableKernelOptions } from "../guest.js";
-import { ExecutorLostError, newExecutorId, type ExecutorEvents, type ExecutorHandle, type Job, type Reply } from "../executor.js";
+import type { PortableKernelOptions } from "../guest.js";
+import { DeadlineTimer } from "../deadline-timer.js";
+import { deadlineOutcome, ExecutorLostError, newExecutorId, type ExecutorEvents, type ExecutorHandle, type Job, type Reply } from "../executor.js";
 import type { HeldOutput, WorkerReply, WorkerRequest } from "../protocol.js";
 import type { Snapshot } from "../snapshot.js";
 import type { EntryNotice } from "./process-executor-entry.js";
 import { FrameDecoder, FrameEncoder, fromWireSnapshot, toWireModule, toWireSnapshot, type WireSnapshot } from "./wire.js";
 
-const MAX_TIMER_MS = 2 ** 31 - 1;
 /** Bytes of the child's stderr kept, to say why it died. */
 const STDERR_TAIL = 4096;
 
@@ -210,9 +209,7 @@ export class ProcessExecutor implements ExecutorHandle {
   idleSince = Date.now();
   private nextId = 1;
   private currentId = 0;
-  private deadlineAt = Infinity;
-  private timer: NodeJS.Timeout | undefined;
-  private timerAt = Infinity;
+  private readonly deadline = new DeadlineTimer(() => this.deadlineReached());
   /** Output the current request asked for on a host descriptor: stream -> descriptor. */
   private hostOutput: { stdout?: number; stderr?: number } = {};
 
@@ -248,8 +245,7 @@ export class ProcessExecutor implements ExecutorHandle {
     const id = this.nextId++;
     this.current = job;
     this.currentId = id;
-    this.deadlineAt = Number.isFinite(job.timeoutMs) ? performance.now() + job.timeoutMs : Infinity;
-    if (this.deadlineAt < this.timerAt) this.arm(this.deadlineAt);
+    this.deadline.start(job.timeoutMs);
     let wire: unknown;
     try {
       wire = this.toWire(job.build(this) as WorkerRequest, id);
@@ -306,40 +302,13 @@ export class ProcessExecutor implements ExecutorHandle {
     return p;
   }
 
-  private arm(at: number): void {
-    if (this.timer) clearTimeout(this.timer);
-    this.timerAt = at;
-    this.timer = setTimeout(() => this.onTimer(), Math.min(MAX_TIMER_MS, Math.max(1, Math.ceil(at - performance.now()))));
-    this.timer.unref();
-  }
-
-  private onTimer(): void {
-    this.timer = undefined;
-    this.timerAt = Infinity;
+  private deadlineReached(): void {
     const job = this.current;
-    if (!job || !this.alive || !Number.isFinite(this.deadlineAt)) return;
-    if (this.deadlineAt - performance.now() > 1) this.arm(this.deadlineAt);
-    else this.deadline(job);
-  }
-
-  private deadline(job: Job): void {
-    if (this.current !== job || !this.alive) return;
+    if (!job || !this.alive) return;
     // As with a worker thread: a spinning guest is stopped by ending its executor, here the whole sandbox.
     this.killedAtDeadline = true;
-    const limits = job.limits;
-    const outcome: GuestOutcome = {
-      reason: "deadline_exceeded",
-      exitCode: EXIT_CODES.deadline_exceeded,
-      message: limits ? describeEnd("deadline_exceeded", limits) : `deadline of ${job.timeoutMs} ms exceeded`,
-      stdout: new Uint8Array(0),
-      stderr: new Uint8Array(0),
-      memoryBytes: 0,
-      calls: {},
-      denied: {},
-      durationUs: Math.round(job.timeoutMs * 1000),
-    };
     this.current = undefined;
-    job.resolve({ outcome });
+    job.resolve({ outcome: deadlineOutcome(job) });
     this.proc.kill();
     this.die("terminated at a deadline");
   }
@@ -407,7 +376,7 @@ export class ProcessExecutor implements ExecutorHandle {
   }
 
   private finish(): void {
-    this.deadlineAt = Infinity;
+    this.deadline.clear();
     this.current = undefined;
     this.idleSince = Date.now();
   }
@@ -415,7 +384,7 @@ export class ProcessExecutor implements ExecutorHandle {
   private die(why: string): void {
     if (!this.alive) return;
     this.alive = false;
-    if (this.timer) clearTimeout(this.timer);
+    this.deadline.stop();
     this.proc.kill();
     const what = `executor ${this.id} (sandboxed process ${this.proc.pid ?? "?"})`;
     const job = this.current;
