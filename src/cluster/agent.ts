@@ -7,6 +7,7 @@
  */
 import type { KV } from "@nats-io/kv";
 import type { AppRecord, ControlState } from "../store/index.js";
+import { CoalescedPass } from "./coalesced.js";
 import type { WatchedBucket } from "./kv.js";
 import type { PlacementRecord, ReplicaStatus } from "./scheduler.js";
 
@@ -43,9 +44,8 @@ export interface AgentDeps {
 }
 
 export class ReplicaAgent {
-  private running = false;
-  private again = false;
   private stopped = false;
+  private readonly passes = new CoalescedPass(() => this.reconcile(), () => !this.stopped, (err) => this.deps.onError?.(err));
   private readonly failed = new Map<string, { revision: number; at: number }>();
   private readonly served = new Set<string>();
   private timer: NodeJS.Timeout | undefined;
@@ -73,21 +73,7 @@ export class ReplicaAgent {
   }
 
   poke(): void {
-    if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void this.reconcile()
-      .catch((err: unknown) => this.deps.onError?.(err as Error))
-      .finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.poke();
-        }
-      });
+    this.passes.poke();
   }
 
   private async report(app: AppRecord, state: ReplicaStatus["state"], message?: string): Promise<void> {

@@ -11,6 +11,7 @@
  * replicas for a problem of the scheduler's.
  */
 import type { AppRecord, ControlReads } from "../store/index.js";
+import { CoalescedPass } from "./coalesced.js";
 import type { WatchedBucket } from "./kv.js";
 import type { Membership } from "./membership.js";
 import { place, type PlacementApp, type PlacementNode } from "./placement.js";
@@ -59,8 +60,7 @@ export interface SchedulerDeps {
 
 export class ClusterScheduler {
   private leader = false;
-  private running = false;
-  private again = false;
+  private readonly passes = new CoalescedPass(() => this.pass(), () => this.leader, (err) => this.deps.onError?.(err));
 
   constructor(private readonly deps: SchedulerDeps) {}
 
@@ -75,21 +75,7 @@ export class ClusterScheduler {
 
   /** Schedules a pass soon (coalesced: one pass at a time, one more if poked meanwhile). */
   poke(): void {
-    if (!this.leader) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = true;
-    void this.pass()
-      .catch((err: unknown) => this.deps.onError?.(err as Error))
-      .finally(() => {
-        this.running = false;
-        if (this.again) {
-          this.again = false;
-          this.poke();
-        }
-      });
+    this.passes.poke();
   }
 
   private async pass(): Promise<void> {
