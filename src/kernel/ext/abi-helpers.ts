@@ -7,6 +7,7 @@
 import { Errno } from "../abi.js";
 import { WasiError } from "../errors.js";
 import type { GuestMemory } from "../memory.js";
+import type { ExtensionFunction } from "../extensions.js";
 
 /** Bytes at [ptr, ptr+len) copied out of guest memory (a provider may keep them), at most `max`. */
 export function readBytes(memory: GuestMemory, ptr: number, len: number, max: number, what: string, tooBig: Errno = Errno.TOOBIG): Uint8Array {
@@ -86,11 +87,36 @@ export class BufferedResponse {
 }
 
 /** The `response_read` ABI: copies the next chunk into the guest's buffer; *len_out = 0 at the end. */
-export function readResponse(memory: GuestMemory, r: BufferedResponse, bufPtr: number, cap: number, lenOut: number): Errno {
+function readResponse(memory: GuestMemory, r: BufferedResponse, bufPtr: number, cap: number, lenOut: number): Errno {
   memory.check(bufPtr, cap);
   memory.check(lenOut, 4);
   const chunk = r.read(cap >>> 0);
   memory.write(bufPtr, chunk);
   memory.setU32(lenOut, chunk.length);
   return Errno.SUCCESS;
+}
+
+/**
+ * `response_read` and `response_close` over a table of buffered responses: the same two calls in
+ * every extension that answers with a body (uniwasm:http, uniwasm:service). `what` names the
+ * body in the calls' summaries ("the response", "the callee's answer").
+ */
+export function responseCalls<P>(what: string): Record<"response_read" | "response_close", ExtensionFunction<HandleTable<BufferedResponse>, P>> {
+  return {
+    response_read: {
+      params: [["response", "i32"], ["buf_ptr", "i32"], ["buf_cap", "i32"], ["len_out", "i32"]],
+      result: "errno",
+      summary: `Read the next chunk of ${what}; *len_out = 0 at the end.`,
+      handler: (ctx, h: number, buf: number, cap: number, lenOut: number) => readResponse(ctx.memory, ctx.state.get(h), buf, cap, lenOut),
+    },
+    response_close: {
+      params: [["response", "i32"]],
+      result: "errno",
+      summary: "Release a response.",
+      handler: (ctx, h: number) => {
+        ctx.state.delete(h);
+        return Errno.SUCCESS;
+      },
+    },
+  };
 }

@@ -17,7 +17,7 @@
 import { Errno } from "../abi.js";
 import { WasiError } from "../errors.js";
 import { defineExtension } from "../extensions.js";
-import { BufferedResponse, HandleTable, readBytes, readResponse, readString, writeResult } from "./abi-helpers.js";
+import { BufferedResponse, HandleTable, readBytes, readString, responseCalls, writeResult } from "./abi-helpers.js";
 
 export interface OutboundRequest {
   method: string;
@@ -100,20 +100,6 @@ export const httpExtension = defineExtension<HttpState, HttpProvider>({
       summary: "The response's headers as \"name: value\\n\" lines (ENOBUFS and *len_out when the buffer is too small).",
       handler: (ctx, h: number, buf: number, cap: number, lenOut: number) => writeResult(ctx.memory, buf, cap, lenOut, ctx.state.get(h).headerLines()),
     },
-    response_read: {
-      params: [["response", "i32"], ["buf_ptr", "i32"], ["buf_cap", "i32"], ["len_out", "i32"]],
-      result: "errno",
-      summary: "Read the next chunk of the response body; *len_out = 0 at the end.",
-      handler: (ctx, h: number, buf: number, cap: number, lenOut: number) => readResponse(ctx.memory, ctx.state.get(h), buf, cap, lenOut),
-    },
-    response_close: {
-      params: [["response", "i32"]],
-      result: "errno",
-      summary: "Release a response.",
-      handler: (ctx, h: number) => {
-        ctx.state.delete(h);
-        return Errno.SUCCESS;
-      },
-    },
+    ...responseCalls<HttpProvider>("the response body"),
   },
 });

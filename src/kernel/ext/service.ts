@@ -18,7 +18,7 @@
 import { Errno } from "../abi.js";
 import { WasiError } from "../errors.js";
 import { defineExtension } from "../extensions.js";
-import { BufferedResponse, HandleTable, readBytes, readResponse, readString } from "./abi-helpers.js";
+import { BufferedResponse, HandleTable, readBytes, readString, responseCalls } from "./abi-helpers.js";
 
 export interface ServiceProvider {
   call(app: string, input: Uint8Array): { status: number; body: Uint8Array } | Promise<{ status: number; body: Uint8Array }>;
@@ -53,20 +53,6 @@ export const serviceExtension = defineExtension<HandleTable<BufferedResponse>, S
         return Errno.SUCCESS;
       },
     },
-    response_read: {
-      params: [["response", "i32"], ["buf_ptr", "i32"], ["buf_cap", "i32"], ["len_out", "i32"]],
-      result: "errno",
-      summary: "Read the next chunk of the callee's answer; *len_out = 0 at the end.",
-      handler: (ctx, h: number, buf: number, cap: number, lenOut: number) => readResponse(ctx.memory, ctx.state.get(h), buf, cap, lenOut),
-    },
-    response_close: {
-      params: [["response", "i32"]],
-      result: "errno",
-      summary: "Release a response.",
-      handler: (ctx, h: number) => {
-        ctx.state.delete(h);
-        return Errno.SUCCESS;
-      },
-    },
+    ...responseCalls<ServiceProvider>("the callee's answer"),
   },
 });
