@@ -319,14 +319,14 @@ export class Gateway {
     if (!parser.done || cgiFailure || failed) {
       if (res.headersSent) {
         // Headers are out; the only honest signal left is an aborted response.
-        hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started; connection reset`);
+        hooks.event(app.id, `request ${requestId}: ${describe(outcome)} after the response started; connection reset${backtraceLines(outcome.trap)}`);
         res.destroy();
         finish(res.statusCode, "guest_error", body.length, { failure: { message: `${describe(outcome)} after the response started`, ...(outcome.trap ? { trap: outcome.trap } : {}) } });
         return;
       }
       const timeout = outcome.reason === "deadline_exceeded";
       const why = failed ? describe(outcome) : cgiFailure ?? (outcome.exitCode === 0 ? "the app wrote no response headers (expected `Content-Type: ...` then an empty line)" : `the app exited with code ${outcome.exitCode} without a response`);
-      hooks.event(app.id, `request ${requestId}: ${why}`);
+      hooks.event(app.id, `request ${requestId}: ${why}${failed ? backtraceLines(outcome.trap) : ""}`);
       res.removeHeader("content-type");
       for (const name of res.getHeaderNames()) if (name !== "x-request-id") res.removeHeader(name);
       const e = timeout
@@ -364,6 +364,11 @@ export class Gateway {
       });
     return Promise.all([drain(this.server), ...(this.internal ? [drain(this.internal)] : [])]).then(() => undefined);
   }
+}
+
+/** A trap's backtrace under its log line (the app's log is where `uniwasm logs` and the dashboard look). */
+function backtraceLines(trap: TrapReport | undefined): string {
+  return trap && trap.frames.length > 0 ? `\nwasm backtrace:\n${trap.backtrace}` : "";
 }
 
 function describe(o: RunOutcome): string {
