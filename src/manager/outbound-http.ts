@@ -122,8 +122,25 @@ export function isSpecialAddress(address: string): boolean {
 const isLoopback = (a: string): boolean => a === "::1" || (isIP(a) === 4 && a.startsWith("127.")) || embeddedIpv4(a)?.startsWith("127.") === true;
 
 /** Whether the allow-list names `address` literally (or `localhost` for a loopback address). */
-function explicitlyAllowed(list: readonly AllowEntry[], address: string): boolean {
+function namedLiterally(list: readonly AllowEntry[], address: string): boolean {
   return list.some((e) => e.literal && (e.host === address || (e.host === "localhost" && isLoopback(address))));
+}
+
+/** `privateNetworks` as a BlockList ("any": undefined); throws naming an entry that is not an address or CIDR network. */
+export function privateNetworkList(networks: "any" | readonly string[]): BlockList | undefined {
+  if (networks === "any") return undefined;
+  const list = new BlockList();
+  for (const n of networks) {
+    const [address, bits, extra] = n.trim().split("/");
+    const family = isIP(address ?? "");
+    const max = family === 4 ? 32 : 128;
+    const prefix = bits === undefined ? max : Number(bits);
+    if (family === 0 || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max) {
+      throw new Error(`${JSON.stringify(n)} is not an IP address or CIDR network (e.g. 127.0.0.1, 10.1.0.0/16, fd00::/8)`);
+    }
+    list.addSubnet(address!, prefix, family === 4 ? "ipv4" : "ipv6");
+  }
+  return list;
 }
 
 const denied = (message: string): ExtensionDenied => new ExtensionDenied(Errno.ACCES, message);
@@ -172,6 +189,14 @@ function loadUndici(): Promise<Undici> {
 
 export interface OutboundHttpOptions {
   limits?: Partial<OutboundLimits>;
+  /**
+   * Which loopback, private or link-local addresses an allow-list may name literally. "any" (the
+   * default, for the command line: the user's own machine) lets a literal entry reach any of them;
+   * a node passes the networks its admin opened (`uniwasm serve --outbound-private`, none by
+   * default), because there the allow-list is written by tenants, and a tenant must not reach the
+   * node's loopback services, the cloud's metadata address or the LAN by naming them.
+   */
+  privateNetworks?: "any" | readonly string[];
   /** How names resolve (tests inject one); default the system resolver. */
   resolve?: Resolver;
 }
@@ -180,10 +205,28 @@ export interface OutboundHttpOptions {
 export class OutboundHttp {
   readonly limits: OutboundLimits;
   private readonly resolve: Resolver;
+  private readonly privateNetworks: BlockList | undefined;
 
+  /** Throws when a `privateNetworks` entry is not an address or CIDR network. */
   constructor(opts: OutboundHttpOptions = {}) {
     this.limits = { ...DEFAULT_OUTBOUND_LIMITS, ...(opts.limits ?? {}) };
     this.resolve = opts.resolve ?? ((h) => dnsLookup(h, { all: true, verbatim: true }));
+    this.privateNetworks = privateNetworkList(opts.privateNetworks ?? "any");
+  }
+
+  /** A special address is reachable when the app's list names it literally and the operator opened its network. */
+  private specialAllowed(list: readonly AllowEntry[], address: string): boolean {
+    if (!namedLiterally(list, address)) return false;
+    if (!this.privateNetworks) return true;
+    const family = isIP(address);
+    const v4 = family === 6 ? embeddedIpv4(address) : undefined;
+    return v4 !== undefined ? this.privateNetworks.check(v4, "ipv4") : this.privateNetworks.check(address, family === 4 ? "ipv4" : "ipv6");
+  }
+
+  private specialRefusal(list: readonly AllowEntry[], what: string, address: string): ExtensionDenied {
+    return namedLiterally(list, address)
+      ? denied(`${what} ${address}, a loopback, private or link-local address in a network this node does not open to apps (its operator opens networks with uniwasm serve --outbound-private)`)
+      : denied(`${what} ${address}, a loopback, private or link-local address; allowed only when listed literally in allowed_outbound_hosts`);
   }
 
   /** Checks a URL against the list; returns it parsed. Throws ExtensionDenied / WasiError(EINVAL). */
@@ -199,9 +242,7 @@ export class OutboundHttp {
     const host = url.hostname.startsWith("[") ? url.hostname.slice(1, -1) : url.hostname;
     const port = url.port ? Number(url.port) : DEFAULT_PORTS[scheme]!;
     if (!allowedBy(list, scheme, host, port)) throw denied(`${scheme}://${url.host} is not in allowed_outbound_hosts`);
-    if (isIP(host) && isSpecialAddress(host) && !explicitlyAllowed(list, host)) {
-      throw denied(`${host} is a loopback, private or link-local address; allowed only when listed literally in allowed_outbound_hosts`);
-    }
+    if (isIP(host) && isSpecialAddress(host) && !this.specialAllowed(list, host)) throw this.specialRefusal(list, "the URL names", host);
     return url;
   }
 
@@ -214,8 +255,8 @@ export class OutboundHttp {
         lookup: (hostname: string, options: { all?: boolean }, callback: (err: Error | null, address?: unknown, family?: number) => void) => {
           resolve(hostname).then(
             (addrs) => {
-              const bad = addrs.find((a) => isSpecialAddress(a.address) && !explicitlyAllowed(list, a.address));
-              if (bad) return callback(denied(`${hostname} resolves to ${bad.address}, a loopback, private or link-local address; allowed only when listed literally in allowed_outbound_hosts`));
+              const bad = addrs.find((a) => isSpecialAddress(a.address) && !this.specialAllowed(list, a.address));
+              if (bad) return callback(this.specialRefusal(list, `${hostname} resolves to`, bad.address));
               if (addrs.length === 0) return callback(Object.assign(new Error(`${hostname} has no address`), { code: "ENOTFOUND" }));
               if (options.all) callback(null, addrs);
               else callback(null, addrs[0]!.address, addrs[0]!.family);

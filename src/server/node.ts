@@ -70,7 +70,11 @@ export interface NodeOptions {
   apiConnections?: Partial<ConnectionLimits>;
   /** Called once per gateway request with its outcome (`uniwasm dev` prints them). */
   onRequest?: (e: RequestFinished) => void;
-  /** uniwasm:http's checked client: byte caps, timeout, redirects (and a resolver, for tests). */
+  /**
+   * uniwasm:http's checked client: byte caps, timeout, redirects, a resolver (tests), and
+   * `privateNetworks`: the loopback/private/link-local networks apps may reach by naming an
+   * address literally — none unless given (tenants write the allow-lists).
+   */
   outbound?: OutboundHttpOptions;
 }
 
@@ -132,7 +136,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 
   const runner = opts.runner ?? (await defaultRunner(opts));
   // Host extensions: the kernel defines them, the node provides them (docs/extensions.md).
-  const outbound = new OutboundHttp(opts.outbound ?? {});
+  const outbound = new OutboundHttp({ privateNetworks: [], ...opts.outbound });
   let services: ServiceCalls | undefined;
   const extensions = extensionFactory({
     kv: cluster?.kv ?? store.kv,

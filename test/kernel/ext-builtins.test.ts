@@ -221,6 +221,21 @@ describe("uniwasm:http", () => {
     assert.equal(hits, 0);
   });
 
+  test("a client with closed private networks (a node's default) refuses even a literal loopback entry; an opened network is reached", async () => {
+    hits = 0;
+    const closed = new OutboundHttp({ privateNetworks: [], resolve: async () => [{ address: "127.0.0.1", family: 4 }] });
+    const list = [`http://127.0.0.1:${port}`, "http://169.254.169.254", "http://localhost:*"];
+    await assert.rejects(closed.request(list, { method: "GET", url: `http://127.0.0.1:${port}/`, headers: [], body: new Uint8Array() }), /127\.0\.0\.1, a loopback, private or link-local address in a network this node does not open to apps .*--outbound-private/);
+    await assert.rejects(closed.request(list, { method: "GET", url: "http://169.254.169.254/latest/meta-data/", headers: [], body: new Uint8Array() }), /169\.254\.169\.254.*does not open/);
+    await assert.rejects(closed.request(list, { method: "GET", url: `http://localhost:${port}/`, headers: [], body: new Uint8Array() }), /localhost resolves to 127\.0\.0\.1.*does not open/);
+    assert.equal(hits, 0, "no request left");
+    const opened = new OutboundHttp({ privateNetworks: ["127.0.0.0/8"] });
+    const ok = await opened.request(list, { method: "GET", url: `http://127.0.0.1:${port}/hello`, headers: [], body: new Uint8Array() });
+    assert.equal(ok.status, 200);
+    await assert.rejects(opened.request(list, { method: "GET", url: "http://169.254.169.254/", headers: [], body: new Uint8Array() }), /does not open/, "only the opened network");
+    assert.throws(() => new OutboundHttp({ privateNetworks: ["10.0.0.0/33"] }), /"10\.0\.0\.0\/33" is not an IP address or CIDR network/);
+  });
+
   test("redirects are followed and re-checked: within the list they work, out of it (or to loopback by name) they are refused", async () => {
     assert.match((await run("http", ["GET", `http://127.0.0.1:${port}/redirect-in`], ext(explicit()))).out, /^status 200\n.*body hello \/hello/s);
     hits = 0;

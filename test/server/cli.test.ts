@@ -111,3 +111,10 @@ test("node commands without a token explain how to get one", () => {
   assert.equal(r.status, 1);
   assert.match(r.stderr, /no API token: pass --token, set UNIWASM_TOKEN, or run `uniwasm node-config/);
 });
+
+test("serve refuses a malformed --outbound-private entry at start, naming it (exit 2), before opening anything", () => {
+  const dir = tempDataDir();
+  const r = spawnSync(process.execPath, [BIN, "serve", "--data", join(dir, "node"), "--port", "0", "--gateway-port", "0", "--outbound-private", "10.0.0.0/8,nope"], { encoding: "utf8" });
+  assert.equal(r.status, 2);
+  assert.match(r.stderr, /--outbound-private: "nope" is not an IP address or CIDR network/);
+});

@@ -33,7 +33,8 @@ describe("extensions on a node", () => {
   let a: Tenant;
   let b: Tenant;
   before(async () => {
-    node = await testNode({ executors: 2 });
+    // The upstream below listens on loopback, which a node opens to apps only when told (--outbound-private).
+    node = await testNode({ executors: 2, outbound: { privateNetworks: ["127.0.0.1"] } });
     a = await tenant(node, "acme", { kvMaxTotalBytes: 30_000, kvMaxValueBytes: 8192 });
     b = await tenant(node, "bravo");
   });
@@ -132,6 +133,20 @@ describe("extensions on a node", () => {
       await up(node, a, "wild", "ext/http.wasm", ext({ grants: ["uniwasm:http"], allowedOutboundHosts: ["http://*:*"] }));
       assert.equal(await body(node, a, "wild", q("GET", `http://127.0.0.1:${port}/x`)), "errno 2\n");
       assert.equal(await body(node, a, "wild", q("GET", `http://2130706433:${port}/x`)), "errno 2\n");
+    });
+
+    test("on a node that opens no private network (the default), a tenant naming loopback or the metadata address literally is refused and counted", async () => {
+      const closed = await testNode({ executors: 1 });
+      try {
+        const t = await tenant(closed, "sneaky");
+        await up(closed, t, "probe", "ext/http.wasm", ext({ grants: ["uniwasm:http"], allowedOutboundHosts: [`http://127.0.0.1:${port}`, "http://169.254.169.254"] }));
+        assert.equal(await body(closed, t, "probe", q("GET", `http://127.0.0.1:${port}/x`)), "errno 2\n");
+        assert.equal(await body(closed, t, "probe", q("GET", "http://169.254.169.254/latest/meta-data/")), "errno 2\n");
+        const view = await call(closed.apiUrl, "GET", `/v1/tenants/${t.name}/apps/probe`, t.token);
+        assert.deepEqual(view.json.deniedCalls, { "uniwasm:http.send": 2 });
+      } finally {
+        await closed.close();
+      }
     });
 
     test("a deploy with a malformed allow-list entry is refused with invalid_config", async () => {

@@ -3,6 +3,7 @@ import { homedir, hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
 import { pino, destination } from "pino";
+import { privateNetworkList } from "../../manager/outbound-http.js";
 import { startNode } from "../../server/node.js";
 import { parseServers, ClusterConfigError, ForeignState, DuplicateNode, type ClusterOptions } from "../../cluster/index.js";
 import { parseDuration } from "../../sandbox/limits.js";
@@ -21,6 +22,7 @@ interface ServeFlags {
   loanTimeout: string;
   domain: string;
   dnsServer: string[];
+  outboundPrivate: string[];
   maxConnections?: string;
   serviceExecutors?: string;
   maxConnectionsPerIp: string;
@@ -123,6 +125,12 @@ export function registerServe(program: Command): void {
     .option("--max-connections <n>", "most open gateway connections (default: half the open-file limit); the API takes at most 512")
     .option("--max-connections-per-ip <n>", "most open connections from one client address, per server", "256")
     .option("--headers-timeout <duration>", "time for a client to send a request's headers", "5s")
+    .option(
+      "--outbound-private <networks>",
+      "loopback/private/link-local addresses or CIDR networks (comma-separated, repeatable) apps may reach with uniwasm:http when their allowed_outbound_hosts names the address literally; default none",
+      (v: string, acc: string[]) => [...acc, ...v.split(",").map((n) => n.trim()).filter((n) => n.length > 0)],
+      [] as string[],
+    )
     .option("--dns-server <addr>", "DNS server for verifying custom domains (repeatable; default the system's)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option("--cluster <urls>", "join a cluster: NATS JetStream servers, nats://HOST:PORT[,...] (tls://... for TLS); needs credentials")
     .option("--node-name <name>", "this node's name in the cluster (default: the host name)")
@@ -141,6 +149,7 @@ export function registerServe(program: Command): void {
       let cluster: ClusterOptions | undefined;
       try {
         cluster = clusterOptions(flags);
+        checkOutboundPrivate(flags.outboundPrivate);
       } catch (err) {
         process.stderr.write(`uniwasm: serve: ${(err as Error).message}\n`);
         process.exitCode = 2;
@@ -159,6 +168,7 @@ export function registerServe(program: Command): void {
         ...connectionFlags(flags),
         ...(flags.serviceExecutors !== undefined ? { serviceExecutors: int("service-executors", flags.serviceExecutors, 0) } : {}),
         ...(flags.dnsServer.length > 0 ? { dnsServers: flags.dnsServer } : {}),
+        outbound: { privateNetworks: flags.outboundPrivate },
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
         ...(cluster ? { cluster } : {}),
@@ -207,4 +217,13 @@ export function registerServe(program: Command): void {
         process.once("SIGTERM", () => stop("SIGTERM"));
       });
     });
+}
+
+/** `--outbound-private` is checked at start (exit 2, the entry named), not at an app's first request. */
+function checkOutboundPrivate(networks: string[]): void {
+  try {
+    privateNetworkList(networks);
+  } catch (err) {
+    throw new Error(`--outbound-private: ${(err as Error).message}`);
+  }
 }
