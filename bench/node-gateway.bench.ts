@@ -81,6 +81,10 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
     servers.push(plain);
     const uw = await startJsonServer(...pinned(serverCores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 1 })]));
     servers.push(uw);
+    // The same node with inline placement off: every guest on an executor (the placement before issue 11's fast path).
+    const wantExec = !process.env["UNIWASM_BENCH_CASES"] || /-exec\b/.test(process.env["UNIWASM_BENCH_CASES"]);
+    const exec = wantExec ? await startJsonServer(...pinned(serverCores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 1, inlineFuel: 0 })])) : undefined;
+    if (exec) servers.push(exec);
     const beforeDir = process.env["UNIWASM_BENCH_BEFORE"];
     let before: ServerProcess | undefined;
     if (beforeDir) {
@@ -106,6 +110,12 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
         : []),
       { key: "reactor", label: "uniwasm reactor", server: uw, url: uw.url + "/", host: "reactor.hello.localhost" },
       { key: "wagi", label: "uniwasm WAGI", server: uw, url: uw.url + "/", host: "wagi.hello.localhost" },
+      ...(exec
+        ? [
+            { key: "reactor-exec", label: "uniwasm reactor on an executor", server: exec, url: exec.url + "/", host: "reactor.hello.localhost" },
+            { key: "wagi-exec", label: "uniwasm WAGI on an executor", server: exec, url: exec.url + "/", host: "wagi.hello.localhost" },
+          ]
+        : []),
       ...(before
         ? [
             { key: "reactor-before", label: "reactor (before)", server: before, url: before.url + "/", host: "reactor.hello.localhost" },
@@ -175,6 +185,12 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
     cmp("WAGI hello (instance per request)", peak["wagi"]!, "wd-fresh", 1.5);
     cmp("WAGI hello (instance per request)", peak["wagi"]!, "plain");
     detail("WAGI hello (instance per request)", peak["wagi"]!, ["wd-fresh", "plain"]);
+    if (exec) {
+      cmp("reactor hello inline vs on an executor", peak["reactor"]!, "reactor-exec");
+      detail("reactor hello inline vs on an executor", peak["reactor"]!, ["reactor-exec"]);
+      cmp("WAGI hello inline vs on an executor", peak["wagi"]!, "wagi-exec");
+      detail("WAGI hello inline vs on an executor", peak["wagi"]!, ["wagi-exec"]);
+    }
     if (before) {
       cmp("reactor hello vs the build before", peak["reactor"]!, "reactor-before");
       detail("reactor hello vs the build before", peak["reactor"]!, ["reactor-before"]);

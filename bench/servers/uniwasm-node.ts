@@ -20,6 +20,8 @@ const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 export interface BenchNodeOptions {
   executors?: number;
   inProcess?: boolean;
+  /** The node's inline fuel budget (serve --inline-fuel); 0: every guest on executors. Default: the node's. */
+  inlineFuel?: number;
   /** The repository whose test/fixtures are deployed (default: the one this file was built from). */
   root?: string;
 }
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
   };
   if (o.executors !== undefined) opts.executors = o.executors;
   if (o.inProcess) opts.inProcess = true;
+  if (o.inlineFuel !== undefined) opts.inlineFuel = o.inlineFuel;
   const node = await startNode(opts);
   const root = o.root ?? ROOT;
   const admin = node.bootstrap!.secret;

@@ -6,7 +6,8 @@
  * ABI: only the Engine differs.
  */
 import { ExecutorPool } from "../sandbox/executor-pool.js";
-import { prepareFailure, ReactorStartError, type Engine, type Reactor } from "../sandbox/engine.js";
+import { prepareFailure, ReactorStartError, type Engine, type Placement, type Reactor } from "../sandbox/engine.js";
+import { InlineEngine } from "../sandbox/inline.js";
 import type { GuestOutcome } from "../sandbox/guest.js";
 import type { SandboxLimits } from "../sandbox/limits.js";
 import { WasmImage } from "../sandbox/modules.js";
@@ -63,8 +64,9 @@ export class EngineRunner implements InstanceRunner {
     const cached = this.engine.isPrepared(image, resolved);
     try {
       const p = await this.engine.prepare(image, resolved);
-      if (cached) return { prepared: false, wallMs: 0 };
-      return { prepared: true, wallMs: p.cost.wallMs, ...(p.cost.cpuMs !== undefined ? { cpuMs: p.cost.cpuMs } : {}) };
+      const imports = [...p.signatures.keys()];
+      if (cached) return { prepared: false, wallMs: 0, imports };
+      return { prepared: true, wallMs: p.cost.wallMs, ...(p.cost.cpuMs !== undefined ? { cpuMs: p.cost.cpuMs } : {}), imports };
     } catch (err) {
       this.images.delete(module.digest);
       const o = prepareFailure(err, resolved, performance.now());
@@ -151,6 +153,53 @@ export class EngineRunner implements InstanceRunner {
   async close(): Promise<void> {
     await this.engine.close();
   }
+}
+
+/**
+ * Two placements behind one runner: requests that ask for `placement:
+ * "inline"` run on the calling (serving) thread, the rest on executors. The
+ * manager chooses per app (placement.ts). Inline runs bounded by fuel skip
+ * the watchdog (InlineEngineOptions.unguardedFuel).
+ */
+export class PlacingRunner implements InstanceRunner {
+  readonly inline = true;
+  readonly name: string;
+  readonly executors: number;
+
+  constructor(
+    readonly onThread: EngineRunner,
+    readonly onExecutors: EngineRunner,
+  ) {
+    this.name = `${onExecutors.name}+inline`;
+    this.executors = onExecutors.executors;
+  }
+
+  private by(placement: Placement | undefined): EngineRunner {
+    return placement === "inline" ? this.onThread : this.onExecutors;
+  }
+
+  prepare(module: ModuleRef, limits?: SandboxLimits, placement?: Placement): Promise<PrepareReport> {
+    return this.by(placement).prepare(module, limits);
+  }
+
+  runCommand(req: CommandRequest): Promise<RunOutcome> {
+    return this.by(req.placement).runCommand(req);
+  }
+
+  startReactor(req: ReactorStart): Promise<ReactorHandle> {
+    return this.by(req.placement).startReactor(req);
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([this.onThread.close(), this.onExecutors.close()]);
+  }
+}
+
+/** The node's runner: executors, and the serving thread for inline apps whose fuel is at most `inlineFuel`. */
+export function placingRunner(opts: ExecutorPoolRunnerOptions & { inlineFuel: number }): PlacingRunner {
+  const { inlineFuel, ...pool } = opts;
+  const inline = new EngineRunner(new InlineEngine({ prepare: "worker", unguardedFuel: inlineFuel }), "inline", 1);
+  return new PlacingRunner(inline, new ExecutorPoolRunner(pool));
 }
 
 /**

@@ -1,6 +1,6 @@
 import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
-import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, RunLimits, RunOutcome } from "./runner.js";
+import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, RunLimits, RunOutcome } from "./runner.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
 import { CpuWindow, TokenBucket } from "./rate.js";
@@ -10,6 +10,7 @@ import { ControlError, Refusal } from "./refusal.js";
 import { encodeReactorRequest } from "../sandbox/reactor-abi.js";
 import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
+import { choosePlacement, DEFAULT_INLINE_FUEL, inlineLimits, INLINE_MAX_AVERAGE_MS, type PlacementChoice } from "./placement.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 
 export interface ManagerObserver {
@@ -54,6 +55,12 @@ export interface ResourceManagerOptions {
   serviceExecutors?: number;
   /** Host extensions for an app's instances: grants and providers, supplied from above (the node's composition). */
   extensions?: ExtensionFactory;
+  /**
+   * Fuel budget of a request run inline on the serving thread, instructions
+   * (placement.ts); 0: every guest on executors. Used only with a runner
+   * that offers inline placement. Default DEFAULT_INLINE_FUEL.
+   */
+  inlineFuel?: number;
 }
 
 /** Who an instance (or one run) is, for the extension providers made for it. */
@@ -102,6 +109,8 @@ export interface InstanceInfo {
   kind: "command" | "reactor" | "service";
   /** `waiting`: a service waiting for an executor (services may hold only part of them). */
   state: "running" | "idle" | "busy" | "waiting";
+  /** Where it runs: the serving thread or an executor (placement.ts). */
+  placement: "inline" | "executor";
   startedAt: number;
   lastUsedAt: number;
   requests: number;
@@ -142,6 +151,12 @@ export class Deployment {
   readonly schedulerOptions: RunOptions<RunOutcome>;
   /** The limits of a request on a loaned executor: the loan deadline when it is sooner. */
   readonly loanLimits: RunLimits;
+  /** Where its guests run, and why (placement.ts); an inline revision can move to executors, never back. */
+  placement: PlacementChoice = { placement: "executor", why: "the runner has executors only" };
+  /** The limits of an inline request (the inline fuel budget). */
+  inlineLimits: RunLimits;
+  /** Requests served inline so far. */
+  inlineRuns = 0;
   private drained: (() => void) | undefined;
 
   constructor(
@@ -154,6 +169,11 @@ export class Deployment {
   ) {
     this.schedulerOptions = { queueTimeoutMs: Math.min(limits.timeoutMs, 30_000), actualCost: chargedCost };
     this.loanLimits = limits.timeoutMs > loanTimeoutMs ? { ...limits, timeoutMs: loanTimeoutMs } : limits;
+    this.inlineLimits = limits;
+  }
+
+  get inline(): boolean {
+    return this.placement.placement === "inline";
   }
 
   get abi() {
@@ -213,6 +233,7 @@ export class ResourceManager {
   /** The node's bound on request deadlines, ms. */
   readonly maxTimeoutMs: number;
   readonly loanTimeoutMs: number;
+  private readonly inlineFuel: number;
   private closed = false;
 
   constructor(opts: ResourceManagerOptions) {
@@ -225,6 +246,7 @@ export class ResourceManager {
     this.extensions = opts.extensions;
     this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
     this.loanTimeoutMs = opts.loanTimeoutMs ?? DEFAULT_LOAN_TIMEOUT_MS;
+    this.inlineFuel = opts.runner.inline ? (opts.inlineFuel ?? DEFAULT_INLINE_FUEL) : 0;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 1000);
     this.reaper.unref();
   }
@@ -288,23 +310,59 @@ export class ResourceManager {
       throw new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute; preparing a module would take more`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute));
     }
     const limits = runLimitsOf(app, this.maxTimeoutMs);
-    const report = await this.runner.prepare(module, limits);
-    if (report.prepared) {
-      const chargedMs = report.cpuMs ?? report.wallMs;
-      t.cpu.add(chargedMs);
-      this.scheduler.charge(t.share, chargedMs);
-      this.observer.prepared?.({ tenantId: t.id, appId: app.id, appName: app.name, chargedMs, wallMs: report.wallMs, ...(report.cpuMs !== undefined ? { cpuMs: report.cpuMs } : {}) });
-    }
     const next = new Deployment(app, module, limits, grants, this.loanTimeoutMs);
+    // Placement needs the module's imports, which its preparation reads: an inline candidate is prepared for inline first.
+    let placement: PlacementChoice = this.runner.inline ? choosePlacement(app, grants, this.inlineFuel, []) : { placement: "executor", why: `the runner (${this.runner.name}) places every guest itself` };
+    if (placement.placement === "inline") {
+      const report = await this.runner.prepare(module, inlineLimits(limits, placement), "inline");
+      this.chargePreparation(t, app, report);
+      placement = choosePlacement(app, grants, this.inlineFuel, report.imports ?? ["unknown.poll_oneoff"]);
+    }
+    if (placement.placement === "executor") this.chargePreparation(t, app, await this.runner.prepare(module, limits, "executor"));
+    next.placement = placement;
+    next.inlineLimits = inlineLimits(limits, placement);
     if (app.config.abi === "reactor") {
       next.pool = this.newPool(next);
-      await next.pool.warm(Math.max(1, app.config.scale.minInstances));
+      try {
+        await next.pool.warm(Math.max(1, app.config.scale.minInstances));
+      } catch (err) {
+        // An initializer that used up the inline budget: the app starts on executors instead.
+        if (!(next.inline && !placement.ownFuel && err instanceof RunnerError && err.reason === "fuel_exhausted")) throw err;
+        await this.moveToExecutors(next, `its initializer used the inline fuel budget (${placement.fuel} instructions)`);
+        await next.pool.warm(Math.max(1, app.config.scale.minInstances));
+      }
     }
+    this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "placement", message: `revision ${app.revision} runs ${next.inline ? "inline on the serving thread" : "on executors"}: ${next.placement.why}` });
     const prev = this.deployments.get(app.id);
     this.deployments.set(app.id, next);
     if (app.config.abi === "service") this.startService(next);
     this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "deployed", message: `revision ${app.revision} (${module.digest.slice(0, 19)}) is live` });
     if (prev) void this.retire(prev);
+  }
+
+  private chargePreparation(t: TenantRuntime, app: AppRecord, report: PrepareReport): void {
+    if (!report.prepared) return;
+    const chargedMs = report.cpuMs ?? report.wallMs;
+    t.cpu.add(chargedMs);
+    this.scheduler.charge(t.share, chargedMs);
+    this.observer.prepared?.({ tenantId: t.id, appId: app.id, appName: app.name, chargedMs, wallMs: report.wallMs, ...(report.cpuMs !== undefined ? { cpuMs: report.cpuMs } : {}) });
+  }
+
+  /**
+   * An inline revision moves to executors for good: new instances start
+   * there (a reactor's inline ones stop as they go idle), and the app's log
+   * says why.
+   */
+  private async moveToExecutors(d: Deployment, why: string): Promise<void> {
+    if (!d.inline) return;
+    d.placement = { placement: "executor", why: `moved from the serving thread: ${why}` };
+    d.inlineLimits = d.limits;
+    this.observer.event?.({ tenantId: d.app.tenantId, appId: d.app.id, kind: "placement", message: `revision ${d.app.revision} moves to executors: ${why}` });
+    if (d.pool) {
+      const old = d.pool;
+      d.pool = this.newPool(d);
+      old.drain();
+    }
   }
 
   async undeploy(appId: string): Promise<void> {
@@ -348,6 +406,18 @@ export class ResourceManager {
     }
     d.inflight++;
     const enqueued = performance.now();
+    if (d.inline) {
+      // On the serving thread, at once: no executor is used, so the scheduler's queue is not either (its share is charged).
+      try {
+        const outcome = await this.invokeInline(d, t, inv);
+        if (outcome) return outcome;
+      } catch (err) {
+        d.done();
+        if (err instanceof Refusal) this.refuse(t, appId, err);
+        throw err;
+      }
+      // It used the inline budget: the app has moved; this request runs again on an executor.
+    }
     if (inv.chain && inv.chain.length > 0) {
       // A service call runs within its caller's scheduler slot: queueing it behind others could wait on the caller itself.
       try {
@@ -384,6 +454,30 @@ export class ResourceManager {
     }
   }
 
+  /**
+   * One request on the serving thread. Its output is held until it ends, so
+   * a request that used up the inline budget can run again on an executor
+   * (undefined is returned, and the app has moved) without a partial answer.
+   */
+  private async invokeInline(d: Deployment, t: TenantRuntime, inv: Invocation): Promise<InvokeResult | undefined> {
+    // A tenant allowed no queue or no concurrency is refused here as the scheduler would refuse it.
+    if (t.share.maxQueue <= 0 || t.share.maxConcurrency <= 0) throw new Refusal("tenant_overloaded", `tenant ${t.name} may not run requests now (quota maxQueue ${t.share.maxQueue}, maxConcurrency ${t.share.maxConcurrency})`, 1);
+    const held = new HeldOutput();
+    const run = { ...inv, sinks: held };
+    const limits = d.inlineLimits;
+    const outcome = d.abi === "reactor" ? await this.runReactor(d, t, run, 0, limits) : await this.runCommand(d, t, run, 0, limits);
+    if (outcome.reason === "fuel_exhausted" && d.inline && !d.placement.ownFuel) {
+      await this.moveToExecutors(d, `a request used the inline fuel budget (${d.placement.fuel} instructions)`);
+      return undefined;
+    }
+    this.scheduler.charge(t.share, outcome.durationMs);
+    held.sendTo(inv.sinks);
+    // Judged on a run of requests, not the first few (lazy compilation, a cold cache).
+    if (d.inline && ++d.inlineRuns >= 16 && d.costEstimate > INLINE_MAX_AVERAGE_MS) await this.moveToExecutors(d, `its requests average ${d.costEstimate.toFixed(1)} ms on the serving thread (more than ${INLINE_MAX_AVERAGE_MS} ms)`);
+    d.done();
+    return { ...outcome, deadlineMs: limits.timeoutMs, loaned: false };
+  }
+
   private refuse(t: TenantRuntime, appId: string, r: Refusal): never {
     this.observer.refused?.({ tenantId: t.id, appId, code: r.code });
     throw r;
@@ -399,13 +493,15 @@ export class ResourceManager {
     const reservation = this.reserve(d, t);
     const id = newInstanceId();
     const now = Date.now();
-    this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
+    const placement = d.placement.placement;
+    this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", placement, startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
     try {
       const extensions = this.extensions?.({ tenantId: t.id, app: d.app, call: { chain: inv.chain ?? [] } });
       const outcome = await this.runner.runCommand({
         ...d.grants,
         ...(extensions ? { extensions } : {}),
         ...(inv.chain?.length ? { nested: true } : {}),
+        placement,
         module: d.module,
         args: inv.args,
         env: inv.env,
@@ -467,6 +563,7 @@ export class ResourceManager {
         const t = this.tenants.get(app.tenantId);
         if (!t) throw new Refusal("app_unavailable", "tenant is gone");
         const reservation = this.reserve(d, t);
+        const placement = d.placement.placement;
         try {
           // The providers of a warm instance see the request it serves now, through `call`.
           const call = { chain: [] as readonly string[] };
@@ -475,14 +572,15 @@ export class ResourceManager {
             ...d.grants,
             ...(extensions ? { extensions } : {}),
             ...(nested ? { nested: true } : {}),
+            placement,
             module: d.module,
             args: app.config.args,
             env: app.config.env,
-            limits: d.limits,
+            limits: d.inlineLimits,
           });
           const id = newInstanceId();
           this.observer.event?.({ tenantId: app.tenantId, appId: app.id, instanceId: id, kind: "instance_started", message: `reactor instance ${id} started (revision ${app.revision})` });
-          return { id, handle, reservation, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, busy: false, call };
+          return { id, handle, reservation, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, busy: false, call, placement };
         } catch (err) {
           reservation.release();
           throw err;
@@ -499,7 +597,7 @@ export class ResourceManager {
   private startService(d: Deployment): void {
     const app = d.app;
     const id = newInstanceId();
-    const info: InstanceInfo = { id, tenantId: app.tenantId, appId: app.id, appName: app.name, revision: app.revision, kind: "service", state: "running", startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, memoryBytes: 0 };
+    const info: InstanceInfo = { id, tenantId: app.tenantId, appId: app.id, appName: app.name, revision: app.revision, kind: "service", state: "running", placement: "executor", startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, memoryBytes: 0 };
     this.services.set(app.id, info);
     d.supervisor = new Supervisor(
       {
@@ -561,6 +659,7 @@ export class ResourceManager {
           revision: d.app.revision,
           kind: "reactor",
           state: inst.busy ? "busy" : "idle",
+          placement: inst.placement ?? "executor",
           startedAt: inst.startedAt,
           lastUsedAt: inst.lastUsedAt,
           requests: inst.requests,
@@ -638,4 +737,14 @@ function chargedCost(r: RunOutcome | undefined, ms: number): number {
 
 function shareOf(id: string, weight: number, quotas: TenantQuotas): TenantShare {
   return { id, weight, maxConcurrency: quotas.maxConcurrency, maxQueue: quotas.maxQueue };
+}
+
+/** Output held until a run ends (an inline run that may be run again elsewhere), then sent in order. */
+class HeldOutput implements OutputSinks {
+  private readonly chunks: { stream: "stdout" | "stderr"; chunk: Uint8Array }[] = [];
+  readonly onStdout = (chunk: Uint8Array): void => void this.chunks.push({ stream: "stdout", chunk });
+  readonly onStderr = (chunk: Uint8Array): void => void this.chunks.push({ stream: "stderr", chunk });
+  sendTo(sinks: OutputSinks): void {
+    for (const c of this.chunks) (c.stream === "stdout" ? sinks.onStdout : sinks.onStderr)(c.chunk);
+  }
 }

@@ -11,6 +11,8 @@ export interface PooledInstance {
   busy: boolean;
   /** What the instance's extension providers know of the request it serves (see ExtensionScope). */
   call?: { chain: readonly string[] };
+  /** Where it runs (placement.ts); absent: on an executor. */
+  placement?: "inline" | "executor";
 }
 
 export interface PoolOptions {

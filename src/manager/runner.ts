@@ -3,6 +3,7 @@ import type { TrapReport } from "../sandbox/guest.js";
 import type { Capability } from "../kernel/syscalls.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 import type { ExtensionOptions } from "../kernel/options.js";
+import type { Placement } from "../sandbox/engine.js";
 
 /**
  * The narrow interface the manager needs from whatever runs guests. It is
@@ -16,12 +17,18 @@ export interface InstanceRunner {
   /** How many guests can truly run at once; the fair scheduler's slot count. */
   readonly executors: number;
   /**
+   * Whether requests may ask for `placement: "inline"` (the serving thread)
+   * beside executors. Absent: every request runs the runner's one way and
+   * `placement` is ignored.
+   */
+  readonly inline?: boolean;
+  /**
    * Checks, rewrites and compiles a module for `limits` (default: the
    * runner's) and caches it, so later starts are warm; never on the serving
    * thread. Reports what the preparation cost, so the caller can charge it.
    * Throws RunnerError("invalid_module" or "memory_limit").
    */
-  prepare(module: ModuleRef, limits?: RunLimits): Promise<PrepareReport>;
+  prepare(module: ModuleRef, limits?: RunLimits, placement?: Placement): Promise<PrepareReport>;
   /** Runs a command module (`_start`) once: a fresh instance per call (the WAGI path). */
   runCommand(req: CommandRequest): Promise<RunOutcome>;
   /** Starts a reactor instance (`_initialize` once) kept warm for many calls. */
@@ -43,6 +50,8 @@ export interface PrepareReport {
   wallMs: number;
   /** CPU time of the thread that prepared it, ms (V8's background compile threads not included), when the platform tells. */
   cpuMs?: number;
+  /** The module's function imports ("module.name"), when the runner knows them (placement needs them). */
+  imports?: readonly string[];
 }
 
 export interface RunLimits {
@@ -80,6 +89,8 @@ export interface GuestGrants {
   capabilities?: readonly Capability[];
   /** Host extensions granted and their providers (the manager makes them per instance, see ExtensionFactory). */
   extensions?: RunExtensions;
+  /** Where to run it, when the runner offers a choice (see InstanceRunner.inline). */
+  placement?: Placement;
   /**
    * A service call's callee (a request made by a running guest, which is
    * parked until it answers): the runner must not queue it behind busy

@@ -27,7 +27,7 @@ import type { BlockingIo } from "../kernel/io-bridge.js";
 import type { ExtensionOptions, KernelOptions, OutputSpec } from "../kernel/options.js";
 import type { ModuleLimits } from "../wasm/validate.js";
 import { callReactor, runCommand, startReactor, type GuestHooks, type GuestOutcome, type LiveGuest, type PortableKernelOptions } from "./guest.js";
-import { resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
 import { MemoryRecycler } from "./memory-recycling.js";
 import { ModuleCache, WasmImage, type ModuleSource, type PreparedModule } from "./modules.js";
 import { ModulePreparer, type PreparePlacement } from "./preparer.js";
@@ -45,7 +45,20 @@ export interface InlineEngineOptions {
   /** Most prepared modules kept. Default 64. */
   maxModules?: number;
   moduleLimits?: Partial<ModuleLimits>;
+  /**
+   * A run whose fuel is at most this many instructions, with no host call
+   * that can block the thread (see `needsWatchdog`), runs without the
+   * watchdog: fuel already bounds it, and the watchdog costs a thread per
+   * guarded call (50-60 µs of CPU on the 2-core development VM, more than
+   * the hop to an executor). Its deadline is then checked when it returns:
+   * a run that overran it ends `deadline_exceeded`, its output dropped.
+   * Default 0: every run with a deadline is watched.
+   */
+  unguardedFuel?: number;
 }
+
+/** Host calls that can block the calling thread (a sleep, a socket): a run importing one is always watched. */
+const BLOCKING_IMPORTS = ["poll_oneoff", "sock_accept", "sock_recv", "sock_send"];
 
 /** Run options of the inline placement: callbacks stay on this thread, so they are allowed. */
 export interface InlineRunOptions extends Omit<RunOptions, "stdout" | "stderr" | "trace" | "extensions"> {
@@ -97,10 +110,12 @@ export class InlineEngine implements Engine {
   private readonly modules: ModuleCache;
   private readonly recycler = new MemoryRecycler();
   private readonly watchdog = new Watchdog();
+  private readonly unguardedFuel: bigint;
   private closed = false;
 
   constructor(options: InlineEngineOptions = {}) {
     this.defaults = resolveLimits(options.limits ?? {}, DEFAULT_LIMITS);
+    this.unguardedFuel = BigInt(options.unguardedFuel ?? 0);
     this.preparer = new ModulePreparer(options.prepare ?? "inline");
     this.modules = new ModuleCache(this.preparer, options.maxModules ?? 64, options.moduleLimits);
   }
@@ -145,8 +160,25 @@ export class InlineEngine implements Engine {
   runPrepared(prepared: PreparedModule, options: InlineRunOptions = {}, limits: ResolvedLimits = this.defaults): GuestOutcome {
     if (this.closed) throw new Error("the inline engine is closed");
     const started = performance.now();
-    const { kernel, hooks } = this.split(options, started + limits.timeoutMs);
-    return this.inOriginal(runCommand(prepared, kernel, limits, hooks, options.snapshot), prepared.key);
+    const watched = this.needsWatchdog(prepared, limits, options);
+    const { kernel, hooks } = this.split(options, watched ? started + limits.timeoutMs : Infinity);
+    const outcome = runCommand(prepared, kernel, limits, hooks, options.snapshot);
+    return this.inOriginal(watched ? outcome : overran(outcome, limits), prepared.key);
+  }
+
+  /**
+   * Whether a run needs the watchdog to end at its deadline: unless fuel
+   * bounds it (at most `unguardedFuel`) and nothing in it can block the
+   * thread (a blocking import, stdin from a descriptor, sockets, extensions
+   * whose providers may wait).
+   */
+  needsWatchdog(prepared: PreparedModule, limits: ResolvedLimits, options: InlineRunOptions): boolean {
+    if (!Number.isFinite(limits.timeoutMs)) return false;
+    if (limits.fuel === null || limits.fuel > this.unguardedFuel || !prepared.metered) return true;
+    if (options.io || options.listeners?.length || options.extensions) return true;
+    if (options.stdin !== undefined && !(options.stdin instanceof Uint8Array)) return true;
+    for (const key of prepared.signatures.keys()) if (BLOCKING_IMPORTS.includes(key.slice(key.lastIndexOf(".") + 1))) return true;
+    return false;
   }
 
   async reactor(source: ModuleSource, options: InlineRunOptions = {}): Promise<InlineReactor> {
@@ -226,7 +258,8 @@ export class InlineReactor implements Reactor {
 
   /** @internal Starts a fresh instance (its initializer runs under the reactor's deadline). */
   start(): GuestOutcome {
-    const { kernel, hooks } = this.engine.split(this.options, performance.now() + this.limits.timeoutMs);
+    const watched = this.engine.needsWatchdog(this.prepared, this.limits, this.options);
+    const { kernel, hooks } = this.engine.split(this.options, watched ? performance.now() + this.limits.timeoutMs : Infinity);
     const { guest, outcome } = startReactor(this.prepared, kernel, this.limits, hooks, this.options.snapshot);
     if (guest) {
       this.guest = guest;
@@ -250,10 +283,14 @@ export class InlineReactor implements Reactor {
     }
     const guest = this.guest!;
     guest.limits = limits;
-    const guard = (this.engine.split({}, performance.now() + limits.timeoutMs).hooks.guard);
+    const watched = this.engine.needsWatchdog(this.prepared, limits, this.options);
+    const guard = watched ? this.engine.split({}, performance.now() + limits.timeoutMs).hooks.guard : undefined;
     if (guard) guest.guard = guard;
     else delete guest.guard;
-    const { value, outcome: raw } = callReactor(guest, name, args, options.result ?? "value");
+    const called = callReactor(guest, name, args, options.result ?? "value");
+    const raw = watched ? called.outcome : overran(called.outcome, limits);
+    if (raw.reason === "deadline_exceeded") guest.ended = raw.reason;
+    const value = raw === called.outcome ? called.value : undefined;
     const outcome = this.engine.inOriginal(raw, this.prepared.key);
     // An instance that trapped or hit a limit may hold broken state: never call it again.
     if (guest.ended) {
@@ -269,6 +306,13 @@ export class InlineReactor implements Reactor {
     this.guest?.kernel.close();
     this.guest = undefined;
   }
+}
+
+/** An unwatched run that returned after its deadline: ended at the deadline, as a watched one would have been. */
+function overran(outcome: GuestOutcome, limits: ResolvedLimits): GuestOutcome {
+  if (outcome.reason !== "exit" || outcome.durationUs <= limits.timeoutMs * 1000) return outcome;
+  const detail = `the guest returned after ${(outcome.durationUs / 1000).toFixed(1)} ms (fuel-bounded, checked on return)`;
+  return { ...outcome, reason: "deadline_exceeded", exitCode: EXIT_CODES.deadline_exceeded, message: describeEnd("deadline_exceeded", limits, detail), stdout: new Uint8Array(0), stderr: new Uint8Array(0) };
 }
 
 // ---- the library's one-call functions ---------------------------------------------

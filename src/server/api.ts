@@ -133,6 +133,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       urls: a.config.routes.map((r) => (r.host === "*" ? `${gw}${r.path}` : `${gw}${r.path}  (Host: ${r.host})`)),
       surface: image?.info.wasiCalls ?? [],
       deniedCalls: ctx.deniedCalls.get(a.id) ?? {},
+      // Where this node runs its guests (src/manager/placement.ts): the serving thread or executors, and why.
+      execution: d ? { placement: d.placement.placement, why: d.placement.why } : null,
       createdAt: new Date(a.createdAt).toISOString(),
       updatedAt: new Date(a.updatedAt).toISOString(),
     };

@@ -8,7 +8,7 @@ import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeStore, SqliteControlState, type AppRecord, type ControlState, type TenantQuotas, type TenantRecord } from "../store/index.js";
 import { joinCluster, ClusterUnavailable, type Cluster, type ClusterOptions } from "../cluster/index.js";
-import { ResourceManager, Deployer, ControlError, dnsTxtLookup, InProcessRunner, ExecutorPoolRunner, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
+import { ResourceManager, Deployer, ControlError, dnsTxtLookup, InProcessRunner, ExecutorPoolRunner, placingRunner, DEFAULT_INLINE_FUEL, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
 import { ApiError, ERROR_CATALOGUE } from "./errors.js";
@@ -38,6 +38,12 @@ export interface NodeOptions {
   executors?: number;
   /** Run guests on the node's own thread (no deadlines; for embedding and debugging). */
   inProcess?: boolean;
+  /**
+   * Fuel budget of a request run inline on the serving thread (apps that
+   * qualify, see src/manager/placement.ts), instructions; 0: every guest on
+   * executors. Default DEFAULT_INLINE_FUEL (10,000,000).
+   */
+  inlineFuel?: number;
   /** Node-wide memory budget for live instances, MiB. Default 4096. */
   nodeMemoryMiB?: number;
   /** Defaults for every tenant's quotas. */
@@ -159,6 +165,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(opts.maxTimeoutMs !== undefined ? { maxTimeoutMs: opts.maxTimeoutMs } : {}),
     ...(opts.loanTimeoutMs !== undefined ? { loanTimeoutMs: opts.loanTimeoutMs } : {}),
     ...(opts.serviceExecutors !== undefined ? { serviceExecutors: opts.serviceExecutors } : {}),
+    ...(opts.inlineFuel !== undefined ? { inlineFuel: opts.inlineFuel } : {}),
     observer: {
       runFinished: (e: RunEvent) => {
         const tenant = tenantName(e.tenantId);
@@ -478,7 +485,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
 /** Guests run in the sandbox's executor pool (worker threads) unless told otherwise. */
 async function defaultRunner(opts: NodeOptions): Promise<InstanceRunner> {
   if (opts.inProcess) return new InProcessRunner();
-  return new ExecutorPoolRunner(opts.executors !== undefined ? { executors: opts.executors } : {});
+  const pool = opts.executors !== undefined ? { executors: opts.executors } : {};
+  // Extensions of a cluster answer asynchronously: apps granted them are on executors anyway (placement.ts).
+  const inlineFuel = opts.inlineFuel ?? DEFAULT_INLINE_FUEL;
+  return inlineFuel > 0 ? placingRunner({ ...pool, inlineFuel }) : new ExecutorPoolRunner(pool);
 }
 
 export { ERROR_CATALOGUE };

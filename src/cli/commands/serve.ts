@@ -17,6 +17,7 @@ interface ServeFlags {
   memoryMib: string;
   requireSigned?: boolean;
   inProcess?: boolean;
+  inlineFuel: string;
   logLevel: string;
   maxTimeout: string;
   loanTimeout: string;
@@ -118,6 +119,7 @@ export function registerServe(program: Command): void {
     .option("--memory-mib <n>", "node-wide memory budget for live instances, MiB", "4096")
     .option("--require-signed", "accept only images signed by a trusted key")
     .option("--in-process", "run guests on the node's own thread (no deadlines; debugging only)")
+    .option("--inline-fuel <n>", "fuel budget (instructions) of a request run inline on the serving thread; apps that qualify run there (see docs/node.md, Placement); 0: every guest on executors", "10000000")
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
@@ -171,6 +173,7 @@ export function registerServe(program: Command): void {
         outbound: { privateNetworks: flags.outboundPrivate },
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
+        inlineFuel: int("inline-fuel", flags.inlineFuel),
         ...(cluster ? { cluster } : {}),
         logger: log,
       }).catch((err: unknown) => {
