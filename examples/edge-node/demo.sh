@@ -19,8 +19,9 @@ say() { printf '\n== %s\n' "$*"; }
 show() { local a out='$'; for a in "$@"; do [[ $a == *[[:space:]]* ]] && a="'$a'"; out+=" $a"; done; echo "$out"; }
 BURST=${BURST:-16}   # media requests in the burst
 
-show uniwasm serve --memory-mib 256 --executors 1 --port 0 --gateway-port 0
-node "$repo/bin/uniwasm.js" serve --data "$work/node" --port 0 --gateway-port 0 --memory-mib 256 --executors 1 --log-level warn >"$work/serve.out" 2>"$work/serve.err" &
+# --outbound-private: the collector runs on this machine, and a node opens loopback to apps only when told.
+show uniwasm serve --memory-mib 256 --executors 1 --outbound-private 127.0.0.1 --port 0 --gateway-port 0
+node "$repo/bin/uniwasm.js" serve --data "$work/node" --port 0 --gateway-port 0 --memory-mib 256 --executors 1 --outbound-private 127.0.0.1 --log-level warn >"$work/serve.out" 2>"$work/serve.err" &
 node_pid=$!
 node "$here/collector.mjs" >"$work/collector.out" &
 collector_pid=$!
