@@ -10,7 +10,7 @@ import { ControlError, Refusal } from "./refusal.js";
 import { encodeReactorRequest } from "../sandbox/reactor-abi.js";
 import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
-import { choosePlacement, DEFAULT_INLINE_FUEL, inlineLimits, INLINE_MAX_AVERAGE_MS, type PlacementChoice } from "./placement.js";
+import { choosePlacement, DEFAULT_INLINE_FUEL, inlineLimits, INLINE_MAX_AVERAGE_SHARE, type PlacementChoice } from "./placement.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 
 export interface ManagerObserver {
@@ -155,8 +155,9 @@ export class Deployment {
   placement: PlacementChoice = { placement: "executor", why: "the runner has executors only" };
   /** The limits of an inline request (the inline fuel budget). */
   inlineLimits: RunLimits;
-  /** Requests served inline so far. */
+  /** Requests served inline so far, and the moving average of their fuel. */
   inlineRuns = 0;
+  inlineFuelAverage = 0;
   private drained: (() => void) | undefined;
 
   constructor(
@@ -473,7 +474,11 @@ export class ResourceManager {
     this.scheduler.charge(t.share, outcome.durationMs);
     held.sendTo(inv.sinks);
     // Judged on a run of requests, not the first few (lazy compilation, a cold cache).
-    if (d.inline && ++d.inlineRuns >= 16 && d.costEstimate > INLINE_MAX_AVERAGE_MS) await this.moveToExecutors(d, `its requests average ${d.costEstimate.toFixed(1)} ms on the serving thread (more than ${INLINE_MAX_AVERAGE_MS} ms)`);
+    if (d.inline) {
+      d.inlineFuelAverage = d.inlineRuns === 0 ? (outcome.fuelUsed ?? 0) : d.inlineFuelAverage * 0.8 + (outcome.fuelUsed ?? 0) * 0.2;
+      const most = INLINE_MAX_AVERAGE_SHARE * (d.placement.fuel ?? 0);
+      if (++d.inlineRuns >= 16 && d.inlineFuelAverage > most) await this.moveToExecutors(d, `its requests average ${Math.round(d.inlineFuelAverage)} instructions (more than ${Math.round(most)}, ${INLINE_MAX_AVERAGE_SHARE * 100}% of its inline budget): the serving thread keeps short work`);
+    }
     d.done();
     return { ...outcome, deadlineMs: limits.timeoutMs, loaned: false };
   }

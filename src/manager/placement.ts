@@ -15,7 +15,9 @@
  * request uses up the node's inline budget (that request is run again on an
  * executor with the app's own limits: an inline app's effects stay in its
  * instance, so nothing outside saw the first try), or when its requests
- * average more than INLINE_MAX_AVERAGE_MS on the serving thread.
+ * average more than INLINE_MAX_AVERAGE_SHARE of the budget in fuel (fuel, not
+ * time: wall time on a loaded machine measures the machine, fuel is the same
+ * for the same work).
  */
 import type { Placement } from "../sandbox/engine.js";
 import type { AppRecord } from "../store/types.js";
@@ -25,8 +27,8 @@ export type { Placement };
 
 /** The node's default inline budget per request, in instructions (~5-15 ms of guest code on the development VM). */
 export const DEFAULT_INLINE_FUEL = 10_000_000;
-/** An inline app whose requests average more than this (EWMA, ms) moves to executors: the serving thread keeps only short work. */
-export const INLINE_MAX_AVERAGE_MS = 2;
+/** An inline app whose requests average more than this share of the inline budget in fuel (EWMA) moves to executors: the serving thread keeps only short work. */
+export const INLINE_MAX_AVERAGE_SHARE = 0.2;
 
 /** Host calls that can block the thread that runs them. */
 const BLOCKING_CALLS = new Set(["poll_oneoff", "sock_accept", "sock_recv", "sock_send", "sock_shutdown"]);
