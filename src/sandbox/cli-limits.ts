@@ -6,18 +6,24 @@
  *   --fuel <N>                   instruction budget (0 .. 2^63-1)       wasmtime: -W fuel=N
  *   --timeout <DURATION>         wall-clock deadline (1ms .. 24h)       wasmtime: -W timeout=DURATION
  *   --max-stack <MIB>            V8 stack of the executor (1 .. 256)    (wasmtime: -W max-wasm-stack=BYTES)
+ *   --tier <TIER>                isolate | process | gvisor: the wall around the executor (tiers/tier.ts)
  *   -W <OPT=VALUE[,OPT=VALUE]>   wasmtime's spelling of the above (repeatable, comma-separated)
  *
  * Without flags a run has the documented defaults (DEFAULT_LIMITS); every run
- * goes to an executor (a worker thread): a deadline can only stop a spinning
- * guest by ending its thread, and the stack size is a thread's.
+ * goes to an executor (a worker thread, or a sandboxed process on the process
+ * and gvisor tiers): a deadline can only stop a spinning guest by ending its
+ * executor, and the stack size is an executor's.
  */
 import { Command, Option } from "commander";
 import { constants, fstatSync, openSync } from "node:fs";
 import { readFile } from "node:fs/promises";
+import { readFileSync } from "node:fs";
+import type { PreopenSpec } from "../kernel/options.js";
 import type { RunFileOptions, RunResult } from "./inline.js";
-import { ExecutorPool } from "./executor-pool.js";
+import { ExecutorPool, type ExecutorPoolOptions } from "./executor-pool.js";
 import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type SandboxLimits } from "./limits.js";
+import { SandboxLauncher } from "./tiers/sandbox-launcher.js";
+import { parseTier, tierUnavailable, type Tier } from "./tiers/tier.js";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../units.js";
 
 export interface LimitFlags {
@@ -26,6 +32,7 @@ export interface LimitFlags {
   fuel?: string;
   timeout?: string;
   maxStack?: string;
+  tier?: string;
   W?: string[];
 }
 
@@ -49,6 +56,7 @@ export function applyLimitFlags(cmd: Command): Command {
     .addOption(new Option("--fuel <N>", "instruction budget (0 to 2^63-1); the guest ends with fuel_exhausted when it is spent; default none"))
     .addOption(new Option("--timeout <DURATION>", `wall-clock deadline (e.g. 500ms, 2s, 1m, 1h; at most 24h); the guest ends with deadline_exceeded; default ${formatDuration(d.timeoutMs)}`))
     .addOption(new Option("--max-stack <MIB>", `V8 stack of the executor running the guest, in MiB (1 to 256); deep recursion ends with stack_exhausted; default ${d.stackSizeMb}`))
+    .addOption(new Option("--tier <TIER>", "the wall around the guest's executor: isolate (a worker thread), process (a child process under bubblewrap with a seccomp allow-list), gvisor (runsc); default isolate, or the image's"))
     .addOption(
       new Option("-W <OPT=VALUE[,...]>", "wasmtime-style limits, comma-separated: max-memory-size=BYTES, max-table-elements=N, fuel=N, timeout=DURATION, max-wasm-stack=BYTES (repeatable)").argParser(collect),
     );
@@ -130,6 +138,13 @@ export function limitsFromFlags(flags: LimitFlags): SandboxLimits {
   if (flags.fuel !== undefined) set("fuel", flags.fuel, "--fuel");
   if (flags.timeout !== undefined) set("timeout", flags.timeout, "--timeout");
   if (flags.maxStack !== undefined) set("max-stack", flags.maxStack, "--max-stack");
+  if (flags.tier !== undefined) {
+    try {
+      limits.tier = parseTier(flags.tier);
+    } catch (err) {
+      throw new LimitFlagError(`--tier ${flags.tier}: ${(err as Error).message}`);
+    }
+  }
   for (const list of flags.W ?? []) {
     // wasmtime's form: -W a=1,b=2 (and -W a=1 -W b=2).
     for (const w of list.split(",")) {
@@ -175,8 +190,12 @@ export interface RunLimitedOptions {
  */
 export async function runLimited(bytes: Uint8Array, options: RunFileOptions, limits: SandboxLimits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
   const { tcpListen, onListening, trace, stdout, stderr, stdin, limits: kernelLimits, ...rest } = options;
+  const tier = limits.tier ?? "isolate";
+  if (tier !== "isolate" && (tcpListen?.length ?? 0) > 0) {
+    throw new TierUnavailableError(`listening sockets (${tcpListen!.join(", ")}) are not available on the ${tier} tier yet (its sandbox has no network): run this guest on the isolate tier`);
+  }
   // The module is prepared here while the executor starts: this process serves nothing else.
-  const pool = new ExecutorPool({ size: 1, prepare: "inline", limits: { ...pickKernelLimits(kernelLimits), ...limits } });
+  const { pool, close } = cliPool({ size: 1, prepare: "inline", limits: { ...pickKernelLimits(kernelLimits), ...limits } }, options.preopens, stdin === "inherit");
   try {
     const listeners = [];
     for (const address of tcpListen ?? []) {
@@ -188,7 +207,7 @@ export async function runLimited(bytes: Uint8Array, options: RunFileOptions, lim
       typeof spec === "function" ? "stream" : spec;
     const result = await pool.run(bytes, {
       ...rest,
-      ...(stdin !== undefined ? { stdin: interruptibleStdin(stdin) } : {}),
+      ...(stdin !== undefined ? { stdin: tier === "isolate" ? interruptibleStdin(stdin) : sandboxStdin(stdin, tier) } : {}),
       ...(listeners.length > 0 ? { listeners } : {}),
       stdout: stream(stdout),
       stderr: stream(stderr),
@@ -202,9 +221,62 @@ export async function runLimited(bytes: Uint8Array, options: RunFileOptions, lim
     how.onResult?.(result);
     return result;
   } finally {
-    await pool.close({ waitMs: STOP_WAIT_MS });
-    if (pool.stats().lingering > 0) how.onStuck?.();
+    const stuck = await close(STOP_WAIT_MS);
+    if (stuck) how.onStuck?.();
   }
+}
+
+/** The tier asked for cannot run here (its tool is missing), or cannot give what the run asks. The CLI says so and exits 126. */
+export class TierUnavailableError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "TierUnavailableError";
+  }
+}
+
+/**
+ * A pool for one CLI command on `options.limits.tier`. On a sandboxed tier
+ * the sandbox mounts the host directories the run is granted (read-only ones
+ * read-only) and nothing else, and gets this process's stdin only when the
+ * guest reads it. `close` resolves true when an executor did not stop.
+ */
+export function cliPool(options: ExecutorPoolOptions, preopens: readonly PreopenSpec[] | undefined, inheritStdin: boolean): { pool: ExecutorPool; tier: Tier; close(waitMs?: number): Promise<boolean> } {
+  const tier = options.limits?.tier ?? "isolate";
+  let launcher: SandboxLauncher | undefined;
+  if (tier !== "isolate") {
+    const why = tierUnavailable(tier);
+    if (why) throw new TierUnavailableError(`the ${tier} tier is not available here: ${why}`);
+    const dirs = (preopens ?? []).flatMap((p) => ("host" in p ? [{ host: p.host, readonly: p.readonly === true }] : []));
+    launcher = new SandboxLauncher(tier, { dirs, spares: 0, stdin: inheritStdin && tier === "process" ? "inherit" : "null" });
+  }
+  const pool = new ExecutorPool({ ...options, ...(launcher ? { launcher } : {}) });
+  return {
+    pool,
+    tier,
+    close: async (waitMs) => {
+      await pool.close(waitMs !== undefined ? { waitMs } : {});
+      await launcher?.close();
+      return pool.stats().lingering > 0;
+    },
+  };
+}
+
+/**
+ * stdin "inherit" on a sandboxed tier. The process tier's sandbox has this
+ * process's fd 0 (a guest blocked reading it is still stopped at its
+ * deadline: the whole sandbox ends). gVisor's channel is its stdin: the
+ * guest gets what a file or pipe holds, read here up to its end (a terminal:
+ * nothing; a pipe that never ends holds the run back).
+ */
+function sandboxStdin(spec: RunFileOptions["stdin"], tier: Exclude<Tier, "isolate">): RunFileOptions["stdin"] {
+  if (spec !== "inherit" || tier === "process") return spec;
+  try {
+    const st = fstatSync(0);
+    if (st.isFile() || st.isFIFO() || st.isSocket()) return new Uint8Array(readFileSync(0));
+  } catch {
+    /* stdin closed, or a non-blocking descriptor with nothing in it */
+  }
+  return new Uint8Array(0);
 }
 
 /**

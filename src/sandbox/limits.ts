@@ -31,6 +31,7 @@
 /** Why an instance was stopped by the sandbox rather than ending by itself (one list, the kernel's). */
 import type { LimitReason } from "../kernel/errors.js";
 import { formatSize } from "../units.js";
+import { isTier, TIERS, type Tier } from "./tiers/tier.js";
 export type { LimitReason };
 
 export const LIMIT_REASONS: readonly LimitReason[] = [
@@ -81,6 +82,15 @@ export interface SandboxLimits {
   openFiles?: number;
   /** Most bytes all in-memory directories of the instance hold on the host (ENOSPC past it). Default 64 MiB. */
   memDirBytes?: number;
+  /**
+   * The wall around the executor that runs the guest (tiers/tier.ts):
+   * "isolate" (a worker thread of this process, the default), "process" (a
+   * child process under bubblewrap with a seccomp allow-list) or "gvisor".
+   * Not applied by a pool (its launcher is its tier) but by whoever picks the
+   * pool: `uniwasm run`/`call` start one on it; a node places the app on its
+   * tier's pool, raised to the node's and the tenant's minimum.
+   */
+  tier?: Tier;
 }
 
 /** SandboxLimits with every default applied. */
@@ -142,6 +152,7 @@ function positive(option: keyof SandboxLimits, value: number | undefined, fallba
 
 /** Applies defaults and checks every option; throws LimitOptionError naming the bad one. */
 export function resolveLimits(limits: SandboxLimits = {}, base: Readonly<ResolvedLimits> = DEFAULT_LIMITS): ResolvedLimits {
+  if (limits.tier !== undefined && !isTier(limits.tier)) throw new LimitOptionError("tier", `must be one of ${TIERS.join(", ")}, got ${String(limits.tier)}`);
   const maxMemoryBytes = positive("maxMemoryBytes", limits.maxMemoryBytes, base.maxMemoryBytes, true);
   const maxMemoryPages = Math.min(MAX_WASM32_PAGES, Math.floor(Math.min(maxMemoryBytes, MAX_WASM32_PAGES * WASM_PAGE) / WASM_PAGE));
   let fuel: bigint | null = base.fuel;

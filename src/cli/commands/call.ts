@@ -4,8 +4,8 @@ import { readFile } from "node:fs/promises";
 import { basename } from "node:path";
 import { resolveImage } from "../../image/resolve.js";
 import { checkModule, WasmError } from "../../wasm/index.js";
-import { ExecutorPool, ReactorStartError } from "../../sandbox/executor-pool.js";
-import { applyLimitFlags, limitsFromFlags, type LimitFlags } from "../../sandbox/cli-limits.js";
+import { ReactorStartError } from "../../sandbox/executor-pool.js";
+import { applyLimitFlags, cliPool, limitsFromFlags, type LimitFlags } from "../../sandbox/cli-limits.js";
 import { CallUsageError, parseParams, planCall } from "../../sandbox/call.js";
 import type { SandboxLimits } from "../../sandbox/limits.js";
 import type { GuestOutcome, ReactorArg, ResultKind } from "../../sandbox/guest.js";
@@ -56,7 +56,8 @@ Exit status: 0 when the export returns; when the sandbox ends the call, the code
 Examples:
   uniwasm call seed.wasm process --input hello --ext env
   uniwasm call plugin.wasm add 2 3
-  uniwasm call --ext kv --input @request.json app.wasm handle`)
+  uniwasm call --ext kv --input @request.json app.wasm handle
+  uniwasm call --tier process plugin.wasm add 2 3   (the plugin in a sandboxed process)`)
     .action(async (file: string, name: string, args: string[], flags: CallFlags) => {
       process.exitCode = await callCommandLine(file, name, args, flags);
     });
@@ -110,8 +111,8 @@ async function callCommandLine(file: string, name: string, args: string[], flags
       const k = image.kernelOptions;
       bytes = image.bytes;
       label = image.manifest.name;
-      const { maxMemoryBytes, fuel, timeoutMs } = image.sandboxLimits;
-      limits = { ...Object.fromEntries(Object.entries({ maxMemoryBytes, fuel, timeoutMs }).filter(([, v]) => v !== undefined)), ...limits };
+      const { maxMemoryBytes, fuel, timeoutMs, tier } = image.sandboxLimits as SandboxLimits;
+      limits = { ...Object.fromEntries(Object.entries({ maxMemoryBytes, fuel, timeoutMs, tier }).filter(([, v]) => v !== undefined)), ...limits };
       options = {
         ...options,
         args: [image.manifest.name, ...(k.args ?? []).slice(1)],
@@ -139,7 +140,13 @@ async function callCommandLine(file: string, name: string, args: string[], flags
     if (code === "ENOENT" || code === "EACCES" || code === "EISDIR") return fail(`cannot read ${(err as Error).message}`, 126);
     throw err;
   }
-  const pool = new ExecutorPool({ size: 1, limits });
+  let opened: ReturnType<typeof cliPool>;
+  try {
+    opened = cliPool({ size: 1, limits }, options.preopens, false);
+  } catch (err) {
+    return fail((err as Error).message, 126);
+  }
+  const pool = opened.pool;
   let outcome: GuestOutcome;
   try {
     let reactor;
@@ -154,7 +161,7 @@ async function callCommandLine(file: string, name: string, args: string[], flags
     await reactor.close();
     return finish(label, r.outcome, r.value, flags);
   } finally {
-    await pool.close();
+    await opened.close();
     await ext?.close();
   }
 }

@@ -6,7 +6,7 @@ import type { PreopenSpec } from "../../kernel/options.js";
 import type { RunFileOptions, RunResult } from "../../sandbox/inline.js";
 import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
-import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, type LimitFlags } from "../../sandbox/cli-limits.js";
+import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, TierUnavailableError, type LimitFlags } from "../../sandbox/cli-limits.js";
 import { applyExtensionFlags, cliExtensions, type CliExtensions, type ExtensionFlags } from "../extensions.js";
 import type { SandboxLimits } from "../../sandbox/limits.js";
 
@@ -78,7 +78,8 @@ Exit status: the guest's exit code; when the sandbox ends the guest:
 Examples:
   uniwasm run examples/hello.wasm world
   uniwasm run --dir ./data::/data --env GREETING=hi app.wasm
-  uniwasm run --tcplisten 127.0.0.1:8080 server.wasm`)
+  uniwasm run --tcplisten 127.0.0.1:8080 server.wasm
+  uniwasm run --tier process --dir-ro ./data::/data app.wasm   (in a bubblewrap sandbox, seccomp allow-list)`)
     .action(async (file: string, args: string[], flags: RunFlags) => {
       process.exitCode = await runCommandLine(file, args, flags);
     });
@@ -160,7 +161,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       }, merged, { onResult: (r) => reportEnd(basename(file), r), onStuck: endStuckProcess });
     }
   } catch (err) {
-    if (err instanceof WasmError || err instanceof LinkError) {
+    if (err instanceof WasmError || err instanceof LinkError || err instanceof TierUnavailableError) {
       process.stderr.write(`uniwasm run: ${file}: ${err.message}\n`);
       return 126;
     }

@@ -42,6 +42,8 @@ export interface SandboxChild {
   output: Writable;
   /** What the launcher must clean up once the child is gone (gVisor's container state). */
   cleanup?: () => void;
+  /** The child leads a process group of its own (bubblewrap): a kill ends the whole group. */
+  group?: boolean;
 }
 
 export class SandboxProcess {
@@ -79,6 +81,8 @@ export class SandboxProcess {
     c.input.on("data", (chunk: Buffer) => this.onData(chunk));
     c.input.on("error", () => {});
     c.output.on("error", () => {});
+    // Every descriptor the child shares (its stderr, bwrap's seccomp pipe) may be reset when it is killed: the exit says why.
+    for (const s of c.child.stdio) (s as NodeJS.EventEmitter | null)?.on("error", () => {});
     c.child.stderr?.on("data", (chunk: Buffer) => {
       this.stderrTail = (this.stderrTail + chunk.toString("utf8")).slice(-STDERR_TAIL);
     });
@@ -149,7 +153,18 @@ export class SandboxProcess {
 
   kill(): void {
     this.killed = true;
-    if (!this.exited) this.c?.child.kill("SIGKILL");
+    if (this.exited || !this.c) return;
+    const pid = this.c.child.pid;
+    // Killed while it boots, bwrap leaves the sandbox's first process behind (forked, waiting for its
+    // user namespace's uid map, not yet bound to die with its parent): the group's kill reaches it too.
+    if (this.c.group && pid) {
+      try {
+        process.kill(-pid, "SIGKILL");
+      } catch {
+        this.c.child.kill("SIGKILL");
+      }
+    } else this.c.child.kill("SIGKILL");
+    for (const s of this.c.child.stdio) (s as import("node:stream").Duplex | null)?.destroy();
   }
 
   /** Waits for the exit (after kill or the channel's end). */

@@ -259,10 +259,12 @@ export class SandboxLauncher implements ExecutorLauncher {
       // 3: the protocol channel (a socketpair); 4: the seccomp program, read by bwrap.
       stdio: [this.view.stdinInherited ? "inherit" : "ignore", "ignore", "pipe", "pipe", seccomp ? "pipe" : "ignore"],
       env: {},
+      // A process group of its own, so that a kill reaches bwrap's forked sandbox process even before it is bound to die with bwrap.
+      detached: true,
     });
     if (seccomp) (child.stdio[4] as import("node:stream").Writable).end(executorSeccompFilter());
     const channel = child.stdio[3] as import("node:net").Socket;
-    return { child, input: channel, output: channel };
+    return { child, input: channel, output: channel, group: true };
   }
 
   // ---- gVisor ----------------------------------------------------------------
