@@ -18,7 +18,7 @@ import { join } from "node:path";
 import { ExecutorPoolRunner } from "../src/manager/executor-pool-runner.js";
 import { ResourceManager } from "../src/manager/manager.js";
 import { kvProvider } from "../src/manager/extension-providers.js";
-import { DEFAULT_LIMITS } from "../src/manager/app-config.js";
+import { NODE_DEFAULT_LIMITS } from "../src/manager/app-config.js";
 import { ServiceCalls } from "../src/server/service-calls.js";
 import { KvStore, DEFAULT_KV_QUOTAS } from "../src/store/kv.js";
 import type { AppRecord } from "../src/store/types.js";
@@ -43,7 +43,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection> {
       tenantId: "t_bench",
       name: "echo",
       imageDigest: sha256Digest(echoBytes),
-      config: { abi: "reactor", routes: [], env: {}, args: [], limits: { ...DEFAULT_LIMITS }, scale: { minInstances: 2, maxInstances: 2, idleTimeoutMs: 600_000 } },
+      config: { abi: "reactor", routes: [], env: {}, args: [], limits: { ...NODE_DEFAULT_LIMITS }, scale: { minInstances: 2, maxInstances: 2, idleTimeoutMs: 600_000 } },
       revision: 1,
       createdAt: now,
       updatedAt: now,

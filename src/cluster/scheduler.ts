@@ -39,7 +39,7 @@ export interface ReplicaStatus {
 
 /** Memory one replica of an app needs on a node: its limit times its warm instances (at least one). */
 export function replicaNeedMiB(app: AppRecord): number {
-  return app.config.limits.memoryMiB * Math.max(1, app.config.scale.minInstances);
+  return Math.ceil(app.config.limits.maxMemoryBytes / (1024 * 1024)) * Math.max(1, app.config.scale.minInstances);
 }
 
 export function replicasWanted(app: AppRecord): number | "all" {

@@ -118,10 +118,10 @@ export interface KernelOptionsExtras {
 /**
  * The kernel options that run `m`: argv = [name, ...args], env as declared,
  * preopens in manifest order (image files from memory, host dirs as given),
- * capabilities as granted, and the kernel's limits. Listening sockets need
- * the runner to open them: `sockets` is granted here and the addresses are
- * in `m.capabilities.listen`. Memory, fuel and timeout are sandbox limits,
- * read from `m.limits` by the runner.
+ * capabilities as granted. Listening sockets need the runner to open them:
+ * `sockets` is granted here and the addresses are in `m.capabilities.listen`.
+ * The manifest's limits (`m.limits`, the one limits type) go to the sandbox
+ * whole, from the runner.
  */
 export function manifestToKernelOptions(m: Manifest, imageFiles: ImageFiles, extras: KernelOptionsExtras = {}): KernelOptions {
   const preopens: PreopenSpec[] = m.capabilities.dirs.map((d) => {
@@ -132,16 +132,11 @@ export function manifestToKernelOptions(m: Manifest, imageFiles: ImageFiles, ext
     const memory = readonly ? seed : Object.fromEntries(Object.entries(seed).map(([p, b]) => [p, b.slice()]));
     return { guest: d.guest, memory, readonly };
   });
-  const limits: NonNullable<KernelOptions["limits"]> = {};
-  if (m.limits.openFiles !== undefined) limits.openFiles = m.limits.openFiles;
-  if (m.limits.stdoutBytes !== undefined) limits.stdoutBytes = m.limits.stdoutBytes;
-  if (m.limits.stderrBytes !== undefined) limits.stderrBytes = m.limits.stderrBytes;
   const options: KernelOptions = {
     args: [m.name, ...m.capabilities.args, ...(extras.args ?? [])],
     env: { ...m.capabilities.env },
     preopens,
     capabilities: grantedCapabilities(m),
-    limits,
   };
   // Extension grants only: their providers (and the allow-lists that configure them) come from the runner.
   if (m.capabilities.extensions.length > 0) options.extensions = { grants: [...m.capabilities.extensions] };

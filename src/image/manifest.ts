@@ -65,6 +65,7 @@ import { parse, TomlError } from "smol-toml";
 import { ManifestError, type ManifestProblem } from "./errors.js";
 import { KeyLines } from "./manifest-lines.js";
 import { parseDuration, parseSize } from "../units.js";
+import { LIMIT_FIELDS, type Limits } from "../limits.js";
 
 export const MANIFEST_FILE = "uniwasm.toml";
 export const MANIFEST_VERSION = 1;
@@ -114,15 +115,6 @@ export interface HttpTrigger {
   handler?: string;
 }
 
-export interface ManifestLimits {
-  memoryBytes?: number;
-  fuel?: number;
-  timeoutMs?: number;
-  stdoutBytes?: number;
-  stderrBytes?: number;
-  openFiles?: number;
-}
-
 export interface ManifestCapabilities {
   args: string[];
   env: Record<string, string>;
@@ -150,7 +142,8 @@ export interface Manifest {
   /** Reactor only: the functions the host may call. Empty for commands. */
   exports: string[];
   capabilities: ManifestCapabilities;
-  limits: ManifestLimits;
+  /** `[limits]` in the one limits vocabulary (src/limits.ts); unset ones are left to whoever runs the image. */
+  limits: Limits;
   triggers: { http: HttpTrigger[] };
 }
 
@@ -439,13 +432,14 @@ class Validator {
     return { guest: g, mode, host };
   }
 
-  limits(l: Table, caps: ManifestCapabilities): ManifestLimits {
-    this.known(l, "limits", ["memory", "fuel", "timeout", "stdout", "stderr", "open_files"]);
-    const out: ManifestLimits = {};
+  limits(l: Table, caps: ManifestCapabilities): Limits {
+    // The keys are LIMIT_FIELDS' manifest names: a limit a manifest may set is declared there.
+    this.known(l, "limits", Object.values(LIMIT_FIELDS).flatMap((f) => (f.manifest ? [f.manifest] : [])));
+    const out: Limits = {};
     const memory = this.size(l.memory, "limits.memory", 64 * 1024, MANIFEST_BOUNDS.maxMemoryBytes);
     if (memory !== undefined) {
       if (memory % 65536 !== 0) this.problem("limits.memory", `${memory} bytes is not a whole number of 64 KiB wasm pages`);
-      else out.memoryBytes = memory;
+      else out.maxMemoryBytes = memory;
     }
     const fuel = this.integer(l.fuel, "limits.fuel", 1, MANIFEST_BOUNDS.maxFuel);
     if (fuel !== undefined) out.fuel = fuel;

@@ -6,7 +6,8 @@
 import type { KernelOptions } from "../kernel/options.js";
 import type { Digest } from "./digest.js";
 import { manifestToKernelOptions } from "./grants.js";
-import type { Manifest, ManifestLimits } from "./manifest.js";
+import type { Manifest } from "./manifest.js";
+import type { Limits } from "../limits.js";
 import { ImageStore } from "./store.js";
 import { verifyImage, type TrustResult } from "./trust.js";
 
@@ -17,40 +18,14 @@ export interface ResolveOptions {
   args?: readonly string[];
 }
 
-export interface ImageSandboxLimits {
-  maxMemoryBytes?: number;
-  fuel?: number;
-  timeoutMs?: number;
-  stdoutBytes?: number;
-  stderrBytes?: number;
-  openFiles?: number;
-}
-
-/** Manifest limits under the sandbox's option names. */
-export function sandboxLimitsOf(l: ManifestLimits): ImageSandboxLimits {
-  const out: ImageSandboxLimits = {};
-  if (l.memoryBytes !== undefined) out.maxMemoryBytes = l.memoryBytes;
-  if (l.fuel !== undefined) out.fuel = l.fuel;
-  if (l.timeoutMs !== undefined) out.timeoutMs = l.timeoutMs;
-  if (l.stdoutBytes !== undefined) out.stdoutBytes = l.stdoutBytes;
-  if (l.stderrBytes !== undefined) out.stderrBytes = l.stderrBytes;
-  if (l.openFiles !== undefined) out.openFiles = l.openFiles;
-  return out;
-}
-
 export interface ResolvedImage {
   digest: Digest;
   /** The module, as verified against the image digest. */
   bytes: Uint8Array;
   kernelOptions: KernelOptions;
   manifest: Manifest;
-  /** Limits from the manifest, as written there (memory, fuel, timeout, stdout, stderr, open files). */
-  limits: ManifestLimits;
-  /**
-   * The same limits under the sandbox's names (structurally a SandboxLimits:
-   * pass as `ExecutorPool.run(..., { limits })`). Unset ones are left to the sandbox's defaults.
-   */
-  sandboxLimits: ImageSandboxLimits;
+  /** The manifest's limits (the one limits type: pass as the sandbox's `limits`); unset ones are left to the runner's defaults. */
+  limits: Limits;
   /** Listening sockets the runner must open and pass as kernelOptions.listeners. */
   listen: string[];
   trust: TrustResult;
@@ -74,7 +49,6 @@ export async function resolveImage(ref: string, options: ResolveOptions = {}): P
     kernelOptions: manifestToKernelOptions(image.manifest, image.files, extras),
     manifest: image.manifest,
     limits: image.manifest.limits,
-    sandboxLimits: sandboxLimitsOf(image.manifest.limits),
     listen: [...image.manifest.capabilities.listen],
     trust,
   };

@@ -7,7 +7,7 @@ import type { TimeSpec } from "./file-times.js";
 const MEMORY_DEV = 0x756e6977n; // "uniw"
 /** Largest in-memory file (EFBIG past it); the instance's total is bounded by its MemoryBudget. */
 export const MAX_MEMORY_FILE_BYTES = 1 << 30;
-/** Default total of an instance's in-memory directories (`memDirBytes` in SandboxLimits). */
+/** Default total of an instance's in-memory directories (`memDirBytes` in Limits). */
 export const DEFAULT_MEM_DIR_BYTES = 64 * 1024 * 1024;
 /**
  * What one directory entry or link costs against the budget besides its name

@@ -1,6 +1,6 @@
 /** Public API of the kernel: the WASI preview 1 host, its options and its syscall table. */
 export { Kernel, defaultGrants } from "./kernel.js";
-export type { KernelOptions, KernelLimits, PreopenSpec, ListenerSpec, InputSpec, OutputSpec, MemoryDirSeed } from "./options.js";
+export type { KernelOptions, PreopenSpec, ListenerSpec, InputSpec, OutputSpec, MemoryDirSeed } from "./options.js";
 export { SYSCALLS, SYSCALL_BY_NAME, SYSCALL_COUNT, DEFAULT_CAPABILITIES, WASI_MODULE, type SyscallSpec, type SyscallName, type Capability, type Subsystem } from "./syscalls.js";
 export { Errno, Rights, FileType, ClockId } from "./abi.js";
 export { WasiError, ProcExit, InstanceLimitError, KernelFault, LinkError, type LimitReason } from "./errors.js";

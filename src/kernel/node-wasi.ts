@@ -3,7 +3,7 @@ import { WASI_MODULE } from "./syscalls.js";
 import { Kernel } from "./kernel.js";
 import { linkAllWasi } from "./linker.js";
 import { ProcExit } from "./errors.js";
-import type { KernelLimits, KernelOptions } from "./options.js";
+import type { KernelOptions } from "./options.js";
 
 /**
  * node:wasi's constructor options, and uniwasm's few additions. Every
@@ -28,7 +28,7 @@ export interface WASIOptions {
   /** uniwasm: the grants (default: args, env, clocks, random, fd, poll, proc, sockets, plus fs with preopens). */
   capabilities?: readonly Capability[];
   /** uniwasm: open files, output bytes, in-memory directory bytes. */
-  limits?: KernelLimits;
+  limits?: KernelOptions["limits"];
   /** uniwasm: one strace-style line per host call. */
   trace?: (line: string) => void;
 }

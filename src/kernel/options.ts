@@ -1,4 +1,5 @@
 import type { Capability } from "./syscalls.js";
+import type { ResolvedLimits } from "../limits.js";
 
 /**
  * What an instance is granted. Everything is deny-by-default: an instance sees
@@ -25,7 +26,13 @@ export interface KernelOptions {
   strict?: boolean;
   /** Receives one strace-style line per host call when set. */
   trace?: (line: string) => void;
-  limits?: KernelLimits;
+  /**
+   * The limits the kernel enforces, read from the one limits type
+   * (src/limits.ts), unset ones at the kernel's own defaults: openFiles
+   * (1024), stdoutBytes and stderrBytes (unlimited; past them the instance
+   * ends with `output_limit`), memDirBytes (64 MiB, ENOSPC past it).
+   */
+  limits?: Partial<Pick<ResolvedLimits, "openFiles" | "stdoutBytes" | "stderrBytes" | "memDirBytes">>;
   /**
    * Charged for host work the kernel does on the guest's behalf, in fuel units
    * (see host-work.ts): path resolution, bytes moved, poll subscriptions,
@@ -53,21 +60,6 @@ export interface ExtensionOptions {
   define?: readonly import("./extensions.js").Extension<any, any>[];
   /** The providers live on another thread (remoteProviders) and may do asynchronous work there. */
   remote?: boolean;
-}
-
-export interface KernelLimits {
-  /** Most descriptors open at once, stdio and preopens included. Default 1024. */
-  openFiles?: number;
-  /** Most bytes written to stdout, then the instance ends with `output_limit`. Default: unlimited. */
-  stdoutBytes?: number;
-  /** Most bytes written to stderr, then the instance ends with `output_limit`. Default: unlimited. */
-  stderrBytes?: number;
-  /**
-   * Most bytes the instance's in-memory directories hold on the host, all of
-   * them together (file contents, entries, link targets; see MemoryBudget).
-   * Past it a call fails with ENOSPC. Default 64 MiB.
-   */
-  memDirBytes?: number;
 }
 
 export type PreopenSpec =

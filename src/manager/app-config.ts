@@ -1,21 +1,41 @@
-import type { AppConfig, AppLimits, AppSettings, ExtensionGrants, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
+import type { AppConfig, AppSettings, ExtensionGrants, ImageConfig, RouteRequest, RouteSpec, ScalePolicy } from "../store/types.js";
+import { DEFAULT_LIMITS, LimitOptionError, parseLimits, resolveLimits, type Limits, type ResolvedLimits } from "../limits.js";
 import { EXTENSION_RE, KV_STORE_RE, SERVICE_NAME_RE, VARIABLE_RE, outboundHostProblem } from "../image/manifest.js";
 import { ControlError } from "./refusal.js";
 
-/** Node-wide defaults and ceilings for app settings. */
-export const DEFAULT_LIMITS: Readonly<AppLimits> = Object.freeze({
-  memoryMiB: 64,
-  fuel: 0,
+const MiB = 1024 * 1024;
+
+/**
+ * What an app runs with on a node unless its image or its deploy says
+ * otherwise: the run defaults (src/limits.ts), tighter for a shared node.
+ */
+export const NODE_DEFAULT_LIMITS: Readonly<ResolvedLimits> = Object.freeze({
+  ...DEFAULT_LIMITS,
+  maxMemoryBytes: 64 * MiB,
   timeoutMs: 10_000,
-  maxBodyBytes: 1024 * 1024,
-  maxResponseBytes: 16 * 1024 * 1024,
+  stdoutBytes: 16 * MiB,
+  stderrBytes: 1 * MiB,
+  maxBodyBytes: 1 * MiB,
 });
-export const MAX_LIMITS: Readonly<AppLimits> = Object.freeze({
-  memoryMiB: 4096,
-  fuel: Number.MAX_SAFE_INTEGER,
+
+/**
+ * The most an app may ask for on a node. The executors' stack, table and
+ * in-memory directory budgets are the node's: an app may lower them, not
+ * raise them. A service's deadline may be unlimited (null); a request's is
+ * also bound by the node's `--max-timeout`.
+ */
+export const NODE_LIMIT_CEILINGS: Readonly<Limits> = Object.freeze({
+  maxMemoryBytes: 4096 * MiB,
   timeoutMs: 600_000,
-  maxBodyBytes: 64 * 1024 * 1024,
-  maxResponseBytes: 1024 * 1024 * 1024,
+  stdoutBytes: 1024 * MiB,
+  stderrBytes: 1024 * MiB,
+  openFiles: 65_536,
+  maxBodyBytes: 64 * MiB,
+  maxTableElements: DEFAULT_LIMITS.maxTableElements,
+  stackSizeMb: DEFAULT_LIMITS.stackSizeMb,
+  memDirBytes: DEFAULT_LIMITS.memDirBytes,
+  // The node runs apps on its own executors (isolate) until it places apps on tiers: a stronger wall is refused, never dropped.
+  tier: "isolate",
 });
 export const DEFAULT_SCALE: Readonly<ScalePolicy> = Object.freeze({ minInstances: 0, maxInstances: 4, idleTimeoutMs: 60_000 });
 
@@ -104,7 +124,7 @@ export function defaultRoute(tenantName: string, appName: string, domain = "loca
   return { host: `${appName}.${tenantName}.${domain}`, path: "/" };
 }
 
-/** What a node sets for every app: bounds beyond MAX_LIMITS, and its domain. */
+/** What a node sets for every app: bounds beyond NODE_LIMIT_CEILINGS, and its domain. */
 export interface NodeSettings {
   /** The node's bound on a request's deadline (`--max-timeout`), ms; services are not bound by it. */
   maxTimeoutMs?: number;
@@ -112,21 +132,35 @@ export interface NodeSettings {
   domain?: string;
 }
 
-/** Merges defaults, the image's config and the deploy request, and checks every field against its bounds. */
-export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string, node: NodeSettings = {}): AppConfig {
-  const abi = req.abi ?? image.abi ?? "wagi";
-  if (!["wagi", "reactor", "service"].includes(abi)) bad(`abi must be "wagi", "reactor" or "service", got ${JSON.stringify(abi)}`);
-  const limits: AppLimits = { ...DEFAULT_LIMITS, ...(image.limits ?? {}), ...(req.limits ?? {}) };
-  for (const k of Object.keys(DEFAULT_LIMITS) as (keyof AppLimits)[]) {
-    const v = limits[k];
-    const min = k === "fuel" || (k === "timeoutMs" && abi === "service") ? 0 : 1;
-    if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > MAX_LIMITS[k]) {
-      bad(`limits.${k} must be an integer from ${min} to ${MAX_LIMITS[k]}, got ${JSON.stringify(v)}`);
-    }
+/**
+ * An app's limits: the node's defaults, under the image's (its manifest's
+ * `[limits]`, all of them), under the deploy request's, each checked against
+ * the node's ceilings. Refuses fuel 0 (null is "not metered").
+ */
+export function resolveAppLimits(image: Limits | undefined, req: unknown, abi: string, node: NodeSettings = {}): ResolvedLimits {
+  let limits: ResolvedLimits;
+  try {
+    const given = { ...(image ?? {}), ...parseLimits(req) };
+    if (given.fuel === 0 || given.fuel === 0n) throw new LimitOptionError("fuel", "must be at least 1 (null: not metered), got 0");
+    const ceilings = { ...NODE_LIMIT_CEILINGS, ...(abi === "service" ? { timeoutMs: Infinity } : {}) };
+    // A service's output goes to its log, not to a response: the run default (64 MiB per run).
+    const defaults = abi === "service" ? { ...NODE_DEFAULT_LIMITS, stdoutBytes: DEFAULT_LIMITS.stdoutBytes } : NODE_DEFAULT_LIMITS;
+    limits = resolveLimits(given, defaults, ceilings);
+  } catch (err) {
+    if (err instanceof LimitOptionError) bad(`limits.${err.option} ${err.detail}`);
+    throw err;
   }
   if (abi !== "service" && node.maxTimeoutMs !== undefined && limits.timeoutMs > node.maxTimeoutMs) {
     bad(`limits.timeoutMs ${limits.timeoutMs} is above this node's bound on request deadlines (${node.maxTimeoutMs} ms, serve --max-timeout)`);
   }
+  return limits;
+}
+
+/** Merges defaults, the image's config and the deploy request, and checks every field against its bounds. */
+export function resolveAppConfig(image: ImageConfig, req: DeployRequest, tenantName: string, appName: string, node: NodeSettings = {}): AppConfig {
+  const abi = req.abi ?? image.abi ?? "wagi";
+  if (!["wagi", "reactor", "service"].includes(abi)) bad(`abi must be "wagi", "reactor" or "service", got ${JSON.stringify(abi)}`);
+  const limits = resolveAppLimits(image.limits, req.limits, abi, node);
   const scale: ScalePolicy = { ...DEFAULT_SCALE, ...(req.scale ?? {}) };
   for (const k of Object.keys(DEFAULT_SCALE) as (keyof ScalePolicy)[]) {
     const v = scale[k];

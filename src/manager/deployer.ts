@@ -1,4 +1,5 @@
 import type { AppConfig, AppRecord, ControlState, ImageConfig, ImageRecord, NodeStore, TenantRecord } from "../store/index.js";
+import { formatSize } from "../units.js";
 import { CorruptBlob, RevisionConflict, RouteConflict } from "../store/index.js";
 import type { ResourceManager } from "./manager.js";
 import { RunnerError } from "./runner.js";
@@ -177,8 +178,8 @@ export class Deployer {
       const why = checkReactorExports(image.info.exports);
       if (why) throw new ControlError("invalid_config", why);
     }
-    if (config.limits.memoryMiB > quotas.memoryMiB) {
-      throw new ControlError("quota_exceeded", `limits.memoryMiB ${config.limits.memoryMiB} is above tenant ${tenant.name}'s memory quota (${quotas.memoryMiB} MiB).`);
+    if (config.limits.maxMemoryBytes > quotas.memoryMiB * 1024 * 1024) {
+      throw new ControlError("quota_exceeded", `limits.maxMemoryBytes ${formatSize(config.limits.maxMemoryBytes)} is above tenant ${tenant.name}'s memory quota (${quotas.memoryMiB} MiB).`);
     }
     try {
       await state.ensureBlobs(blobsOf(image));

@@ -9,7 +9,8 @@ import { ExecutorPool } from "../sandbox/executor-pool.js";
 import { prepareFailure, ReactorStartError, type Engine, type Placement, type Reactor } from "../sandbox/engine.js";
 import { InlineEngine } from "../sandbox/inline.js";
 import type { GuestOutcome } from "../sandbox/guest.js";
-import type { SandboxLimits } from "../sandbox/limits.js";
+import type { Limits } from "../limits.js";
+import { formatSize } from "../units.js";
 import { WasmImage } from "../sandbox/modules.js";
 import { checkReactorExports, HTTP_HANDLE_EXPORT } from "../sandbox/reactor-abi.js";
 import type { CommandRequest, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, ReactorHandle, ReactorStart, RunOutcome } from "./runner.js";
@@ -36,6 +37,14 @@ function toOutcome(o: GuestOutcome): RunOutcome {
   return out;
 }
 
+/** Why a reactor call's output is over the call's limits (a run's are enforced by its kernel as it writes), else undefined. */
+function overOutputLimit(o: GuestOutcome, limits: Limits): string | undefined {
+  for (const [stream, bytes, limit] of [["stdout", o.stdout.length, limits.stdoutBytes], ["stderr", o.stderr.length, limits.stderrBytes]] as const) {
+    if (limit !== undefined && bytes > limit) return `output limit reached: the call wrote ${bytes} bytes to ${stream}, over its limit of ${formatSize(limit)}`;
+  }
+  return undefined;
+}
+
 /** An InstanceRunner over one placement of the engine. */
 export class EngineRunner implements InstanceRunner {
   private readonly images = new Map<string, WasmImage>();
@@ -58,7 +67,7 @@ export class EngineRunner implements InstanceRunner {
     return img;
   }
 
-  async prepare(module: ModuleRef, limits?: SandboxLimits): Promise<PrepareReport> {
+  async prepare(module: ModuleRef, limits?: Limits): Promise<PrepareReport> {
     const image = this.image(module);
     const resolved = this.engine.limits(limits);
     const cached = this.engine.isPrepared(image, resolved);
@@ -109,8 +118,8 @@ export class EngineRunner implements InstanceRunner {
     }
     if (problem) throw new RunnerError("link_error", problem);
     // Output is buffered and drained into each call's outcome (per-call
-    // streaming is not offered for reactors); the response cap is enforced by
-    // the gateway, so the instance's lifetime output is uncapped.
+    // streaming is not offered for reactors): the instance's lifetime output
+    // is uncapped, and each call's is held to the call's stdout/stderr limits below.
     let reactor: Reactor;
     let memoryBytes = 0;
     try {
@@ -129,12 +138,14 @@ export class EngineRunner implements InstanceRunner {
       throw err;
     }
     return {
-      handle: async (request: Uint8Array, s: OutputSinks, limits: SandboxLimits): Promise<RunOutcome> => {
-        const callLimits: Pick<SandboxLimits, "fuel" | "timeoutMs"> = {};
+      handle: async (request: Uint8Array, s: OutputSinks, limits: Limits): Promise<RunOutcome> => {
+        const callLimits: Pick<Limits, "fuel" | "timeoutMs"> = {};
         if (limits.fuel !== undefined) callLimits.fuel = limits.fuel;
         if (limits.timeoutMs !== undefined) callLimits.timeoutMs = limits.timeoutMs;
         const { value, outcome } = await reactor.call(HTTP_HANDLE_EXPORT, [request], { limits: callLimits });
         memoryBytes = outcome.memoryBytes;
+        const over = overOutputLimit(outcome, limits);
+        if (over) return { ...toOutcome(outcome), reason: "output_limit", exitCode: null, message: over };
         if (outcome.stdout.length > 0) s.onStdout(outcome.stdout);
         if (outcome.stderr.length > 0) s.onStderr(outcome.stderr);
         const out = toOutcome(outcome);
@@ -178,7 +189,7 @@ export class PlacingRunner implements InstanceRunner {
     return placement === "inline" ? this.onThread : this.onExecutors;
   }
 
-  prepare(module: ModuleRef, limits?: SandboxLimits, placement?: Placement): Promise<PrepareReport> {
+  prepare(module: ModuleRef, limits?: Limits, placement?: Placement): Promise<PrepareReport> {
     return this.by(placement).prepare(module, limits);
   }
 

@@ -12,7 +12,7 @@ export { InProcessRunner } from "./in-process-runner.js";
 export { ExecutorPoolRunner, EngineRunner, PlacingRunner, placingRunner, type ExecutorPoolRunnerOptions } from "./executor-pool-runner.js";
 export { choosePlacement, DEFAULT_INLINE_FUEL, INLINE_MAX_AVERAGE_SHARE, type PlacementChoice } from "./placement.js";
 export * from "./deployer.js";
-export { resolveAppConfig, mergeSettings, SETTING_KEYS, normalizeRoute, defaultRoute, DEFAULT_LIMITS as DEFAULT_APP_LIMITS, MAX_LIMITS as MAX_APP_LIMITS, DEFAULT_SCALE, type DeployRequest, type NodeSettings } from "./app-config.js";
+export { resolveAppConfig, mergeSettings, SETTING_KEYS, normalizeRoute, defaultRoute, NODE_DEFAULT_LIMITS, NODE_LIMIT_CEILINGS, resolveAppLimits, DEFAULT_SCALE, type DeployRequest, type NodeSettings } from "./app-config.js";
 export * from "./domains.js";
 export { moduleSurface } from "./module-surface.js";
 export { imageGrants, storeImageDirs, dropUnreferencedBlobs, type LoadedDir } from "./image-grants.js";

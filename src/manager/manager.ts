@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
-import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, RunLimits, RunOutcome } from "./runner.js";
+import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, RunOutcome } from "./runner.js";
+import type { ResolvedLimits } from "../limits.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
 import { CpuWindow, TokenBucket } from "./rate.js";
@@ -150,11 +151,11 @@ export class Deployment {
   /** Scheduler options for this revision's requests (made once, not per request). */
   readonly schedulerOptions: RunOptions<RunOutcome>;
   /** The limits of a request on a loaned executor: the loan deadline when it is sooner. */
-  readonly loanLimits: RunLimits;
+  readonly loanLimits: ResolvedLimits;
   /** Where its guests run, and why (placement.ts); an inline revision can move to executors, never back. */
   placement: PlacementChoice = { placement: "executor", why: "the runner has executors only" };
   /** The limits of an inline request (the inline fuel budget). */
-  inlineLimits: RunLimits;
+  inlineLimits: ResolvedLimits;
   /** Requests served inline so far, and the moving average of their fuel. */
   inlineRuns = 0;
   inlineFuelAverage = 0;
@@ -163,7 +164,7 @@ export class Deployment {
   constructor(
     readonly app: AppRecord,
     readonly module: ModuleRef,
-    readonly limits: RunLimits,
+    readonly limits: ResolvedLimits,
     /** The image's in-memory dirs and capabilities, given to every instance of this revision. */
     readonly grants: GuestGrants = {},
     loanTimeoutMs = DEFAULT_LOAN_TIMEOUT_MS,
@@ -201,16 +202,10 @@ export class Deployment {
   }
 }
 
-/** An app's limits as its runs get them; a request's deadline is cut to the node's bound (services may have none). */
-export function runLimitsOf(app: AppRecord, maxTimeoutMs = DEFAULT_MAX_TIMEOUT_MS): RunLimits {
+/** An app's limits as its runs get them: its own, with a request's deadline cut to the node's bound (services may have none). */
+export function runLimitsOf(app: AppRecord, maxTimeoutMs = DEFAULT_MAX_TIMEOUT_MS): ResolvedLimits {
   const l = app.config.limits;
-  return {
-    maxMemoryBytes: l.memoryMiB * MiB,
-    fuel: l.fuel > 0 ? l.fuel : null,
-    timeoutMs: app.config.abi === "service" ? (l.timeoutMs === 0 ? Infinity : l.timeoutMs) : Math.min(l.timeoutMs, maxTimeoutMs),
-    stdoutBytes: app.config.abi === "service" ? 64 * MiB : l.maxResponseBytes,
-    stderrBytes: 1 * MiB,
-  };
+  return app.config.abi === "service" || l.timeoutMs <= maxTimeoutMs ? l : { ...l, timeoutMs: maxTimeoutMs };
 }
 
 /**
@@ -494,7 +489,7 @@ export class ResourceManager {
     return r;
   }
 
-  private async runCommand(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: RunLimits): Promise<RunOutcome> {
+  private async runCommand(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: ResolvedLimits): Promise<RunOutcome> {
     const reservation = this.reserve(d, t);
     const id = newInstanceId();
     const now = Date.now();
@@ -525,7 +520,7 @@ export class ResourceManager {
     }
   }
 
-  private async runReactor(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: RunLimits): Promise<RunOutcome> {
+  private async runReactor(d: Deployment, t: TenantRuntime, inv: Invocation, queuedMs: number, limits: ResolvedLimits): Promise<RunOutcome> {
     const pool = d.pool!;
     let acquired: { instance: PooledInstance; cold: boolean };
     const avoid = inv.avoidExecutor;
@@ -719,7 +714,7 @@ export class ResourceManager {
 function budgetRefusal(r: BudgetRefusal, t: TenantRuntime, d: Deployment): Refusal {
   switch (r) {
     case "tenant_memory":
-      return new Refusal("tenant_memory_exhausted", `tenant ${t.name} has its ${t.quotas.memoryMiB} MiB memory quota in use (app ${d.app.name} needs ${d.app.config.limits.memoryMiB} MiB)`, 1);
+      return new Refusal("tenant_memory_exhausted", `tenant ${t.name} has its ${t.quotas.memoryMiB} MiB memory quota in use (app ${d.app.name} needs ${Math.ceil(d.app.config.limits.maxMemoryBytes / MiB)} MiB)`, 1);
     case "tenant_instances":
       return new Refusal("tenant_overloaded", `tenant ${t.name} has ${t.quotas.maxInstances} live instances (its quota)`, 1);
     case "node_memory":

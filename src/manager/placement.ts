@@ -21,7 +21,8 @@
  */
 import type { Placement } from "../sandbox/engine.js";
 import type { AppRecord } from "../store/types.js";
-import type { GuestGrants, RunLimits } from "./runner.js";
+import type { GuestGrants } from "./runner.js";
+import type { ResolvedLimits } from "../limits.js";
 
 export type { Placement };
 
@@ -57,11 +58,11 @@ export function choosePlacement(app: AppRecord, grants: GuestGrants, inlineFuel:
   const blocking = imports.map((i) => i.slice(i.lastIndexOf(".") + 1)).filter((n) => BLOCKING_CALLS.has(n));
   if (blocking.length > 0) return executor(`imports ${[...new Set(blocking)].join(", ")}, which can block the thread`);
   const fuel = app.config.limits.fuel;
-  if (fuel > 0 && fuel <= inlineFuel) return { placement: "inline", why: `fuel-metered (${fuel} instructions per request)`, fuel, ownFuel: true };
+  if (fuel !== null && fuel <= inlineFuel) return { placement: "inline", why: `fuel-metered (${fuel} instructions per request)`, fuel, ownFuel: true };
   return { placement: "inline", why: `bounded by the node's inline fuel (${inlineFuel} instructions per request; past it, the app moves to executors)`, fuel: inlineFuel, ownFuel: false };
 }
 
 /** The limits of an inline request: the app's, with the inline fuel budget. */
-export function inlineLimits(limits: RunLimits, choice: PlacementChoice): RunLimits {
+export function inlineLimits(limits: ResolvedLimits, choice: PlacementChoice): ResolvedLimits {
   return { ...limits, fuel: choice.fuel ?? limits.fuel };
 }

@@ -4,6 +4,7 @@ import type { Capability } from "../kernel/syscalls.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 import type { ExtensionOptions } from "../kernel/options.js";
 import type { Placement } from "../sandbox/engine.js";
+import type { Limits } from "../limits.js";
 
 /**
  * The narrow interface the manager needs from whatever runs guests. It is
@@ -28,7 +29,7 @@ export interface InstanceRunner {
    * thread. Reports what the preparation cost, so the caller can charge it.
    * Throws RunnerError("invalid_module" or "memory_limit").
    */
-  prepare(module: ModuleRef, limits?: RunLimits, placement?: Placement): Promise<PrepareReport>;
+  prepare(module: ModuleRef, limits?: Limits, placement?: Placement): Promise<PrepareReport>;
   /** Runs a command module (`_start`) once: a fresh instance per call (the WAGI path). */
   runCommand(req: CommandRequest): Promise<RunOutcome>;
   /** Starts a reactor instance (`_initialize` once) kept warm for many calls. */
@@ -52,15 +53,6 @@ export interface PrepareReport {
   cpuMs?: number;
   /** The module's function imports ("module.name"), when the runner knows them (placement needs them). */
   imports?: readonly string[];
-}
-
-export interface RunLimits {
-  maxMemoryBytes: number;
-  /** Instruction budget; null = unmetered. */
-  fuel: number | null;
-  timeoutMs: number;
-  stdoutBytes: number;
-  stderrBytes: number;
 }
 
 export interface OutputSinks {
@@ -104,7 +96,7 @@ export interface CommandRequest extends OutputSinks, GuestGrants {
   args: string[];
   env: Record<string, string>;
   stdin: Uint8Array;
-  limits: RunLimits;
+  limits: Limits;
   /**
    * Output up to this many bytes may reach the sinks only when the run ends
    * (in one piece with the result, no hand-off per chunk); past it, it streams.
@@ -117,7 +109,7 @@ export interface ReactorStart extends GuestGrants {
   module: ModuleRef;
   args: string[];
   env: Record<string, string>;
-  limits: RunLimits;
+  limits: Limits;
 }
 
 export interface ReactorHandle {
@@ -126,7 +118,7 @@ export interface ReactorHandle {
    * request. After an outcome other than `exit` with code 0 the instance is
    * considered broken and must be closed.
    */
-  handle(request: Uint8Array, sinks: OutputSinks, limits: RunLimits): Promise<RunOutcome>;
+  handle(request: Uint8Array, sinks: OutputSinks, limits: Limits): Promise<RunOutcome>;
   /** Current linear memory size in bytes. */
   memoryBytes(): number;
   /** Which executor hosts it now (undefined: none, or a runner without executors); service calls avoid their caller's. */

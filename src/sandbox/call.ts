@@ -19,14 +19,14 @@
 import { checkModule, findExport, funcType, type FuncType, type ModuleInfo } from "../wasm/index.js";
 import type { KernelOptions } from "../kernel/options.js";
 import type { GuestOutcome, ReactorArg, ReactorValue, ResultKind } from "./guest.js";
-import type { SandboxLimits } from "./limits.js";
+import type { Limits } from "./limits.js";
 import { WasmImage } from "./modules.js";
 import { InlineEngine } from "./inline.js";
 import { ReactorStartError } from "./engine.js";
 
 export interface ModuleCallOptions extends Omit<KernelOptions, "limits" | "io" | "hostWork"> {
   /** The call's limits (default: DEFAULT_LIMITS). */
-  limits?: SandboxLimits;
+  limits?: Limits;
   /** Bytes (or text, as UTF-8) given to the export as its first two parameters (ptr, len). */
   input?: Uint8Array | string;
   /** The export's other parameters, in order. */

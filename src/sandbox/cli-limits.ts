@@ -3,7 +3,7 @@
  *
  *   --max-memory <SIZE>          most linear memory (64K .. 4G)        wasmtime: -W max-memory-size=BYTES
  *   --max-table-elements <N>     most table elements, all tables        wasmtime: -W max-table-elements=N
- *   --fuel <N>                   instruction budget (0 .. 2^63-1)       wasmtime: -W fuel=N
+ *   --fuel <N>                   instruction budget (0 .. 2^53-1)       wasmtime: -W fuel=N
  *   --timeout <DURATION>         wall-clock deadline (1ms .. 24h)       wasmtime: -W timeout=DURATION
  *   --max-stack <MIB>            V8 stack of the executor (1 .. 256)    (wasmtime: -W max-wasm-stack=BYTES)
  *   --tier <TIER>                isolate | process | gvisor: the wall around the executor (tiers/tier.ts)
@@ -21,7 +21,7 @@ import { readFileSync } from "node:fs";
 import type { PreopenSpec } from "../kernel/options.js";
 import type { RunFileOptions, RunResult } from "./inline.js";
 import { ExecutorPool, type ExecutorPoolOptions } from "./executor-pool.js";
-import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type SandboxLimits } from "./limits.js";
+import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type Limits } from "./limits.js";
 import { SandboxLauncher } from "./tiers/sandbox-launcher.js";
 import { parseTier, tierUnavailable, type Tier } from "./tiers/tier.js";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../units.js";
@@ -41,7 +41,7 @@ export const FLAG_BOUNDS = {
   memory: { min: 64 * 1024, max: 4 * 1024 ** 3 },
   stackMb: { min: 1, max: 256 },
   timeoutMs: { min: 1, max: 24 * 3_600_000 },
-  fuel: { min: 0n, max: (1n << 63n) - 1n },
+  fuel: { min: 0n, max: BigInt(Number.MAX_SAFE_INTEGER) },
   tableElements: { min: 0, max: MAX_TABLE_ELEMENTS },
 } as const;
 
@@ -53,7 +53,7 @@ export function applyLimitFlags(cmd: Command): Command {
   return cmd
     .addOption(new Option("--max-memory <SIZE>", `most linear memory the guest may have (e.g. 64K, 16M, 1G; binary units); default ${short(formatSize(d.maxMemoryBytes))}`))
     .addOption(new Option("--max-table-elements <N>", `most table elements, all of the guest's tables together (0 to ${MAX_TABLE_ELEMENTS}); default ${d.maxTableElements}`))
-    .addOption(new Option("--fuel <N>", "instruction budget (0 to 2^63-1); the guest ends with fuel_exhausted when it is spent; default none"))
+    .addOption(new Option("--fuel <N>", "instruction budget (0 to 2^53-1); the guest ends with fuel_exhausted when it is spent; default none"))
     .addOption(new Option("--timeout <DURATION>", `wall-clock deadline (e.g. 500ms, 2s, 1m, 1h; at most 24h); the guest ends with deadline_exceeded; default ${formatDuration(d.timeoutMs)}`))
     .addOption(new Option("--max-stack <MIB>", `V8 stack of the executor running the guest, in MiB (1 to 256); deep recursion ends with stack_exhausted; default ${d.stackSizeMb}`))
     .addOption(new Option("--tier <TIER>", "the wall around the guest's executor: isolate (a worker thread), process (a child process under bubblewrap with a seccomp allow-list), gvisor (runsc); default isolate, or the image's"))
@@ -90,8 +90,8 @@ function inRange<T extends number | bigint>(v: T, min: T, max: T, what: string):
  * The limits the flags ask for ({} when none was given). Throws
  * LimitFlagError naming the bad flag and the allowed range.
  */
-export function limitsFromFlags(flags: LimitFlags): SandboxLimits {
-  const limits: SandboxLimits = {};
+export function limitsFromFlags(flags: LimitFlags): Limits {
+  const limits: Limits = {};
   const set = (key: string, value: string, flag: string): void => {
     try {
       switch (key) {
@@ -107,7 +107,7 @@ export function limitsFromFlags(flags: LimitFlags): SandboxLimits {
           break;
         }
         case "fuel": {
-          const what = `an integer from 0 to ${FLAG_BOUNDS.fuel.max} (2^63-1)`;
+          const what = `an integer from 0 to ${FLAG_BOUNDS.fuel.max} (2^53-1)`;
           limits.fuel = inRange(integer(value, what), FLAG_BOUNDS.fuel.min, FLAG_BOUNDS.fuel.max, what);
           break;
         }
@@ -188,14 +188,14 @@ export interface RunLimitedOptions {
  * stdio, listening sockets, trace). Invalid modules and link errors come back
  * as results with reason `invalid_module` / `link_error`, like every other end.
  */
-export async function runLimited(bytes: Uint8Array, options: RunFileOptions, limits: SandboxLimits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
+export async function runLimited(bytes: Uint8Array, options: RunFileOptions, limits: Limits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
   const { tcpListen, onListening, trace, stdout, stderr, stdin, limits: kernelLimits, ...rest } = options;
   const tier = limits.tier ?? "isolate";
   if (tier !== "isolate" && (tcpListen?.length ?? 0) > 0) {
     throw new TierUnavailableError(`listening sockets (${tcpListen!.join(", ")}) are not available on the ${tier} tier yet (its sandbox has no network): run this guest on the isolate tier`);
   }
   // The module is prepared here while the executor starts: this process serves nothing else.
-  const { pool, close } = cliPool({ size: 1, prepare: "inline", limits: { ...pickKernelLimits(kernelLimits), ...limits } }, options.preopens, stdin === "inherit");
+  const { pool, close } = cliPool({ size: 1, prepare: "inline", limits: { ...kernelLimits, ...limits } }, options.preopens, stdin === "inherit");
   try {
     const listeners = [];
     for (const address of tcpListen ?? []) {
@@ -304,15 +304,6 @@ function interruptibleStdin(spec: RunFileOptions["stdin"]): RunFileOptions["stdi
   return spec;
 }
 
-export async function runFileLimited(path: string, options: RunFileOptions, limits: SandboxLimits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
+export async function runFileLimited(path: string, options: RunFileOptions, limits: Limits = {}, how: RunLimitedOptions = {}): Promise<RunResult> {
   return runLimited(new Uint8Array(await readFile(path)), options, limits, how);
-}
-
-function pickKernelLimits(k: RunFileOptions["limits"]): SandboxLimits {
-  const out: SandboxLimits = {};
-  if (k?.openFiles !== undefined) out.openFiles = k.openFiles;
-  if (k?.stdoutBytes !== undefined) out.stdoutBytes = k.stdoutBytes;
-  if (k?.stderrBytes !== undefined) out.stderrBytes = k.stderrBytes;
-  if (k?.memDirBytes !== undefined) out.memDirBytes = k.memDirBytes;
-  return out;
 }

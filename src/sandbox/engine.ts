@@ -18,7 +18,7 @@
  */
 import type { GuestOutcome, PortableKernelOptions } from "./guest.js";
 import type { RunExtensions } from "./host-calls.js";
-import { describeEnd, describeTableLimit, EXIT_CODES, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { describeEnd, describeTableLimit, EXIT_CODES, type EndReason, type ResolvedLimits, type Limits } from "./limits.js";
 import type { ModuleSource, PreparedModule } from "./modules.js";
 import type { ReactorArg, ReactorValue, ResultKind } from "./reactor-abi.js";
 import type { Snapshot } from "./snapshot.js";
@@ -28,7 +28,7 @@ import { WasmError, WasmLimitError } from "../wasm/errors.js";
 export type Placement = "inline" | "executor";
 
 export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
-  limits?: SandboxLimits;
+  limits?: Limits;
   /** Host extensions granted to the run and their providers (see host-calls.ts; inline, providers must answer synchronously). */
   extensions?: RunExtensions;
   /**
@@ -60,7 +60,7 @@ export interface CallOptions {
   /** How to read the result: the raw wasm value, or bytes from an i64 (ptr << 32 | len). */
   result?: ResultKind;
   /** Limits of this call (fuel, timeoutMs); memory and stack are the reactor's. */
-  limits?: Pick<SandboxLimits, "fuel" | "timeoutMs">;
+  limits?: Pick<Limits, "fuel" | "timeoutMs">;
 }
 
 export interface CallResult {
@@ -94,7 +94,7 @@ export interface Engine {
   /** Limits every run gets unless it says otherwise. */
   readonly defaults: ResolvedLimits;
   /** Resolves per-run limits against the defaults (throws LimitOptionError). */
-  limits(overrides?: SandboxLimits): ResolvedLimits;
+  limits(overrides?: Limits): ResolvedLimits;
   /** Checks, rewrites and compiles a module for these limits, once (cached). Rejects with a WasmError. */
   prepare(source: ModuleSource, limits: ResolvedLimits, forSnapshot?: boolean): Promise<PreparedModule>;
   /** Whether the module is prepared (or being prepared) for these limits already. */

@@ -20,7 +20,7 @@ import { availableParallelism } from "node:os";
 import { IoServer } from "../kernel/io-bridge.js";
 import { ExecutorLostError, WORKER_LAUNCHER, type Body, type ExecutorHandle, type ExecutorLauncher, type Job, type Reply } from "./executor.js";
 import type { GuestOutcome, PortableKernelOptions } from "./guest.js";
-import { resolveLimits, DEFAULT_LIMITS, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { resolveLimits, DEFAULT_LIMITS, type ResolvedLimits, type Limits } from "./limits.js";
 import { ModuleCache, type ModuleSource, type PreparedModule } from "./modules.js";
 import { ModulePreparer, type PreparePlacement } from "./preparer.js";
 import type { ModuleLimits } from "../wasm/validate.js";
@@ -38,7 +38,7 @@ export interface ExecutorPoolOptions {
   /** Executors (worker threads) kept running. Default: the number of CPUs. */
   size?: number;
   /** Limits every run gets unless it says otherwise. Default: DEFAULT_LIMITS. */
-  limits?: SandboxLimits;
+  limits?: Limits;
   /** Most prepared modules kept (least recently used are dropped). Default 256. */
   maxModules?: number;
   /** Idle time after which an executor with a non-default stack size retires, ms. Default 5000. */
@@ -117,7 +117,7 @@ export class ExecutorPool implements Engine {
   }
 
   /** Resolves per-run limits against the pool's defaults (throws LimitOptionError). */
-  limits(overrides?: SandboxLimits): ResolvedLimits {
+  limits(overrides?: Limits): ResolvedLimits {
     return resolveLimits(overrides ?? {}, this.defaults);
   }
 

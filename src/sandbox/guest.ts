@@ -140,10 +140,6 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return out;
 }
 
-function finite(n: number): number | undefined {
-  return Number.isFinite(n) ? n : undefined;
-}
-
 /** The kernel's extension options in an executor: providers are proxies parking on `hooks.host`. */
 function kernelExtensions(ext: PortableExtensions | undefined, hooks: GuestHooks): KernelOptions["extensions"] {
   if (hooks.localExtensions) return hooks.localExtensions;
@@ -189,12 +185,8 @@ export function instantiate(
     trace: options.trace && hooks.onTrace ? hooks.onTrace : undefined,
     io: hooks.io,
     extensions: kernelExtensions(options.extensions, hooks),
-    limits: {
-      openFiles: finite(limits.openFiles),
-      stdoutBytes: finite(limits.stdoutBytes),
-      stderrBytes: finite(limits.stderrBytes),
-      memDirBytes: finite(limits.memDirBytes),
-    },
+    // The kernel reads its own fields (openFiles, stdoutBytes, stderrBytes, memDirBytes) from the resolved limits.
+    limits,
   };
   const kernel = new Kernel(kernelOptions);
   try {
@@ -220,7 +212,7 @@ export function instantiate(
     if (memory) kernel.bind(memory);
     let fuelPrimed = false;
     if (prepared.startExport) {
-      setFuel(instance, limits.fuel ?? 0n);
+      setFuel(instance, BigInt(limits.fuel ?? 0));
       fuelPrimed = true;
       try {
         guard(() => (instance.exports[prepared.startExport!] as () => void)());
@@ -267,7 +259,7 @@ class ExitedAtStart extends Error {
 export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): { value?: T; outcome: GuestOutcome } {
   const { limits, prepared } = guest;
   resetGrowFailed(guest.instance.exports);
-  if (prepared.metered && !guest.fuelPrimed) setFuel(guest.instance, limits.fuel ?? 0n);
+  if (prepared.metered && !guest.fuelPrimed) setFuel(guest.instance, BigInt(limits.fuel ?? 0));
   guest.fuelPrimed = false;
   let value: T | undefined;
   let c: Classified = { reason: "exit", exitCode: 0 };
@@ -276,7 +268,7 @@ export function runGuarded<T>(guest: LiveGuest, fn: () => T, started: number): {
   } catch (err) {
     c = classify(err, guest);
   }
-  const fuelConsumed = prepared.metered ? (limits.fuel ?? 0n) - remainingFuel(guest.instance) : undefined;
+  const fuelConsumed = prepared.metered ? BigInt(limits.fuel ?? 0) - remainingFuel(guest.instance) : undefined;
   const outcome: GuestOutcome = {
     reason: c.reason,
     exitCode: c.exitCode,

@@ -10,7 +10,7 @@ export { type GuestOutcome, type TrapReport, type PortableKernelOptions } from "
 export { ALLOC_EXPORT, FREE_EXPORT, HTTP_HANDLE_EXPORT, ReactorAbiError, type ReactorArg, type ReactorValue, type ResultKind } from "./reactor-abi.js";
 export {
   DEFAULT_LIMITS, EXIT_CODES, LIMIT_REASONS, LimitOptionError, resolveLimits, describeEnd, MAX_TABLE_ELEMENTS,
-  type SandboxLimits, type ResolvedLimits, type EndReason,
+  type Limits, type ResolvedLimits, type EndReason,
 } from "./limits.js";
 export { type Snapshot } from "./snapshot.js";
 export { exportMutableGlobals } from "../wasm/export-globals.js";

@@ -27,7 +27,7 @@ import type { BlockingIo } from "../kernel/io-bridge.js";
 import type { ExtensionOptions, KernelOptions, OutputSpec } from "../kernel/options.js";
 import type { ModuleLimits } from "../wasm/validate.js";
 import { callReactor, runCommand, startReactor, type GuestHooks, type GuestOutcome, type LiveGuest, type PortableKernelOptions } from "./guest.js";
-import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type SandboxLimits } from "./limits.js";
+import { describeEnd, EXIT_CODES, resolveLimits, DEFAULT_LIMITS, type EndReason, type ResolvedLimits, type Limits } from "./limits.js";
 import { MemoryRecycler } from "./memory-recycling.js";
 import { ModuleCache, WasmImage, type ModuleSource, type PreparedModule } from "./modules.js";
 import { ModulePreparer, type PreparePlacement } from "./preparer.js";
@@ -36,7 +36,7 @@ import { prepareFailure, ReactorStartError, type CallOptions, type CallResult, t
 
 export interface InlineEngineOptions {
   /** Limits every run gets unless it says otherwise. Default: DEFAULT_LIMITS. */
-  limits?: SandboxLimits;
+  limits?: Limits;
   /**
    * Where modules are prepared: "inline" (default: here, synchronously) or
    * "worker" (a thread of its own, for a caller that serves requests).
@@ -120,7 +120,7 @@ export class InlineEngine implements Engine {
     this.modules = new ModuleCache(this.preparer, options.maxModules ?? 64, options.moduleLimits);
   }
 
-  limits(overrides?: SandboxLimits): ResolvedLimits {
+  limits(overrides?: Limits): ResolvedLimits {
     return resolveLimits(overrides ?? {}, this.defaults);
   }
 
@@ -326,7 +326,7 @@ export interface RunModuleOptions extends Omit<KernelOptions, "limits" | "io" | 
   stdout?: OutputSpec;
   stderr?: OutputSpec;
   trace?: (line: string) => void;
-  limits?: SandboxLimits;
+  limits?: Limits;
   io?: BlockingIo;
 }
 

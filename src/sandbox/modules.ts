@@ -12,7 +12,7 @@ import { formatBacktrace, originalFrames, type FrameOrigin } from "../wasm/backt
 import type { GuestOutcome } from "./guest.js";
 import { toCompileError } from "../wasm/validate.js";
 import type { ModuleLimits } from "../wasm/validate.js";
-import type { ResolvedLimits } from "./limits.js";
+import { memoryPages, type ResolvedLimits } from "./limits.js";
 
 /** A module as the engine runs it: prepared for the limits, compiled once. */
 export interface PreparedModule extends Omit<PreparedWasm, "bytes" | "linkView"> {
@@ -66,7 +66,7 @@ export interface Rewrites {
 }
 
 export function rewritesFor(limits: ResolvedLimits, snapshot: boolean): Rewrites {
-  return { maxMemoryPages: limits.maxMemoryPages, maxTableElements: limits.maxTableElements, fuel: limits.fuel !== null, snapshot };
+  return { maxMemoryPages: memoryPages(limits), maxTableElements: limits.maxTableElements, fuel: limits.fuel !== null, snapshot };
 }
 
 /** The module cache key: content digest + the rewrites. */

@@ -5,6 +5,7 @@ import { TenantExists } from "../store/index.js";
 import type { ResourceManager, Deployer, DeployRequest, IncomingImage } from "../manager/index.js";
 import { QUOTA_KEYS, domainView, type DomainView } from "../manager/index.js";
 import { ApiError } from "./errors.js";
+import { LIMIT_NAMES } from "../limits.js";
 import { VARIABLE_RE } from "../image/manifest.js";
 import type { VariableInfo } from "../store/variables.js";
 import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
@@ -47,16 +48,13 @@ const routeSchema = {
   required: ["path"],
   properties: { host: { type: "string", maxLength: 253 }, path: { type: "string", maxLength: 1024 } },
 } as const;
+// The one limits vocabulary (src/limits.ts): numbers in the field's unit, strings in the size/duration
+// grammar ("64MiB", "5s"), null for unlimited. Unknown names are not dropped here: resolveAppConfig
+// refuses them by name (invalid_config), so an old field name never silently does nothing.
 const limitsSchema = {
   type: "object",
-  additionalProperties: false,
-  properties: {
-    memoryMiB: { type: "integer" },
-    fuel: { type: "integer" },
-    timeoutMs: { type: "integer" },
-    maxBodyBytes: { type: "integer" },
-    maxResponseBytes: { type: "integer" },
-  },
+  description: "the app's limits (docs/limits.md): a number in the field's unit, a string such as \"64MiB\" or \"5s\", or null for unlimited",
+  properties: Object.fromEntries(LIMIT_NAMES.map((n) => [n, { type: ["number", "string", "null"] }])),
 } as const;
 const envSchema = { type: "object", additionalProperties: { type: "string" }, maxProperties: 256 } as const;
 const argsSchema = { type: "array", items: { type: "string" }, maxItems: 256 } as const;

@@ -228,7 +228,7 @@ export class Gateway {
       // No replica here: a node of the cluster that runs one answers. The deadline covers its queue wait and run.
       const t = app.config.limits.timeoutMs;
       const r = await this.opts.forward(
-        { appId: app.id, method: req.method ?? "GET", url, headers: req.headers, remoteAddr: req.socket.remoteAddress ?? "", requestId, body, timeoutMs: t + Math.min(t, 30_000) + 1000, maxResponseBytes: app.config.limits.maxResponseBytes },
+        { appId: app.id, method: req.method ?? "GET", url, headers: req.headers, remoteAddr: req.socket.remoteAddress ?? "", requestId, body, timeoutMs: t + Math.min(t, 30_000) + 1000, maxResponseBytes: app.config.limits.stdoutBytes },
         res,
       );
       if ("error" in r) {
@@ -271,7 +271,7 @@ export class Gateway {
       },
       (chunk) => {
         bytesOut += chunk.length;
-        if (bytesOut > app.config.limits.maxResponseBytes) throw new CgiError(`the response is over this app's limit of ${app.config.limits.maxResponseBytes} bytes`);
+        if (bytesOut > app.config.limits.stdoutBytes) throw new CgiError(`the response is over this app's limit of ${app.config.limits.stdoutBytes} bytes (limits.stdoutBytes)`);
         if (noBody) {
           dropped += chunk.length;
           return;

@@ -12,11 +12,9 @@ export function imageConfigOf(m: Manifest): ImageConfig {
     args: [...m.capabilities.args],
     // A trigger without a host is on the app's own host (on a node, "*" is for admins only).
     routes: http.map((t) => (t.host !== undefined ? { host: t.host, path: t.route } : { path: t.route })),
-    limits: {},
+    // Every limit the manifest sets, as it set them (the one limits type).
+    limits: { ...m.limits },
   };
-  if (m.limits.memoryBytes !== undefined) config.limits!.memoryMiB = Math.max(1, Math.ceil(m.limits.memoryBytes / (1024 * 1024)));
-  if (m.limits.fuel !== undefined) config.limits!.fuel = m.limits.fuel;
-  if (m.limits.timeoutMs !== undefined) config.limits!.timeoutMs = m.limits.timeoutMs;
   const c = m.capabilities;
   if (c.extensions.length > 0) {
     config.extensions = { grants: [...c.extensions], allowedOutboundHosts: [...c.allowedOutboundHosts], keyValueStores: [...c.keyValueStores], allowedServices: [...c.allowedServices], variables: [...c.variables] };

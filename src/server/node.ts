@@ -220,7 +220,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(cluster
       ? {
           remote: ({ callee, callerName, chain, input }) => {
-            const t = callee.config.limits.timeoutMs;
+            // A request's deadline is cut to the node's bound (a service callee may have none).
+            const t = Math.min(callee.config.limits.timeoutMs, manager.maxTimeoutMs);
             return cluster!.callService({ appId: callee.id, callerName, chain, input, timeoutMs: t + Math.min(t, 30_000) + 1000 });
           },
         }

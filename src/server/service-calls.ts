@@ -68,7 +68,7 @@ export class ServiceCalls {
   /** Runs a checked call on this node: the callee's request through the manager, its CGI answer parsed. */
   async invoke(callee: AppRecord, callerName: string, chain: string[], input: Uint8Array, avoidExecutor?: number): Promise<{ status: number; body: Uint8Array }> {
     const name = callee.name;
-    const limit = callee.config.limits.maxResponseBytes;
+    const limit = callee.config.limits.stdoutBytes;
     let status = 200;
     const body: Uint8Array[] = [];
     let size = 0;

@@ -1,6 +1,7 @@
 import type { Db } from "./database.js";
 import { newId } from "./ids.js";
 import type { AppConfig, AppRecord, RouteSpec } from "./types.js";
+import { readAppConfig } from "./stored-limits.js";
 
 interface Row {
   id: string;
@@ -19,7 +20,7 @@ function fromRow(r: Row): AppRecord {
     tenantId: r.tenant_id,
     name: r.name,
     imageDigest: r.image_digest,
-    config: JSON.parse(r.config) as AppConfig,
+    config: readAppConfig(JSON.parse(r.config)),
     revision: r.revision,
     createdAt: r.created_at,
     updatedAt: r.updated_at,

@@ -1,5 +1,6 @@
 import type { Db } from "./database.js";
-import type { ImageConfig, ImageDir, ImageRecord, ModuleSurface, NewImage } from "./types.js";
+import type { ImageDir, ImageRecord, ModuleSurface, NewImage } from "./types.js";
+import { readImageConfig } from "./stored-limits.js";
 
 interface Row {
   tenant_id: string;
@@ -22,7 +23,7 @@ function fromRow(r: Row): ImageRecord {
     name: r.name,
     size: r.size,
     source: r.source,
-    config: JSON.parse(r.config) as ImageConfig,
+    config: readImageConfig(JSON.parse(r.config)),
     info: JSON.parse(r.info) as ModuleSurface,
     signedBy: r.signed_by,
     capabilities: r.capabilities === null ? null : (JSON.parse(r.capabilities) as string[]),

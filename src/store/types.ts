@@ -3,6 +3,8 @@
  * validates them before they get here, the store only persists them.
  */
 
+import type { Limits, ResolvedLimits } from "../limits.js";
+
 export type TokenScope = "admin" | "tenant";
 
 /** Per-tenant limits; a tenant record holds only the overrides of the node defaults. */
@@ -64,19 +66,6 @@ export interface RouteRequest {
   path: string;
 }
 
-export interface AppLimits {
-  /** Linear memory cap per instance, MiB. */
-  memoryMiB: number;
-  /** Deterministic instruction budget per request; 0 = unmetered. */
-  fuel: number;
-  /** Wall-clock deadline per request (per run for services), ms. */
-  timeoutMs: number;
-  /** Largest request body accepted, bytes. */
-  maxBodyBytes: number;
-  /** Most bytes a request may write to stdout (the response), bytes. */
-  maxResponseBytes: number;
-}
-
 export interface ScalePolicy {
   /** Warm instances kept even when idle (0 = scale to zero). */
   minInstances: number;
@@ -91,7 +80,12 @@ export interface AppConfig {
   routes: RouteSpec[];
   env: Record<string, string>;
   args: string[];
-  limits: AppLimits;
+  /**
+   * What the app's instances run with, every limit set (the node's defaults
+   * under the image's, under the deploy's), in the one limits vocabulary
+   * (src/limits.ts). Stored as JSON: Infinity (unlimited) is null there.
+   */
+  limits: ResolvedLimits;
   scale: ScalePolicy;
   /** In a cluster: how many nodes run the app (absent = 1), or "all" for every node. One node ignores it. */
   replicas?: number | "all";
@@ -112,7 +106,7 @@ export interface AppSettings {
   routes?: RouteRequest[];
   env?: Record<string, string>;
   args?: string[];
-  limits?: Partial<AppLimits>;
+  limits?: Limits;
   scale?: Partial<ScalePolicy>;
   /** In a cluster: nodes that run the app (1-100), or "all". */
   replicas?: number | "all";
@@ -143,7 +137,8 @@ export interface ImageConfig {
   env?: Record<string, string>;
   args?: string[];
   routes?: RouteRequest[];
-  limits?: Partial<AppLimits>;
+  /** The manifest's `[limits]`, all of them. */
+  limits?: Limits;
   extensions?: Partial<ExtensionGrants>;
 }
 

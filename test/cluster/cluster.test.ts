@@ -304,7 +304,7 @@ test("extensions across the cluster: kv data, variables and service calls are th
   for (const n of [n1, n2, n3]) assert.equal(await via(n, "config", q("api_url")), "api_url = https://api.example.com\n");
 
   // service calls between apps on different nodes (each needs most of a node's budget), cycles still refused.
-  const svc = (allowed: string[]) => ({ limits: { memoryMiB: 700 }, extensions: { grants: ["uniwasm:service"], allowedServices: allowed } });
+  const svc = (allowed: string[]) => ({ limits: { maxMemoryBytes: "700MiB" }, extensions: { grants: ["uniwasm:service"], allowedServices: allowed } });
   const front = await put("front", "ext/service.wasm", svc(["back"]));
   const back = await put("back", "ext/service.wasm", svc(["front"]));
   assert.notEqual(front.replicas[0].node, back.replicas[0].node, "front and back run on different nodes");

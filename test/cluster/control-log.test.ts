@@ -1,4 +1,5 @@
 import { test, before, after } from "node:test";
+import { resolveLimits } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import { mkdtempSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -16,7 +17,7 @@ const config = (path: string): AppConfig => ({
   routes: [{ host: "*", path }],
   env: {},
   args: [],
-  limits: { memoryMiB: 16, fuel: 0, timeoutMs: 1000, maxBodyBytes: 1024, maxResponseBytes: 1024 },
+  limits: resolveLimits({ maxMemoryBytes: 16 * 1024 * 1024, timeoutMs: 1000, maxBodyBytes: 1024, stdoutBytes: 1024 }),
   scale: { minInstances: 0, maxInstances: 2, idleTimeoutMs: 1000 },
 });
 

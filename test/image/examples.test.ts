@@ -23,7 +23,7 @@ test("every example with a uniwasm.toml builds without warnings and runs", async
       assert.deepEqual(r.warnings, [], `examples/${ex}`);
       if (r.manifest.entry !== "command") continue;
       const img = (await resolveImage(r.digest, { home }))!;
-      if (ex === "hello-image") assert.deepEqual(img.sandboxLimits, { maxMemoryBytes: 16 * 1024 * 1024, timeoutMs: 5000, stdoutBytes: 64 * 1024, openFiles: 16 });
+      if (ex === "hello-image") assert.deepEqual(img.limits, { maxMemoryBytes: 16 * 1024 * 1024, timeoutMs: 5000, stdoutBytes: 64 * 1024, openFiles: 16 });
       const result = await runModule(img.bytes, { ...img.kernelOptions, stdout: "buffer", stderr: "buffer" });
       assert.equal(result.exitCode, 0, `examples/${ex}: ${new TextDecoder().decode(result.stderr)}`);
       if (ex === "hello-image") assert.equal(new TextDecoder().decode(result.stdout), "Bonjour, image!\n");

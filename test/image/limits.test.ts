@@ -1,11 +1,11 @@
-/** Manifest limits reach the sandbox: resolveImage's sandboxLimits go straight into ExecutorPool.run. */
+/** Manifest limits reach the sandbox: resolveImage's limits (the one limits type) go straight into ExecutorPool.run. */
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ImageStore } from "../../src/image/store.js";
 import { buildImage } from "../../src/image/build.js";
 import { resolveImage } from "../../src/image/resolve.js";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
-import type { SandboxLimits } from "../../src/sandbox/limits.js";
+import type { Limits } from "../../src/limits.js";
 import { cleanup, simpleProject, tempDir } from "./helpers.js";
 
 const toml = (limits: string) => `manifest_version = 1
@@ -26,9 +26,9 @@ test("a manifest's fuel limit ends the instance with fuel_exhausted; without it 
       dirs.push(dir, home);
       await buildImage(new ImageStore(home), { dir });
       const img = (await resolveImage("hello", { home }))!;
-      const sandboxLimits: SandboxLimits = img.sandboxLimits;
+      const manifestLimits: Limits = img.limits;
       const k = img.kernelOptions;
-      const out = await pool.run(img.bytes, { args: k.args, env: k.env, preopens: k.preopens, capabilities: k.capabilities, limits: sandboxLimits });
+      const out = await pool.run(img.bytes, { args: k.args, env: k.env, preopens: k.preopens, capabilities: k.capabilities, limits: manifestLimits });
       assert.equal(out.reason, reason, out.message);
       if (reason === "exit") assert.equal(new TextDecoder().decode(out.stdout), "hello from an image\n");
     }

@@ -80,7 +80,7 @@ handler = "handle"
     { guest: "/static", mode: "ro", files: "static" },
     { guest: "/data", mode: "rw", host: "/var/lib/web" },
   ]);
-  assert.deepEqual(m.limits, { memoryBytes: 64 * 1024 * 1024, fuel: 1_000_000, timeoutMs: 5000, stdoutBytes: 1024 * 1024, stderrBytes: 4096, openFiles: 64 });
+  assert.deepEqual(m.limits, { maxMemoryBytes: 64 * 1024 * 1024, fuel: 1_000_000, timeoutMs: 5000, stdoutBytes: 1024 * 1024, stderrBytes: 4096, openFiles: 64 });
   assert.deepEqual(m.triggers.http, [{ route: "/api", host: "web.example.com", abi: "reactor", handler: "handle" }]);
 });
 
@@ -229,7 +229,7 @@ test("a manifest's sizes and durations use the CLI's grammar: binary units, what
   for (const [text, bytes] of [["16MB", 16 << 20], ["16M", 16 << 20], ["16MiB", 16 << 20], ["64K", 64 << 10], ["1G", 1 << 30]] as const) {
     assert.equal(parseSize(text), bytes, text);
     const m = parseManifest(`${MINIMAL}[limits]\nmemory = "${text}"\ntimeout = "1h"\n`);
-    assert.equal(m.limits.memoryBytes, bytes, text);
+    assert.equal(m.limits.maxMemoryBytes, bytes, text);
     assert.equal(m.limits.timeoutMs, 3_600_000);
   }
 });

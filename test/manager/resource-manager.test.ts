@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { resolveLimits } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
 import type { PrepareReport } from "../../src/manager/runner.js";
@@ -20,7 +21,7 @@ class GateRunner implements InstanceRunner {
   }
   runCommand(req: CommandRequest): Promise<RunOutcome> {
     this.started.push(req.env["WHO"]!);
-    this.deadlines.push(req.limits.timeoutMs);
+    this.deadlines.push(req.limits.timeoutMs!);
     this.pendingWho.push(req.env["WHO"]!);
     return new Promise((resolve) => this.pending.push(() => resolve({ reason: "exit", exitCode: 0, durationMs: Number(req.env["COST"] ?? 1) })));
   }
@@ -54,7 +55,7 @@ function app(id: string, tenantId: string, memoryMiB = 16): AppRecord {
     revision: 1,
     createdAt: 0,
     updatedAt: 0,
-    config: { abi: "wagi", routes: [], env: {}, args: [], limits: { memoryMiB, fuel: 0, timeoutMs: 60_000, maxBodyBytes: 1, maxResponseBytes: 1 }, scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 } },
+    config: { abi: "wagi", routes: [], env: {}, args: [], limits: resolveLimits({ maxMemoryBytes: memoryMiB * 1024 * 1024, timeoutMs: 60_000, maxBodyBytes: 1, stdoutBytes: 1 }), scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 } },
   };
 }
 
@@ -184,7 +185,7 @@ test("services hold at most half the executors and their tenant's share: with 4 
     m.setTenant({ id: "r", name: "r", weight: 1, quotas: {} });
     const service = (id: string): AppRecord => {
       const a = app(id, "s");
-      return { ...a, config: { ...a.config, abi: "service", env: { WHO: id }, limits: { ...a.config.limits, timeoutMs: 0 } } };
+      return { ...a, config: { ...a.config, abi: "service", env: { WHO: id }, limits: { ...a.config.limits, timeoutMs: Infinity } } };
     };
     for (const id of ["svc1", "svc2", "svc3"]) await m.deploy(service(id), { digest: `sha256:${id}`, bytes: new Uint8Array() });
     await m.deploy(app("web", "r"), { digest: "sha256:web", bytes: new Uint8Array() });

@@ -2,7 +2,8 @@ import { test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
-import { ExecutorPoolRunner, InProcessRunner, encodeReactorRequest, type GuestGrants, type InstanceRunner, type ModuleRef, type OutputSinks, type RunLimits } from "../../src/manager/index.js";
+import { ExecutorPoolRunner, InProcessRunner, encodeReactorRequest, type GuestGrants, type InstanceRunner, type ModuleRef, type OutputSinks } from "../../src/manager/index.js";
+import type { Limits } from "../../src/limits.js";
 import { sha256Digest } from "../../src/store/index.js";
 
 const FIXTURES = join(process.cwd(), "test", "fixtures");
@@ -10,7 +11,7 @@ const moduleRef = (rel: string): ModuleRef => {
   const bytes = new Uint8Array(readFileSync(join(FIXTURES, rel)));
   return { digest: sha256Digest(bytes), bytes };
 };
-const LIMITS: RunLimits = { maxMemoryBytes: 64 * 1024 * 1024, fuel: null, timeoutMs: 10_000, stdoutBytes: 1 << 20, stderrBytes: 1 << 20 };
+const LIMITS: Limits = { maxMemoryBytes: 64 * 1024 * 1024, fuel: null, timeoutMs: 10_000, stdoutBytes: 1 << 20, stderrBytes: 1 << 20 };
 const enc = new TextEncoder();
 
 /** An image's grants: a read-only bundled dir, a writable one, no clocks. */

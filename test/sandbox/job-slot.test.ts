@@ -29,7 +29,7 @@ describe("job slot encoding", () => {
         id: 7,
         module: { key: "ab".repeat(32) + "/m4096" },
         options: { args: ["app", "x y", ""], env: { A: "1", EMPTY: "" }, stdin: new Uint8Array([0, 1, 255]), stdout: "null", strict: true, trace: false },
-        limits: { maxMemoryBytes: 268435456, maxMemoryPages: 4096, fuel: null, timeoutMs: Infinity, stackSizeMb: 4, stdoutBytes: 1.5, stderrBytes: 2 ** 40, openFiles: 1024 },
+        limits: { maxMemoryBytes: 268435456, fuel: null, timeoutMs: Infinity, stackSizeMb: 4, stdoutBytes: 1.5, stderrBytes: 2 ** 40, openFiles: 1024 },
       },
       {
         id: 7,

@@ -2,7 +2,8 @@ import { after, describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { readFileSync } from "node:fs";
 import { ExecutorPool, ReactorStartError } from "../../src/sandbox/executor-pool.js";
-import { DEFAULT_LIMITS, EXIT_CODES, LimitOptionError, parseSize, parseDuration, resolveLimits } from "../../src/sandbox/limits.js";
+import { DEFAULT_LIMITS, EXIT_CODES, LimitOptionError, memoryPages, resolveLimits } from "../../src/sandbox/limits.js";
+import { parseSize, parseDuration } from "../../src/units.js";
 import { fixture, REPO, text } from "./helpers.js";
 
 const pool = new ExecutorPool({ size: 2 });
@@ -12,7 +13,7 @@ describe("limit options", () => {
   test("every limit has a default", () => {
     const r = resolveLimits();
     assert.deepEqual(r, { ...DEFAULT_LIMITS });
-    assert.equal(r.maxMemoryPages * 65536, r.maxMemoryBytes);
+    assert.equal(memoryPages(r) * 65536, r.maxMemoryBytes);
   });
   test("a bad limit is refused naming the option", () => {
     assert.throws(() => resolveLimits({ timeoutMs: -1 }), (e: unknown) => e instanceof LimitOptionError && e.option === "timeoutMs");
@@ -20,8 +21,8 @@ describe("limit options", () => {
     assert.throws(() => resolveLimits({ stackSizeMb: Infinity }), (e: unknown) => e instanceof LimitOptionError && e.option === "stackSizeMb");
   });
   test("memory limits round down to whole pages and cap at 4 GiB", () => {
-    assert.equal(resolveLimits({ maxMemoryBytes: 65536 * 3 + 100 }).maxMemoryPages, 3);
-    assert.equal(resolveLimits({ maxMemoryBytes: Infinity }).maxMemoryPages, 65536);
+    assert.equal(memoryPages(resolveLimits({ maxMemoryBytes: 65536 * 3 + 100 })), 3);
+    assert.equal(memoryPages(resolveLimits({ maxMemoryBytes: Infinity })), 65536);
   });
   test("sizes and durations parse as people write them", () => {
     assert.equal(parseSize("16M"), 16 << 20);

@@ -9,7 +9,7 @@ import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
 import { InlineEngine } from "../../src/sandbox/inline.js";
 import type { Engine } from "../../src/sandbox/engine.js";
 import { ReactorStartError } from "../../src/sandbox/engine.js";
-import type { SandboxLimits } from "../../src/sandbox/limits.js";
+import type { Limits } from "../../src/limits.js";
 import { EXIT_CODES } from "../../src/sandbox/limits.js";
 import { fixture, text } from "./helpers.js";
 
@@ -21,7 +21,7 @@ const placements: [string, Engine][] = [
   ["executor", pool],
 ];
 
-const cases: { name: string; file: string; args?: string[]; limits?: SandboxLimits; reason: string; exitCode?: number }[] = [
+const cases: { name: string; file: string; args?: string[]; limits?: Limits; reason: string; exitCode?: number }[] = [
   { name: "a normal exit", file: "hello.wasm", reason: "exit", exitCode: 0 },
   { name: "the memory limit", file: "memhog.wasm", args: ["memhog", "32"], limits: { maxMemoryBytes: 8 << 20 }, reason: "memory_limit" },
   { name: "fuel", file: "sha256.wasm", limits: { fuel: 10_000 }, reason: "fuel_exhausted" },

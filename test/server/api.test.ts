@@ -59,7 +59,13 @@ test("bad input gets a precise error from the catalogue", async () => {
   const up = await api("POST", `/v1/tenants/${t.name}/images?name=h`, t.token, wasm("wagi/hello.wasm"), { "content-type": "application/wasm" });
   const limits = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { timeoutMs: 0 } });
   assert.equal(limits.json.error.code, "invalid_config");
-  assert.match(limits.json.error.message, /limits\.timeoutMs must be an integer from 1/);
+  assert.match(limits.json.error.message, /limits\.timeoutMs must be a number from 1 /);
+  const oldName = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { memoryMiB: 16 } });
+  assert.equal(oldName.json.error.code, "invalid_config", "a limit name from before the one vocabulary is refused, never silently dropped");
+  assert.match(oldName.json.error.message, /limits\.memoryMiB is not a limit \(known: maxMemoryBytes,/);
+  const badSize = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { maxMemoryBytes: "lots" } });
+  assert.equal(badSize.json.error.code, "invalid_config");
+  assert.match(badSize.json.error.message, /limits\.maxMemoryBytes not a size: "lots"/);
   const long = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { timeoutMs: 600_000 } });
   assert.equal(long.json.error.code, "invalid_config", "an app may not ask for a deadline past the node's bound");
   assert.match(long.json.error.message, /limits\.timeoutMs 600000 is above this node's bound on request deadlines \(60000 ms/);
@@ -168,7 +174,7 @@ test("/metrics exposes per-tenant request counts, latency histograms, cold/warm 
 
 test("a deploy's module preparation is charged to the tenant: in its usage, its CPU minute, the app's log and /metrics", async () => {
   const t = await tenant(node, "compiles");
-  assert.equal((await deploy(node, t, "app", "wagi/handler.wasm", { limits: { memoryMiB: 17 } })).status, 201);
+  assert.equal((await deploy(node, t, "app", "wagi/handler.wasm", { limits: { maxMemoryBytes: "17MiB" } })).status, 201);
   node.store.flush();
   const usage = (await api("GET", `/v1/tenants/${t.name}/usage`, t.token)).json;
   assert.ok(usage.days[0].cpuMs > 0, JSON.stringify(usage));

@@ -12,12 +12,12 @@ before(async () => {
   const d = await deploy(node, T, "cgi", "wagi/handler.wasm", {
     env: { GREETING: "hi" },
     routes: [{ host: "*", path: "/api" }],
-    limits: { timeoutMs: 500, maxBodyBytes: 1000, maxResponseBytes: 8 * 1024 * 1024 },
+    limits: { timeoutMs: 500, maxBodyBytes: 1000, stdoutBytes: 8 * 1024 * 1024 },
   }, node.admin); // a route on any host ("*") is for admins
   assert.equal(d.status, 201, d.text);
   assert.equal((await deploy(node, T, "rx", "reactor/hello.wasm", { abi: "reactor", limits: { timeoutMs: 500 } })).status, 201);
   // Streaming 4 MiB can take longer than cgi's 500 ms on a loaded machine; completeness is what is tested.
-  assert.equal((await deploy(node, T, "big", "wagi/handler.wasm", { limits: { timeoutMs: 20_000, maxResponseBytes: 8 * 1024 * 1024 } })).status, 201);
+  assert.equal((await deploy(node, T, "big", "wagi/handler.wasm", { limits: { timeoutMs: 20_000, stdoutBytes: 8 * 1024 * 1024 } })).status, 201);
 });
 after(async () => {
   await node.close();
@@ -101,7 +101,7 @@ test("a large response arrives complete", async () => {
   assert.equal(r.text.length, 4096 * 1024);
 });
 
-test("a response over maxResponseBytes is cut off, never delivered whole", async () => {
+test("a response over limits.stdoutBytes is cut off, never delivered whole", async () => {
   const r = await gw(node, T.name, "cgi", "/big?9000");
   assert.ok(r.aborted || r.status === 502, `status ${r.status}, ${r.text.length} bytes`);
   assert.ok(r.text.length < 9000 * 1024);

@@ -40,7 +40,7 @@ test("an image built and saved by the image layer uploads as a tarball and deplo
     const d = await call(node.apiUrl, "PUT", `/v1/tenants/${t.name}/apps/greeter`, t.token, { image: "greeter" });
     assert.equal(d.status, 201, d.text);
     assert.equal(d.json.config.abi, "reactor");
-    assert.equal(d.json.config.limits.memoryMiB, 16);
+    assert.equal(d.json.config.limits.maxMemoryBytes, 16 * 1024 * 1024);
     assert.deepEqual(d.json.config.routes, [{ host: "greeter.img.localhost", path: "/" }, { host: "greeter.img.localhost", path: "/greet" }]);
     assert.match((await gw(node, "img", "greeter", "/greet")).text, /hello from reactor/);
     const bad = await call(node.apiUrl, "POST", `/v1/tenants/${t.name}/images`, t.token, new TextEncoder().encode("not a tar"), { "content-type": "application/x-tar" });

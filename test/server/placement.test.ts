@@ -7,6 +7,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { choosePlacement } from "../../src/manager/placement.js";
 import type { AppRecord } from "../../src/store/types.js";
+import { resolveLimits } from "../../src/limits.js";
 import { call, deploy, gw, tenant, testNode } from "./helpers.js";
 
 type Node = Awaited<ReturnType<typeof testNode>>;
@@ -82,15 +83,15 @@ test("a fuel-metered inline guest that spins ends at its own fuel on the serving
 });
 
 test("placement rules: services, extensions, sockets and blocking imports go to executors; inline needs the node's budget", () => {
-  const app = (abi: "wagi" | "reactor" | "service", fuel = 0, grants: string[] = []): AppRecord => ({
+  const app = (abi: "wagi" | "reactor" | "service", fuel: number | null = null, grants: string[] = []): AppRecord => ({
     id: "a", tenantId: "t", name: "a", imageDigest: "sha256:0", revision: 1, createdAt: 0, updatedAt: 0,
-    config: { abi, routes: [], env: {}, args: [], limits: { memoryMiB: 16, fuel, timeoutMs: 1000, maxBodyBytes: 1, maxResponseBytes: 1 }, scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 }, ...(grants.length ? { extensions: { grants } } : {}) },
+    config: { abi, routes: [], env: {}, args: [], limits: resolveLimits({ maxMemoryBytes: 16 * 1024 * 1024, fuel, timeoutMs: 1000, maxBodyBytes: 1, stdoutBytes: 1 }), scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 }, ...(grants.length ? { extensions: { grants } } : {}) },
   } as AppRecord);
   const wasi = (name: string) => `wasi_snapshot_preview1.${name}`;
   assert.equal(choosePlacement(app("wagi"), {}, 1000, [wasi("fd_write")]).placement, "inline");
   assert.equal(choosePlacement(app("wagi"), {}, 0, [wasi("fd_write")]).placement, "executor");
   assert.equal(choosePlacement(app("service"), {}, 1000, []).placement, "executor");
-  assert.equal(choosePlacement(app("wagi", 0, ["uniwasm:kv"]), {}, 1000, []).placement, "executor");
+  assert.equal(choosePlacement(app("wagi", null, ["uniwasm:kv"]), {}, 1000, []).placement, "executor");
   assert.equal(choosePlacement(app("wagi"), { capabilities: ["fd", "sockets"] }, 1000, []).placement, "executor");
   const sleeper = choosePlacement(app("reactor"), {}, 1000, [wasi("fd_write"), wasi("poll_oneoff")]);
   assert.equal(sleeper.placement, "executor");

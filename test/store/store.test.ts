@@ -1,4 +1,5 @@
 import { test } from "node:test";
+import { resolveLimits } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
@@ -17,7 +18,7 @@ function config(routes: AppConfig["routes"] = []): AppConfig {
     routes,
     env: {},
     args: [],
-    limits: { memoryMiB: 16, fuel: 0, timeoutMs: 1000, maxBodyBytes: 1024, maxResponseBytes: 1024 },
+    limits: resolveLimits({ maxMemoryBytes: 16 * 1024 * 1024, timeoutMs: 1000, maxBodyBytes: 1024, stdoutBytes: 1024 }),
     scale: { minInstances: 0, maxInstances: 2, idleTimeoutMs: 1000 },
   };
 }

@@ -7,7 +7,7 @@ import { checkModule, WasmError } from "../../wasm/index.js";
 import { ReactorStartError } from "../../sandbox/executor-pool.js";
 import { applyLimitFlags, cliPool, limitsFromFlags, type LimitFlags } from "../../sandbox/cli-limits.js";
 import { CallUsageError, parseParams, planCall } from "../../sandbox/call.js";
-import type { SandboxLimits } from "../../sandbox/limits.js";
+import type { Limits } from "../../sandbox/limits.js";
 import type { GuestOutcome, ReactorArg, ResultKind } from "../../sandbox/guest.js";
 import type { RunOptions } from "../../sandbox/executor-pool.js";
 import { applyExtensionFlags, cliExtensions, type CliExtensions, type ExtensionFlags } from "../extensions.js";
@@ -81,7 +81,7 @@ async function callCommandLine(file: string, name: string, args: string[], flags
   };
   let bytes: Uint8Array;
   let options: RunOptions;
-  let limits: SandboxLimits;
+  let limits: Limits;
   let label = basename(file);
   let ext: CliExtensions | undefined;
   try {
@@ -111,8 +111,8 @@ async function callCommandLine(file: string, name: string, args: string[], flags
       const k = image.kernelOptions;
       bytes = image.bytes;
       label = image.manifest.name;
-      const { maxMemoryBytes, fuel, timeoutMs, tier } = image.sandboxLimits as SandboxLimits;
-      limits = { ...Object.fromEntries(Object.entries({ maxMemoryBytes, fuel, timeoutMs, tier }).filter(([, v]) => v !== undefined)), ...limits };
+      // The manifest's limits, then the flags over them (as run).
+      limits = { ...image.limits, ...limits };
       options = {
         ...options,
         args: [image.manifest.name, ...(k.args ?? []).slice(1)],

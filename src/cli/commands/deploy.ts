@@ -16,6 +16,9 @@ interface DeployFlags extends NodeFlags {
   timeout?: string;
   fuel?: string;
   maxBody?: string;
+  stdout?: string;
+  stderr?: string;
+  openFiles?: string;
   min?: string;
   max?: string;
   idle?: string;
@@ -30,6 +33,19 @@ function num(flag: string, v: string | undefined): number | undefined {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new ClientError("bad_flag", `--${flag} must be a non-negative integer, got ${JSON.stringify(v)}`);
   return n;
+}
+
+/** The limit flags as the API's limits (docs/limits.md), or undefined when none was given. */
+function limitFlags(f: DeployFlags): Record<string, string | null> | undefined {
+  return defined({
+    maxMemoryBytes: f.memory,
+    timeoutMs: f.timeout,
+    fuel: f.fuel === "none" ? null : f.fuel,
+    maxBodyBytes: f.maxBody,
+    stdoutBytes: f.stdout,
+    stderrBytes: f.stderr,
+    openFiles: f.openFiles,
+  });
 }
 
 function defined<T extends object>(o: T): Partial<T> | undefined {
@@ -56,10 +72,13 @@ export function registerDeploy(program: Command): void {
     .option("--unset-env <NAME>", "remove an environment variable an earlier deploy set, repeatable", collect, [])
     .option("--arg <arg>", "argument for services, repeatable", collect, [])
     .option("--route <[host]/path>", "HTTP route, repeatable: a host the tenant owns, or none for the app's own host; '*' (any host) is for admins (every app also gets <app>.<tenant>.localhost/)", collect, [])
-    .option("--memory <MiB>", "memory limit per instance")
-    .option("--timeout <ms>", "deadline per request")
-    .option("--fuel <n>", "instruction budget per request (0 = unmetered)")
-    .option("--max-body <bytes>", "largest request body")
+    .option("--memory <SIZE>", "most linear memory per instance (e.g. 64M, 1G; binary units: 16MB = 16MiB)")
+    .option("--timeout <DURATION>", "deadline per request (e.g. 500ms, 5s, 1m)")
+    .option("--fuel <N|none>", "instruction budget per request; none: not metered")
+    .option("--max-body <SIZE>", "largest request body (e.g. 1M)")
+    .option("--stdout <SIZE>", "most bytes a request may write to stdout: the response (e.g. 16M)")
+    .option("--stderr <SIZE>", "most bytes a request may write to stderr (e.g. 1M)")
+    .option("--open-files <N>", "most descriptors open at once per instance")
     .option("--min <n>", "warm instances kept (0 = scale to zero)")
     .option("--max <n>", "most instances")
     .option("--idle <ms>", "idle time before a warm instance stops")
@@ -119,7 +138,8 @@ export function registerDeploy(program: Command): void {
           ...(f.arg.length ? { args: f.arg } : {}),
           ...(f.replicas !== undefined ? { replicas: f.replicas === "all" ? "all" : num("replicas", f.replicas) } : {}),
           ...(f.route.length ? { routes: f.route.map(parseRoute) } : {}),
-          ...(defined({ memoryMiB: num("memory", f.memory), timeoutMs: num("timeout", f.timeout), fuel: num("fuel", f.fuel), maxBodyBytes: num("max-body", f.maxBody) }) ? { limits: defined({ memoryMiB: num("memory", f.memory), timeoutMs: num("timeout", f.timeout), fuel: num("fuel", f.fuel), maxBodyBytes: num("max-body", f.maxBody) }) } : {}),
+          // As written: the node reads them in the one size/duration grammar and names a bad one.
+          ...(limitFlags(f) ? { limits: limitFlags(f) } : {}),
           ...(defined({ minInstances: num("min", f.min), maxInstances: num("max", f.max), idleTimeoutMs: num("idle", f.idle) }) ? { scale: defined({ minInstances: num("min", f.min), maxInstances: num("max", f.max), idleTimeoutMs: num("idle", f.idle) }) } : {}),
         };
         const app = await client.request("PUT", `/v1/tenants/${tenant}/apps/${encodeURIComponent(name)}`, body);

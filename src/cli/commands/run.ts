@@ -8,7 +8,7 @@ import { resolveImage } from "../../image/resolve.js";
 import { WasmError } from "../../wasm/index.js";
 import { applyLimitFlags, limitsFromFlags, runFileLimited, runLimited, TierUnavailableError, type LimitFlags } from "../../sandbox/cli-limits.js";
 import { applyExtensionFlags, cliExtensions, type CliExtensions, type ExtensionFlags } from "../extensions.js";
-import type { SandboxLimits } from "../../sandbox/limits.js";
+import type { Limits } from "../../sandbox/limits.js";
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -99,7 +99,7 @@ function endStuckProcess(): void {
 
 async function runCommandLine(file: string, args: string[], flags: RunFlags): Promise<number> {
   let options: RunFileOptions;
-  let limits: SandboxLimits;
+  let limits: Limits;
   let ext: CliExtensions | undefined;
   try {
     limits = limitsFromFlags(flags);
@@ -137,7 +137,7 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
       // The manifest's grants, plus what the command line adds.
       const k = image.kernelOptions;
       // The manifest's limits, then the flags over them.
-      const merged: SandboxLimits = { ...image.sandboxLimits, ...limits };
+      const merged: Limits = { ...image.limits, ...limits };
       try {
         ext = cliExtensions(flags, image.manifest.name, image.manifest.capabilities);
       } catch (err) {
@@ -155,7 +155,6 @@ async function runCommandLine(file: string, args: string[], flags: RunFlags): Pr
           ...(options.preopens?.length ? (["fs"] as const) : []),
           ...(options.tcpListen?.length ? (["sockets"] as const) : []),
         ],
-        limits: { ...k.limits, ...options.limits },
         tcpListen: [...image.listen, ...(options.tcpListen ?? [])],
         ...(ext ? { extensions: ext.options } : {}),
       }, merged, { onResult: (r) => reportEnd(basename(file), r), onStuck: endStuckProcess });

@@ -6,7 +6,7 @@ import { pino, destination } from "pino";
 import { privateNetworkList } from "../../manager/outbound-http.js";
 import { startNode } from "../../server/node.js";
 import { parseServers, ClusterConfigError, ForeignState, DuplicateNode, type ClusterOptions } from "../../cluster/index.js";
-import { parseDuration } from "../../sandbox/limits.js";
+import { parseDuration } from "../../units.js";
 
 interface ServeFlags {
   data: string;

@@ -16,12 +16,9 @@
 import { accessSync, constants } from "node:fs";
 import { delimiter, join } from "node:path";
 
-export const TIERS = ["isolate", "process", "gvisor"] as const;
-export type Tier = (typeof TIERS)[number];
-
-export function isTier(s: string): s is Tier {
-  return (TIERS as readonly string[]).includes(s);
-}
+// The tier names are a limit's values (`tier` in the one limits vocabulary), so they live with it.
+import { isTier, TIERS, type Tier } from "../../limits.js";
+export { isTier, TIERS, type Tier };
 
 /** Parses a tier name; throws naming the choices. */
 export function parseTier(s: string): Tier {
