@@ -301,7 +301,7 @@ function parseValue(name: LimitName, kind: Exclude<LimitKind, "tier">, text: str
     if (kind === "size") return parseSize(text);
     if (kind === "duration") return parseDuration(text);
   } catch (err) {
-    if (err instanceof UnitError) throw new LimitOptionError(name, err.message);
+    if (err instanceof UnitError) throw new LimitOptionError(name, `is ${err.message}`);
     throw err;
   }
   const t = text.trim();

@@ -65,7 +65,7 @@ test("bad input gets a precise error from the catalogue", async () => {
   assert.match(oldName.json.error.message, /limits\.memoryMiB is not a limit \(known: maxMemoryBytes,/);
   const badSize = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { maxMemoryBytes: "lots" } });
   assert.equal(badSize.json.error.code, "invalid_config");
-  assert.match(badSize.json.error.message, /limits\.maxMemoryBytes not a size: "lots"/);
+  assert.match(badSize.json.error.message, /limits\.maxMemoryBytes is not a size: "lots"/);
   const long = await api("PUT", `/v1/tenants/${t.name}/apps/x`, t.token, { image: up.json.digest, limits: { timeoutMs: 600_000 } });
   assert.equal(long.json.error.code, "invalid_config", "an app may not ask for a deadline past the node's bound");
   assert.match(long.json.error.message, /limits\.timeoutMs 600000 is above this node's bound on request deadlines \(60000 ms/);

@@ -1,9 +1,9 @@
 import { test } from "node:test";
-import { resolveLimits } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync, rmSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
+import { resolveLimits } from "../../src/limits.js";
 import { NodeStore, openDatabase, migrate, MIGRATIONS, RouteConflict, DomainTaken, CorruptBlob, sha256Digest, type AppConfig } from "../../src/store/index.js";
 
 function tempDir(): string {
