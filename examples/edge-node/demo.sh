@@ -127,7 +127,7 @@ for t in vision sensors cameras; do
 done
 
 say "The budget is a hard bound: an app asking for more memory than its tenant's quota is refused"
-show uniwasm deploy media.tar --name media-hd --memory 192
-UNIWASM_TOKEN=$(tok cameras) uniwasm deploy "$work/media.tar" --name media-hd --memory 192 2>&1 | grep -v "^uploaded" || true
+show uniwasm deploy media.tar --name media-hd --memory 192M
+UNIWASM_TOKEN=$(tok cameras) uniwasm deploy "$work/media.tar" --name media-hd --memory 192M 2>&1 | grep -v "^uploaded" || true
 echo
 echo "dashboard: $api/dashboard/ (sign in with $work/node/bootstrap-token: node memory budget, tenants by weight)"

@@ -20,7 +20,7 @@ test("the edge-node demo runs media, inference and aggregation on 256 MiB and on
   assert.match(r.out, /^ {2}vision +4 +32$/m, "tenants show their weights (priorities) and memory quotas");
   assert.match(r.out, /executors 1; memory reserved 8 MiB of the 256 MiB budget/, "the warm classifier holds its 8 MiB of the node's 256");
   assert.match(r.out, /^ {2}vision +live instances 1, memory reserved 8 MiB/m);
-  assert.match(r.out, /quota_exceeded: limits\.memoryMiB 192 is above tenant cameras's memory quota \(128 MiB\)/);
+  assert.match(r.out, /quota_exceeded: limits\.maxMemoryBytes 192 MiB is above tenant cameras's memory quota \(128 MiB\)/);
   // Media: a 640x480 photo resized to 64x48 (aspect kept), an edge map as a grey image of the same size.
   assert.match(r.out, /^PPM \(colour\) 64x48, 9229 bytes$/m);
   assert.match(r.out, /^PGM \(grey\) 640x480, 307215 bytes$/m);
