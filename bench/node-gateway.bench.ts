@@ -232,7 +232,7 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
         notes: [
           `${pin}. wrk -t1 -c ${conns}, keep-alive, 127.0.0.1; after a 2 s warm-up per case at the same concurrency, ${rounds} round(s) of ${roundSeconds}s per case, interleaved (order alternating per round); the median round is shown. req/s per round: ${cases.map((c) => `${c.key} ${spread(runs[c.key]!)}`).join(", ")}.`,
           `1-min load average ${load0[0]!.toFixed(2)} before, ${load1[0]!.toFixed(2)} after, on ${cpus} CPUs shared with other work: absolute req/s are noisy, the ratios come from the same rounds.`,
-          `uniwasm: one node process (${String(uw.info["runner"])}, ${threadCount(uw.pid)} threads) serving both apps: the gateway parses HTTP on the main thread and runs each guest on the executor (a worker thread), every request crossing to it and back. workerd ${WORKERD_VERSION} (npm package, fetched into a cache on first use) runs the same two C guests with a minimal WASI host in the worker (servers/workerd.ts); it has no per-request limits, accounting or capability checks.`,
+          `uniwasm: one node process (${String(uw.info["runner"])}, ${threadCount(uw.pid)} threads) serving both apps: the gateway parses HTTP on the main thread and runs both hello guests inline there (placement: fuel-bounded, no hop); the "on an executor" cases are the same node with --inline-fuel 0, every request crossing to the executor (a worker thread) and back. workerd ${WORKERD_VERSION} (npm package, fetched into a cache on first use) runs the same two C guests with a minimal WASI host in the worker (servers/workerd.ts); it has no per-request limits, accounting or capability checks.`,
           "CPU/request is the server process's CPU (all threads, /proc) over the round divided by its requests: what each request costs. Capacity = 10^6 / CPU µs per request, the req/s one whole core would give: on a shared machine req/s also measures how much of the contended core each server got (Linux shares it per thread, so uniwasm's two busy threads get more of it than plain Node's one), so read the goals on both rows and trust capacity when they disagree.",
           `non-2xx or socket errors across these runs: ${errors}`,
         ],
@@ -257,9 +257,11 @@ export async function run(ctx: BenchContext): Promise<BenchSection[]> {
 
 /**
  * The hello cases again with two cores per server: plain Node as a cluster of
- * two workers, uniwasm with two executors (its gateway is still one serving
- * thread: there is no multi-core gateway yet), workerd as one process (how it
- * is deployed; its JavaScript runs on one thread). wrk shares the same two
+ * two workers, uniwasm with two serving threads (serve --serving-threads 2:
+ * the hello apps run inline on whichever thread took the connection) and one
+ * executor, beside the same node with one serving thread and two executors,
+ * workerd as one process (how it is deployed; its JavaScript runs on one
+ * thread). wrk shares the same two
  * cores, so this measures whole-machine throughput.
  */
 async function twoCores(ctx: BenchContext, servers: ServerProcess[], workerdBin: string | undefined, workDir: string, rounds: number, seconds: number, conns: number): Promise<BenchSection> {
@@ -267,8 +269,10 @@ async function twoCores(ctx: BenchContext, servers: ServerProcess[], workerdBin:
   const node = process.execPath;
   const plain = await startJsonServer(...pinned(cores, node, [join(DIST_BENCH, "servers", "plain-http.js"), "2"]));
   servers.push(plain);
-  const uw = await startJsonServer(...pinned(cores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 2 })]));
+  const uw = await startJsonServer(...pinned(cores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 1, servingThreads: 2 })]));
   servers.push(uw);
+  const one = await startJsonServer(...pinned(cores, node, [join(DIST_BENCH, "servers", "uniwasm-node.js"), JSON.stringify({ executors: 2 })]));
+  servers.push(one);
   let wd: ServerProcess | undefined;
   if (workerdBin) {
     const dir = join(workDir, "two");
@@ -287,6 +291,8 @@ async function twoCores(ctx: BenchContext, servers: ServerProcess[], workerdBin:
       : []),
     { key: "reactor", label: "uniwasm reactor", server: uw, url: uw.url + "/", host: "reactor.hello.localhost" },
     { key: "wagi", label: "uniwasm WAGI", server: uw, url: uw.url + "/", host: "wagi.hello.localhost" },
+    { key: "reactor-1t", label: "uniwasm reactor, one serving thread", server: one, url: one.url + "/", host: "reactor.hello.localhost" },
+    { key: "wagi-1t", label: "uniwasm WAGI, one serving thread", server: one, url: one.url + "/", host: "wagi.hello.localhost" },
   ];
   for (const c of cases) await wrk(c.url, c.host, conns, 2, c.server.pid, cores);
   const runs: Record<string, Load[]> = Object.fromEntries(cases.map((c) => [c.key, []]));
@@ -311,17 +317,20 @@ async function twoCores(ctx: BenchContext, servers: ServerProcess[], workerdBin:
   row("reactor hello, 2 cores", "reactor", "wd-export", 2);
   row("reactor hello, 2 cores", "reactor", "plain", 0.5);
   row("WAGI hello, 2 cores", "wagi", "wd-fresh", 1.5);
+  row("reactor hello, 2 cores: two serving threads vs one", "reactor", "reactor-1t");
+  row("WAGI hello, 2 cores: two serving threads vs one", "wagi", "wagi-1t");
+  const ours = (k: string) => k === "reactor" || k === "wagi";
   for (const k of ["reactor", "wagi"]) {
-    const base = Object.fromEntries(cases.filter((c) => c.key !== "reactor" && c.key !== "wagi").map((c) => [c.label, peak[c.key]!.p99]));
+    const base = Object.fromEntries(cases.filter((c) => !ours(c.key)).map((c) => [c.label, peak[c.key]!.p99]));
     rows.push({ name: `${k === "reactor" ? "reactor" : "WAGI"} hello, 2 cores`, metric: "p99 at peak", unit: "ms", ours: peak[k]!.p99, baselines: base });
-    rows.push({ name: `${k === "reactor" ? "reactor" : "WAGI"} hello, 2 cores`, metric: "CPU/request, all threads", unit: "µs", ours: peak[k]!.cpuUs, baselines: Object.fromEntries(cases.filter((c) => c.key !== "reactor" && c.key !== "wagi").map((c) => [c.label, peak[c.key]!.cpuUs])) });
+    rows.push({ name: `${k === "reactor" ? "reactor" : "WAGI"} hello, 2 cores`, metric: "CPU/request, all threads", unit: "µs", ours: peak[k]!.cpuUs, baselines: Object.fromEntries(cases.filter((c) => !ours(c.key)).map((c) => [c.label, peak[c.key]!.cpuUs])) });
   }
   return {
     title: "node gateway (2 cores): the same hello cases, servers and wrk on both cores",
     rows,
     notes: [
       `Every server pinned to cores ${cores}, and wrk too (there is no third core): whole-machine throughput, ${rounds} interleaved round(s) of ${seconds}s, median round; 1-min load average ${load0.toFixed(2)}. req/s per round: ${cases.map((c) => `${c.key} ${spread(runs[c.key]!)}`).join(", ")}.`,
-      "Plain Node runs as a cluster of two workers (the primary hands out connections); uniwasm has two executors but one serving thread (no multi-core gateway yet: that is issue 11's open item, see bench/README.md); workerd is one process.",
+      "Plain Node runs as a cluster of two workers (the primary hands out connections); uniwasm runs with --serving-threads 2 and one executor (the hello apps run inline on the thread that took the connection), beside the same node with one serving thread and two executors; workerd is one process.",
     ],
   };
 }

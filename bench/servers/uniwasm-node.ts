@@ -22,6 +22,8 @@ export interface BenchNodeOptions {
   inProcess?: boolean;
   /** The node's inline fuel budget (serve --inline-fuel); 0: every guest on executors. Default: the node's. */
   inlineFuel?: number;
+  /** Gateway serving threads (serve --serving-threads). Default 1. */
+  servingThreads?: number;
   /** The repository whose test/fixtures are deployed (default: the one this file was built from). */
   root?: string;
 }
@@ -56,6 +58,7 @@ async function main(): Promise<void> {
   if (o.executors !== undefined) opts.executors = o.executors;
   if (o.inProcess) opts.inProcess = true;
   if (o.inlineFuel !== undefined) opts.inlineFuel = o.inlineFuel;
+  if (o.servingThreads !== undefined) opts.servingThreads = o.servingThreads;
   const node = await startNode(opts);
   const root = o.root ?? ROOT;
   const admin = node.bootstrap!.secret;

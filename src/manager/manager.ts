@@ -4,7 +4,7 @@ import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport
 import type { ResolvedLimits } from "../limits.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
-import { CpuWindow, TokenBucket } from "./rate.js";
+import { CpuWindow, TokenBucket, type SharedTenantMeters } from "./rate.js";
 import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
 import { ReactorPool, type PooledInstance } from "./pool.js";
 import { ControlError, Refusal } from "./refusal.js";
@@ -62,6 +62,8 @@ export interface ResourceManagerOptions {
    * that offers inline placement. Default DEFAULT_INLINE_FUEL.
    */
   inlineFuel?: number;
+  /** The tenant meters (rate, CPU) in a table serving threads share (server/serving-threads.ts). Default: the manager's own. */
+  meters?: SharedTenantMeters;
 }
 
 /** Who an instance (or one run) is, for the extension providers made for it. */
@@ -230,6 +232,7 @@ export class ResourceManager {
   readonly maxTimeoutMs: number;
   readonly loanTimeoutMs: number;
   private readonly inlineFuel: number;
+  readonly meters: SharedTenantMeters | undefined;
   private closed = false;
 
   constructor(opts: ResourceManagerOptions) {
@@ -243,6 +246,7 @@ export class ResourceManager {
     this.maxTimeoutMs = opts.maxTimeoutMs ?? DEFAULT_MAX_TIMEOUT_MS;
     this.loanTimeoutMs = opts.loanTimeoutMs ?? DEFAULT_LOAN_TIMEOUT_MS;
     this.inlineFuel = opts.runner.inline ? (opts.inlineFuel ?? DEFAULT_INLINE_FUEL) : 0;
+    this.meters = opts.meters;
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 1000);
     this.reaper.unref();
   }
@@ -265,8 +269,8 @@ export class ResourceManager {
       name: t.name,
       weight: t.weight,
       quotas,
-      bucket: new TokenBucket(quotas.requestsPerSecond, Math.max(1, quotas.requestsPerSecond)),
-      cpu: new CpuWindow(),
+      bucket: new TokenBucket(quotas.requestsPerSecond, Math.max(1, quotas.requestsPerSecond), Date.now(), this.meters?.bucketCell(this.meters.slotOf(t.id))),
+      cpu: new CpuWindow(this.meters?.cpuCell(this.meters.slotOf(t.id))),
       share: shareOf(t.id, t.weight, quotas),
     };
     this.tenants.set(t.id, rt);
@@ -466,16 +470,45 @@ export class ResourceManager {
       await this.moveToExecutors(d, `a request used the inline fuel budget (${d.placement.fuel} instructions)`);
       return undefined;
     }
-    this.scheduler.charge(t.share, outcome.durationMs);
     held.sendTo(inv.sinks);
-    // Judged on a run of requests, not the first few (lazy compilation, a cold cache).
-    if (d.inline) {
-      d.inlineFuelAverage = d.inlineRuns === 0 ? (outcome.fuelUsed ?? 0) : d.inlineFuelAverage * 0.8 + (outcome.fuelUsed ?? 0) * 0.2;
-      const most = INLINE_MAX_AVERAGE_SHARE * (d.placement.fuel ?? 0);
-      if (++d.inlineRuns >= 16 && d.inlineFuelAverage > most) await this.moveToExecutors(d, `its requests average ${Math.round(d.inlineFuelAverage)} instructions (more than ${Math.round(most)}, ${INLINE_MAX_AVERAGE_SHARE * 100}% of its inline budget): the serving thread keeps short work`);
-    }
+    await this.afterInline(d, t, outcome);
     d.done();
     return { ...outcome, deadlineMs: limits.timeoutMs, loaned: false };
+  }
+
+  /** After an inline request (here or on a serving thread): its time charged to the fair scheduler; an app whose requests grew long moves. */
+  private async afterInline(d: Deployment, t: TenantRuntime, outcome: RunOutcome): Promise<void> {
+    this.scheduler.charge(t.share, outcome.durationMs);
+    if (!d.inline) return;
+    // Judged on a run of requests, not the first few (lazy compilation, a cold cache).
+    d.inlineFuelAverage = d.inlineRuns === 0 ? (outcome.fuelUsed ?? 0) : d.inlineFuelAverage * 0.8 + (outcome.fuelUsed ?? 0) * 0.2;
+    const most = INLINE_MAX_AVERAGE_SHARE * (d.placement.fuel ?? 0);
+    if (++d.inlineRuns >= 16 && d.inlineFuelAverage > most) await this.moveToExecutors(d, `its requests average ${Math.round(d.inlineFuelAverage)} instructions (more than ${Math.round(most)}, ${INLINE_MAX_AVERAGE_SHARE * 100}% of its inline budget): the serving thread keeps short work`);
+  }
+
+  /**
+   * A request a serving thread ran inline (server/serving-threads.ts): its
+   * CPU time is in the shared tenant table already; the rest of the
+   * accounting (metrics, usage, fair-scheduling debt, the move rule) is here.
+   */
+  async recordServedElsewhere(appId: string, kind: "command" | "reactor", start: RunEvent["start"], outcome: RunOutcome): Promise<void> {
+    const d = this.deployments.get(appId);
+    const t = d && this.tenants.get(d.app.tenantId);
+    if (!d || !t) return;
+    d.observeCost(outcome.durationMs);
+    this.observer.runFinished?.({ tenantId: t.id, appId, appName: d.app.name, kind, start, queuedMs: 0, outcome });
+    await this.afterInline(d, t, outcome);
+  }
+
+  /** A refusal a serving thread made (for metrics and usage). */
+  refusedElsewhere(tenantId: string, appId: string, code: string): void {
+    this.observer.refused?.({ tenantId, appId, code });
+  }
+
+  /** A serving thread's inline request used the node's budget: the app moves (the thread then sends the request here). */
+  async moveAppToExecutors(appId: string, why: string): Promise<void> {
+    const d = this.deployments.get(appId);
+    if (d) await this.moveToExecutors(d, why);
   }
 
   private refuse(t: TenantRuntime, appId: string, r: Refusal): never {
@@ -740,7 +773,7 @@ function shareOf(id: string, weight: number, quotas: TenantQuotas): TenantShare 
 }
 
 /** Output held until a run ends (an inline run that may be run again elsewhere), then sent in order. */
-class HeldOutput implements OutputSinks {
+export class HeldOutput implements OutputSinks {
   private readonly chunks: { stream: "stdout" | "stderr"; chunk: Uint8Array }[] = [];
   readonly onStdout = (chunk: Uint8Array): void => void this.chunks.push({ stream: "stdout", chunk });
   readonly onStderr = (chunk: Uint8Array): void => void this.chunks.push({ stream: "stderr", chunk });

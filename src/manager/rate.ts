@@ -1,22 +1,63 @@
+/**
+ * Where a meter (TokenBucket, CpuWindow) keeps its numbers: memory of its
+ * own, or a slot of the node's shared tenant table (SharedTenantMeters), so
+ * that every serving thread admits against the same numbers. Updates hold a
+ * spin lock word (they take well under a microsecond); a local cell's lock
+ * is never contended.
+ */
+export class MeterCell {
+  constructor(
+    readonly values: Float64Array,
+    private readonly lockWord: Int32Array,
+    /** Shared with other threads: values may change between calls. */
+    readonly shared: boolean,
+  ) {}
+
+  static local(n: number): MeterCell {
+    return new MeterCell(new Float64Array(n), new Int32Array(1), false);
+  }
+
+  locked<T>(fn: (v: Float64Array) => T): T {
+    while (Atomics.compareExchange(this.lockWord, 0, 0, 1) !== 0);
+    try {
+      return fn(this.values);
+    } finally {
+      Atomics.store(this.lockWord, 0, 0);
+    }
+  }
+}
+
+const TOKENS = 0;
+const LAST = 1;
+export const TOKEN_BUCKET_CELLS = 2;
+
 /** Token bucket: `rate` tokens per second, holding at most `burst`. */
 export class TokenBucket {
-  private tokens: number;
-  private last: number;
+  private readonly cell: MeterCell;
 
-  constructor(public rate: number, public burst: number, now = Date.now()) {
-    this.tokens = burst;
-    this.last = now;
+  /** `cell`: a slot of the shared tenant table (its state is kept if already in use); default: one of its own. */
+  constructor(public rate: number, public burst: number, now = Date.now(), cell?: MeterCell) {
+    this.cell = cell ?? MeterCell.local(TOKEN_BUCKET_CELLS);
+    this.cell.locked((v) => {
+      if (v[LAST] === 0) {
+        v[TOKENS] = burst;
+        v[LAST] = now;
+      }
+    });
   }
 
   /** Takes one token; returns 0 when allowed, else the seconds until one is available. */
   take(now = Date.now()): number {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
-    if (this.tokens >= 1) {
-      this.tokens -= 1;
-      return 0;
-    }
-    return this.rate > 0 ? (1 - this.tokens) / this.rate : 60;
+    return this.cell.locked((v) => {
+      const tokens = Math.min(this.burst, v[TOKENS]! + ((now - v[LAST]!) / 1000) * this.rate);
+      v[LAST] = Math.max(now, v[LAST]!);
+      if (tokens >= 1) {
+        v[TOKENS] = tokens - 1;
+        return 0;
+      }
+      v[TOKENS] = tokens;
+      return this.rate > 0 ? (1 - tokens) / this.rate : 60;
+    });
   }
 
   /**
@@ -25,30 +66,40 @@ export class TokenBucket {
    * bucket follows the tenant's rate across the cluster.
    */
   charge(n: number, now = Date.now()): void {
-    this.tokens = Math.min(this.burst, this.tokens + ((now - this.last) / 1000) * this.rate);
-    this.last = now;
-    this.tokens = Math.max(-this.burst, this.tokens - n);
+    this.cell.locked((v) => {
+      const tokens = Math.min(this.burst, v[TOKENS]! + ((now - v[LAST]!) / 1000) * this.rate);
+      v[LAST] = Math.max(now, v[LAST]!);
+      v[TOKENS] = Math.max(-this.burst, tokens - n);
+    });
   }
 }
 
-/** Executor milliseconds used over a rolling minute, in one-second buckets. */
+export const CPU_WINDOW_CELLS = 120;
+
+/** Executor milliseconds used over a rolling minute, in one-second buckets (cells 0-59; their seconds in 60-119). */
 export class CpuWindow {
-  private readonly buckets = new Float64Array(60);
-  private readonly stamps = new Float64Array(60);
-  // used() runs on every request: its sum is kept for the current second and
-  // recomputed (60 buckets) only when the second changes or a bucket is reused.
+  private readonly cell: MeterCell;
+  // used() runs on every request: with a cell of its own, its sum is kept for
+  // the current second and recomputed only when the second changes or a bucket
+  // is reused. A shared cell changes under it, so it is summed each time.
   private cachedSec = NaN;
   private cachedSum = 0;
+
+  constructor(cell?: MeterCell) {
+    this.cell = cell ?? MeterCell.local(CPU_WINDOW_CELLS);
+  }
 
   add(ms: number, now = Date.now()): void {
     const sec = Math.floor(now / 1000);
     const i = sec % 60;
-    if (this.stamps[i] !== sec) {
-      this.stamps[i] = sec;
-      this.buckets[i] = 0;
-      this.cachedSec = NaN;
-    }
-    this.buckets[i]! += ms;
+    this.cell.locked((v) => {
+      if (v[60 + i] !== sec) {
+        v[60 + i] = sec;
+        v[i] = 0;
+        this.cachedSec = NaN;
+      }
+      v[i]! += ms;
+    });
     if (this.cachedSec === sec) this.cachedSum += ms;
     else this.cachedSec = NaN;
   }
@@ -56,9 +107,12 @@ export class CpuWindow {
   /** Milliseconds used in the last 60 seconds. */
   used(now = Date.now()): number {
     const sec = Math.floor(now / 1000);
-    if (sec === this.cachedSec) return this.cachedSum;
-    let sum = 0;
-    for (let i = 0; i < 60; i++) if (sec - this.stamps[i]! < 60) sum += this.buckets[i]!;
+    if (!this.cell.shared && sec === this.cachedSec) return this.cachedSum;
+    const sum = this.cell.locked((v) => {
+      let s = 0;
+      for (let i = 0; i < 60; i++) if (sec - v[60 + i]! < 60) s += v[i]!;
+      return s;
+    });
     this.cachedSec = sec;
     this.cachedSum = sum;
     return sum;
@@ -68,12 +122,65 @@ export class CpuWindow {
   retryAfter(limit: number, now = Date.now()): number {
     const sec = Math.floor(now / 1000);
     let used = this.used(now);
+    const v = this.cell.values;
     for (let ahead = 1; ahead <= 60; ahead++) {
       const expiring = (sec - 60 + ahead) % 60;
       const i = ((expiring % 60) + 60) % 60;
-      if (sec - this.stamps[i]! < 60 && this.stamps[i] === sec - 60 + ahead) used -= this.buckets[i]!;
+      if (sec - v[60 + i]! < 60 && v[60 + i] === sec - 60 + ahead) used -= v[i]!;
       if (used < limit) return ahead;
     }
     return 60;
+  }
+}
+
+/**
+ * The node's tenant meters in one SharedArrayBuffer: a token bucket and a
+ * CPU window per tenant slot. The main thread assigns slots (slotOf) and
+ * sends the buffer and the assignments to the serving threads; every thread
+ * builds its TokenBucket/CpuWindow over the same slot, so a tenant's rate
+ * and CPU quotas hold across all of them.
+ */
+export class SharedTenantMeters {
+  static readonly PER_SLOT = TOKEN_BUCKET_CELLS + CPU_WINDOW_CELLS;
+  readonly values: Float64Array;
+  readonly locks: Int32Array;
+  private readonly slots = new Map<string, number>();
+
+  constructor(
+    readonly maxTenants = 4096,
+    buffers?: { values: SharedArrayBuffer; locks: SharedArrayBuffer },
+  ) {
+    this.values = new Float64Array(buffers?.values ?? new SharedArrayBuffer(maxTenants * SharedTenantMeters.PER_SLOT * 8));
+    this.locks = new Int32Array(buffers?.locks ?? new SharedArrayBuffer(maxTenants * 2 * 4));
+  }
+
+  /** What another thread needs to open the same table. */
+  get buffers(): { values: SharedArrayBuffer; locks: SharedArrayBuffer } {
+    return { values: this.values.buffer as SharedArrayBuffer, locks: this.locks.buffer as SharedArrayBuffer };
+  }
+
+  /** The tenant's slot, assigned on first use (main thread only; serving threads are given the assignments). */
+  slotOf(tenantId: string): number {
+    let s = this.slots.get(tenantId);
+    if (s === undefined) {
+      s = this.slots.size;
+      if (s >= this.maxTenants) throw new Error(`the shared tenant table is full (${this.maxTenants} tenants)`);
+      this.slots.set(tenantId, s);
+    }
+    return s;
+  }
+
+  assignments(): Record<string, number> {
+    return Object.fromEntries(this.slots);
+  }
+
+  bucketCell(slot: number): MeterCell {
+    const at = slot * SharedTenantMeters.PER_SLOT;
+    return new MeterCell(this.values.subarray(at, at + TOKEN_BUCKET_CELLS), this.locks.subarray(slot * 2, slot * 2 + 1), true);
+  }
+
+  cpuCell(slot: number): MeterCell {
+    const at = slot * SharedTenantMeters.PER_SLOT + TOKEN_BUCKET_CELLS;
+    return new MeterCell(this.values.subarray(at, at + CPU_WINDOW_CELLS), this.locks.subarray(slot * 2 + 1, slot * 2 + 2), true);
   }
 }

@@ -78,9 +78,16 @@ function matchIn(list: RouteEntry[] | undefined, path: string): RouteEntry | und
   return undefined;
 }
 
+/** What the gateway reads of the store: routes and the records of routed apps (a serving thread gives its copy). */
+export interface GatewayStore {
+  apps: Pick<NodeStore["apps"], "routes" | "get">;
+  tenants: Pick<NodeStore["tenants"], "find">;
+}
+
 export interface GatewayOptions {
-  store: NodeStore;
-  manager: ResourceManager;
+  store: GatewayStore;
+  /** Runs requests (a serving thread gives its own, see serving-thread.ts). */
+  manager: Pick<ResourceManager, "invoke" | "deployment">;
   hooks: GatewayHooks;
   /** Time to receive a request body, ms. Default 30 000. */
   bodyTimeoutMs?: number;
@@ -138,6 +145,15 @@ export class Gateway {
     });
     chmodSync(socketPath, 0o600);
     this.internal = server;
+  }
+
+  /** Serves connections accepted on a listening socket another thread opened (a serving thread, see serving-threads.ts). */
+  async listenOnHandle(fd: number, port: number): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once("error", reject);
+      this.server.listen({ fd }, () => resolve());
+    });
+    this.port = port;
   }
 
   async listen(host: string, port: number): Promise<number> {
@@ -348,6 +364,22 @@ export class Gateway {
       res.end(body);
     } else res.end();
     finish(res.statusCode, undefined, body.length);
+  }
+
+  /** Lets in-flight requests finish and closes every connection as it goes idle, without closing the listener. */
+  drain(): Promise<void> {
+    this.closing = true;
+    return new Promise<void>((resolve) => {
+      const sweep = setInterval(() => {
+        this.server.closeIdleConnections();
+        this.server.getConnections((err, n) => {
+          if (err || n === 0) {
+            clearInterval(sweep);
+            resolve();
+          }
+        });
+      }, 20);
+    });
   }
 
   /** Stops accepting; in-flight requests finish, keep-alive connections close as they go idle. */

@@ -13,7 +13,9 @@ import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
 import { ApiError, ERROR_CATALOGUE } from "./errors.js";
 import { registerApi } from "./api.js";
-import { Gateway, type RequestFinished } from "./gateway.js";
+import { Gateway, type GatewayHooks, type RequestFinished } from "./gateway.js";
+import { ServingThreads } from "./serving-threads.js";
+import { SharedTenantMeters } from "../manager/rate.js";
 import { NodeMetrics } from "./metrics.js";
 import { StatsRecorder } from "./stats.js";
 import { type ImageSource, type SignaturePolicy } from "./image-source.js";
@@ -44,6 +46,12 @@ export interface NodeOptions {
    * executors. Default DEFAULT_INLINE_FUEL (10,000,000).
    */
   inlineFuel?: number;
+  /**
+   * Threads answering gateway connections, the main thread included
+   * (serving-threads.ts). Default 1: the main thread alone. Not with a
+   * cluster or a custom runner.
+   */
+  servingThreads?: number;
   /** Node-wide memory budget for live instances, MiB. Default 4096. */
   nodeMemoryMiB?: number;
   /** Defaults for every tenant's quotas. */
@@ -141,6 +149,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   };
 
   const runner = opts.runner ?? (await defaultRunner(opts));
+  const servingCount = Math.max(1, opts.servingThreads ?? 1);
+  if (servingCount > 1 && (cluster || opts.runner || opts.inProcess)) throw new Error("servingThreads > 1 is for a single node with its default runner (not with a cluster, a custom runner or in-process guests)");
+  // Serving threads admit against the same tenant meters as the manager.
+  const meters = servingCount > 1 ? new SharedTenantMeters() : undefined;
+  let servingThreads: ServingThreads | undefined;
   // Host extensions: the kernel defines them, the node provides them (docs/extensions.md).
   const outbound = new OutboundHttp({ privateNetworks: [], ...opts.outbound });
   let services: ServiceCalls | undefined;
@@ -166,6 +179,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(opts.loanTimeoutMs !== undefined ? { loanTimeoutMs: opts.loanTimeoutMs } : {}),
     ...(opts.serviceExecutors !== undefined ? { serviceExecutors: opts.serviceExecutors } : {}),
     ...(opts.inlineFuel !== undefined ? { inlineFuel: opts.inlineFuel } : {}),
+    ...(meters ? { meters } : {}),
     observer: {
       runFinished: (e: RunEvent) => {
         const tenant = tenantName(e.tenantId);
@@ -197,6 +211,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         cluster?.ran(e.tenantId, e.kind !== "service", e.outcome.durationMs);
       },
       event: (e) => {
+        // An app that moved from the serving thread moves on every serving thread.
+        if (e.kind === "placement") void servingThreads?.publish();
         store.logs.append(e.appId, "event", e.message);
         log.info({ tenant: tenantName(e.tenantId), app: e.appId, instance: e.instanceId, kind: e.kind }, e.message);
       },
@@ -267,11 +283,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     );
   const gatewayGuard = guard("gateway", opts.gatewayConnections, defaultMaxConnections());
   const apiGuard = guard("api", opts.apiConnections, 512);
-  const gateway = new Gateway({
-    store,
-    manager,
-    connections: gatewayGuard,
-    hooks: {
+  const gatewayHooks: GatewayHooks = {
       finished: (e) => {
         if (e.forwarded) {
           metrics.forwarded.inc({ tenant: e.tenant.name, app: e.app.name, status: String(e.status) });
@@ -287,9 +299,19 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       stderr: (appId, chunk) => appendLines(appId, "stderr", chunk),
       event: (appId, line) => store.logs.append(appId, "event", line),
       log,
-    },
+  };
+  const gateway = new Gateway({
+    store,
+    manager,
+    connections: gatewayGuard,
+    hooks: gatewayHooks,
     ...(cluster ? { forward: (f, res) => cluster!.forward(f, res) } : {}),
   });
+  /** Routes and placements changed: the gateway reloads, and every serving thread has the change when this resolves. */
+  const reloadRoutes = (): Promise<void> => {
+    gateway.reload();
+    return servingThreads?.publish() ?? Promise.resolve();
+  };
   // Changes made through other nodes of the cluster reach this node's manager and routes here.
   state.onChange((c) => {
     const cmd = c.command;
@@ -301,7 +323,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     if (!c.remote) return;
     if ((cmd.op === "tenant.create" || cmd.op === "tenant.update") && c.record) manager.setTenant(c.record as TenantRecord);
     else if (cmd.op === "tenant.delete") void manager.removeTenant(cmd.id);
-    if (cmd.op.startsWith("app.") || cmd.op === "tenant.delete") gateway.reload();
+    if (cmd.op.startsWith("app.") || cmd.op === "tenant.delete") void reloadRoutes();
   });
 
   const api = Fastify({
@@ -363,6 +385,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       version: VERSION,
       runner: runner.name,
       executors: runner.executors,
+      servingThreads: { count: servingCount, requests: servingThreads?.requests() ?? [] },
       scheduler: manager.scheduler.stats(),
       deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
       domain: deployer.domain,
@@ -378,9 +401,11 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     }),
     ...(cluster ? { cluster: cluster } : {}),
   });
-  // Deploys and deletes change the route table; reload after every mutating app/tenant call.
-  api.addHook("onResponse", async (req) => {
-    if (req.method !== "GET" && /^\/v1\/tenants\//.test(req.url)) gateway.reload();
+  // Deploys and deletes change the route table (and tenants their quotas): reloaded after every mutating
+  // app/tenant call, before it answers, so that a deploy that returned is served by every serving thread.
+  api.addHook("onSend", async (req, _reply, payload) => {
+    if (req.method !== "GET" && /^\/v1\/tenants\//.test(req.url)) await reloadRoutes();
+    return payload;
   });
 
   api.get("/openapi.json", { schema: { hide: true } }, async () => api.swagger());
@@ -410,6 +435,23 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     await api.listen({ host, port: opts.apiPort ?? 7070 });
     apiPortBound = (api.server.address() as { port: number }).port;
     gatewayPortBound = await gateway.listen(host, opts.gatewayPort ?? 7080);
+    if (meters) {
+      servingThreads = new ServingThreads({
+        count: servingCount - 1,
+        fd: (gateway.server as unknown as { _handle: { fd: number } })._handle.fd,
+        port: gatewayPortBound,
+        store,
+        manager,
+        meters,
+        inlineFuel: opts.inlineFuel ?? DEFAULT_INLINE_FUEL,
+        connections: gatewayGuard.limits,
+        finished: gatewayHooks.finished,
+        stderr: gatewayHooks.stderr,
+        event: gatewayHooks.event,
+        warn: (message) => log.warn({}, message),
+      });
+      await servingThreads.start();
+    }
   } catch (err) {
     // A port in use: release what started (cluster membership, listeners, executors, store), so the caller can report it and exit.
     await cluster?.close().catch(() => {});
@@ -471,6 +513,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       (closing ??= (async () => {
         // A cluster member leaves first: its replicas move at once and no more requests are forwarded here.
         await cluster?.close();
+        await servingThreads?.close();
         await Promise.all([gateway.close(), api.close()]);
         gatewayGuard.close();
         apiGuard.close();

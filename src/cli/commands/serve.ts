@@ -18,6 +18,7 @@ interface ServeFlags {
   requireSigned?: boolean;
   inProcess?: boolean;
   inlineFuel: string;
+  servingThreads: string;
   logLevel: string;
   maxTimeout: string;
   loanTimeout: string;
@@ -119,6 +120,7 @@ export function registerServe(program: Command): void {
     .option("--memory-mib <n>", "node-wide memory budget for live instances, MiB", "4096")
     .option("--require-signed", "accept only images signed by a trusted key")
     .option("--in-process", "run guests on the node's own thread (no deadlines; debugging only)")
+    .option("--serving-threads <n>", "threads answering gateway connections on the one port, the main thread included; each runs inline apps itself, tenant quotas are shared (see docs/node.md, Serving threads)", "1")
     .option("--inline-fuel <n>", "fuel budget (instructions) of a request run inline on the serving thread; apps that qualify run there (see docs/node.md, Placement); 0: every guest on executors", "10000000")
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
@@ -174,6 +176,7 @@ export function registerServe(program: Command): void {
         signaturePolicy: flags.requireSigned ? "require-trusted" : "none",
         ...(flags.inProcess ? { inProcess: true } : {}),
         inlineFuel: int("inline-fuel", flags.inlineFuel),
+        servingThreads: int("serving-threads", flags.servingThreads, 1),
         ...(cluster ? { cluster } : {}),
         logger: log,
       }).catch((err: unknown) => {
