@@ -4,7 +4,8 @@
  * threads by structured clone.
  */
 import type { AppRecord, TenantRecord, TenantQuotas } from "../store/types.js";
-import type { GuestGrants, ModuleRef, RunLimits, RunOutcome } from "../manager/runner.js";
+import type { GuestGrants, ModuleRef, RunOutcome } from "../manager/runner.js";
+import type { ResolvedLimits } from "../limits.js";
 import type { PlacementChoice } from "../manager/placement.js";
 import type { RequestFinished } from "./gateway.js";
 import type { InvokeResult } from "../manager/manager.js";
@@ -17,7 +18,7 @@ export interface InlineApp {
   module: ModuleRef;
   grants: Pick<GuestGrants, "preopens" | "capabilities">;
   /** Limits of an inline request (the inline fuel budget). */
-  limits: RunLimits;
+  limits: ResolvedLimits;
   placement: PlacementChoice;
   /** A reactor's args and env. */
   args: string[];
