@@ -51,7 +51,7 @@ const collect = (value: string, previous: string[] = []): string[] => [...previo
 export function applyLimitFlags(cmd: Command): Command {
   const d = DEFAULT_LIMITS;
   return cmd
-    .addOption(new Option("--max-memory <SIZE>", `most linear memory the guest may have (e.g. 64K, 16M, 1G; binary units); default ${short(formatSize(d.maxMemoryBytes))}`))
+    .addOption(new Option("--max-memory <SIZE>", `most linear memory the guest may have (e.g. 64K, 16M, 1G; binary units: 16MB = 16MiB, as in a manifest; docs/limits.md); default ${short(formatSize(d.maxMemoryBytes))}`))
     .addOption(new Option("--max-table-elements <N>", `most table elements, all of the guest's tables together (0 to ${MAX_TABLE_ELEMENTS}); default ${d.maxTableElements}`))
     .addOption(new Option("--fuel <N>", "instruction budget (0 to 2^53-1); the guest ends with fuel_exhausted when it is spent; default none"))
     .addOption(new Option("--timeout <DURATION>", `wall-clock deadline (e.g. 500ms, 2s, 1m, 1h; at most 24h); the guest ends with deadline_exceeded; default ${formatDuration(d.timeoutMs)}`))

@@ -82,9 +82,15 @@ test("a new user starts a node, creates a tenant, deploys from the CLI and curls
     assert.equal(unset.code, 0, unset.err);
     assert.deepEqual(JSON.parse(unset.out).config.env, { OTHER: "1" });
     assert.match(cli(tenantEnv, "deploy", "--image", "hello", "--name", "hello", "--unset-env", "NOPE").err, /--unset-env NOPE: the app has no env NOPE set by a deploy \(set: OTHER\)/);
+    // Limit flags take the one size/duration grammar (binary: 16MB is 16 MiB), parsed by the node.
+    const sized = cli(tenantEnv, "deploy", "--image", "hello", "--name", "hello", "--memory", "16MB", "--timeout", "2s", "--fuel", "none", "--stdout", "64K", "--json");
+    assert.equal(sized.code, 0, sized.err);
+    const l = JSON.parse(sized.out).config.limits;
+    assert.deepEqual([l.maxMemoryBytes, l.timeoutMs, l.fuel, l.stdoutBytes], [16 * 1024 * 1024, 2000, null, 65536]);
+    assert.match(cli(tenantEnv, "deploy", "--image", "hello", "--name", "hello", "--memory", "lots").err, /limits\.maxMemoryBytes is not a size: "lots"/);
 
     const ps = cli(tenantEnv, "ps");
-    assert.match(ps.out, /^hello\s+acme\s+wagi\s+running\s+4/m);
+    assert.match(ps.out, /^hello\s+acme\s+wagi\s+running\s+5/m);
     const logs = cli(tenantEnv, "logs", "hello");
     assert.match(logs.out, /event\s+deployed revision 1/);
     assert.match(cli(tenantEnv, "tokens").out, /default\s+tenant/);
