@@ -4,6 +4,19 @@
  * it stops. Reserving the cap (not current use) makes the bound hard: the
  * node can never be asked for more memory than its budget.
  */
+import type { ResolvedLimits } from "../limits.js";
+import type { GuestGrants } from "./runner.js";
+
+/**
+ * Host memory one instance may make the node hold, reserved while it lives: its linear memory cap,
+ * plus its in-memory directories' cap (`memDirBytes`) when it has a writable one (what it writes
+ * there is host memory; read-only bundled files are one copy shared by every instance).
+ */
+export function instanceMemoryBytes(limits: Pick<ResolvedLimits, "maxMemoryBytes" | "memDirBytes">, grants: Pick<GuestGrants, "preopens">): number {
+  const writableMemDirs = grants.preopens?.some((p) => !p.readonly) ?? false;
+  return limits.maxMemoryBytes + (writableMemDirs ? limits.memDirBytes : 0);
+}
+
 export type BudgetRefusal = "tenant_memory" | "tenant_instances" | "node_memory";
 
 export interface Reservation {

@@ -2,6 +2,7 @@ import type { AppConfig, AppRecord, ControlState, ImageConfig, ImageRecord, Node
 import { formatSize } from "../units.js";
 import { CorruptBlob, RevisionConflict, RouteConflict } from "../store/index.js";
 import type { ResourceManager } from "./manager.js";
+import { instanceMemoryBytes } from "./budget.js";
 import { RunnerError } from "./runner.js";
 import { checkReactorExports } from "../sandbox/reactor-abi.js";
 import { ControlError, Refusal } from "./refusal.js";
@@ -178,9 +179,6 @@ export class Deployer {
       const why = checkReactorExports(image.info.exports);
       if (why) throw new ControlError("invalid_config", why);
     }
-    if (config.limits.maxMemoryBytes > quotas.memoryMiB * 1024 * 1024) {
-      throw new ControlError("quota_exceeded", `limits.maxMemoryBytes ${formatSize(config.limits.maxMemoryBytes)} is above tenant ${tenant.name}'s memory quota (${quotas.memoryMiB} MiB).`);
-    }
     try {
       await state.ensureBlobs(blobsOf(image));
     } catch (err) {
@@ -193,6 +191,11 @@ export class Deployer {
       grants = imageGrants(store.blobs, image);
     } catch (err) {
       throw new ControlError("image_not_found", (err as Error).message);
+    }
+    const instanceBytes = instanceMemoryBytes(config.limits, grants);
+    if (instanceBytes > quotas.memoryMiB * 1024 * 1024) {
+      const dirs = instanceBytes > config.limits.maxMemoryBytes ? ` plus ${formatSize(config.limits.memDirBytes)} for its writable in-memory directories (limits.memDirBytes)` : "";
+      throw new ControlError("quota_exceeded", `limits.maxMemoryBytes ${formatSize(config.limits.maxMemoryBytes)}${dirs} is above tenant ${tenant.name}'s memory quota (${quotas.memoryMiB} MiB).`);
     }
     let rec: AppRecord;
     try {

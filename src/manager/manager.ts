@@ -5,7 +5,7 @@ import type { ResolvedLimits } from "../limits.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
 import { CpuWindow, TokenBucket, type SharedTenantMeters } from "./rate.js";
-import { MemoryBudget, type BudgetRefusal, type Reservation } from "./budget.js";
+import { MemoryBudget, instanceMemoryBytes, type BudgetRefusal, type Reservation } from "./budget.js";
 import { ReactorPool, type PooledInstance } from "./pool.js";
 import { ControlError, Refusal } from "./refusal.js";
 import { encodeReactorRequest } from "../sandbox/reactor-abi.js";
@@ -161,6 +161,8 @@ export class Deployment {
   /** Requests served inline so far, and the moving average of their fuel. */
   inlineRuns = 0;
   inlineFuelAverage = 0;
+  /** Memory each live instance reserves (budget.ts, instanceMemoryBytes). */
+  readonly reservationBytes: number;
   private drained: (() => void) | undefined;
 
   constructor(
@@ -174,6 +176,7 @@ export class Deployment {
     this.schedulerOptions = { queueTimeoutMs: Math.min(limits.timeoutMs, 30_000), actualCost: chargedCost };
     this.loanLimits = limits.timeoutMs > loanTimeoutMs ? { ...limits, timeoutMs: loanTimeoutMs } : limits;
     this.inlineLimits = limits;
+    this.reservationBytes = instanceMemoryBytes(limits, grants);
   }
 
   get inline(): boolean {
@@ -517,7 +520,7 @@ export class ResourceManager {
   }
 
   private reserve(d: Deployment, t: TenantRuntime): Reservation {
-    const r = this.budget.reserve(t.id, d.limits.maxMemoryBytes, t.quotas.memoryMiB * MiB, t.quotas.maxInstances);
+    const r = this.budget.reserve(t.id, d.reservationBytes, t.quotas.memoryMiB * MiB, t.quotas.maxInstances);
     if (typeof r === "string") throw budgetRefusal(r, t, d);
     return r;
   }
@@ -747,7 +750,7 @@ export class ResourceManager {
 function budgetRefusal(r: BudgetRefusal, t: TenantRuntime, d: Deployment): Refusal {
   switch (r) {
     case "tenant_memory":
-      return new Refusal("tenant_memory_exhausted", `tenant ${t.name} has its ${t.quotas.memoryMiB} MiB memory quota in use (app ${d.app.name} needs ${Math.ceil(d.app.config.limits.maxMemoryBytes / MiB)} MiB)`, 1);
+      return new Refusal("tenant_memory_exhausted", `tenant ${t.name} has its ${t.quotas.memoryMiB} MiB memory quota in use (app ${d.app.name} needs ${Math.ceil(d.reservationBytes / MiB)} MiB)`, 1);
     case "tenant_instances":
       return new Refusal("tenant_overloaded", `tenant ${t.name} has ${t.quotas.maxInstances} live instances (its quota)`, 1);
     case "node_memory":

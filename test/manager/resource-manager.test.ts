@@ -90,6 +90,30 @@ test("through the resource manager, a tenant arriving behind another tenant's fl
   }
 });
 
+test("an instance with a writable in-memory directory also reserves its memDirBytes (what it writes there is host memory); read-only dirs reserve nothing more", async () => {
+  const runner = new GateRunner(4);
+  const m = new ResourceManager({ runner });
+  try {
+    m.setTenant({ id: "t", name: "t", weight: 1, quotas: { memoryMiB: 1024 } });
+    const scratch = app("scratch", "t", 16);
+    scratch.config.limits = { ...scratch.config.limits, memDirBytes: 8 * 1024 * 1024 };
+    const files = { "a.txt": new Uint8Array(4) };
+    await m.deploy(scratch, { digest: "sha256:s", bytes: new Uint8Array() }, { preopens: [{ guest: "/tmp", memory: files, readonly: false }] });
+    await m.deploy(app("static", "t", 16), { digest: "sha256:r", bytes: new Uint8Array() }, { preopens: [{ guest: "/static", memory: files, readonly: true }] });
+    const running = m.invoke("scratch", { env: { WHO: "s" }, args: [], body: new Uint8Array(), sinks });
+    await tick();
+    assert.equal(m.tenantUsage("t").reservedMemoryBytes, (16 + 8) * 1024 * 1024);
+    const other = m.invoke("static", { env: { WHO: "r" }, args: [], body: new Uint8Array(), sinks });
+    await tick();
+    assert.equal(m.tenantUsage("t").reservedMemoryBytes, (16 + 8 + 16) * 1024 * 1024);
+    while (runner.finishOne()) await tick();
+    await Promise.all([running, other]);
+    assert.equal(m.tenantUsage("t").reservedMemoryBytes, 0);
+  } finally {
+    await m.close();
+  }
+});
+
 test("a tenant's memory quota bounds its live instances: the next one is refused with tenant_memory_exhausted", async () => {
   const runner = new GateRunner(4);
   const m = new ResourceManager({ runner });
