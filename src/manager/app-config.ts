@@ -140,7 +140,7 @@ export interface NodeSettings {
 export function resolveAppLimits(image: Limits | undefined, req: unknown, abi: string, node: NodeSettings = {}): ResolvedLimits {
   let limits: ResolvedLimits;
   try {
-    const given = { ...(image ?? {}), ...parseLimits(req) };
+    const given = { ...parseLimits(image), ...parseLimits(req) };
     if (given.fuel === 0 || given.fuel === 0n) throw new LimitOptionError("fuel", "must be at least 1 (null: not metered), got 0");
     const ceilings = { ...NODE_LIMIT_CEILINGS, ...(abi === "service" ? { timeoutMs: Infinity } : {}) };
     // A service's output goes to its log, not to a response: the run default (64 MiB per run).

@@ -5,7 +5,7 @@ import { TenantExists } from "../store/index.js";
 import type { ResourceManager, Deployer, DeployRequest, IncomingImage } from "../manager/index.js";
 import { QUOTA_KEYS, domainView, type DomainView } from "../manager/index.js";
 import { ApiError } from "./errors.js";
-import { LIMIT_NAMES } from "../limits.js";
+import { LIMIT_NAMES, LimitOptionError, parseLimits } from "../limits.js";
 import { VARIABLE_RE } from "../image/manifest.js";
 import type { VariableInfo } from "../store/variables.js";
 import { authenticate, requireAdmin, tenantFor, type Principal } from "./auth.js";
@@ -608,7 +608,15 @@ function validateImageConfig(config: unknown): ImageConfig {
   if (typeof config !== "object" || config === null || Array.isArray(config)) throw new ApiError("invalid_config", "config must be an object");
   const allowed = Object.keys(imageConfigSchema.properties);
   for (const k of Object.keys(config)) if (!allowed.includes(k)) throw new ApiError("invalid_config", `config.${k} is not a known field (allowed: ${allowed.join(", ")})`);
-  return config as ImageConfig;
+  const c = config as ImageConfig;
+  if (c.limits === undefined) return c;
+  // Stored as the one limits type (the store reads it back as such), never as the request wrote it.
+  try {
+    return { ...c, limits: parseLimits(c.limits) };
+  } catch (err) {
+    if (err instanceof LimitOptionError) throw new ApiError("invalid_config", `config.limits.${err.option} ${err.detail}`);
+    throw err;
+  }
 }
 
 async function followLogs(req: FastifyRequest, reply: FastifyReply, subscribe: (fn: (entries: { seq: number }[]) => void) => () => void, backlog: { seq: number }[]) {

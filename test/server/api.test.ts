@@ -76,6 +76,22 @@ test("bad input gets a precise error from the catalogue", async () => {
   assert.equal(unknown.json.error.code, "not_found");
 });
 
+test("an uploaded module's config limits are the one vocabulary: stored parsed, an unknown name refused, and they reach the app", async () => {
+  const t = await tenant(node, "uplimits");
+  const module = wasm("wagi/handler.wasm").toString("base64");
+  const bad = await api("POST", `/v1/tenants/${t.name}/images`, t.token, { name: "h", module, config: { limits: { memoryMiB: 16 } } });
+  assert.equal(bad.json.error.code, "invalid_config");
+  assert.match(bad.json.error.message, /config\.limits\.memoryMiB is not a limit/);
+  const up = await api("POST", `/v1/tenants/${t.name}/images`, t.token, { name: "h", module, config: { limits: { stdoutBytes: "1KiB", timeoutMs: "3s" } } });
+  assert.equal(up.status, 201, up.text);
+  assert.deepEqual(up.json.config.limits, { stdoutBytes: 1024, timeoutMs: 3000 });
+  const d = await api("PUT", `/v1/tenants/${t.name}/apps/h`, t.token, { image: up.json.digest });
+  assert.equal(d.status, 201, d.text);
+  assert.equal(d.json.config.limits.stdoutBytes, 1024);
+  assert.equal(d.json.config.limits.timeoutMs, 3000);
+  assert.equal((await gw(node, t.name, "h", "/big?4")).status, 502, "4 KiB past the image's 1 KiB stdout limit");
+});
+
 test("an image used by an app cannot be deleted; after the app is gone it can", async () => {
   const t = await tenant(node, "imgs");
   const d = await deploy(node, t, "web", "wagi/hello.wasm");
