@@ -79,12 +79,14 @@ test("a node refuses fuel 0 (null is not metered) and unlimited deadlines for re
   assert.throws(() => resolveAppLimits(undefined, { stackSizeMb: 64 }, "wagi"), /limits\.stackSizeMb 64 is above the most allowed here, 4/);
 });
 
-test("the tier travels with the limits: checked by name, and refused by a node that does not place apps on tiers", () => {
+test("the tier travels with the limits: checked by name, from the manifest, the CLI and the API alike", () => {
   assert.equal(resolveLimits({ tier: "process" }).tier, "process");
   assert.equal(resolveLimits().tier, "isolate");
   assert.throws(() => resolveLimits({ tier: "vm" as never }), (e: unknown) => e instanceof LimitOptionError && e.option === "tier" && /isolate, process, gvisor/.test(e.message));
   assert.deepEqual(parseLimits({ tier: "gvisor" }), { tier: "gvisor" });
-  assert.throws(() => resolveAppLimits(undefined, { tier: "process" }, "wagi"), /limits\.tier process is not available here \(at most isolate\)/);
+  // A node takes every tier; the manager refuses one the machine cannot give (test/server/tiers.test.ts).
+  assert.equal(resolveAppLimits(undefined, { tier: "process" }, "wagi").tier, "process");
+  assert.equal(resolveAppLimits({ tier: "gvisor" }, {}, "wagi").tier, "gvisor");
 });
 
 test("every limit is documented in docs/limits.md, with its manifest key when a manifest may set it", () => {

@@ -34,8 +34,8 @@ export const NODE_LIMIT_CEILINGS: Readonly<Limits> = Object.freeze({
   maxTableElements: DEFAULT_LIMITS.maxTableElements,
   stackSizeMb: DEFAULT_LIMITS.stackSizeMb,
   memDirBytes: DEFAULT_LIMITS.memDirBytes,
-  // The node runs apps on its own executors (isolate) until it places apps on tiers: a stronger wall is refused, never dropped.
-  tier: "isolate",
+  // Any tier: the manager refuses one this machine cannot give (bubblewrap or runsc missing), naming it; never dropped.
+  tier: "gvisor",
 });
 export const DEFAULT_SCALE: Readonly<ScalePolicy> = Object.freeze({ minInstances: 0, maxInstances: 4, idleTimeoutMs: 60_000 });
 

@@ -9,6 +9,7 @@ export * from "./supervisor.js";
 export * from "./quotas.js";
 export * from "./manager.js";
 export { InProcessRunner } from "./in-process-runner.js";
+export { TierRunner, type TierRunnerOptions, type TierPoolInfo } from "./tier-runner.js";
 export { ExecutorPoolRunner, EngineRunner, PlacingRunner, placingRunner, type ExecutorPoolRunnerOptions } from "./executor-pool-runner.js";
 export { choosePlacement, DEFAULT_INLINE_FUEL, INLINE_MAX_AVERAGE_SHARE, type PlacementChoice } from "./placement.js";
 export * from "./deployer.js";

@@ -13,6 +13,7 @@ import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
 import { choosePlacement, DEFAULT_INLINE_FUEL, inlineLimits, INLINE_MAX_AVERAGE_SHARE, type PlacementChoice } from "./placement.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
+import { strongerTier, type Tier } from "../sandbox/tiers/tier.js";
 
 export interface ManagerObserver {
   /** A request or service run finished (for metrics, usage and logs). */
@@ -64,6 +65,16 @@ export interface ResourceManagerOptions {
   inlineFuel?: number;
   /** The tenant meters (rate, CPU) in a table serving threads share (server/serving-threads.ts). Default: the manager's own. */
   meters?: SharedTenantMeters;
+  /** The weakest tier any app on this node runs on (`serve --min-tier`). Default isolate. */
+  minTier?: Tier;
+  /** The weakest tier of each named tenant's apps (`serve --tenant-min-tier NAME=TIER`), beside the tenant's own `minTier` quota. */
+  tenantMinTiers?: Readonly<Record<string, Tier>>;
+}
+
+/** The tier an app revision runs on, and why (the app's own choice, or a minimum that raised it). */
+export interface TierChoice {
+  tier: Tier;
+  why: string;
 }
 
 /** Who an instance (or one run) is, for the extension providers made for it. */
@@ -114,6 +125,8 @@ export interface InstanceInfo {
   state: "running" | "idle" | "busy" | "waiting";
   /** Where it runs: the serving thread or an executor (placement.ts). */
   placement: "inline" | "executor";
+  /** The wall around its executor (src/sandbox/tiers/tier.ts). */
+  tier: Tier;
   startedAt: number;
   lastUsedAt: number;
   requests: number;
@@ -156,6 +169,8 @@ export class Deployment {
   readonly loanLimits: ResolvedLimits;
   /** Where its guests run, and why (placement.ts); an inline revision can move to executors, never back. */
   placement: PlacementChoice = { placement: "executor", why: "the runner has executors only" };
+  /** Its tier (the same for the whole revision). */
+  tier: TierChoice = { tier: "isolate", why: "the default" };
   /** The limits of an inline request (the inline fuel budget). */
   inlineLimits: ResolvedLimits;
   /** Requests served inline so far, and the moving average of their fuel. */
@@ -236,6 +251,8 @@ export class ResourceManager {
   readonly loanTimeoutMs: number;
   private readonly inlineFuel: number;
   readonly meters: SharedTenantMeters | undefined;
+  readonly minTier: Tier;
+  private readonly tenantMinTiers: Readonly<Record<string, Tier>>;
   private closed = false;
 
   constructor(opts: ResourceManagerOptions) {
@@ -250,6 +267,8 @@ export class ResourceManager {
     this.loanTimeoutMs = opts.loanTimeoutMs ?? DEFAULT_LOAN_TIMEOUT_MS;
     this.inlineFuel = opts.runner.inline ? (opts.inlineFuel ?? DEFAULT_INLINE_FUEL) : 0;
     this.meters = opts.meters;
+    this.minTier = opts.minTier ?? "isolate";
+    this.tenantMinTiers = opts.tenantMinTiers ?? {};
     this.reaper = setInterval(() => this.reap(), opts.reapIntervalMs ?? 1000);
     this.reaper.unref();
   }
@@ -312,10 +331,18 @@ export class ResourceManager {
     if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
       throw new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute; preparing a module would take more`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute));
     }
-    const limits = runLimitsOf(app, this.maxTimeoutMs);
+    const tier = this.tierOf(app, t);
+    this.checkTier(app, tier, grants);
+    const limits: ResolvedLimits = { ...runLimitsOf(app, this.maxTimeoutMs), tier: tier.tier };
     const next = new Deployment(app, module, limits, grants, this.loanTimeoutMs);
+    next.tier = tier;
     // Placement needs the module's imports, which its preparation reads: an inline candidate is prepared for inline first.
-    let placement: PlacementChoice = this.runner.inline ? choosePlacement(app, grants, this.inlineFuel, []) : { placement: "executor", why: `the runner (${this.runner.name}) places every guest itself` };
+    let placement: PlacementChoice =
+      tier.tier !== "isolate"
+        ? { placement: "executor", why: `the ${tier.tier} tier: executors in sandboxed processes (${tier.why})` }
+        : this.runner.inline
+          ? choosePlacement(app, grants, this.inlineFuel, [])
+          : { placement: "executor", why: `the runner (${this.runner.name}) places every guest itself` };
     if (placement.placement === "inline") {
       const report = await this.runner.prepare(module, inlineLimits(limits, placement), "inline");
       this.chargePreparation(t, app, report);
@@ -335,12 +362,35 @@ export class ResourceManager {
         await next.pool.warm(Math.max(1, app.config.scale.minInstances));
       }
     }
-    this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "placement", message: `revision ${app.revision} runs ${next.inline ? "inline on the serving thread" : "on executors"}: ${next.placement.why}` });
+    this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "placement", message: `revision ${app.revision} runs ${next.inline ? "inline on the serving thread" : `on ${tier.tier}-tier executors`}: ${next.placement.why}` });
     const prev = this.deployments.get(app.id);
     this.deployments.set(app.id, next);
     if (app.config.abi === "service") this.startService(next);
     this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "deployed", message: `revision ${app.revision} (${module.digest.slice(0, 19)}) is live` });
     if (prev) void this.retire(prev);
+  }
+
+  /** The app's tier raised to the tenant's and the node's minimum, saying which decided. */
+  tierOf(app: AppRecord, t: Pick<TenantRuntime, "name" | "quotas">): TierChoice {
+    const own = app.config.limits.tier ?? "isolate";
+    let choice: TierChoice = own !== "isolate" ? { tier: own, why: "the app's limits.tier" } : { tier: "isolate", why: "the default" };
+    const raise = (min: Tier | undefined, why: string): void => {
+      if (min && strongerTier(choice.tier, min) !== choice.tier) choice = { tier: min, why };
+    };
+    raise(t.quotas.minTier, `tenant ${t.name}'s minimum tier`);
+    raise(this.tenantMinTiers[t.name], `this node's minimum for tenant ${t.name} (serve --tenant-min-tier)`);
+    raise(this.minTier, "this node's minimum tier (serve --min-tier)");
+    return choice;
+  }
+
+  /** A sandboxed tier must be available here, and the app must ask for nothing its sandbox cannot give (yet). */
+  private checkTier(app: AppRecord, { tier, why }: TierChoice, grants: GuestGrants): void {
+    if (tier === "isolate") return;
+    const missing = this.runner.unavailable ? this.runner.unavailable(tier) : `the runner (${this.runner.name}) has the isolate tier only`;
+    if (missing) throw new ControlError("invalid_config", `app ${app.name} runs on the ${tier} tier (${why}), which this node cannot give: ${missing}`);
+    const extensions = app.config.extensions?.grants ?? [];
+    if (extensions.length > 0) throw new ControlError("invalid_config", `app ${app.name} runs on the ${tier} tier (${why}), where host extensions (${extensions.join(", ")}) are not available yet: their providers live in the node`);
+    if (grants.capabilities?.includes("sockets")) throw new ControlError("invalid_config", `app ${app.name} runs on the ${tier} tier (${why}), where sockets are not available yet (its sandbox has no network)`);
   }
 
   private chargePreparation(t: TenantRuntime, app: AppRecord, report: PrepareReport): void {
@@ -530,7 +580,7 @@ export class ResourceManager {
     const id = newInstanceId();
     const now = Date.now();
     const placement = d.placement.placement;
-    this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", placement, startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
+    this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", placement, tier: d.tier.tier, startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
     try {
       const extensions = this.extensions?.({ tenantId: t.id, app: d.app, call: { chain: inv.chain ?? [] } });
       const outcome = await this.runner.runCommand({
@@ -633,7 +683,7 @@ export class ResourceManager {
   private startService(d: Deployment): void {
     const app = d.app;
     const id = newInstanceId();
-    const info: InstanceInfo = { id, tenantId: app.tenantId, appId: app.id, appName: app.name, revision: app.revision, kind: "service", state: "running", placement: "executor", startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, memoryBytes: 0 };
+    const info: InstanceInfo = { id, tenantId: app.tenantId, appId: app.id, appName: app.name, revision: app.revision, kind: "service", state: "running", placement: "executor", tier: d.tier.tier, startedAt: Date.now(), lastUsedAt: Date.now(), requests: 0, memoryBytes: 0 };
     this.services.set(app.id, info);
     d.supervisor = new Supervisor(
       {
@@ -696,6 +746,7 @@ export class ResourceManager {
           kind: "reactor",
           state: inst.busy ? "busy" : "idle",
           placement: inst.placement ?? "executor",
+          tier: d.tier.tier,
           startedAt: inst.startedAt,
           lastUsedAt: inst.lastUsedAt,
           requests: inst.requests,

@@ -1,4 +1,5 @@
 import type { TenantQuotas } from "../store/types.js";
+import { isTier } from "../sandbox/tiers/tier.js";
 
 /** Node-wide defaults; a tenant's record overrides them field by field. */
 export const DEFAULT_TENANT_QUOTAS: Readonly<TenantQuotas> = Object.freeze({
@@ -12,6 +13,7 @@ export const DEFAULT_TENANT_QUOTAS: Readonly<TenantQuotas> = Object.freeze({
   kvMaxKeyBytes: 1024,
   kvMaxValueBytes: 1024 * 1024,
   kvMaxTotalBytes: 64 * 1024 * 1024,
+  minTier: "isolate",
 });
 
 export const QUOTA_KEYS = Object.keys(DEFAULT_TENANT_QUOTAS) as (keyof TenantQuotas)[];
@@ -20,7 +22,9 @@ export function effectiveQuotas(overrides: Partial<TenantQuotas>, defaults: Read
   const q = { ...defaults };
   for (const k of QUOTA_KEYS) {
     const v = overrides[k];
-    if (typeof v === "number" && Number.isFinite(v) && v >= 0) q[k] = v;
+    if (k === "minTier") {
+      if (typeof v === "string" && isTier(v)) q.minTier = v;
+    } else if (typeof v === "number" && Number.isFinite(v) && v >= 0) (q as unknown as Record<string, number>)[k] = v;
   }
   return q;
 }

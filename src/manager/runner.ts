@@ -3,6 +3,7 @@ import type { TrapReport } from "../sandbox/guest.js";
 import type { Capability } from "../kernel/syscalls.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
 import type { ExtensionOptions } from "../kernel/options.js";
+import type { Tier } from "../sandbox/tiers/tier.js";
 import type { Placement } from "../sandbox/engine.js";
 import type { Limits } from "../limits.js";
 
@@ -23,6 +24,11 @@ export interface InstanceRunner {
    * `placement` is ignored.
    */
   readonly inline?: boolean;
+  /**
+   * Why the runner cannot place guests on `tier` (Limits.tier), or
+   * undefined when it can. Absent: the runner has the isolate tier only.
+   */
+  unavailable?(tier: Tier): string | undefined;
   /**
    * Checks, rewrites and compiles a module for `limits` (default: the
    * runner's) and caches it, so later starts are warm; never on the serving

@@ -134,6 +134,11 @@ export class ExecutorPool implements Engine {
     };
   }
 
+  /** Pids of the executors' processes (sandboxed tiers; empty for worker threads): what `ps` and a crash test look at. */
+  processes(): { pid: number; busy: boolean }[] {
+    return this.executors.flatMap((e) => (e.pid !== undefined ? [{ pid: e.pid, busy: e.busy }] : []));
+  }
+
   /** Resolves once every executor has booted (after start-up, or after replacements). */
   async whenReady(): Promise<void> {
     while (!this.closed && this.executors.some((e) => !e.ready)) {

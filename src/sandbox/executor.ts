@@ -89,6 +89,8 @@ export interface ExecutorHandle {
   readonly outOfHeap: boolean;
   /** Its thread (or process) has stopped. */
   readonly exited: boolean;
+  /** The process it lives in, when that is not this one (the sandboxed tiers). */
+  readonly pid?: number | undefined;
   idleSince: number;
   start(job: Job): void;
   close(waitMs?: number): Promise<void>;

@@ -3,6 +3,7 @@ import type {} from "@fastify/swagger"; // route `summary`/`tags` typings
 import type { NodeStore, TenantQuotas, TenantRecord, TokenRecord, ImageRecord, AppRecord, ImageConfig, ControlState } from "../store/index.js";
 import { TenantExists } from "../store/index.js";
 import type { ResourceManager, Deployer, DeployRequest, IncomingImage } from "../manager/index.js";
+import { TIERS } from "../sandbox/tiers/tier.js";
 import { QUOTA_KEYS, domainView, type DomainView } from "../manager/index.js";
 import { ApiError } from "./errors.js";
 import { LIMIT_NAMES, LimitOptionError, parseLimits } from "../limits.js";
@@ -40,7 +41,7 @@ export interface ApiContext {
 const NAME_RE = "^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$";
 const nameSchema = { type: "string", pattern: NAME_RE, description: "lower-case letters, digits and inner dashes, 1-40 characters" } as const;
 
-const quotaProps = Object.fromEntries(QUOTA_KEYS.map((k) => [k, { type: "integer", minimum: 0 }]));
+const quotaProps = Object.fromEntries(QUOTA_KEYS.map((k) => [k, k === "minTier" ? { type: "string", enum: [...TIERS] } : { type: "integer", minimum: 0 }]));
 const quotasSchema = { type: "object", additionalProperties: false, properties: quotaProps } as const;
 const routeSchema = {
   type: "object",
@@ -131,8 +132,9 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       urls: a.config.routes.map((r) => (r.host === "*" ? `${gw}${r.path}` : `${gw}${r.path}  (Host: ${r.host})`)),
       surface: image?.info.wasiCalls ?? [],
       deniedCalls: ctx.deniedCalls.get(a.id) ?? {},
-      // Where this node runs its guests (src/manager/placement.ts): the serving thread or executors, and why.
-      execution: d ? { placement: d.placement.placement, why: d.placement.why } : null,
+      // Where this node runs its guests (src/manager/placement.ts): the serving thread or executors, and why;
+      // the tier (src/sandbox/tiers/tier.ts): the wall around those executors, and what chose it.
+      execution: d ? { placement: d.placement.placement, why: d.placement.why, tier: d.tier.tier, tierWhy: d.tier.why } : null,
       createdAt: new Date(a.createdAt).toISOString(),
       updatedAt: new Date(a.updatedAt).toISOString(),
     };

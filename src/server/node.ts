@@ -8,6 +8,8 @@ import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeStore, SqliteControlState, type AppRecord, type ControlState, type TenantQuotas, type TenantRecord } from "../store/index.js";
 import { joinCluster, ClusterUnavailable, type Cluster, type ClusterOptions } from "../cluster/index.js";
+import { TierRunner } from "../manager/tier-runner.js";
+import { TIERS, type Tier } from "../sandbox/tiers/tier.js";
 import { ResourceManager, Deployer, ControlError, dnsTxtLookup, InProcessRunner, ExecutorPoolRunner, placingRunner, DEFAULT_INLINE_FUEL, DEFAULT_TENANT_QUOTAS, type InstanceRunner, type RunEvent, type BackoffOptions } from "../manager/index.js";
 import { LIMIT_REASONS, type LimitReason } from "../sandbox/limits.js";
 import { VERSION } from "../version.js";
@@ -54,6 +56,12 @@ export interface NodeOptions {
   servingThreads?: number;
   /** Node-wide memory budget for live instances, MiB. Default 4096. */
   nodeMemoryMiB?: number;
+  /** The weakest tier any app runs on (src/sandbox/tiers/tier.ts); its executors are started with the node. Default isolate. */
+  minTier?: Tier;
+  /** The weakest tier of each named tenant's apps (beside a tenant's own `minTier` quota). */
+  tenantMinTiers?: Readonly<Record<string, Tier>>;
+  /** Sandboxed executor processes per sandboxed tier (kept warm, plus a booted spare). Default: the executors' count. */
+  tierExecutors?: number;
   /** Defaults for every tenant's quotas. */
   defaultQuotas?: Partial<TenantQuotas>;
   signaturePolicy?: SignaturePolicy;
@@ -154,6 +162,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   // Serving threads admit against the same tenant meters as the manager.
   const meters = servingCount > 1 ? new SharedTenantMeters() : undefined;
   let servingThreads: ServingThreads | undefined;
+  // A node whose minimum is a sandboxed tier starts its executors now, so that the first request does not wait for them.
+  if (opts.minTier && opts.minTier !== "isolate" && runner instanceof TierRunner) await runner.warm(opts.minTier);
   // Host extensions: the kernel defines them, the node provides them (docs/extensions.md).
   const outbound = new OutboundHttp({ privateNetworks: [], ...opts.outbound });
   let services: ServiceCalls | undefined;
@@ -180,6 +190,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
     ...(opts.serviceExecutors !== undefined ? { serviceExecutors: opts.serviceExecutors } : {}),
     ...(opts.inlineFuel !== undefined ? { inlineFuel: opts.inlineFuel } : {}),
     ...(meters ? { meters } : {}),
+    ...(opts.minTier ? { minTier: opts.minTier } : {}),
+    ...(opts.tenantMinTiers ? { tenantMinTiers: opts.tenantMinTiers } : {}),
     observer: {
       runFinished: (e: RunEvent) => {
         const tenant = tenantName(e.tenantId);
@@ -386,6 +398,12 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       runner: runner.name,
       executors: runner.executors,
       servingThreads: { count: servingCount, requests: servingThreads?.requests() ?? [] },
+      // Tiers (src/sandbox/tiers/tier.ts): the node's minimum, what this machine can give, the sandboxed pools running.
+      tiers: {
+        minimum: manager.minTier,
+        available: Object.fromEntries(TIERS.map((t) => [t, runner.unavailable ? (runner.unavailable(t) ?? true) : t === "isolate" || "the runner has the isolate tier only"])),
+        pools: runner instanceof TierRunner ? runner.tierPools() : [],
+      },
       scheduler: manager.scheduler.stats(),
       deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
       domain: deployer.domain,
@@ -532,7 +550,9 @@ async function defaultRunner(opts: NodeOptions): Promise<InstanceRunner> {
   const pool = opts.executors !== undefined ? { executors: opts.executors } : {};
   // Extensions of a cluster answer asynchronously: apps granted them are on executors anyway (placement.ts).
   const inlineFuel = opts.inlineFuel ?? DEFAULT_INLINE_FUEL;
-  return inlineFuel > 0 ? placingRunner({ ...pool, inlineFuel }) : new ExecutorPoolRunner(pool);
+  const base = inlineFuel > 0 ? placingRunner({ ...pool, inlineFuel }) : new ExecutorPoolRunner(pool);
+  // The sandboxed tiers' pools are made when an app first needs one (tier-runner.ts).
+  return new TierRunner(base, opts.tierExecutors !== undefined ? { executors: opts.tierExecutors } : {});
 }
 
 export { ERROR_CATALOGUE };

@@ -3,7 +3,7 @@
  * validates them before they get here, the store only persists them.
  */
 
-import type { Limits, ResolvedLimits } from "../limits.js";
+import type { Limits, ResolvedLimits, Tier } from "../limits.js";
 
 export type TokenScope = "admin" | "tenant";
 
@@ -29,6 +29,8 @@ export interface TenantQuotas {
   kvMaxValueBytes: number;
   /** uniwasm:kv: keys plus values over all the tenant's stores, bytes (EDQUOT past it). */
   kvMaxTotalBytes: number;
+  /** The weakest tier the tenant's apps may run on (src/sandbox/tiers/tier.ts): an app asking for less is raised to it. */
+  minTier: Tier;
 }
 
 export interface TenantRecord {

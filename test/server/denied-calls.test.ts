@@ -34,10 +34,10 @@ test("a denied host call is counted per app, summed in ps's DENIED column, and l
 
     // Asynchronously: the node answering it runs in this process.
     const ps = await promisify(execFile)(process.execPath, [BIN, "ps", "--node", node.apiUrl, "--token", t.token], { encoding: "utf8", env: { ...process.env, UNIWASM_CONFIG: join(tempDataDir(), "config.json") } });
-    assert.match(ps.stdout, /^APP\s+TENANT\s+ABI\s+STATUS\s+REV\s+INSTANCES\s+PLACEMENT\s+DENIED\s+IMAGE/m);
+    assert.match(ps.stdout, /^APP\s+TENANT\s+ABI\s+STATUS\s+REV\s+INSTANCES\s+PLACEMENT\s+TIER\s+DENIED\s+IMAGE/m);
     // PLACEMENT: the app with no grants runs on the serving thread; the one granted kv on executors.
-    assert.match(ps.stdout, /^bare\s+acme\s+wagi\s+running\s+1\s+0\s+inline\s+6\s/m);
-    assert.match(ps.stdout, /^granted\s+acme\s+wagi\s+running\s+1\s+0\s+executor\s+0\s/m);
+    assert.match(ps.stdout, /^bare\s+acme\s+wagi\s+running\s+1\s+0\s+inline\s+isolate\s+6\s/m);
+    assert.match(ps.stdout, /^granted\s+acme\s+wagi\s+running\s+1\s+0\s+executor\s+isolate\s+0\s/m);
   } finally {
     await node.close();
   }

@@ -33,7 +33,9 @@ after(async () => {
 });
 
 async function execution(app: string): Promise<{ placement: string; why: string }> {
-  return (await call(node.apiUrl, "GET", `/v1/tenants/${T.name}/apps/${app}`, T.token)).json.execution;
+  // (The view also names the app's tier: test/server/tiers.test.ts.)
+  const { placement, why } = (await call(node.apiUrl, "GET", `/v1/tenants/${T.name}/apps/${app}`, T.token)).json.execution;
+  return { placement, why };
 }
 
 test("apps without extensions or sockets run inline, bounded by fuel; an app granted an extension runs on executors; the node says why", async () => {

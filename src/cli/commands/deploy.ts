@@ -19,6 +19,7 @@ interface DeployFlags extends NodeFlags {
   stdout?: string;
   stderr?: string;
   openFiles?: string;
+  tier?: string;
   min?: string;
   max?: string;
   idle?: string;
@@ -45,6 +46,7 @@ function limitFlags(f: DeployFlags): Record<string, string | null> | undefined {
     stdoutBytes: f.stdout,
     stderrBytes: f.stderr,
     openFiles: f.openFiles,
+    tier: f.tier,
   });
 }
 
@@ -79,6 +81,7 @@ export function registerDeploy(program: Command): void {
     .option("--stdout <SIZE>", "most bytes a request may write to stdout: the response (e.g. 16M)")
     .option("--stderr <SIZE>", "most bytes a request may write to stderr (e.g. 1M)")
     .option("--open-files <N>", "most descriptors open at once per instance")
+    .option("--tier <TIER>", "where the app's executors live: isolate, process (sandboxed processes: bubblewrap + seccomp) or gvisor; the node may raise it to its minimum")
     .option("--min <n>", "warm instances kept (0 = scale to zero)")
     .option("--max <n>", "most instances")
     .option("--idle <ms>", "idle time before a warm instance stops")

@@ -1,4 +1,5 @@
 import { Command, Option } from "commander";
+import { parseTier, tierUnavailable, type Tier } from "../../sandbox/tiers/tier.js";
 import { homedir, hostname } from "node:os";
 import { readFileSync } from "node:fs";
 import { join } from "node:path";
@@ -9,6 +10,9 @@ import { parseServers, ClusterConfigError, ForeignState, DuplicateNode, type Clu
 import { parseDuration } from "../../units.js";
 
 interface ServeFlags {
+  minTier?: string;
+  tenantMinTier: string[];
+  tierExecutors?: string;
   data: string;
   host: string;
   port: string;
@@ -108,6 +112,23 @@ function int(name: string, v: string, min = 0): number {
   return n;
 }
 
+/** --min-tier and --tenant-min-tier NAME=TIER, checked (an unknown tier or a tier this machine cannot give is refused at start). */
+function tierFlags(flags: ServeFlags): { minTier: Tier; tenantMinTiers: Record<string, Tier> } {
+  const check = (t: Tier, flag: string): Tier => {
+    const why = tierUnavailable(t);
+    if (why) throw new Error(`${flag}: the ${t} tier is not available here: ${why}`);
+    return t;
+  };
+  const minTier = check(parseTier(flags.minTier ?? "isolate"), "--min-tier");
+  const tenantMinTiers: Record<string, Tier> = {};
+  for (const p of flags.tenantMinTier) {
+    const i = p.indexOf("=");
+    if (i <= 0) throw new Error(`--tenant-min-tier takes NAME=TIER (e.g. acme=process), got ${JSON.stringify(p)}`);
+    tenantMinTiers[p.slice(0, i)] = check(parseTier(p.slice(i + 1)), `--tenant-min-tier ${p}`);
+  }
+  return { minTier, tenantMinTiers };
+}
+
 export function registerServe(program: Command): void {
   program
     .command("serve")
@@ -122,6 +143,9 @@ export function registerServe(program: Command): void {
     .option("--in-process", "run guests on the node's own thread (no deadlines; debugging only)")
     .option("--serving-threads <n>", "threads answering gateway connections on the one port, the main thread included; each runs inline apps itself, tenant quotas are shared (see docs/node.md, Serving threads)", "1")
     .option("--inline-fuel <n>", "fuel budget (instructions) of a request run inline on the serving thread; apps that qualify run there (see docs/node.md, Placement); 0: every guest on executors", "10000000")
+    .option("--min-tier <tier>", "the weakest tier any app runs on: isolate, process (sandboxed processes: bubblewrap + seccomp) or gvisor; apps asking for less are raised to it", "isolate")
+    .option("--tenant-min-tier <name=tier>", "the weakest tier of one tenant's apps (repeatable), beside the tenant's minTier quota", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option("--tier-executors <n>", "sandboxed executor processes kept warm per sandboxed tier in use (default: the executors' count)")
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
@@ -159,7 +183,17 @@ export function registerServe(program: Command): void {
         process.exitCode = 2;
         return;
       }
+      let tiers: { minTier: Tier; tenantMinTiers: Record<string, Tier> };
+      try {
+        tiers = tierFlags(flags);
+      } catch (err) {
+        process.stderr.write(`uniwasm: serve: ${(err as Error).message}\n`);
+        process.exitCode = 2;
+        return;
+      }
       const node = await startNode({
+        ...tiers,
+        ...(flags.tierExecutors ? { tierExecutors: int("tier-executors", flags.tierExecutors, 1) } : {}),
         dataDir: flags.data,
         host: flags.host,
         apiPort: int("port", flags.port),

@@ -1,11 +1,17 @@
 import { Command } from "commander";
 import { clientFrom, cliAction, table, ClientError, type NodeFlags } from "../../server/client.js";
 
-function quotaPairs(pairs: string[]): Record<string, number> {
-  const out: Record<string, number> = {};
+function quotaPairs(pairs: string[]): Record<string, number | string> {
+  const out: Record<string, number | string> = {};
   for (const p of pairs) {
+    // minTier takes a tier name (isolate, process, gvisor); every other quota an integer.
+    const tier = /^minTier=([a-z]+)$/.exec(p);
+    if (tier) {
+      out.minTier = tier[1]!;
+      continue;
+    }
     const m = /^([A-Za-z]+)=(\d+)$/.exec(p);
-    if (!m) throw new ClientError("bad_flag", `--quota takes NAME=INTEGER (e.g. maxApps=5), got ${JSON.stringify(p)}`);
+    if (!m) throw new ClientError("bad_flag", `--quota takes NAME=INTEGER (e.g. maxApps=5) or minTier=TIER, got ${JSON.stringify(p)}`);
     out[m[1]!] = Number(m[2]);
   }
   return out;

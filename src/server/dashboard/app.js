@@ -91,7 +91,7 @@ async function refresh() {
       "apps",
       apps.map((a) => {
         const denied = Object.entries(a.deniedCalls).map(([k, n]) => `${k}×${n}`).join(" ");
-        return [cell(a.name), cell(a.tenant), cell(a.config.abi), cell(a.problem ? `${a.status}: ${a.problem}` : a.status, a.problem ? "denied" : ""), cell(String(a.revision)), cell(`${a.imageName ?? ""} ${a.image.slice(7, 19)}`), cell(a.config.routes.map((r) => `${r.host}${r.path}`).join(" ")), cell(`${a.surface.length}/46: ${a.surface.join(" ")}`, "surface"), cell(denied || "none", denied ? "denied" : "")];
+        return [cell(a.name), cell(a.tenant), cell(a.config.abi), cell(a.execution ? a.execution.tier : "-"), cell(a.problem ? `${a.status}: ${a.problem}` : a.status, a.problem ? "denied" : ""), cell(String(a.revision)), cell(`${a.imageName ?? ""} ${a.image.slice(7, 19)}`), cell(a.config.routes.map((r) => `${r.host}${r.path}`).join(" ")), cell(`${a.surface.length}/46: ${a.surface.join(" ")}`, "surface"), cell(denied || "none", denied ? "denied" : "")];
       }),
     );
     const instances = (await Promise.all(tenants.map((t) => api(`/v1/tenants/${t.name}/instances`).then((r) => r.instances.map((i) => ({ ...i, tenant: t.name })))))).flat();
