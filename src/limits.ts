@@ -30,7 +30,7 @@
  * |                  |               |              | entries and links together; the call past it fails with ENOSPC. |                     |
  * | maxBodyBytes     | 1 MiB         |              | the node's gateway, before the guest runs (HTTP apps; a run     | (HTTP 413)          |
  * |                  |               |              | has no request body).                                           |                     |
- * | tier             | isolate       |              | whoever picks the executor pool (sandbox/tiers): the wall       |                     |
+ * | tier             | isolate       | `tier`       | whoever picks the executor pool (sandbox/tiers): the wall       |                     |
  * |                  |               |              | around the executor, not a budget; a pool does not apply it.    |                     |
  *
  * In TypeScript `Infinity` means unlimited (`null` for fuel: not metered);
@@ -156,7 +156,7 @@ export const LIMIT_FIELDS: Readonly<Record<LimitName, LimitField>> = Object.free
   openFiles: { kind: "count", min: 1, floor: true, manifest: "open_files" },
   memDirBytes: { kind: "size", min: 1, floor: true },
   maxBodyBytes: { kind: "size", min: 0, floor: true },
-  tier: { kind: "tier", min: 0 },
+  tier: { kind: "tier", min: 0, manifest: "tier" },
 });
 
 export const LIMIT_NAMES = Object.keys(LIMIT_FIELDS) as LimitName[];

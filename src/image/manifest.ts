@@ -53,6 +53,7 @@
  * stdout = "1MiB"
  * stderr = "1MiB"
  * open_files = 64
+ * tier = "process"            # the wall around its executor: "isolate" (default), "process" or "gvisor"
  *
  * [[trigger.http]]
  * route = "/hello"            # a path prefix; Spin's trailing "/..." is accepted
@@ -65,7 +66,7 @@ import { parse, TomlError } from "smol-toml";
 import { ManifestError, type ManifestProblem } from "./errors.js";
 import { KeyLines } from "./manifest-lines.js";
 import { parseDuration, parseSize } from "../units.js";
-import { LIMIT_FIELDS, type Limits } from "../limits.js";
+import { isTier, LIMIT_FIELDS, TIERS, type Limits } from "../limits.js";
 
 export const MANIFEST_FILE = "uniwasm.toml";
 export const MANIFEST_VERSION = 1;
@@ -452,6 +453,10 @@ class Validator {
     const minFiles = 3 + caps.dirs.length + caps.listen.length;
     const openFiles = this.integer(l.open_files, "limits.open_files", minFiles, MANIFEST_BOUNDS.maxOpenFiles, `stdio + ${caps.dirs.length} dirs + ${caps.listen.length} listeners need ${minFiles}`);
     if (openFiles !== undefined) out.openFiles = openFiles;
+    if (l.tier !== undefined) {
+      if (isTier(l.tier)) out.tier = l.tier;
+      else this.problem("limits.tier", `expected one of ${TIERS.map((t) => `"${t}"`).join(", ")}, got ${describe(l.tier)}`);
+    }
     return out;
   }
 

@@ -5,6 +5,8 @@ import { ImageStore } from "../../src/image/store.js";
 import { buildImage } from "../../src/image/build.js";
 import { resolveImage } from "../../src/image/resolve.js";
 import { ExecutorPool } from "../../src/sandbox/executor-pool.js";
+import { cliPool } from "../../src/sandbox/cli-limits.js";
+import { tierUnavailable } from "../../src/sandbox/tiers/tier.js";
 import type { Limits } from "../../src/limits.js";
 import { cleanup, simpleProject, tempDir } from "./helpers.js";
 
@@ -35,5 +37,27 @@ test("a manifest's fuel limit ends the instance with fuel_exhausted; without it 
   } finally {
     await pool.close();
     await cleanup(...dirs);
+  }
+});
+
+test("a manifest's tier puts `uniwasm run IMAGE` on that tier's executors, and the image runs the same there", { skip: tierUnavailable("process") }, async () => {
+  const [dir, home] = [await simpleProject("hello.wasm", toml(`tier = "process"`)), await tempDir("home")];
+  try {
+    await buildImage(new ImageStore(home), { dir });
+    const img = (await resolveImage("hello", { home }))!;
+    assert.equal(img.limits.tier, "process");
+    const { pool, tier, close } = cliPool({ size: 1, limits: img.limits }, [], false);
+    try {
+      assert.equal(tier, "process");
+      assert.equal(pool.launcher.tier, "process");
+      const k = img.kernelOptions;
+      const out = await pool.run(img.bytes, { args: k.args, env: k.env, capabilities: k.capabilities, limits: img.limits });
+      assert.equal(new TextDecoder().decode(out.stdout), "hello from an image\n");
+      assert.equal(pool.processes().length, 1, "the executor is a sandboxed process");
+    } finally {
+      await close();
+    }
+  } finally {
+    await cleanup(dir, home);
   }
 });

@@ -67,6 +67,7 @@ timeout = "5s"
 stdout = "1MiB"
 stderr = 4096
 open_files = 64
+tier = "process"
 [[trigger.http]]
 route = "/api/..."
 host = "web.example.com"
@@ -80,7 +81,7 @@ handler = "handle"
     { guest: "/static", mode: "ro", files: "static" },
     { guest: "/data", mode: "rw", host: "/var/lib/web" },
   ]);
-  assert.deepEqual(m.limits, { maxMemoryBytes: 64 * 1024 * 1024, fuel: 1_000_000, timeoutMs: 5000, stdoutBytes: 1024 * 1024, stderrBytes: 4096, openFiles: 64 });
+  assert.deepEqual(m.limits, { maxMemoryBytes: 64 * 1024 * 1024, fuel: 1_000_000, timeoutMs: 5000, stdoutBytes: 1024 * 1024, stderrBytes: 4096, openFiles: 64, tier: "process" });
   assert.deepEqual(m.triggers.http, [{ route: "/api", host: "web.example.com", abi: "reactor", handler: "handle" }]);
 });
 
@@ -92,7 +93,7 @@ memroy_max = 5
   assert.equal(p.length, 1);
   assert.equal(p[0]!.line, 8);
   assert.equal(p[0]!.field, "limits.memroy_max");
-  assert.match(p[0]!.message, /unknown field; allowed here: memory, fuel, timeout, stdout, stderr, open_files/);
+  assert.match(p[0]!.message, /unknown field; allowed here: memory, fuel, timeout, stdout, stderr, open_files, tier/);
 });
 
 test("a TOML syntax error names the line and column", () => {
@@ -181,6 +182,7 @@ test("limits must be in range and memory a whole number of pages", () => {
   assert.match(problems(`${MINIMAL}[limits]\nfuel = 0\n`)[0]!.message, /out of range; allowed 1/);
   assert.match(problems(`${MINIMAL}[limits]\nopen_files = 2\n`)[0]!.message, /stdio \+ 0 dirs \+ 0 listeners need 3/);
   assert.match(problems(`${MINIMAL}[limits]\nstdout = "lots"\n`)[0]!.message, /is not a size/);
+  assert.match(problems(`${MINIMAL}[limits]\ntier = "vm"\n`)[0]!.message, /expected one of "isolate", "process", "gvisor", got the string "vm"/);
 });
 
 test("environment variable names and types are checked", () => {
