@@ -14,6 +14,7 @@ import { tmpdir } from "node:os";
 import { join, resolve, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { startNode, type NodeOptions, type RunningNode } from "../../src/server/node.js";
+import type { Tier } from "../../src/limits.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..", "..");
 
@@ -26,6 +27,8 @@ export interface BenchNodeOptions {
   servingThreads?: number;
   /** The repository whose test/fixtures are deployed (default: the one this file was built from). */
   root?: string;
+  /** The apps' tier (limits.tier): their executors are sandboxed processes of that tier (tiers.bench.ts). Default isolate. */
+  tier?: Tier;
 }
 
 async function api(node: RunningNode, method: string, path: string, token: string, body?: unknown, type = "application/json") {
@@ -39,10 +42,10 @@ async function api(node: RunningNode, method: string, path: string, token: strin
   return json;
 }
 
-async function deploy(node: RunningNode, root: string, tenant: string, token: string, app: string, file: string, abi: string): Promise<void> {
+async function deploy(node: RunningNode, root: string, tenant: string, token: string, app: string, file: string, abi: string, tier?: Tier): Promise<void> {
   const bytes = new Uint8Array(readFileSync(join(root, "test", "fixtures", file)));
   const img = await api(node, "POST", `/v1/tenants/${tenant}/images?name=${app}`, token, bytes, "application/wasm");
-  await api(node, "PUT", `/v1/tenants/${tenant}/apps/${app}`, token, { image: img.digest, abi, scale: { minInstances: 2, maxInstances: 4, idleTimeoutMs: 600_000 }, limits: { timeoutMs: 30_000 } });
+  await api(node, "PUT", `/v1/tenants/${tenant}/apps/${app}`, token, { image: img.digest, abi, scale: { minInstances: 2, maxInstances: 4, idleTimeoutMs: 600_000 }, limits: { timeoutMs: 30_000, ...(tier ? { tier } : {}) } });
 }
 
 async function main(): Promise<void> {
@@ -64,8 +67,8 @@ async function main(): Promise<void> {
   const admin = node.bootstrap!.secret;
   const tokens: Record<string, string> = {};
   for (const t of ["hello", "a", "b"]) tokens[t] = (await api(node, "POST", "/v1/tenants", admin, { name: t })).token.secret;
-  await deploy(node, root, "hello", tokens["hello"]!, "wagi", "wagi/hello.wasm", "wagi");
-  await deploy(node, root, "hello", tokens["hello"]!, "reactor", "reactor/hello.wasm", "reactor");
+  await deploy(node, root, "hello", tokens["hello"]!, "wagi", "wagi/hello.wasm", "wagi", o.tier);
+  await deploy(node, root, "hello", tokens["hello"]!, "reactor", "reactor/hello.wasm", "reactor", o.tier);
   await deploy(node, root, "a", tokens["a"]!, "light", "wagi/hello.wasm", "wagi");
   await deploy(node, root, "b", tokens["b"]!, "heavy", "wagi/handler.wasm", "wagi");
   process.stdout.write(JSON.stringify({ gateway: node.gatewayUrl, api: node.apiUrl, pid: process.pid, runner: node.manager.runner.name }) + "\n");
