@@ -45,6 +45,14 @@ test("a given limit replaces the default; a bad one is refused naming it", () =>
   assert.throws(() => resolveLimits({ memoryMiB: 16 } as never), (e: unknown) => e instanceof LimitOptionError && e.option === "memoryMiB" && /not a limit/.test(e.message));
 });
 
+test("resolving resolved limits again gives the same limits, and a changed copy is checked again", () => {
+  const r = resolveLimits({ stdoutBytes: 10, fuel: 7 });
+  assert.deepEqual(resolveLimits(r), r);
+  assert.deepEqual(resolveLimits(resolveLimits(r)), r, "a second time, from the checked set");
+  assert.throws(() => resolveLimits({ ...r, openFiles: -1 }), (e: unknown) => e instanceof LimitOptionError && e.option === "openFiles");
+  assert.throws(() => resolveLimits(r, DEFAULT_LIMITS, { stdoutBytes: 5 }), LimitOptionError, "ceilings always apply");
+});
+
 test("a ceiling refuses a larger value naming the limit and the ceiling, and allows up to it", () => {
   assert.equal(resolveLimits({ stdoutBytes: 1024 }, DEFAULT_LIMITS, { stdoutBytes: 1024 }).stdoutBytes, 1024);
   assert.throws(
