@@ -47,8 +47,12 @@ export class Kernel {
   readonly io: BlockingIo | undefined;
   /** Where host work is charged (KernelOptions.hostWork); undefined: not charged. */
   readonly work: HostWork | undefined;
-  /** Calls per syscall, indexed like SYSCALLS. */
-  readonly calls = new Float64Array(SYSCALLS.length);
+  /**
+   * Calls per syscall, indexed like SYSCALLS. A plain array of small
+   * integers: a kernel is made per WAGI request, and a typed array this size
+   * has an off-heap backing store, slower to make and to collect.
+   */
+  readonly calls: number[] = new Array<number>(SYSCALLS.length).fill(0);
   /** Host extensions offered and granted, their providers and per-function counters. */
   readonly extensions: ExtensionTable;
   /** Calls to ungranted syscalls answered by a stub, indexed like SYSCALLS; allocated on the first one. */
@@ -215,7 +219,7 @@ export class Kernel {
   }
 }
 
-function countsByName(arr: Float64Array): Record<string, number> {
+function countsByName(arr: ArrayLike<number>): Record<string, number> {
   const out: Record<string, number> = {};
   SYSCALLS.forEach((s, i) => {
     if (arr[i]! > 0) out[s.name] = arr[i]!;

@@ -177,7 +177,7 @@ function wrap(k: Kernel, index: number, spec: SyscallSpec, fn: AbiFunction): Raw
   return WRAPPER_FACTORIES.get(name)!(calls, index, impl, fail, name);
 }
 
-type WrapperFactory = (calls: Float64Array, index: number, impl: Raw, onError: typeof fail, name: string) => Raw;
+type WrapperFactory = (calls: number[], index: number, impl: Raw, onError: typeof fail, name: string) => Raw;
 
 /**
  * One wrapper *source* per syscall, compiled once per process. Closures made

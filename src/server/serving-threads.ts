@@ -58,6 +58,8 @@ export class ServingThreads {
   private version = 0;
   private readonly waiters: { version: number; resolve: () => void }[] = [];
   private closing = false;
+  /** The records of the routed apps as last published: a thread's request reports are resolved here, not in SQLite. */
+  private records = new Map<string, ServingTable["apps"][number]>();
 
   constructor(private readonly opts: ServingThreadsOptions) {}
 
@@ -122,7 +124,15 @@ export class ServingThreads {
       inline.push({ appId, revision: d.app.revision, abi: d.abi, module: d.module, grants, limits: d.inlineLimits, placement: d.placement, args: d.app.config.args, env: d.app.config.env });
     }
     const tenants = store.tenants.list().map((t) => ({ id: t.id, name: t.name, slot: meters.slotOf(t.id), quotas: manager.quotasOf(t.id) }));
+    this.records = new Map(apps.map((a) => [a.app.id, a]));
     return { version: ++this.version, routes, apps, inline, tenants };
+  }
+
+  /** An app not in the last table (deleted since, say). */
+  private lookup(appId: string): ServingTable["apps"][number] | undefined {
+    const app = this.opts.store.apps.get(appId);
+    const tenant = app && this.opts.store.tenants.find(app.tenantId);
+    return app && tenant ? { app, tenant } : undefined;
   }
 
   private onMessage(t: Thread, m: FromServingThread): void {
@@ -171,13 +181,12 @@ export class ServingThreads {
   }
 
   private onEvent(t: Thread, e: ServingEvent): void {
-    const { store, manager } = this.opts;
+    const { manager } = this.opts;
     switch (e.k) {
       case "request": {
         t.requests++;
-        const app = store.apps.get(e.appId);
-        const tenant = store.tenants.find(e.tenantId);
-        if (app && tenant) this.opts.finished({ ...e.e, app, tenant });
+        const rec = this.records.get(e.appId) ?? this.lookup(e.appId);
+        if (rec) this.opts.finished({ ...e.e, app: rec.app, tenant: rec.tenant });
         return;
       }
       case "ran":
