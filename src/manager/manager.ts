@@ -13,7 +13,7 @@ import { Supervisor, type BackoffOptions } from "./supervisor.js";
 import { DEFAULT_TENANT_QUOTAS, effectiveQuotas } from "./quotas.js";
 import { choosePlacement, DEFAULT_INLINE_FUEL, inlineLimits, INLINE_MAX_AVERAGE_SHARE, type PlacementChoice } from "./placement.js";
 import type { RunExtensions } from "../sandbox/host-calls.js";
-import { strongerTier, type Tier } from "../sandbox/tiers/tier.js";
+import { compareTiers, strongerTier, type Tier } from "../sandbox/tiers/tier.js";
 
 export interface ManagerObserver {
   /** A request or service run finished (for metrics, usage and logs). */
@@ -112,6 +112,8 @@ export interface TenantRuntime {
   cpu: CpuWindow;
   /** The scheduler's view of this tenant, rebuilt when quotas change (not per request). */
   share: TenantShare;
+  /** After its minimum tier went up: resolves when its apps run on the new tier (or were stopped). */
+  tierRaised?: Promise<void>;
 }
 
 export interface InstanceInfo {
@@ -284,6 +286,7 @@ export class ResourceManager {
       cur.bucket.rate = quotas.requestsPerSecond;
       cur.bucket.burst = Math.max(1, quotas.requestsPerSecond);
       cur.share = shareOf(t.id, t.weight, quotas);
+      if (quotas.minTier !== "isolate") cur.tierRaised = this.raiseTiers(cur);
       return cur;
     }
     const rt: TenantRuntime = {
@@ -368,6 +371,27 @@ export class ResourceManager {
     if (app.config.abi === "service") this.startService(next);
     this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "deployed", message: `revision ${app.revision} (${module.digest.slice(0, 19)}) is live` });
     if (prev) void this.retire(prev);
+  }
+
+  /**
+   * A tenant's minimum tier went up: its apps running on a weaker tier are
+   * deployed again on the new one (the same revision; the old one drains).
+   * One that cannot run there is stopped, never left on the weaker wall.
+   */
+  private async raiseTiers(t: TenantRuntime): Promise<void> {
+    for (const d of [...this.deployments.values()]) {
+      if (d.app.tenantId !== t.id || d.draining) continue;
+      const want = this.tierOf(d.app, t);
+      if (compareTiers(want.tier, d.tier.tier) <= 0) continue;
+      const note = (message: string): void => this.observer.event?.({ tenantId: t.id, appId: d.app.id, kind: "tier", message });
+      try {
+        await this.deploy(d.app, d.module, d.grants);
+        note(`revision ${d.app.revision} moved from the ${d.tier.tier} to the ${want.tier} tier (${want.why})`);
+      } catch (err) {
+        await this.undeploy(d.app.id);
+        note(`stopped: it must run on the ${want.tier} tier (${want.why}) and cannot: ${(err as Error).message}`);
+      }
+    }
   }
 
   /** The app's tier raised to the tenant's and the node's minimum, saying which decided. */

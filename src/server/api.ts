@@ -216,7 +216,8 @@ export function registerApi(app: FastifyInstance, ctx: ApiContext): void {
       const t = tenantOf(req);
       requireAdmin(p);
       const updated = (await state.updateTenant(t.id, req.body as { quotas?: Partial<TenantQuotas>; weight?: number }))!;
-      manager.setTenant(updated);
+      // A raised minimum tier applies before the call answers: the tenant's apps on a weaker tier have moved.
+      await manager.setTenant(updated).tierRaised;
       return tenantView(updated, manager);
     },
   );

@@ -89,6 +89,22 @@ describe("a node with process-tier apps", { skip: why ? `the process tier is not
     assert.match(r.json.error.message, /process tier .*host extensions \(uniwasm:kv\) are not available yet/);
   });
 
+  test("raising a tenant's minimum tier moves its running apps there before the call answers; one that cannot run there is stopped, not left weaker", async () => {
+    const late = await tenant(node, "late");
+    assert.equal((await deploy(node, late, "web", "wagi/hello.wasm")).status, 201);
+    assert.equal((await deploy(node, late, "kv", "ext/kv.wasm", { extensions: { grants: ["uniwasm:kv"] } })).status, 201);
+    assert.equal((await execution(late, "web")).tier, "isolate");
+    const r = await call(node.apiUrl, "PATCH", `/v1/tenants/${late.name}`, node.admin, { quotas: { minTier: "process" } });
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.json.quotas.minTier, "process");
+    const web = await execution(late, "web");
+    assert.deepEqual([web.tier, web.tierWhy], ["process", "tenant late's minimum tier"]);
+    assert.equal((await gw(node, late.name, "web", "/")).status, 200);
+    const kv = (await call(node.apiUrl, "GET", `/v1/tenants/${late.name}/apps/kv`, late.token)).json;
+    assert.equal(kv.status, "stopped");
+    assert.equal(kv.execution, null);
+  });
+
   test("kill -9 of a process-tier executor under load: its in-flight request ends with executor_lost, it is replaced, other apps' requests all succeed", async () => {
     const runner = node.manager.runner as TierRunner;
     const pool = () => runner.tierPools().find((p) => p.tier === "process")!;
