@@ -39,8 +39,10 @@
  * `null` means unlimited, which is what JSON.stringify writes for Infinity.
  *
  * To add a limit: a field in `Limits` and `ResolvedLimits`, its default in
- * DEFAULT_LIMITS and its entry in LIMIT_FIELDS (its kind, and its manifest key
- * if a manifest may set it); resolveLimits and parseLimits read the table.
+ * DEFAULT_LIMITS, its entry in LIMIT_FIELDS (its kind, range, and manifest key
+ * if a manifest may set it: the manifest then parses it in image/manifest.ts)
+ * and its line in resolveLimits (the compiler asks for it); parseLimits and
+ * the API's schema read the table, and docs/limits.md must name it (a test checks).
  */
 import { formatDuration, formatSize, parseDuration, parseSize, UnitError } from "./units.js";
 
