@@ -49,3 +49,18 @@ test("run IMAGE enforces the manifest's fuel limit, and a flag overrides it", ()
     rmSync(home, { recursive: true, force: true });
   }
 });
+
+test("run IMAGE enforces the manifest's stdout limit (output_limit, exit 153); without it the run prints", () => {
+  const home = mkdtempSync(join(tmpdir(), "uniwasm-home-"));
+  try {
+    buildImage(home, "quiet", 'stdout = "8"');
+    const r = uniwasm(home, ["run", "quiet", "world"]);
+    assert.equal(r.status, 153, r.stderr);
+    assert.match(r.stderr, /output limit reached/);
+    assert.ok(r.stdout.length <= 8, `at most 8 bytes reach stdout, got ${JSON.stringify(r.stdout)}`);
+    buildImage(home, "loud", 'stdout = "1KiB"');
+    assert.equal(uniwasm(home, ["run", "loud", "world"]).status, 0);
+  } finally {
+    rmSync(home, { recursive: true, force: true });
+  }
+});
