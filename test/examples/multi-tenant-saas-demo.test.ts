@@ -1,0 +1,67 @@
+/**
+ * `bash examples/multi-tenant-saas/demo.sh` runs from start to end on a
+ * throw-away node: mallory's hostile code is refused or ended at every
+ * attack, acme's and globex's data is untouched, per-tenant usage shows who
+ * spent what, and — measured in the demo's own run, alone and under attack
+ * in alternating rounds — acme's and globex's p99 stays within 2x of alone.
+ */
+import { test } from "node:test";
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { have, runDemo } from "./helpers.js";
+
+const missing = ["bash", "curl"].filter((c) => !have(c));
+
+test("the multi-tenant SaaS demo refuses a hostile tenant at every attack while the other two keep their p99 within 2x of alone", { skip: missing.length ? `needs ${missing.join(" and ")}` : false }, async () => {
+  const r = await runDemo("multi-tenant-saas");
+  assert.equal(r.code, 0, r.err + r.out);
+  // The deploy asking past the node's bounds is refused; within them it is accepted.
+  assert.match(r.out, /invalid_config: limits\.timeoutMs 600000 is above this node's bound on request deadlines \(2000 ms/);
+  assert.match(r.out, /^deployed mallory\/plugin revision 1 /m);
+  assert.match(r.out, /^invoice 1: 2 lines, net 34\.99, VAT 7\.00, total 41\.99$/m);
+  // Each attack, one by one.
+  assert.match(r.out, /\/loop\nHTTP 504:\n.*"code":"guest_timeout"/);
+  assert.match(r.out, /^ {2}memory bomb: malloc refused after (\d+) MiB/m);
+  assert.ok(Number(/malloc refused after (\d+) MiB/.exec(r.out)![1]) <= 64, "the bomb stops at the 64 MiB limit");
+  assert.match(r.out, /^HTTP 200: 1677\d{4} bytes of AAAA\.\.\., then the response was cut/m, "the flood is cut at the 16 MiB response limit");
+  assert.match(r.out, /^ {2}open \/data\/notes\.txt +allowed$/m);
+  assert.match(r.out, /^ {2}13 attempts: 12 refused, 1 allowed$/m, "every path escape refused");
+  assert.match(r.out, /^ {2}kv flood: \d+ values of 4 KiB stored, then EDQUOT/m);
+  assert.match(r.out, /^ {2}kv value of 2 MiB: EFBIG$/m);
+  assert.match(r.out, /^ {2}kv key of 4 KiB: ENAMETOOLONG$/m);
+  assert.match(r.out, /^ {2}http GET http:\/\/169\.254\.169\.254\/\S+ refused: EACCES$/m);
+  assert.match(r.out, /^ {2}10 attempts: 10 refused, 0 allowed$/m, "every forbidden outbound host refused");
+  assert.match(r.out, /^ {2}service call acme\/invoices +refused: EACCES$/m);
+  assert.match(r.out, /^ {2}kv open store "acme" +allowed \(mallory's own store: "invoices" absent\)$/m);
+  assert.match(r.out, /^ {2}9 attempts: 7 refused, 2 allowed$/m);
+  // The others' data.
+  assert.match(r.out, /^invoice 2: 1 lines, net 1\.00, VAT 0\.20, total 1\.20$/m);
+  assert.match(r.out, /^document 2: 2 words, 2 distinct; top: here 1, still 1$/m);
+  // Latency, alone and under attack, in this run.
+  for (const tenant of ["acme", "globex"]) {
+    const m = new RegExp(`^${tenant} +alone: p50 +([\\d.]+) ms, p99 +([\\d.]+) ms \\| under attack: p50 +([\\d.]+) ms, p99 +([\\d.]+) ms \\| p99 ratio ([\\d.]+) \\| (\\d+) requests, (\\d+) failed$`, "m").exec(r.out);
+    assert.ok(m, `the demo prints ${tenant}'s latency row`);
+    const [, , aloneP99, , attackP99, , requests, failed] = m.map(Number);
+    assert.equal(failed, 0, `${tenant}: no request failed`);
+    assert.equal(requests, 400, "200 alone and 200 under attack");
+    assert.ok(attackP99! <= 2 * aloneP99!, `${tenant}: p99 ${attackP99} ms under attack, ${aloneP99} ms alone (must be within 2x)`);
+  }
+  const meanwhile = /^mallory meanwhile: (.*)$/m.exec(r.out)?.[1] ?? "";
+  assert.match(meanwhile, /loop 504:guest_timeout×\d+/, "the attack really ran during the measurement: spinning to its deadline");
+  assert.match(meanwhile, /memory 200×\d+/);
+  // The CPU quota, then usage per tenant.
+  assert.match(r.out, /"code":"tenant_cpu_exhausted","message":"tenant mallory used its 20000 ms of CPU time for this minute"/);
+  const usage = (t: string) => {
+    const m = new RegExp(`^ {2}${t} +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+)$`, "m").exec(r.out);
+    assert.ok(m, `usage row of ${t}`);
+    return { requests: Number(m[1]), errors: Number(m[2]), rejected: Number(m[3]), cpuMs: Number(m[4]) };
+  };
+  const acme = usage("acme"), mallory = usage("mallory");
+  assert.equal(acme.errors, 0);
+  assert.ok(mallory.cpuMs >= 20_000 && mallory.cpuMs > 5 * acme.cpuMs, `mallory spent its quota (${mallory.cpuMs} ms), acme little (${acme.cpuMs} ms)`);
+  assert.ok(mallory.rejected >= 1);
+  assert.match(r.out, /^plugin +mallory +wagi +running +\d+ +\d+ +[1-9]\d* /m, "ps shows mallory's denied calls");
+  const data = /data in (\S+)\/node\)/.exec(r.out)?.[1];
+  assert.ok(data, "the demo says where its node kept its data");
+  assert.equal(existsSync(data), false, "the demo removes its temp directory");
+});
