@@ -49,8 +49,8 @@ echo "mallory's manifest asks for 4 GiB and 10 minutes, every outbound host, the
 show uniwasm deploy mallory.tar --name plugin
 UNIWASM_TOKEN=$(tok mallory) uniwasm deploy "$work/mallory.tar" --name plugin 2>&1 | grep -v -e '^uploaded' -e '^uniwasm build' -e '^warning' || true
 echo "so it takes the most the plan and the node allow:"
-show uniwasm deploy mallory.tar --name plugin --memory 64 --timeout 2000
-UNIWASM_TOKEN=$(tok mallory) uniwasm deploy "$work/mallory.tar" --name plugin --memory 64 --timeout 2000 2>/dev/null | head -1
+show uniwasm deploy mallory.tar --name plugin --memory 64M --timeout 2s
+UNIWASM_TOKEN=$(tok mallory) uniwasm deploy "$work/mallory.tar" --name plugin --memory 64M --timeout 2s 2>/dev/null | head -1
 acme=invoices.acme.localhost globex=wordfreq.globex.localhost mallory=plugin.mallory.localhost
 show curl -d $'2 1250 widgets\n1 999 gadget' "http://$acme/"
 at $acme -d $'2 1250 widgets\n1 999 gadget' "http://$acme:$port/"
