@@ -32,8 +32,8 @@ echo "node: API $api, gateway $gw (data in $work/node)"
 uniwasm node-config --node "$api" --token-file "$work/node/bootstrap-token" >/dev/null
 at() { local host=$1; shift; curl -sS --resolve "$host:$port:127.0.0.1" "$@"; }
 
-say "Three customers on the same plan: 64 MiB, 10 s of CPU a minute, one request at a time, 256 KiB of KV"
-plan=(--quota memoryMiB=64 --quota cpuMsPerMinute=10000 --quota maxConcurrency=1 --quota kvMaxTotalBytes=262144 --quota maxApps=5)
+say "Three customers on the same plan: 64 MiB, a minute of CPU a minute, one request at a time, 256 KiB of KV"
+plan=(--quota memoryMiB=64 --quota cpuMsPerMinute=60000 --quota maxConcurrency=1 --quota kvMaxTotalBytes=262144 --quota maxApps=5)
 show uniwasm tenants create mallory "${plan[@]}"
 for t in acme globex mallory; do uniwasm tenants create "$t" "${plan[@]}" >"$work/$t.tok"; done
 tok() { sed -n 's/^token (shown once): //p' "$work/$1.tok"; }
@@ -80,10 +80,12 @@ at $globex -d 'still here' "http://$globex:$port/"
 say "Latency: acme and globex alone, then while mallory keeps 2 attacks in flight ($ROUNDS rounds each, alternating)"
 echo "-- mallory's output and KV floods (a known limit: their work runs on the node's serving thread, which no quota meters):"
 ATTACKS=output,kv node "$here/latency.mjs" "$gw" "$ROUNDS" "$PER_ROUND" 2
-echo "-- mallory's loop, memory bomb, path escapes, outbound and cross-tenant attacks, under the plan's CPU quota:"
+echo "-- mallory's loop, memory bomb, path escapes, outbound and cross-tenant attacks:"
 ATTACKS=loop,memory,escape,outbound,tenants node "$here/latency.mjs" "$gw" "$ROUNDS" "$PER_ROUND" 2
 
-say "mallory has spent its 10 s of CPU for this minute: the node refuses it at the door"
+say "The operator cuts mallory's CPU quota to 5 s a minute: the node refuses it at the door"
+show uniwasm tenants set mallory --quota cpuMsPerMinute=5000
+uniwasm tenants set mallory --quota cpuMsPerMinute=5000 | sed 's/{.*}/.../'
 at $mallory -X POST -w '\n(HTTP %{http_code})\n' "http://$mallory:$port/loop" || true
 
 say "Per-tenant usage, as the dashboard shows it"
@@ -96,7 +98,7 @@ for t in acme globex mallory; do
 done
 echo
 show uniwasm ps --all
-uniwasm ps --all | cut -c 1-110
+uniwasm ps --all | cut -c 1-150
 echo
 echo "\$ uniwasm logs plugin --tenant mallory | tail -5"
 UNIWASM_TOKEN=$(tok mallory) uniwasm logs plugin -n 5 | cut -c 1-160 || true
