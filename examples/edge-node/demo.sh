@@ -107,7 +107,10 @@ node -e '
     const mine = lines.filter((l) => l[0] === app);
     const ms = mine.map((l) => Number(l[2]) * 1000).sort((a, b) => a - b);
     const ok = mine.filter((l) => l[1] === "200").length;
-    console.log(`${app.padEnd(10)} ${String(mine.length).padStart(2)} requests, ${String(ok).padStart(2)} answered 200; slowest ${ms.at(-1).toFixed(0).padStart(5)} ms, median ${ms[Math.floor(ms.length / 2)].toFixed(0).padStart(5)} ms (deadline ${deadlines[app]} ms)`);
+    const other = {};
+    for (const l of mine) if (l[1] !== "200") other[l[1]] = (other[l[1]] ?? 0) + 1;
+    const shed = Object.entries(other).map(([code, n]) => `, ${n} answered ${code}`).join("");
+    console.log(`${app.padEnd(10)} ${String(mine.length).padStart(2)} requests, ${String(ok).padStart(2)} answered 200; slowest ${ms.at(-1).toFixed(0).padStart(5)} ms, median ${ms[Math.floor(ms.length / 2)].toFixed(0).padStart(5)} ms (deadline ${deadlines[app]} ms)${shed}`);
   }' "$work/burst.txt"
 echo "burst over in $elapsed ms"
 

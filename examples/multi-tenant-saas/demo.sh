@@ -62,7 +62,7 @@ attack() { # NAME: what the answer was, cut to its first lines
   show curl "http://$mallory/$1"
   at $mallory -X POST "http://$mallory:$port/$1" -o "$work/$1.out" 2>/dev/null -w '%{http_code} %{size_download}\n' >"$work/$1.meta" || true
   read -r status size <"$work/$1.meta"
-  if [ "$1" = output ]; then echo "HTTP $status: $size bytes of AAAA..., then the response was cut (no more than the app's response limit)"
+  if [ "$1" = output ]; then echo "HTTP $status: $size bytes of AAAA..., then the response was cut (at the 16 MiB response limit, or at the deadline)"
   else echo "HTTP $status:"; head -c 2000 "$work/$1.out" | head -n "${2:-40}" | sed 's/^/  /'; echo; fi
 }
 attack loop
