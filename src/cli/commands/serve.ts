@@ -229,6 +229,10 @@ export function registerServe(program: Command): void {
       out.write(`  gateway    ${node.gatewayUrl}\n`);
       out.write(`  dashboard  ${node.dashboardUrl}\n`);
       out.write(`  metrics    ${node.apiUrl}/metrics\n`);
+      if (tiers.minTier !== "isolate" || Object.keys(tiers.tenantMinTiers).length > 0) {
+        const per = Object.entries(tiers.tenantMinTiers).map(([t, tier]) => `${t}: ${tier}`);
+        out.write(`  tiers      every app at least ${tiers.minTier}${per.length ? `; tenants ${per.join(", ")}` : ""}\n`);
+      }
       if (node.cluster) out.write(`  cluster    node ${node.cluster.nodeName} (zone ${node.cluster.opts.zone}) on ${node.cluster.opts.servers.join(",")}\n`);
       if (node.bootstrap) {
         out.write(`\nFirst start: an admin token was created. It is shown once here and kept in ${node.bootstrap.file} (mode 0600):\n\n  ${node.bootstrap.secret}\n\n`);
