@@ -70,3 +70,18 @@ test("a spinning guest on a serving thread is stopped at the inline budget, the 
   assert.match(view.execution.why, /inline fuel budget/);
   for (let i = 0; i < 3; i++) assert.deepEqual(await burst(t.name, "spin", 1), [504]);
 });
+
+test("a quota change reaches every thread before the call answers, and an inline reactor that traps on a serving thread is replaced", async () => {
+  const t = await tenant(node, "changing", { requestsPerSecond: 1 });
+  assert.equal((await deploy(node, t, "rx", "reactor/hello.wasm", { abi: "reactor" })).status, 201);
+  const limited = await burst(t.name, "rx", 20);
+  assert.ok(limited.filter((c) => c === 429).length >= 15, limited.join(","));
+  const patched = await call(node.apiUrl, "PATCH", `/v1/tenants/${t.name}`, node.admin, { quotas: { requestsPerSecond: 10_000 } });
+  assert.equal(patched.status, 200, patched.text);
+  // The bucket refills at the new rate on every thread (a second is enough for the burst of 1 to become 10,000).
+  await new Promise((r) => setTimeout(r, 1100));
+  assert.deepEqual(new Set(await burst(t.name, "rx", 30)), new Set([200]));
+  const crashes = await burst(t.name, "rx", 6, "/crash");
+  assert.deepEqual(new Set(crashes), new Set([502]));
+  assert.deepEqual(new Set(await burst(t.name, "rx", 20)), new Set([200]));
+});
