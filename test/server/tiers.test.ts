@@ -130,3 +130,23 @@ describe("a node with process-tier apps", { skip: why ? `the process tier is not
     assert.equal((await gw(node, T.name, "boxed", "/")).status, 200);
   });
 });
+
+describe("a node with a minimum tier (serve --min-tier)", { skip: why ? `the process tier is not available here: ${why}` : false }, () => {
+  test("its sandboxed executors are booted before it serves, and every app runs there, saying why", async () => {
+    const node = await testNode({ executors: 1, minTier: "process" });
+    try {
+      // Before any app: the pool is there and ready.
+      const info = (await call(node.apiUrl, "GET", "/v1/node", node.admin)).json;
+      assert.equal(info.tiers.minimum, "process");
+      const pool = info.tiers.pools.find((p: { tier: string }) => p.tier === "process");
+      assert.deepEqual([pool.executors, pool.ready], [1, 1]);
+      const t = await tenant(node, "any");
+      assert.equal((await deploy(node, t, "web", "wagi/hello.wasm", { limits: { tier: "isolate" } })).status, 201);
+      const e = (await call(node.apiUrl, "GET", `/v1/tenants/${t.name}/apps/web`, t.token)).json.execution;
+      assert.deepEqual([e.tier, e.tierWhy, e.placement], ["process", "this node's minimum tier (serve --min-tier)", "executor"]);
+      assert.equal((await gw(node, t.name, "web", "/")).status, 200);
+    } finally {
+      await node.close();
+    }
+  });
+});
