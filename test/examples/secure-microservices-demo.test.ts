@@ -15,7 +15,7 @@ test("the secure-microservices demo shops, is attacked by a hostile cart refused
   assert.equal(r.code, 0, r.err + r.out);
   assert.match(r.out, /^order 1 for alice$/m);
   assert.match(r.out, /^26 attempts: 25 refused, 1 allowed$/m);
-  assert.match(r.out, /^cart\s+shop\s+wagi\s+running\s+2\s+\d+\s+21\s/m, "ps shows the refusals");
+  assert.match(r.out, /^cart\s+shop\s+wagi\s+running\s+2\s+\d+\s+(?:executor|inline)\s+(?:isolate|process|gvisor)\s+21\s/m, "ps shows the refusals");
   assert.match(r.out, /service call to checkout refused: not in allowed_services/);
   assert.match(r.out, /^ {2}uniwasm:kv\.open +6$/m);
   assert.match(r.out, /^\(unchanged\)$/m);

@@ -126,8 +126,8 @@ describe("examples/secure-microservices", () => {
     // uniwasm ps: the DENIED column.
     const ps = await cli(["ps", "--node", node.apiUrl, "--token", shop.token]);
     assert.equal(ps.code, 0, ps.err);
-    assert.match(ps.out, /^cart\s+shop\s+wagi\s+running\s+\d+\s+\d+\s+21\s/m);
-    assert.match(ps.out, /^checkout\s+shop\s+wagi\s+running\s+1\s+\d+\s+0\s/m);
+    assert.match(ps.out, /^cart\s+shop\s+wagi\s+running\s+\d+\s+\d+\s+(?:executor|inline)\s+(?:isolate|process|gvisor)\s+21\s/m);
+    assert.match(ps.out, /^checkout\s+shop\s+wagi\s+running\s+1\s+\d+\s+(?:executor|inline)\s+(?:isolate|process|gvisor)\s+0\s/m);
   });
 
   test("after the attack nothing else moved: stock, orders, the payment secret and the other tenant's vault", async () => {
