@@ -57,6 +57,10 @@ export class EngineRunner implements InstanceRunner {
     readonly executors: number,
   ) {}
 
+  get placement(): Placement {
+    return this.engine.placement;
+  }
+
   private image(m: ModuleRef): WasmImage {
     let img = this.images.get(m.digest);
     if (!img) {

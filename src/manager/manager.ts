@@ -196,8 +196,9 @@ export class Deployment {
     this.reservationBytes = instanceMemoryBytes(limits, grants);
   }
 
+  /** Runs inline under the node's placement rules (a fuel budget); a runner that is inline itself (--in-process) is not. */
   get inline(): boolean {
-    return this.placement.placement === "inline";
+    return this.placement.placement === "inline" && this.placement.fuel !== undefined;
   }
 
   get abi() {
@@ -345,13 +346,15 @@ export class ResourceManager {
         ? { placement: "executor", why: `the ${tier.tier} tier: executors in sandboxed processes (${tier.why})` }
         : this.runner.inline
           ? choosePlacement(app, grants, this.inlineFuel, [])
-          : { placement: "executor", why: `the runner (${this.runner.name}) places every guest itself` };
-    if (placement.placement === "inline") {
+          : { placement: this.runner.placement ?? "executor", why: `the runner (${this.runner.name}) places every guest itself` };
+    const budgeted = placement.placement === "inline" && placement.fuel !== undefined;
+    if (budgeted) {
       const report = await this.runner.prepare(module, inlineLimits(limits, placement), "inline");
       this.chargePreparation(t, app, report);
       placement = choosePlacement(app, grants, this.inlineFuel, report.imports ?? ["unknown.poll_oneoff"]);
     }
-    if (placement.placement === "executor") this.chargePreparation(t, app, await this.runner.prepare(module, limits, "executor"));
+    // Prepared for its runner's own way (executors, or the in-process runner's thread) unless prepared for the inline budget above.
+    if (!budgeted || placement.placement === "executor") this.chargePreparation(t, app, await this.runner.prepare(module, limits, "executor"));
     next.placement = placement;
     next.inlineLimits = inlineLimits(limits, placement);
     if (app.config.abi === "reactor") {
@@ -365,7 +368,7 @@ export class ResourceManager {
         await next.pool.warm(Math.max(1, app.config.scale.minInstances));
       }
     }
-    this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "placement", message: `revision ${app.revision} runs ${next.inline ? "inline on the serving thread" : `on ${tier.tier}-tier executors`}: ${next.placement.why}` });
+    this.observer.event?.({ tenantId: app.tenantId, appId: app.id, kind: "placement", message: `revision ${app.revision} runs ${next.placement.placement === "inline" ? "inline on the serving thread" : `on ${tier.tier}-tier executors`}: ${next.placement.why}` });
     const prev = this.deployments.get(app.id);
     this.deployments.set(app.id, next);
     if (app.config.abi === "service") this.startService(next);

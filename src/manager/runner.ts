@@ -24,6 +24,8 @@ export interface InstanceRunner {
    * `placement` is ignored.
    */
   readonly inline?: boolean;
+  /** Where a runner without that choice runs every guest (shown by ps); absent: on executors. */
+  readonly placement?: Placement;
   /**
    * Why the runner cannot place guests on `tier` (Limits.tier), or
    * undefined when it can. Absent: the runner has the isolate tier only.

@@ -52,16 +52,16 @@ test("apps without extensions or sockets run inline, bounded by fuel; an app gra
 });
 
 test("a spinning inline guest is stopped at the inline fuel budget, its request runs again on an executor to the app's deadline, the app stays there, and other requests are served meanwhile", async () => {
-  const started = performance.now();
-  const spin = gw(node, T.name, "spin", "/");
+  let spinEnded = 0;
+  const spin = gw(node, T.name, "spin", "/").then((r) => ((spinEnded = performance.now()), r));
   // The serving thread is back within the budget's few milliseconds: these are answered while the spin runs on an executor.
   const others = await Promise.all([gw(node, T.name, "hello", "/"), gw(node, T.name, "rx", "/"), gw(node, T.name, "hello", "/")]);
-  const othersMs = performance.now() - started;
+  const othersEnded = performance.now();
   for (const o of others) assert.equal(o.status, 200);
   const r = await spin;
   assert.equal(r.status, 504, r.text);
   assert.equal(JSON.parse(r.text).error.code, "guest_timeout");
-  assert.ok(othersMs < 350, `other requests took ${othersMs.toFixed(0)} ms, the spin's deadline is 400 ms`);
+  assert.ok(othersEnded < spinEnded, "the other requests were answered before the spinning one ended");
   const e = await execution("spin");
   assert.equal(e.placement, "executor");
   assert.match(e.why, /moved from the serving thread: a request used the inline fuel budget \(5000000 instructions\)/);
@@ -102,4 +102,17 @@ test("placement rules: services, extensions, sockets and blocking imports go to 
   const over = choosePlacement(app("wagi", 5000), {}, 1000, []);
   assert.equal(over.fuel, 1000);
   assert.equal(over.ownFuel, false);
+});
+
+test("a node whose guests all run on its own thread (--in-process) says so: inline, by its runner", async () => {
+  const own = await testNode({ inProcess: true });
+  try {
+    const t = await tenant(own, "solo");
+    assert.equal((await deploy(own, t, "hello", "wagi/hello.wasm")).status, 201);
+    const e = (await call(own.apiUrl, "GET", `/v1/tenants/${t.name}/apps/hello`, t.token)).json.execution;
+    assert.deepEqual({ placement: e.placement, why: e.why }, { placement: "inline", why: "the runner (in-process) places every guest itself" });
+    assert.equal((await gw(own, t.name, "hello", "/")).status, 200);
+  } finally {
+    await own.close();
+  }
 });
