@@ -130,7 +130,7 @@ static void outbound(void) {
   http("http://2130706433:7070/"); // 127.0.0.1 spelled as a number
   http("http://0x7f.1:7070/");
   http("http://169.254.169.254/latest/meta-data/iam/security-credentials/");
-  http("http://metadata.google.internal/computeMetadata/v1/");
+  http("http://[fd00:ec2::254]/latest/meta-data/"); // the IPv6 metadata address (a private ULA)
   http("http://10.0.0.1/admin");
   http("http://192.168.1.1/");
   http("http://[::ffff:127.0.0.1]:7070/");
