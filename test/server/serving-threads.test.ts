@@ -85,3 +85,18 @@ test("a quota change reaches every thread before the call answers, and an inline
   assert.deepEqual(new Set(crashes), new Set([502]));
   assert.deepEqual(new Set(await burst(t.name, "rx", 20)), new Set([200]));
 });
+
+test("a tenant's CPU quota holds across serving threads: once its minute is spent, every thread refuses it", async () => {
+  const t = await tenant(node, "cpu-bound", { cpuMsPerMinute: 30 });
+  assert.equal((await deploy(node, t, "cpu", "wagi/handler.wasm", { limits: { fuel: 4_000_000 } })).status, 201);
+  // Each runs an xorshift loop to the app's own fuel (inline, a few ms), charged to the shared CPU window.
+  let refused = false;
+  for (let i = 0; i < 100 && !refused; i++) refused = (await burst(t.name, "cpu", 4, "/cpu?1")).includes(429);
+  assert.ok(refused, "the tenant's CPU minute was spent");
+  const before = await servedByThreads();
+  const codes = await burst(t.name, "cpu", 20, "/cpu?1");
+  assert.deepEqual(new Set(codes), new Set([429]));
+  assert.ok((await servedByThreads()) > before, "the serving thread refused some of them");
+  const r = await gw(node, t.name, "cpu", "/cpu?1");
+  assert.equal(JSON.parse(r.text).error.code, "tenant_cpu_exhausted");
+});
