@@ -57,10 +57,10 @@ test("the multi-tenant SaaS demo refuses or ends a hostile tenant at every attac
     latency.push({ tenant, aloneP99: others[1]!, attackP99: others[3]! });
   }
   const [floodsMeanwhile, othersMeanwhile] = [...r.out.matchAll(/^mallory meanwhile: (.*)$/gm)].map((m) => m[1]!);
-  assert.match(floodsMeanwhile ?? "", /output 200:cut×[1-9]/, "the output flood ran during its measurement");
-  assert.match(floodsMeanwhile ?? "", /kv 200×[1-9]/, "the KV flood ran during its measurement");
-  assert.match(othersMeanwhile ?? "", /loop 504:guest_timeout×[1-9]/, "the attack really ran during the measurement: spinning to its deadline");
-  assert.match(othersMeanwhile ?? "", /memory 200×[1-9]/);
+  assert.match(floodsMeanwhile ?? "", /output [^,]*\b200:cut×[1-9]/, "the output flood ran during its measurement");
+  assert.match(floodsMeanwhile ?? "", /kv [^,]*\b200×[1-9]/, "the KV flood ran during its measurement");
+  assert.match(othersMeanwhile ?? "", /loop [^,]*\b504:guest_timeout×[1-9]/, "the attack really ran during the measurement: spinning to its deadline");
+  assert.match(othersMeanwhile ?? "", /memory [^,]*\b200×[1-9]/);
   // The CPU quota, then usage per tenant.
   assert.match(r.out, /"code":"tenant_cpu_exhausted","message":"tenant mallory used its 5000 ms of CPU time for this minute"/);
   const usage = (t: string) => {
