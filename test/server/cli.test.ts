@@ -27,7 +27,7 @@ function get(url: string, host: string): Promise<{ status: number; body: string 
   });
 }
 
-test("a new user starts a node, creates a tenant, deploys from the CLI and curls the app; SIGTERM drains and exits", async () => {
+test("a new user starts a node, creates a tenant, deploys from the CLI and curls the app; SIGTERM drains and exits", async (t) => {
   const dir = tempDataDir();
   const env = { UNIWASM_CONFIG: join(dir, "config.json"), UNIWASM_NODE: "", UNIWASM_TOKEN: "" };
   delete (env as Record<string, string | undefined>)["UNIWASM_NODE"];
@@ -35,6 +35,10 @@ test("a new user starts a node, creates a tenant, deploys from the CLI and curls
   const serve = spawn(process.execPath, [BIN, "serve", "--data", join(dir, "node"), "--port", "0", "--gateway-port", "0", "--executors", "1", "--log-level", "warn"], {
     env: { ...process.env, ...env },
     stdio: ["ignore", "pipe", "pipe"],
+  });
+  // Runs even when the test times out waiting on the node (a finally below would not): no orphaned serve.
+  t.after(() => {
+    if (serve.exitCode === null && serve.signalCode === null) serve.kill("SIGKILL");
   });
   try {
     let out = "";
