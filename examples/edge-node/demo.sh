@@ -8,31 +8,19 @@
 # which the other two still answer within their deadlines. A throw-away node
 # on 127.0.0.1 (free ports, a temp directory), stopped at the end.
 # Run from anywhere after `npm install && npm run build`; needs curl.
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-unset UNIWASM_TOKEN UNIWASM_NODE   # the demo talks to its own node only
-export UNIWASM_CONFIG="$work/config.json" UNIWASM_HOME="$work/home"
-uniwasm() { node "$repo/bin/uniwasm.js" "$@"; }
-say() { printf '\n== %s\n' "$*"; }
-show() { local a out='$'; for a in "$@"; do [[ $a == *[[:space:]]* ]] && a="'$a'"; out+=" $a"; done; echo "$out"; }
+source "$here/../common/demo-lib.sh"
 BURST=${BURST:-16}   # media requests in the burst
 
 # --outbound-private: the collector runs on this machine, and a node opens loopback to apps only when told.
 show uniwasm serve --memory-mib 256 --executors 1 --outbound-private 127.0.0.1 --port 0 --gateway-port 0
-node "$repo/bin/uniwasm.js" serve --data "$work/node" --port 0 --gateway-port 0 --memory-mib 256 --executors 1 --outbound-private 127.0.0.1 --log-level warn >"$work/serve.out" 2>"$work/serve.err" &
-node_pid=$!
 node "$here/collector.mjs" >"$work/collector.out" &
 collector_pid=$!
-trap 'kill -TERM $node_pid $collector_pid 2>/dev/null; wait $node_pid $collector_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 300); do grep -q "Point the CLI" "$work/serve.out" 2>/dev/null && grep -q listening "$work/collector.out" 2>/dev/null && break; sleep 0.1; done
-api=$(sed -n 's/^  API *\(http:[^ ]*\).*/\1/p' "$work/serve.out")
-gw=$(sed -n 's/^  gateway *\(http:[^ ]*\).*/\1/p' "$work/serve.out")
-port=${gw##*:}
+stop_at_exit "$collector_pid"
+start_node --memory-mib 256 --executors 1 --outbound-private 127.0.0.1
+for _ in $(seq 300); do grep -q listening "$work/collector.out" 2>/dev/null && break; sleep 0.1; done
 collector=$(sed -n 's/^collector listening on //p' "$work/collector.out")
 echo "node: API $api, gateway $gw (data in $work/node); collector: $collector"
-uniwasm node-config --node "$api" --token-file "$work/node/bootstrap-token" >/dev/null
 # at HOST ARGS...: curl through the gateway with an app's host name (*.localhost is 127.0.0.1).
 at() { local host=$1; shift; curl -sS --resolve "$host:$port:127.0.0.1" "$@"; }
 

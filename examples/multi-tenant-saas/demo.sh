@@ -8,28 +8,14 @@
 # is compared with their p99 alone, measured in this run. A throw-away node
 # on 127.0.0.1 (free ports, a temp directory), stopped at the end.
 # Run from anywhere after `npm install && npm run build`; needs curl.
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-unset UNIWASM_TOKEN UNIWASM_NODE   # the demo talks to its own node only
-export UNIWASM_CONFIG="$work/config.json" UNIWASM_HOME="$work/home"
-uniwasm() { node "$repo/bin/uniwasm.js" "$@"; }
-say() { printf '\n== %s\n' "$*"; }
-show() { local a out='$'; for a in "$@"; do [[ $a == *[[:space:]]* ]] && a="'$a'"; out+=" $a"; done; echo "$out"; }
+source "$here/../common/demo-lib.sh"
 ROUNDS=${ROUNDS:-8} PER_ROUND=${PER_ROUND:-50}
 
 # One executor per tenant of the plan below (each may run one request at a time); requests end by 2 s.
 show uniwasm serve --executors 3 --max-timeout 2s --port 0 --gateway-port 0
-node "$repo/bin/uniwasm.js" serve --data "$work/node" --port 0 --gateway-port 0 --executors 3 --max-timeout 2s --log-level warn >"$work/serve.out" 2>"$work/serve.err" &
-node_pid=$!
-trap 'kill -TERM $node_pid 2>/dev/null; wait $node_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 300); do grep -q "Point the CLI" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-api=$(sed -n 's/^  API *\(http:[^ ]*\).*/\1/p' "$work/serve.out")
-gw=$(sed -n 's/^  gateway *\(http:[^ ]*\).*/\1/p' "$work/serve.out")
-port=${gw##*:}
+start_node --executors 3 --max-timeout 2s
 echo "node: API $api, gateway $gw (data in $work/node)"
-uniwasm node-config --node "$api" --token-file "$work/node/bootstrap-token" >/dev/null
 at() { local host=$1; shift; curl -sS --resolve "$host:$port:127.0.0.1" "$@"; }
 
 say "Three customers on the same plan: 64 MiB, a minute of CPU a minute, one request at a time, 256 KiB of KV"

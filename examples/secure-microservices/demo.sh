@@ -6,29 +6,14 @@
 # app's logs and the API/dashboard. A throw-away node on 127.0.0.1 (free
 # ports, a temp directory), stopped at the end.
 # Run from anywhere after `npm install && npm run build`; needs curl.
-set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(cd "$here/../.." && pwd)
-work=$(mktemp -d)
-unset UNIWASM_TOKEN UNIWASM_NODE   # the demo talks to its own node only
-export UNIWASM_CONFIG="$work/config.json" UNIWASM_HOME="$work/home"
-uniwasm() { node "$repo/bin/uniwasm.js" "$@"; }
-say() { printf '\n== %s\n' "$*"; }
-# show ARGS...: prints a command as typed (arguments with spaces quoted).
-show() { local a out='$'; for a in "$@"; do [[ $a == *[[:space:]]* ]] && a="'$a'"; out+=" $a"; done; echo "$out"; }
+source "$here/../common/demo-lib.sh"
 
-node "$repo/bin/uniwasm.js" serve --data "$work/node" --port 0 --gateway-port 0 --log-level warn >"$work/serve.out" 2>"$work/serve.err" &
-node_pid=$!
-trap 'kill -TERM $node_pid 2>/dev/null; wait $node_pid 2>/dev/null; rm -rf "$work"' EXIT
-for _ in $(seq 300); do grep -q "Point the CLI" "$work/serve.out" 2>/dev/null && break; sleep 0.1; done
-api=$(sed -n 's/^  API *\(http:[^ ]*\).*/\1/p' "$work/serve.out")
-gw=$(sed -n 's/^  gateway *\(http:[^ ]*\).*/\1/p' "$work/serve.out")
-port=${gw##*:}
+start_node
 shop="http://shop.localhost:$port"
 # curl through the gateway with the shop's host name (*.localhost is 127.0.0.1).
 get() { show curl "$@"; curl -sS --resolve "shop.localhost:$port:127.0.0.1" "$@"; }
 echo "node: API $api, gateway $gw (data in $work/node)"
-uniwasm node-config --node "$api" --token-file "$work/node/bootstrap-token" >/dev/null
 
 say "Two tenants: the shop, and a rival with a vault of secrets"
 shop_token=$(uniwasm tenants create shop | sed -n 's/^token (shown once): //p')
