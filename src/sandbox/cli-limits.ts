@@ -6,6 +6,9 @@
  *   --fuel <N>                   instruction budget (0 .. 2^53-1)       wasmtime: -W fuel=N
  *   --timeout <DURATION>         wall-clock deadline (1ms .. 24h)       wasmtime: -W timeout=DURATION
  *   --max-stack <MIB>            V8 stack of the executor (1 .. 256)    (wasmtime: -W max-wasm-stack=BYTES)
+ *   --max-stdout <SIZE>          most bytes written to stdout           (a manifest's [limits] stdout)
+ *   --max-stderr <SIZE>          most bytes written to stderr           (a manifest's [limits] stderr)
+ *   --max-open-files <N>         most descriptors open at once          (a manifest's [limits] open_files)
  *   --tier <TIER>                isolate | process | gvisor: the wall around the executor (tiers/tier.ts)
  *   -W <OPT=VALUE[,OPT=VALUE]>   wasmtime's spelling of the above (repeatable, comma-separated)
  *
@@ -22,6 +25,7 @@ import type { PreopenSpec } from "../kernel/options.js";
 import type { RunFileOptions, RunResult } from "./inline.js";
 import { ExecutorPool, type ExecutorPoolOptions } from "./executor-pool.js";
 import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type Limits } from "./limits.js";
+import { parseLimits } from "../limits.js";
 import { SandboxLauncher } from "./tiers/sandbox-launcher.js";
 import { parseTier, tierUnavailable, type Tier } from "./tiers/tier.js";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../units.js";
@@ -32,6 +36,9 @@ export interface LimitFlags {
   fuel?: string;
   timeout?: string;
   maxStack?: string;
+  maxStdout?: string;
+  maxStderr?: string;
+  maxOpenFiles?: string;
   tier?: string;
   W?: string[];
 }
@@ -56,6 +63,9 @@ export function applyLimitFlags(cmd: Command): Command {
     .addOption(new Option("--fuel <N>", "instruction budget (0 to 2^53-1); the guest ends with fuel_exhausted when it is spent; default none"))
     .addOption(new Option("--timeout <DURATION>", `wall-clock deadline (e.g. 500ms, 2s, 1m, 1h; at most 24h); the guest ends with deadline_exceeded; default ${formatDuration(d.timeoutMs)}`))
     .addOption(new Option("--max-stack <MIB>", `V8 stack of the executor running the guest, in MiB (1 to 256); deep recursion ends with stack_exhausted; default ${d.stackSizeMb}`))
+    .addOption(new Option("--max-stdout <SIZE>", `most bytes the guest may write to stdout (e.g. 1M); past it the guest ends with output_limit; default ${short(formatSize(d.stdoutBytes))}`))
+    .addOption(new Option("--max-stderr <SIZE>", `most bytes the guest may write to stderr; default ${short(formatSize(d.stderrBytes))}`))
+    .addOption(new Option("--max-open-files <N>", `most descriptors open at once, preopens and stdio included; past it opens fail and the run ends with fd_limit; default ${d.openFiles}`))
     .addOption(new Option("--tier <TIER>", "the wall around the guest's executor: isolate (a worker thread), process (a child process under bubblewrap with a seccomp allow-list), gvisor (runsc); default isolate, or the image's"))
     .addOption(
       new Option("-W <OPT=VALUE[,...]>", "wasmtime-style limits, comma-separated: max-memory-size=BYTES, max-table-elements=N, fuel=N, timeout=DURATION, max-wasm-stack=BYTES (repeatable)").argParser(collect),
@@ -84,6 +94,18 @@ function integer(text: string, what: string): bigint {
 function inRange<T extends number | bigint>(v: T, min: T, max: T, what: string): T {
   if (v < min || v > max) throw new Error(`must be ${what}`);
   return v;
+}
+
+/** One limit typed on the command line, in the grammar and range a manifest has for it (src/limits.ts). */
+function oneLimit(name: "stdoutBytes" | "stderrBytes" | "openFiles", value: string): number {
+  try {
+    const parsed = parseLimits({ [name]: value })[name] as number;
+    resolveLimits({ [name]: parsed });
+    return parsed;
+  } catch (err) {
+    if (err instanceof LimitOptionError) throw new Error(err.detail.replace(/^is /, ""));
+    throw err;
+  }
 }
 
 /**
@@ -126,6 +148,15 @@ export function limitsFromFlags(flags: LimitFlags): Limits {
           limits.stackSizeMb = inRange(Math.ceil(parseSize(value) / (1024 * 1024)), 1, 256, what);
           break;
         }
+        case "max-stdout":
+          limits.stdoutBytes = oneLimit("stdoutBytes", value);
+          break;
+        case "max-stderr":
+          limits.stderrBytes = oneLimit("stderrBytes", value);
+          break;
+        case "max-open-files":
+          limits.openFiles = oneLimit("openFiles", value);
+          break;
         default:
           throw new Error(`unknown option "${key}" (known: max-memory-size, max-table-elements, fuel, timeout, max-wasm-stack)`);
       }
@@ -138,6 +169,9 @@ export function limitsFromFlags(flags: LimitFlags): Limits {
   if (flags.fuel !== undefined) set("fuel", flags.fuel, "--fuel");
   if (flags.timeout !== undefined) set("timeout", flags.timeout, "--timeout");
   if (flags.maxStack !== undefined) set("max-stack", flags.maxStack, "--max-stack");
+  if (flags.maxStdout !== undefined) set("max-stdout", flags.maxStdout, "--max-stdout");
+  if (flags.maxStderr !== undefined) set("max-stderr", flags.maxStderr, "--max-stderr");
+  if (flags.maxOpenFiles !== undefined) set("max-open-files", flags.maxOpenFiles, "--max-open-files");
   if (flags.tier !== undefined) {
     try {
       limits.tier = parseTier(flags.tier);

@@ -1,7 +1,7 @@
 import { describe, test } from "node:test";
 import assert from "node:assert/strict";
 import { spawn, spawnSync } from "node:child_process";
-import { mkdtempSync, rmSync } from "node:fs";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { limitsFromFlags } from "../../src/sandbox/cli-limits.js";
@@ -113,6 +113,22 @@ describe("uniwasm run limit flags", () => {
     const high = uniwasm("-W", "fuel=100000000000", `${FX}sha256.wasm`);
     assert.equal(high.status, 0);
     assert.equal(high.stdout, "b8a9d093211a8931889f1bc4510c24e5431dc34fd3bf866bb4a5f02ef819a45f\n");
+  });
+  test("--max-stdout, --max-stderr and --max-open-files take a manifest's grammar and end the guest at the limit (153, 150)", () => {
+    assert.deepEqual(limitsFromFlags({ maxStdout: "16KiB", maxStderr: "1M", maxOpenFiles: "64" }), { stdoutBytes: 16384, stderrBytes: 1 << 20, openFiles: 64 });
+    assert.throws(() => limitsFromFlags({ maxStdout: "lots" }), /--max-stdout lots: not a size/);
+    assert.throws(() => limitsFromFlags({ maxOpenFiles: "0" }), /--max-open-files 0: must be an integer from 1/);
+    const out = uniwasm("--max-stdout", "8K", `${FX}output.wasm`, "65536");
+    assert.equal(out.status, EXIT_CODES.output_limit);
+    assert.match(out.stderr, /output_limit: .*stdout exceeded its limit of 8192 bytes/);
+    assert.equal(uniwasm("--max-stdout", "64K", `${FX}output.wasm`, "65536").status, 0);
+    const err = uniwasm("--max-stderr", "4K", `${FX}output.wasm`, "8192", "err");
+    assert.equal(err.status, EXIT_CODES.output_limit);
+    const dir = mkdtempSync(join(tmpdir(), "uw-fds-"));
+    writeFileSync(join(dir, "file"), "x");
+    const fds = uniwasm("--max-open-files", "6", "--dir", `${dir}::/data`, `${FX}fds.wasm`, "8");
+    assert.equal(fds.status, EXIT_CODES.fd_limit, fds.stderr + fds.stdout);
+    assert.equal(uniwasm("--max-open-files", "16", "--dir", `${dir}::/data`, `${FX}fds.wasm`, "8").status, 0);
   });
   test("a bad limit flag is refused before anything runs", () => {
     const r = uniwasm("--timeout", "soon", `${FX}hello.wasm`);
