@@ -114,6 +114,14 @@ export interface TenantRuntime {
   share: TenantShare;
   /** After its minimum tier went up: resolves when its apps run on the new tier (or were stopped). */
   tierRaised?: Promise<void>;
+  /**
+   * Serving-thread time spent on its behalf (extension provider calls,
+   * relaying its guests' output), ms, not yet charged: settleHostTime moves
+   * it into its CPU window and scheduler debt. Added to per call without
+   * allocating (the adder is made once per tenant).
+   */
+  hostMs: number;
+  readonly addHostTime: (ms: number) => void;
 }
 
 export interface InstanceInfo {
@@ -298,6 +306,8 @@ export class ResourceManager {
       bucket: new TokenBucket(quotas.requestsPerSecond, Math.max(1, quotas.requestsPerSecond), Date.now(), this.meters?.bucketCell(this.meters.slotOf(t.id))),
       cpu: new CpuWindow(this.meters?.cpuCell(this.meters.slotOf(t.id))),
       share: shareOf(t.id, t.weight, quotas),
+      hostMs: 0,
+      addHostTime: (ms) => void (rt.hostMs += ms),
     };
     this.tenants.set(t.id, rt);
     return rt;
@@ -481,6 +491,7 @@ export class ResourceManager {
     if (!t) throw new Refusal("app_unavailable", `tenant of app ${appId} is gone`);
     const wait = t.bucket.take();
     if (wait > 0) this.refuse(t, appId, new Refusal("tenant_rate_limited", `tenant ${t.name} is over ${t.quotas.requestsPerSecond} requests/s`, Math.ceil(wait)));
+    this.settleHostTime(t);
     if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
       this.refuse(t, appId, new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute)));
     }
@@ -550,7 +561,10 @@ export class ResourceManager {
       await this.moveToExecutors(d, `a request used the inline fuel budget (${d.placement.fuel} instructions)`);
       return undefined;
     }
+    // Its run's time is charged already; handing its output to the gateway is serving-thread time too.
+    const sending = performance.now();
     held.sendTo(inv.sinks);
+    t.hostMs += performance.now() - sending;
     await this.afterInline(d, t, outcome);
     d.done();
     return { ...outcome, deadlineMs: limits.timeoutMs, loaned: false };
@@ -609,7 +623,8 @@ export class ResourceManager {
     const placement = d.placement.placement;
     this.commands.set(id, { id, tenantId: t.id, appId: d.app.id, appName: d.app.name, revision: d.app.revision, kind: "command", state: "running", placement, tier: d.tier.tier, startedAt: now, lastUsedAt: now, requests: 1, memoryBytes: 0 });
     try {
-      const extensions = this.extensions?.({ tenantId: t.id, app: d.app, call: { chain: inv.chain ?? [] } });
+      const extensions = this.extensionsOf(t, d.app, { chain: inv.chain ?? [] });
+      const sinks = placement === "inline" ? inv.sinks : new MeteredSinks(inv.sinks, t.addHostTime);
       const outcome = await this.runner.runCommand({
         ...d.grants,
         ...(extensions ? { extensions } : {}),
@@ -622,8 +637,8 @@ export class ResourceManager {
         limits,
         // The gateway holds a response this small and sends it whole: no need to hand it over in pieces.
         holdOutputBytes: 64 * 1024,
-        onStdout: inv.sinks.onStdout,
-        onStderr: inv.sinks.onStderr,
+        onStdout: sinks.onStdout,
+        onStderr: sinks.onStderr,
       });
       this.account(d, t, "command", "cold", queuedMs, outcome);
       return outcome;
@@ -648,7 +663,8 @@ export class ResourceManager {
     if (instance.call) instance.call.chain = inv.chain ?? [];
     let broken = true;
     try {
-      const outcome = await instance.handle.handle(encodeReactorRequest(inv.env, inv.body), inv.sinks, limits);
+      const sinks = instance.placement === "inline" ? inv.sinks : new MeteredSinks(inv.sinks, t.addHostTime);
+      const outcome = await instance.handle.handle(encodeReactorRequest(inv.env, inv.body), sinks, limits);
       instance.requests++;
       broken = outcome.reason !== "exit"; // a non-zero handler status is an answer, not a broken instance
       this.account(d, t, "reactor", cold ? "cold" : "warm", queuedMs, outcome);
@@ -660,8 +676,16 @@ export class ResourceManager {
     }
   }
 
+  /** An instance's extensions (made by the node's factory), with their provider time charged to its tenant. */
+  private extensionsOf(t: TenantRuntime, app: AppRecord, call: ExtensionScope["call"]): RunExtensions | undefined {
+    const extensions = this.extensions?.({ tenantId: t.id, app, call });
+    if (extensions) extensions.onHostTime = t.addHostTime;
+    return extensions;
+  }
+
   private account(d: Deployment, t: TenantRuntime, kind: RunEvent["kind"], start: RunEvent["start"], queuedMs: number, outcome: RunOutcome): void {
     t.cpu.add(outcome.durationMs);
+    this.settleHostTime(t);
     d.observeCost(outcome.durationMs);
     this.observer.runFinished?.({ tenantId: t.id, appId: d.app.id, appName: d.app.name, kind, start, queuedMs, outcome });
   }
@@ -680,7 +704,7 @@ export class ResourceManager {
         try {
           // The providers of a warm instance see the request it serves now, through `call`.
           const call = { chain: [] as readonly string[] };
-          const extensions = this.extensions?.({ tenantId: t.id, app, call });
+          const extensions = this.extensionsOf(t, app, call);
           const handle = await this.runner.startReactor({
             ...d.grants,
             ...(extensions ? { extensions } : {}),
@@ -737,7 +761,8 @@ export class ResourceManager {
     info.startedAt = Date.now();
     info.state = "running";
     try {
-      const extensions = this.extensions?.({ tenantId: t.id, app, call: { chain: [] } });
+      const extensions = this.extensionsOf(t, app, { chain: [] });
+      const sinks = new MeteredSinks({ onStdout: (c) => this.observer.output?.(app.id, "stdout", c), onStderr: (c) => this.observer.output?.(app.id, "stderr", c) }, t.addHostTime);
       const outcome = await this.runner.runCommand({
         ...d.grants,
         ...(extensions ? { extensions } : {}),
@@ -746,8 +771,8 @@ export class ResourceManager {
         env: app.config.env,
         stdin: new Uint8Array(),
         limits: d.limits,
-        onStdout: (c) => this.observer.output?.(app.id, "stdout", c),
-        onStderr: (c) => this.observer.output?.(app.id, "stderr", c),
+        onStdout: sinks.onStdout,
+        onStderr: sinks.onStderr,
       });
       this.account(d, t, "service", "cold", 0, outcome);
       return outcome.reason === "exit" ? `exited with code ${outcome.exitCode}` : `ended: ${outcome.reason}${outcome.message ? ` (${outcome.message})` : ""}`;
@@ -802,10 +827,28 @@ export class ResourceManager {
   private reap(): void {
     const now = Date.now();
     for (const d of this.deployments.values()) d.pool?.reap(now);
+    // Services and long runs charge their serving-thread time as they go, not only when they end.
+    for (const t of this.tenants.values()) this.settleHostTime(t);
+  }
+
+  /**
+   * Charges a tenant the serving-thread time spent on its behalf since the
+   * last settlement: to its CPU window (the quota refuses a tenant that keeps
+   * this thread busy) and to its scheduler debt (its next requests yield to
+   * others'). Executor time counts the guest's parked wait for a provider as
+   * well: the tenant held an executor and this thread, and pays for both.
+   */
+  settleHostTime(t: TenantRuntime): void {
+    const ms = t.hostMs;
+    if (ms <= 0) return;
+    t.hostMs = 0;
+    t.cpu.add(ms);
+    this.scheduler.charge(t.share, ms);
   }
 
   tenantUsage(tenantId: string) {
     const t = this.tenants.get(tenantId);
+    if (t) this.settleHostTime(t);
     const b = this.budget.tenant(tenantId);
     return {
       liveInstances: b.instances,
@@ -851,6 +894,32 @@ function chargedCost(r: RunOutcome | undefined, ms: number): number {
 
 function shareOf(id: string, weight: number, quotas: TenantQuotas): TenantShare {
   return { id, weight, maxConcurrency: quotas.maxConcurrency, maxQueue: quotas.maxQueue };
+}
+
+/** Sinks that add the time each chunk takes on this thread (the gateway's parsing and socket writes) to a tenant's serving-thread time. */
+class MeteredSinks implements OutputSinks {
+  constructor(
+    private readonly sinks: OutputSinks,
+    private readonly add: (ms: number) => void,
+  ) {}
+
+  readonly onStdout = (chunk: Uint8Array): void => {
+    const started = performance.now();
+    try {
+      this.sinks.onStdout(chunk);
+    } finally {
+      this.add(performance.now() - started);
+    }
+  };
+
+  readonly onStderr = (chunk: Uint8Array): void => {
+    const started = performance.now();
+    try {
+      this.sinks.onStderr(chunk);
+    } finally {
+      this.add(performance.now() - started);
+    }
+  };
 }
 
 /** Output held until a run ends (an inline run that may be run again elsewhere), then sent in order. */

@@ -16,6 +16,12 @@ export interface RunExtensions {
   providers?: Readonly<Record<string, object>>;
   /** The pool sets `executor` before each provider call: which executor the call comes from (to keep nested calls off it). */
   session?: { executor?: number };
+  /**
+   * Told the time each provider call took on this thread, ms (its synchronous
+   * part: an awaited answer costs the thread nothing while it waits). The
+   * manager charges it to the tenant, whose guest made this thread work.
+   */
+  onHostTime?: (ms: number) => void;
 }
 
 /** The portable form an executor receives: the session number stands for the providers. */
@@ -29,6 +35,7 @@ export interface PortableExtensions {
 interface Session {
   providers: Readonly<Record<string, object>>;
   info: { executor?: number } | undefined;
+  onHostTime: ((ms: number) => void) | undefined;
 }
 
 export class HostCallSessions {
@@ -39,7 +46,7 @@ export class HostCallSessions {
   open(ext: RunExtensions): PortableExtensions {
     const id = this.nextId++;
     const providers = ext.providers ?? {};
-    this.sessions.set(id, { providers, info: ext.session });
+    this.sessions.set(id, { providers, info: ext.session, onHostTime: ext.onHostTime });
     return { grants: [...(ext.grants ?? [])], session: id, provided: Object.keys(providers) };
   }
 
@@ -59,6 +66,12 @@ export class HostCallSessions {
     const fn = provider[method];
     if (typeof fn !== "function") throw new Error(`the ${ext} provider has no method ${method}`);
     if (s.info) s.info.executor = tag;
-    return (fn as (...a: unknown[]) => unknown).apply(provider, args);
+    if (!s.onHostTime) return (fn as (...a: unknown[]) => unknown).apply(provider, args);
+    const started = performance.now();
+    try {
+      return (fn as (...a: unknown[]) => unknown).apply(provider, args);
+    } finally {
+      s.onHostTime(performance.now() - started);
+    }
   };
 }
