@@ -536,6 +536,8 @@ export class ResourceManager {
     } catch (err) {
       if (err instanceof SchedulerRejection) {
         if (err.reason === "tenant_queue_full") this.refuse(t, appId, new Refusal("tenant_overloaded", err.message, 1));
+        // Its own tenant's limit kept it waiting, not the node: the answer says so.
+        if (err.reason === "tenant_concurrency_timeout") this.refuse(t, appId, new Refusal("tenant_concurrency_limited", `tenant ${t.name}'s request ${err.message}`, 1));
         this.refuse(t, appId, new Refusal("node_overloaded", err.message, 1));
       }
       if (err instanceof Refusal) this.refuse(t, appId, err);

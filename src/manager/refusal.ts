@@ -6,6 +6,7 @@ export type RefusalCode =
   | "tenant_rate_limited"
   | "tenant_cpu_exhausted"
   | "tenant_overloaded"
+  | "tenant_concurrency_limited"
   | "tenant_memory_exhausted"
   | "node_overloaded"
   | "app_unavailable";

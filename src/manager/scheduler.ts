@@ -36,7 +36,12 @@ export interface TenantShare {
   maxQueue: number;
 }
 
-export type RejectReason = "tenant_queue_full" | "node_queue_full" | "queue_timeout" | "cancelled";
+/**
+ * Why a job did not start. A queue timeout is `tenant_concurrency_timeout`
+ * when, as it timed out, its tenant held `maxConcurrency` executors (its own
+ * limit kept it waiting), else `queue_timeout` (the node was busy).
+ */
+export type RejectReason = "tenant_queue_full" | "node_queue_full" | "queue_timeout" | "tenant_concurrency_timeout" | "cancelled";
 
 export class SchedulerRejection extends Error {
   constructor(readonly reason: RejectReason, message: string) {
@@ -302,7 +307,11 @@ export class FairScheduler {
           if (i >= 0) {
             t.queue.splice(i, 1);
             this.queued--;
-            reject(new SchedulerRejection("queue_timeout", `waited ${queueTimeoutMs} ms for an executor`));
+            reject(
+              t.running >= t.share.maxConcurrency
+                ? new SchedulerRejection("tenant_concurrency_timeout", `waited ${queueTimeoutMs} ms for an executor while tenant ${t.share.id} held ${t.running} (its quota maxConcurrency ${t.share.maxConcurrency})`)
+                : new SchedulerRejection("queue_timeout", `waited ${queueTimeoutMs} ms for an executor`),
+            );
           }
         }, queueTimeoutMs);
         job.timer.unref?.();

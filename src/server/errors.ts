@@ -35,6 +35,7 @@ export const ERROR_CATALOGUE = {
   tenant_rate_limited: { status: 429, message: "The tenant is over its request rate." },
   tenant_cpu_exhausted: { status: 429, message: "The tenant used its CPU time for this minute." },
   tenant_overloaded: { status: 429, message: "The tenant has too many requests waiting." },
+  tenant_concurrency_limited: { status: 429, message: "The tenant's request waited too long behind its own requests (its maxConcurrency)." },
   tenant_memory_exhausted: { status: 429, message: "The tenant's memory quota is in use." },
   internal: { status: 500, message: "Internal error." },
   not_implemented: { status: 501, message: "Not available on this node." },

@@ -150,6 +150,34 @@ test("the node memory budget refuses with node_overloaded when full, whatever th
   }
 });
 
+test("a request that times out in the queue behind its own tenant's maxConcurrency is refused naming that limit; behind a busy node, as node_overloaded", async () => {
+  const runner = new GateRunner(1);
+  const m = new ResourceManager({ runner });
+  const keepAlive = setInterval(() => undefined, 1000); // queue timers are unref'd
+  try {
+    m.setTenant({ id: "capped", name: "capped", weight: 1, quotas: { maxConcurrency: 1 } });
+    m.setTenant({ id: "other", name: "other", weight: 1, quotas: {} });
+    // A 50 ms deadline is also the queue timeout of its requests.
+    const short = (id: string, tenantId: string): AppRecord => {
+      const a = app(id, tenantId);
+      return { ...a, config: { ...a.config, limits: { ...a.config.limits, timeoutMs: 50 } } };
+    };
+    await m.deploy(short("c", "capped"), { digest: "sha256:c", bytes: new Uint8Array() });
+    await m.deploy(short("o", "other"), { digest: "sha256:o", bytes: new Uint8Array() });
+    const inv = (appId: string, who: string) => m.invoke(appId, { env: { WHO: who }, args: [], body: new Uint8Array(), sinks });
+    const first = inv("c", "c1");
+    await tick();
+    await assert.rejects(inv("c", "c2"), (e: unknown) => e instanceof Refusal && e.code === "tenant_concurrency_limited" && /tenant capped/.test(e.message) && /maxConcurrency 1/.test(e.message));
+    // The one executor is capped's: another tenant, far below its own limit, waits for the node.
+    await assert.rejects(inv("o", "o1"), (e: unknown) => e instanceof Refusal && e.code === "node_overloaded");
+    runner.finishOne();
+    await first;
+  } finally {
+    clearInterval(keepAlive);
+    await m.close();
+  }
+});
+
 test("a request beyond its tenant's share runs under the loan deadline; an app's deadline is cut to the node's bound", async () => {
   const runner = new GateRunner(4);
   const m = new ResourceManager({ runner, maxTimeoutMs: 30_000, loanTimeoutMs: 700 });

@@ -92,6 +92,23 @@ test("a job that waits past its queue timeout is refused and never runs", async 
   assert.equal(s.stats().queued, 0);
 });
 
+test("a job that waits past its queue timeout while its tenant holds maxConcurrency executors is refused as its tenant's limit, not the node's", async () => {
+  const s = new FairScheduler({ slots: 3 });
+  const g = gate();
+  const capped = share("capped", { maxConcurrency: 1 });
+  const running = s.run(capped, 1, () => g.done);
+  const keepAlive = setInterval(() => undefined, 1000); // queue timers are unref'd
+  // Two executors are free: only the tenant's own limit keeps this job waiting.
+  await assert.rejects(
+    s.run(capped, 1, async () => 1, { queueTimeoutMs: 10 }),
+    (e: unknown) => e instanceof SchedulerRejection && e.reason === "tenant_concurrency_timeout" && /maxConcurrency 1/.test(e.message),
+  );
+  clearInterval(keepAlive);
+  g.release();
+  await running;
+  assert.equal(s.stats().queued, 0);
+});
+
 test("a failing job frees its executor", async () => {
   const s = new FairScheduler({ slots: 1 });
   await assert.rejects(s.run(share("a"), 1, async () => { throw new Error("boom"); }), /boom/);
