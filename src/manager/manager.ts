@@ -359,12 +359,12 @@ export class ResourceManager {
           : { placement: this.runner.placement ?? "executor", why: `the runner (${this.runner.name}) places every guest itself` };
     const budgeted = placement.placement === "inline" && placement.fuel !== undefined;
     if (budgeted) {
-      const report = await this.runner.prepare(module, inlineLimits(limits, placement), "inline");
+      const report = await this.runner.prepare(module, inlineLimits(limits, placement), "inline", t.id);
       this.chargePreparation(t, app, report);
       placement = choosePlacement(app, grants, this.inlineFuel, report.imports ?? ["unknown.poll_oneoff"]);
     }
     // Prepared for its runner's own way (executors, or the in-process runner's thread) unless prepared for the inline budget above.
-    if (!budgeted || placement.placement === "executor") this.chargePreparation(t, app, await this.runner.prepare(module, limits, "executor"));
+    if (!budgeted || placement.placement === "executor") this.chargePreparation(t, app, await this.runner.prepare(module, limits, "executor", t.id));
     next.placement = placement;
     next.inlineLimits = inlineLimits(limits, placement);
     if (app.config.abi === "reactor") {
@@ -629,6 +629,7 @@ export class ResourceManager {
       const sinks = placement === "inline" ? inv.sinks : new MeteredSinks(inv.sinks, t.addHostTime);
       const outcome = await this.runner.runCommand({
         ...d.grants,
+        tenant: t.id,
         ...(extensions ? { extensions } : {}),
         ...(inv.chain?.length ? { nested: true } : {}),
         placement,
@@ -709,6 +710,7 @@ export class ResourceManager {
           const extensions = this.extensionsOf(t, app, call);
           const handle = await this.runner.startReactor({
             ...d.grants,
+            tenant: t.id,
             ...(extensions ? { extensions } : {}),
             ...(nested ? { nested: true } : {}),
             placement,
@@ -767,6 +769,7 @@ export class ResourceManager {
       const sinks = new MeteredSinks({ onStdout: (c) => this.observer.output?.(app.id, "stdout", c), onStderr: (c) => this.observer.output?.(app.id, "stderr", c) }, t.addHostTime);
       const outcome = await this.runner.runCommand({
         ...d.grants,
+        tenant: t.id,
         ...(extensions ? { extensions } : {}),
         module: d.module,
         args: app.config.args,

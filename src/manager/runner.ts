@@ -33,11 +33,12 @@ export interface InstanceRunner {
   unavailable?(tier: Tier): string | undefined;
   /**
    * Checks, rewrites and compiles a module for `limits` (default: the
-   * runner's) and caches it, so later starts are warm; never on the serving
+   * runner's) and caches it (for `tenant`'s executors, on a runner that keeps
+   * tenants apart: see GuestGrants.tenant), so later starts are warm; never on the serving
    * thread. Reports what the preparation cost, so the caller can charge it.
    * Throws RunnerError("invalid_module" or "memory_limit").
    */
-  prepare(module: ModuleRef, limits?: Limits, placement?: Placement): Promise<PrepareReport>;
+  prepare(module: ModuleRef, limits?: Limits, placement?: Placement, tenant?: string): Promise<PrepareReport>;
   /** Runs a command module (`_start`) once: a fresh instance per call (the WAGI path). */
   runCommand(req: CommandRequest): Promise<RunOutcome>;
   /** Starts a reactor instance (`_initialize` once) kept warm for many calls. */
@@ -91,6 +92,12 @@ export interface GuestGrants {
   extensions?: RunExtensions;
   /** Where to run it, when the runner offers a choice (see InstanceRunner.inline). */
   placement?: Placement;
+  /**
+   * The tenant it runs for (its id). A runner that keeps tenants apart — the
+   * sandboxed tiers of tier-runner.ts — runs it only on executor processes
+   * that serve this tenant alone. The manager always says.
+   */
+  tenant?: string;
   /**
    * A service call's callee (a request made by a running guest, which is
    * parked until it answers): the runner must not queue it behind busy

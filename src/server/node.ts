@@ -60,8 +60,12 @@ export interface NodeOptions {
   minTier?: Tier;
   /** The weakest tier of each named tenant's apps (beside a tenant's own `minTier` quota). */
   tenantMinTiers?: Readonly<Record<string, Tier>>;
-  /** Sandboxed executor processes per sandboxed tier (kept warm, plus a booted spare). Default: the executors' count. */
+  /** Most sandboxed executor processes one tenant holds on a sandboxed tier (a process serves one tenant only). Default: the executors' count. */
   tierExecutors?: number;
+  /** Most sandboxed executor processes of all tenants together (spares not counted). Default: 4 × tierExecutors. */
+  tierMaxProcesses?: number;
+  /** A tenant's sandboxed executors with no work and no warm reactor for this long are stopped, ms. Default 60 000. */
+  tierIdleMs?: number;
   /** Defaults for every tenant's quotas. */
   defaultQuotas?: Partial<TenantQuotas>;
   signaturePolicy?: SignaturePolicy;
@@ -402,7 +406,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
       tiers: {
         minimum: manager.minTier,
         available: Object.fromEntries(TIERS.map((t) => [t, runner.unavailable ? (runner.unavailable(t) ?? true) : t === "isolate" || "the runner has the isolate tier only"])),
-        pools: runner instanceof TierRunner ? runner.tierPools() : [],
+        ...(runner instanceof TierRunner ? { processes: runner.tierProcesses() } : {}),
+        pools: runner instanceof TierRunner ? runner.tierPools().map((p) => ({ ...p, tenant: p.tenant ? tenantName(p.tenant) : "" })) : [],
       },
       scheduler: manager.scheduler.stats(),
       deadlines: { maxTimeoutMs: manager.maxTimeoutMs, loanTimeoutMs: manager.loanTimeoutMs },
@@ -552,7 +557,11 @@ async function defaultRunner(opts: NodeOptions): Promise<InstanceRunner> {
   const inlineFuel = opts.inlineFuel ?? DEFAULT_INLINE_FUEL;
   const base = inlineFuel > 0 ? placingRunner({ ...pool, inlineFuel }) : new ExecutorPoolRunner(pool);
   // The sandboxed tiers' pools are made when an app first needs one (tier-runner.ts).
-  return new TierRunner(base, opts.tierExecutors !== undefined ? { executors: opts.tierExecutors } : {});
+  return new TierRunner(base, {
+    ...(opts.tierExecutors !== undefined ? { executors: opts.tierExecutors } : {}),
+    ...(opts.tierMaxProcesses !== undefined ? { maxProcesses: opts.tierMaxProcesses } : {}),
+    ...(opts.tierIdleMs !== undefined ? { idleMs: opts.tierIdleMs } : {}),
+  });
 }
 
 export { ERROR_CATALOGUE };

@@ -13,6 +13,8 @@ interface ServeFlags {
   minTier?: string;
   tenantMinTier: string[];
   tierExecutors?: string;
+  tierMaxProcesses?: string;
+  tierIdleTimeout: string;
   data: string;
   host: string;
   port: string;
@@ -145,7 +147,9 @@ export function registerServe(program: Command): void {
     .option("--inline-fuel <n>", "fuel budget (instructions) of a request run inline on the serving thread; apps that qualify run there (see docs/node.md, Placement); 0: every guest on executors", "10000000")
     .option("--min-tier <tier>", "the weakest tier any app runs on: isolate, process (sandboxed processes: bubblewrap + seccomp) or gvisor; apps asking for less are raised to it", "isolate")
     .option("--tenant-min-tier <name=tier>", "the weakest tier of one tenant's apps (repeatable), beside the tenant's minTier quota", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .option("--tier-executors <n>", "sandboxed executor processes kept warm per sandboxed tier in use (default: the executors' count)")
+    .option("--tier-executors <n>", "most sandboxed executor processes one tenant holds on a sandboxed tier: a process serves one tenant only (default: the executors' count)")
+    .option("--tier-max-processes <n>", "most sandboxed executor processes of all tenants together, every sandboxed tier (default: 4 x --tier-executors); idle tenants' pools make room first")
+    .option("--tier-idle-timeout <duration>", "a tenant's sandboxed executors with no work and no warm instance for this long are stopped", "60s")
     .option("--max-timeout <duration>", "bound on every request's deadline (apps may ask for less)", "60s")
     .option("--loan-timeout <duration>", "deadline of a request on an executor lent beyond its tenant's fair share", "1s")
     .option("--domain <name>", "the node's domain: tenant T owns T.<domain> and *.T.<domain>", "localhost")
@@ -194,6 +198,8 @@ export function registerServe(program: Command): void {
       const node = await startNode({
         ...tiers,
         ...(flags.tierExecutors ? { tierExecutors: int("tier-executors", flags.tierExecutors, 1) } : {}),
+        ...(flags.tierMaxProcesses ? { tierMaxProcesses: int("tier-max-processes", flags.tierMaxProcesses, 1) } : {}),
+        tierIdleMs: duration("tier-idle-timeout", flags.tierIdleTimeout),
         dataDir: flags.data,
         host: flags.host,
         apiPort: int("port", flags.port),
