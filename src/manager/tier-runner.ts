@@ -130,8 +130,8 @@ export class TierRunner implements InstanceRunner {
     let free = this.maxProcesses - this.held();
     for (const idle of [...this.pools.values()].filter(isIdle).sort((a, b) => a.lastUsed - b.lastUsed)) {
       if (free >= this.perTenant) break;
+      free += processesOf(idle);
       this.reap(idle);
-      free += idle.size;
     }
     if (free < 1) {
       throw new Refusal("node_overloaded", `this node's ${this.maxProcesses} sandboxed executor processes (serve --tier-max-processes) all serve other tenants' work now; try again`, 1);
@@ -147,7 +147,7 @@ export class TierRunner implements InstanceRunner {
   /** Processes held by tenants' pools. */
   private held(): number {
     let n = 0;
-    for (const p of this.pools.values()) n += p.size;
+    for (const p of this.pools.values()) n += processesOf(p);
     return n;
   }
 
@@ -273,6 +273,11 @@ export class TierRunner implements InstanceRunner {
 
 function poolKey(tier: SandboxedTier, tenant: string): string {
   return `${tier}\u0000${tenant}`;
+}
+
+/** A pool's processes: its size, or more while it runs an extra executor (another stack size) that it retires when idle. */
+function processesOf(p: TenantPool): number {
+  return Math.max(p.size, p.pool.stats().executors);
 }
 
 function isIdle(p: TenantPool): boolean {
