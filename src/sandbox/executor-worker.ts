@@ -9,6 +9,10 @@
  * It still gives the event loop a turn now and then (when idle: after
  * PARK_MIN_MS, then less and less often up to PARK_MAX_MS; when busy: every
  * TURN_MS), so that V8's and Node's own tasks on this thread run.
+ *
+ * In a sandboxed executor process (tiers/) the thread serves the process's
+ * channel instead (WorkerData.channel, tiers/channel-io.ts): it blocks in
+ * read() for a request and writes every reply itself.
  */
 import { parentPort, receiveMessageOnPort, workerData } from "node:worker_threads";
 import { SyncIoClient } from "../kernel/io-bridge.js";
@@ -37,6 +41,8 @@ if (!parentPort) throw new Error("executor-worker.js runs only as a worker threa
 const port = parentPort;
 const data = (workerData ?? {}) as WorkerData;
 const io = data.ioPort && data.ioSignal ? new SyncIoClient(data.ioPort, data.ioSignal) : undefined;
+/** A sandboxed executor process's channel, served by this thread (loaded only there). */
+const channel = data.channel ? new (await import("./tiers/channel-io.js")).ExecutorChannelEnd(data.channel) : undefined;
 /** Extensions the pool offers beside the built-ins: loaded before the executor says it is ready. */
 let offered: Awaited<ReturnType<typeof loadExtensionModules>> = [];
 /** Why the pool's extension modules could not be loaded: every guest request then fails with it (rather than a crash loop). */
@@ -74,7 +80,7 @@ let holdBytes = 0;
 function stream(msg: WorkerReply): void {
   // A warm reactor's kernel keeps the id of the request that started it: the pool ignores
   // those messages during later calls, so they must not count as this request's.
-  if (msg.id !== currentId) return port.postMessage(msg);
+  if (msg.id !== currentId) return void (channel ? channel.send(msg) : port.postMessage(msg));
   if (msg.kind === "output" && holdBytes > 0) {
     held.push({ stream: msg.stream, chunk: msg.chunk });
     heldBytes += msg.chunk.length;
@@ -89,7 +95,8 @@ function stream(msg: WorkerReply): void {
 
 function post(msg: WorkerReply): void {
   streamed++;
-  port.postMessage(msg);
+  if (channel) channel.send(msg);
+  else port.postMessage(msg);
 }
 
 /** The result of the current request: in the slot when it fits, else posted. */
@@ -100,6 +107,8 @@ function reply(msg: WorkerReply): void {
     if (held.length > 0) msg.output = held.splice(0);
     heldBytes = holdBytes = 0;
   }
+  // On a channel everything travels in order on one stream: the result never overtakes its output.
+  if (channel) return void channel.send(msg);
   const c = slot.control;
   const length = writer.write(msg);
   if (length >= 0) {
@@ -229,6 +238,10 @@ function runJob(): void {
   const c = slot.control;
   const req = (c[WHERE] === VIA_SLOT ? reader.read(c[LENGTH]) : receiveMessageOnPort(port)?.message) as WorkerRequest | undefined;
   if (!req) throw new Error("the job slot says a request was posted, but none is waiting");
+  runRequest(req);
+}
+
+function runRequest(req: WorkerRequest): void {
   currentId = req.id;
   streamed = 0;
   replied = false;
@@ -236,7 +249,7 @@ function runJob(): void {
   heldBytes = 0;
   holdBytes = req.op === "run" ? req.holdOutput ?? 0 : 0;
   try {
-    handle(req);
+    handle(channel ? channel.fromWire(req) : req);
     if (!replied) throw new Error(`request ${req.op} ended without a result`);
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err));
@@ -265,6 +278,33 @@ function serve(): void {
   setImmediate(serve);
 }
 
+let lastTurn = performance.now();
+
+/**
+ * The channel's loop: runs the requests already received back to back, and
+ * blocks in read() for more only after the event loop has had a turn
+ * recently (an idle executor process has nothing else to do: no timers, no
+ * messages; V8's tasks get their turn before it sleeps).
+ */
+function serveChannel(): void {
+  const ch = channel!;
+  for (;;) {
+    const now = performance.now();
+    let req = ch.nextReceived();
+    if (!req) {
+      if (now - lastTurn > PARK_MIN_MS) break;
+      req = ch.next();
+      if (!req) process.exit(0); // the node closed the channel: nothing is left to serve
+    }
+    runRequest(req);
+    if (performance.now() - lastTurn > TURN_MS) break;
+  }
+  setImmediate(() => {
+    lastTurn = performance.now();
+    serveChannel();
+  });
+}
+
 // Everything is loaded: the pool may send work now.
 port.postMessage({ id: 0, kind: "ready" } satisfies WorkerReply);
-setImmediate(serve);
+setImmediate(channel ? serveChannel : serve);

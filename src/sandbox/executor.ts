@@ -14,7 +14,7 @@ import { Worker } from "node:worker_threads";
 import type { IoServer } from "../kernel/io-bridge.js";
 import type { GuestOutcome, ReactorValue } from "./guest.js";
 import { describeEnd, EXIT_CODES, type ResolvedLimits } from "./limits.js";
-import type { ExecutorStats, FinalReply, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
+import type { ExecutorChannel, ExecutorStats, FinalReply, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
 import { createJobSlot, DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE, type JobSlot } from "./job-slot.js";
 import { DeadlineTimer } from "./deadline-timer.js";
@@ -115,6 +115,8 @@ export interface ExecutorOptions {
   extra?: boolean;
   /** Extension modules the worker imports (see extension-modules.ts). */
   extensionModules?: readonly string[];
+  /** A sandboxed executor process: the worker serves this channel itself (start() is then not used). */
+  channel?: ExecutorChannel;
 }
 
 let nextExecutorId = 1;
@@ -180,6 +182,7 @@ export class Executor implements ExecutorHandle {
     this.reader = new SlotReader(this.slot);
     const data: WorkerData = { slot: slotBuffer };
     if (extensionModules.length > 0) data.extensionModules = [...extensionModules];
+    if (options.channel) data.channel = options.channel;
     const transferList: import("node:worker_threads").MessagePort[] = [];
     if (io) {
       const conn = io.connect(this.id);

@@ -56,4 +56,19 @@ export interface WorkerData {
   ioSignal?: SharedArrayBuffer;
   /** Modules (file URLs) whose exported extensions this executor offers beside the built-ins. */
   extensionModules?: string[];
+  /** A sandboxed executor's channel to the node (see ExecutorChannel): requests come from it, not from the slot. */
+  channel?: ExecutorChannel;
+}
+
+/**
+ * The byte stream of a sandboxed executor process (tiers/wire.ts frames),
+ * read and written by its worker thread directly: a request wakes the thread
+ * that runs it, with no relay through the process's main thread.
+ */
+export interface ExecutorChannel {
+  /** Descriptors it reads requests from and writes replies to (may be the same socket). */
+  in: number;
+  out: number;
+  /** One Int32 (0 free, 1 held): the worker and the process's main thread take it around every frame they write. */
+  writeLock: SharedArrayBuffer;
 }

@@ -165,9 +165,10 @@ export function toWireModule(m: PreparedModule): WireModule {
   return { facts, maps, bytes: wire.bytes, ...(wire.linkView ? { linkView: wire.linkView } : {}) };
 }
 
-/** Compiles a wire module (on the executor's side of the wall). */
-export async function fromWireModule(w: WireModule): Promise<PreparedModule> {
-  const [module, linkView] = await Promise.all([WebAssembly.compile(w.bytes), w.linkView ? WebAssembly.compile(w.linkView) : undefined]);
+/** Compiles a wire module (on the executor's side of the wall: its worker thread, where a synchronous compile blocks nothing else). */
+export function fromWireModule(w: WireModule): PreparedModule {
+  const module = new WebAssembly.Module(w.bytes);
+  const linkView = w.linkView ? new WebAssembly.Module(w.linkView) : undefined;
   const facts: Record<string, unknown> = { ...w.facts };
   for (const k of w.maps) facts[k] = new Map(facts[k] as [unknown, unknown][]);
   return { ...(facts as unknown as Omit<PreparedModule, "module" | "linkView">), module, ...(linkView ? { linkView } : {}) };
