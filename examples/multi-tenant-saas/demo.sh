@@ -64,7 +64,7 @@ at $acme -d '1 100 check' "http://$acme:$port/"
 at $globex -d 'still here' "http://$globex:$port/"
 
 say "Latency: acme and globex alone, then while mallory keeps 2 attacks in flight ($ROUNDS rounds each, alternating)"
-echo "-- mallory's output and KV floods (a known limit: their work runs on the node's serving thread, which no quota meters):"
+echo "-- mallory's output and KV floods (a known limit: their work on the node's serving thread is charged to mallory's CPU quota, not paced):"
 ATTACKS=output,kv node "$here/latency.mjs" "$gw" "$ROUNDS" "$PER_ROUND" 2
 echo "-- mallory's loop, memory bomb, path escapes, outbound and cross-tenant attacks:"
 ATTACKS=loop,memory,escape,outbound,tenants node "$here/latency.mjs" "$gw" "$ROUNDS" "$PER_ROUND" 2

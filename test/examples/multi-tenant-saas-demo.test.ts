@@ -7,8 +7,9 @@
  * p99 under the loop, memory bomb, escapes, outbound and cross-tenant attacks
  * is held to 2x of alone in a todo subtest (met in most runs, not in all on
  * this loaded 2-core box). The output and KV floods are measured but not held
- * to 2x: their work runs on the node's serving thread, which no quota meters
- * (a known limit, examples/multi-tenant-saas/README.md).
+ * to 2x: their work runs on the node's serving thread; its timed part is
+ * charged to mallory's CPU quota, but nothing paces it (a known limit,
+ * examples/multi-tenant-saas/README.md).
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
