@@ -26,6 +26,8 @@ export interface ManagerObserver {
   output?(appId: string, stream: "stdout" | "stderr", chunk: Uint8Array): void;
   /** A module was prepared (checked, rewritten, compiled) for a tenant's app; its CPU time is charged to the tenant. */
   prepared?(e: { tenantId: string; appId: string; appName: string; chargedMs: number; wallMs: number; cpuMs?: number }): void;
+  /** Serving-thread time charged to a tenant since the last report (provider calls, output relay), ms; at most once a second per tenant. */
+  servingThreadTime?(e: { tenantId: string; ms: number }): void;
 }
 
 export interface RunEvent {
@@ -122,6 +124,8 @@ export interface TenantRuntime {
    */
   hostMs: number;
   readonly addHostTime: (ms: number) => void;
+  /** Charged serving-thread time not yet reported to the observer (reported by the reaper, not per request). */
+  hostMsUnreported: number;
 }
 
 export interface InstanceInfo {
@@ -308,6 +312,7 @@ export class ResourceManager {
       share: shareOf(t.id, t.weight, quotas),
       hostMs: 0,
       addHostTime: (ms) => void (rt.hostMs += ms),
+      hostMsUnreported: 0,
     };
     this.tenants.set(t.id, rt);
     return rt;
@@ -833,7 +838,13 @@ export class ResourceManager {
     const now = Date.now();
     for (const d of this.deployments.values()) d.pool?.reap(now);
     // Services and long runs charge their serving-thread time as they go, not only when they end.
-    for (const t of this.tenants.values()) this.settleHostTime(t);
+    for (const t of this.tenants.values()) {
+      this.settleHostTime(t);
+      if (t.hostMsUnreported > 0) {
+        this.observer.servingThreadTime?.({ tenantId: t.id, ms: t.hostMsUnreported });
+        t.hostMsUnreported = 0;
+      }
+    }
   }
 
   /**
@@ -847,6 +858,7 @@ export class ResourceManager {
     const ms = t.hostMs;
     if (ms <= 0) return;
     t.hostMs = 0;
+    t.hostMsUnreported += ms;
     t.cpu.add(ms);
     this.scheduler.charge(t.share, ms);
   }

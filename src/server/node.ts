@@ -237,6 +237,10 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         store.usage.add(e.tenantId, { rejected: 1 });
       },
       output: (appId, stream, chunk) => appendLines(appId, stream, chunk),
+      servingThreadTime: (e) => {
+        metrics.servingThreadCpu.inc({ tenant: tenantName(e.tenantId) }, e.ms / 1000);
+        store.usage.add(e.tenantId, { cpuMs: e.ms });
+      },
       prepared: (e) => {
         metrics.prepareCpu.inc({ tenant: tenantName(e.tenantId) }, e.chargedMs / 1000);
         store.usage.add(e.tenantId, { cpuMs: e.chargedMs });
