@@ -61,7 +61,7 @@ function app(id: string, tenantId: string): AppRecord {
   };
 }
 
-const PROVIDER_MS = 5;
+const PROVIDER_MS = 20;
 const SINK_MS = 10;
 
 /** A manager whose apps get a kv provider that takes PROVIDER_MS of this thread per call. */
@@ -87,7 +87,8 @@ test("provider calls a tenant's guest makes count in its CPU time beyond its exe
     await m.invoke("quiet-app", run({ COST: "1" }));
     const busy = m.tenantUsage("busy").cpuMsLastMinute;
     assert.ok(busy >= 1 + 6 * PROVIDER_MS, `busy: ${busy} ms, expected its 1 ms on the executor plus 6 × ${PROVIDER_MS} ms of provider calls`);
-    assert.ok(busy < 1 + 6 * PROVIDER_MS + 50, `busy: ${busy} ms is far more than it spent`);
+    // Counted once, not twice (a loaded machine stretches each burn a little, never by 6 × PROVIDER_MS in all).
+    assert.ok(busy < 1 + 12 * PROVIDER_MS, `busy: ${busy} ms: its provider time was counted more than once`);
     assert.equal(m.tenantUsage("quiet").cpuMsLastMinute, 1);
   } finally {
     await m.close();
