@@ -152,6 +152,22 @@ export const MAX_WASM32_PAGES = 65536;
  */
 export const MAX_TABLE_ELEMENTS = 1_000_000;
 
+/**
+ * The range a person may write for a limit, in a manifest's `[limits]` or on the command line
+ * (`uniwasm run --max-memory ...`): one table for both. (A deploy request may also ask for
+ * "unlimited", `null`, where the node allows it: LIMIT_FIELDS and the node's ceilings say.)
+ */
+export const WRITTEN_RANGES = Object.freeze({
+  maxMemoryBytes: { min: WASM_PAGE, max: 4 * 1024 ** 3 },
+  maxTableElements: { min: 0, max: MAX_TABLE_ELEMENTS },
+  fuel: { min: 0, max: Number.MAX_SAFE_INTEGER },
+  timeoutMs: { min: 1, max: 24 * 3_600_000 },
+  stackSizeMb: { min: 1, max: 256 },
+  stdoutBytes: { min: 0, max: 1024 ** 3 },
+  stderrBytes: { min: 0, max: 1024 ** 3 },
+  openFiles: { min: 1, max: 65536 },
+} as const);
+
 export const LIMIT_FIELDS: Readonly<Record<LimitName, LimitField>> = Object.freeze({
   maxMemoryBytes: field({ kind: "size", min: WASM_PAGE, manifest: "memory" }),
   maxTableElements: field({ kind: "count", min: 0, max: MAX_TABLE_ELEMENTS, finite: true, floor: true }),

@@ -66,7 +66,7 @@ import { parse, TomlError } from "smol-toml";
 import { ManifestError, type ManifestProblem } from "./errors.js";
 import { KeyLines } from "./manifest-lines.js";
 import { parseDuration, parseSize } from "../units.js";
-import { isTier, LIMIT_FIELDS, TIERS, type Limits } from "../limits.js";
+import { isTier, LIMIT_FIELDS, TIERS, WRITTEN_RANGES as R, type Limits } from "../limits.js";
 
 export const MANIFEST_FILE = "uniwasm.toml";
 export const MANIFEST_VERSION = 1;
@@ -92,11 +92,6 @@ export const MANIFEST_BOUNDS = {
   variables: 64,
   exports: 256,
   httpTriggers: 64,
-  maxMemoryBytes: 4 * 1024 * 1024 * 1024,
-  maxFuel: Number.MAX_SAFE_INTEGER,
-  maxTimeoutMs: 24 * 60 * 60 * 1000,
-  maxOutputBytes: 1024 * 1024 * 1024,
-  maxOpenFiles: 65536,
 } as const;
 
 export type EntryKind = "command" | "reactor";
@@ -437,21 +432,21 @@ class Validator {
     // The keys are LIMIT_FIELDS' manifest names: a limit a manifest may set is declared there.
     this.known(l, "limits", Object.values(LIMIT_FIELDS).flatMap((f) => (f.manifest ? [f.manifest] : [])));
     const out: Limits = {};
-    const memory = this.size(l.memory, "limits.memory", 64 * 1024, MANIFEST_BOUNDS.maxMemoryBytes);
+    const memory = this.size(l.memory, "limits.memory", R.maxMemoryBytes.min, R.maxMemoryBytes.max);
     if (memory !== undefined) {
       if (memory % 65536 !== 0) this.problem("limits.memory", `${memory} bytes is not a whole number of 64 KiB wasm pages`);
       else out.maxMemoryBytes = memory;
     }
-    const fuel = this.integer(l.fuel, "limits.fuel", 1, MANIFEST_BOUNDS.maxFuel);
+    const fuel = this.integer(l.fuel, "limits.fuel", 1, R.fuel.max); // 0 instructions would run nothing
     if (fuel !== undefined) out.fuel = fuel;
     const timeout = this.duration(l.timeout, "limits.timeout");
     if (timeout !== undefined) out.timeoutMs = timeout;
-    const stdout = this.size(l.stdout, "limits.stdout", 0, MANIFEST_BOUNDS.maxOutputBytes);
+    const stdout = this.size(l.stdout, "limits.stdout", R.stdoutBytes.min, R.stdoutBytes.max);
     if (stdout !== undefined) out.stdoutBytes = stdout;
-    const stderr = this.size(l.stderr, "limits.stderr", 0, MANIFEST_BOUNDS.maxOutputBytes);
+    const stderr = this.size(l.stderr, "limits.stderr", R.stderrBytes.min, R.stderrBytes.max);
     if (stderr !== undefined) out.stderrBytes = stderr;
     const minFiles = 3 + caps.dirs.length + caps.listen.length;
-    const openFiles = this.integer(l.open_files, "limits.open_files", minFiles, MANIFEST_BOUNDS.maxOpenFiles, `stdio + ${caps.dirs.length} dirs + ${caps.listen.length} listeners need ${minFiles}`);
+    const openFiles = this.integer(l.open_files, "limits.open_files", minFiles, R.openFiles.max, `stdio + ${caps.dirs.length} dirs + ${caps.listen.length} listeners need ${minFiles}`);
     if (openFiles !== undefined) out.openFiles = openFiles;
     if (l.tier !== undefined) {
       if (isTier(l.tier)) out.tier = l.tier;
@@ -488,7 +483,7 @@ class Validator {
     if (ms === undefined) {
       return this.problem(field, `${typeof v === "string" ? JSON.stringify(v) : describe(v)} is not a duration; use milliseconds (5000) or a string with ms, s, m or h ("5s")`);
     }
-    if (ms < 1 || ms > MANIFEST_BOUNDS.maxTimeoutMs) return this.problem(field, `${ms} ms is out of range; allowed 1 ms to 24 h`);
+    if (ms < R.timeoutMs.min || ms > R.timeoutMs.max) return this.problem(field, `${ms} ms is out of range; allowed 1 ms to 24 h`);
     return ms;
   }
 

@@ -25,7 +25,7 @@ import type { PreopenSpec } from "../kernel/options.js";
 import type { RunFileOptions, RunResult } from "./inline.js";
 import { ExecutorPool, type ExecutorPoolOptions } from "./executor-pool.js";
 import { DEFAULT_LIMITS, LimitOptionError, MAX_TABLE_ELEMENTS, resolveLimits, type Limits } from "./limits.js";
-import { parseLimits } from "../limits.js";
+import { parseLimits, WRITTEN_RANGES as R } from "../limits.js";
 import { SandboxLauncher } from "./tiers/sandbox-launcher.js";
 import { parseTier, tierUnavailable, type Tier } from "./tiers/tier.js";
 import { formatDuration, formatSize, parseDuration, parseSize } from "../units.js";
@@ -43,14 +43,6 @@ export interface LimitFlags {
   W?: string[];
 }
 
-/** Bounds of the flags, in the units people type. */
-export const FLAG_BOUNDS = {
-  memory: { min: 64 * 1024, max: 4 * 1024 ** 3 },
-  stackMb: { min: 1, max: 256 },
-  timeoutMs: { min: 1, max: 24 * 3_600_000 },
-  fuel: { min: 0n, max: BigInt(Number.MAX_SAFE_INTEGER) },
-  tableElements: { min: 0, max: MAX_TABLE_ELEMENTS },
-} as const;
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
 
@@ -100,6 +92,8 @@ function inRange<T extends number | bigint>(v: T, min: T, max: T, what: string):
 function oneLimit(name: "stdoutBytes" | "stderrBytes" | "openFiles", value: string): number {
   try {
     const parsed = parseLimits({ [name]: value })[name] as number;
+    const { min, max } = R[name];
+    if (!(parsed >= min && parsed <= max)) throw new Error(`must be ${name === "openFiles" ? `an integer from ${min} to ${max}` : `a size from ${min} to ${formatSize(max)}`}`);
     resolveLimits({ [name]: parsed });
     return parsed;
   } catch (err) {
@@ -120,32 +114,32 @@ export function limitsFromFlags(flags: LimitFlags): Limits {
         case "max-memory":
         case "max-memory-size": {
           const what = "a size from 64K to 4G (e.g. 16M)";
-          limits.maxMemoryBytes = inRange(parseSize(value), FLAG_BOUNDS.memory.min, FLAG_BOUNDS.memory.max, what);
+          limits.maxMemoryBytes = inRange(parseSize(value), R.maxMemoryBytes.min, R.maxMemoryBytes.max, what);
           break;
         }
         case "max-table-elements": {
-          const what = `an integer from 0 to ${FLAG_BOUNDS.tableElements.max}`;
-          limits.maxTableElements = Number(inRange(integer(value, what), 0n, BigInt(FLAG_BOUNDS.tableElements.max), what));
+          const what = `an integer from ${R.maxTableElements.min} to ${R.maxTableElements.max}`;
+          limits.maxTableElements = Number(inRange(integer(value, what), BigInt(R.maxTableElements.min), BigInt(R.maxTableElements.max), what));
           break;
         }
         case "fuel": {
-          const what = `an integer from 0 to ${FLAG_BOUNDS.fuel.max} (2^53-1)`;
-          limits.fuel = inRange(integer(value, what), FLAG_BOUNDS.fuel.min, FLAG_BOUNDS.fuel.max, what);
+          const what = `an integer from ${R.fuel.min} to ${R.fuel.max} (2^53-1)`;
+          limits.fuel = inRange(integer(value, what), BigInt(R.fuel.min), BigInt(R.fuel.max), what);
           break;
         }
         case "timeout": {
           const what = "a duration from 1ms to 24h (e.g. 500ms, 2s, 1m, 1h)";
-          limits.timeoutMs = inRange(parseDuration(value), FLAG_BOUNDS.timeoutMs.min, FLAG_BOUNDS.timeoutMs.max, what);
+          limits.timeoutMs = inRange(parseDuration(value), R.timeoutMs.min, R.timeoutMs.max, what);
           break;
         }
         case "max-stack": {
           const what = "an integer number of MiB from 1 to 256";
-          limits.stackSizeMb = Number(inRange(integer(value, what), 1n, 256n, what));
+          limits.stackSizeMb = Number(inRange(integer(value, what), BigInt(R.stackSizeMb.min), BigInt(R.stackSizeMb.max), what));
           break;
         }
         case "max-wasm-stack": {
           const what = "a size from 1M to 256M (rounded up to whole MiB)";
-          limits.stackSizeMb = inRange(Math.ceil(parseSize(value) / (1024 * 1024)), 1, 256, what);
+          limits.stackSizeMb = inRange(Math.ceil(parseSize(value) / (1024 * 1024)), R.stackSizeMb.min, R.stackSizeMb.max, what);
           break;
         }
         case "max-stdout":
