@@ -100,6 +100,7 @@ export class EngineRunner implements InstanceRunner {
       stderr: "stream",
       onOutput: (stream, chunk) => (stream === "stdout" ? req.onStdout(chunk) : req.onStderr(chunk)),
       ...(req.holdOutputBytes ? { holdOutputBytes: req.holdOutputBytes } : {}),
+      ...(req.lendStdout ? { lendStdout: true } : {}),
       limits: req.limits,
     });
     return toOutcome(o);

@@ -1,6 +1,7 @@
 import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
-import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, RunOutcome } from "./runner.js";
+import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, RunOutcome, SinkResult } from "./runner.js";
+import { pause, RELAY_MS_PER_BYTE, ServingThreadPacer } from "./pacing.js";
 import type { ResolvedLimits } from "../limits.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
@@ -123,7 +124,9 @@ export interface TenantRuntime {
    * allocating (the adder is made once per tenant).
    */
   hostMs: number;
-  readonly addHostTime: (ms: number) => void;
+  /** Adds serving-thread time to hostMs; returns how long its guest should pause before making the thread work again, ms (pacing.ts). */
+  readonly addHostTime: (ms: number, relayedBytes?: number) => number;
+  readonly pacer: ServingThreadPacer;
   /** Charged serving-thread time not yet reported to the observer (reported by the reaper, not per request). */
   hostMsUnreported: number;
 }
@@ -311,7 +314,11 @@ export class ResourceManager {
       cpu: new CpuWindow(this.meters?.cpuCell(this.meters.slotOf(t.id))),
       share: shareOf(t.id, t.weight, quotas),
       hostMs: 0,
-      addHostTime: (ms) => void (rt.hostMs += ms),
+      addHostTime: (ms, relayedBytes = 0) => {
+        rt.hostMs += ms;
+        return rt.pacer.spend(ms + relayedBytes * RELAY_MS_PER_BYTE);
+      },
+      pacer: new ServingThreadPacer(() => this.scheduler.threadShare(rt.share)),
       hostMsUnreported: 0,
     };
     this.tenants.set(t.id, rt);
@@ -645,6 +652,7 @@ export class ResourceManager {
         limits,
         // The gateway holds a response this small and sends it whole: no need to hand it over in pieces.
         holdOutputBytes: 64 * 1024,
+        ...(sinks.lendStdout ? { lendStdout: true } : {}),
         onStdout: sinks.onStdout,
         onStderr: sinks.onStderr,
       });
@@ -913,30 +921,37 @@ function shareOf(id: string, weight: number, quotas: TenantQuotas): TenantShare 
   return { id, weight, maxConcurrency: quotas.maxConcurrency, maxQueue: quotas.maxQueue };
 }
 
-/** Sinks that add the time each chunk takes on this thread (the gateway's parsing and socket writes) to a tenant's serving-thread time. */
+/**
+ * Sinks that add the time each chunk takes on this thread (the gateway's
+ * parsing and socket writes) to a tenant's serving-thread time, and make its
+ * guest wait when the tenant is ahead of its share of the thread (pacing.ts).
+ */
 class MeteredSinks implements OutputSinks {
+  readonly lendStdout: boolean;
+
   constructor(
     private readonly sinks: OutputSinks,
-    private readonly add: (ms: number) => void,
-  ) {}
+    private readonly add: (ms: number, bytes?: number) => number,
+  ) {
+    this.lendStdout = sinks.lendStdout === true;
+  }
 
-  readonly onStdout = (chunk: Uint8Array): void => {
-    const started = performance.now();
-    try {
-      this.sinks.onStdout(chunk);
-    } finally {
-      this.add(performance.now() - started);
-    }
-  };
+  readonly onStdout = (chunk: Uint8Array): SinkResult => this.metered(this.sinks.onStdout, chunk);
+  readonly onStderr = (chunk: Uint8Array): SinkResult => this.metered(this.sinks.onStderr, chunk);
 
-  readonly onStderr = (chunk: Uint8Array): void => {
+  private metered(sink: (chunk: Uint8Array) => SinkResult, chunk: Uint8Array): SinkResult {
     const started = performance.now();
+    let taken: SinkResult;
     try {
-      this.sinks.onStderr(chunk);
-    } finally {
-      this.add(performance.now() - started);
+      taken = sink(chunk);
+    } catch (err) {
+      this.add(performance.now() - started, chunk.length);
+      throw err;
     }
-  };
+    const wait = this.add(performance.now() - started, chunk.length);
+    if (wait <= 0) return taken;
+    return taken ? taken.then(() => pause(wait)) : pause(wait);
+  }
 }
 
 /** Output held until a run ends (an inline run that may be run again elsewhere), then sent in order. */

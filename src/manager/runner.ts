@@ -64,10 +64,19 @@ export interface PrepareReport {
   imports?: readonly string[];
 }
 
+/** A sink's answer to a chunk: nothing, or a promise that settles when it is done with a lent chunk (see OutputSinks.lendStdout). */
+export type SinkResult = void | Promise<void>;
+
 export interface OutputSinks {
   /** Receives stdout as the guest writes it (the response, for both HTTP ABIs). */
-  onStdout(chunk: Uint8Array): void;
-  onStderr(chunk: Uint8Array): void;
+  onStdout(chunk: Uint8Array): SinkResult;
+  onStderr(chunk: Uint8Array): SinkResult;
+  /**
+   * onStdout copies what it keeps beyond the call, or returns a promise that
+   * settles once it is done with the chunk (a socket wrote it): the runner
+   * may then lend it chunks in place (RunOptions.lendStdout).
+   */
+  readonly lendStdout?: boolean;
 }
 
 /**
@@ -118,6 +127,8 @@ export interface CommandRequest extends OutputSinks, GuestGrants {
    * Default 0: every chunk as it is written (services, logs).
    */
   holdOutputBytes?: number;
+  /** See OutputSinks.lendStdout. */
+  lendStdout?: boolean;
 }
 
 export interface ReactorStart extends GuestGrants {

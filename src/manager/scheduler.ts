@@ -134,6 +134,9 @@ export class FairScheduler {
   /** Σ weight of active tenants, recomputed at most every ACTIVE_WEIGHT_TTL_MS (shares need not be exact to the ms). */
   private activeWeight = 0;
   private activeWeightAt = -Infinity;
+  /** Σ weight of the tenants busy now (see threadShare), recomputed at most every ACTIVE_WEIGHT_TTL_MS. */
+  private busyWeight = 0;
+  private busyWeightAt = -Infinity;
   slots: number;
 
   constructor(opts: SchedulerOptions) {
@@ -258,6 +261,23 @@ export class FairScheduler {
     return Math.max(1, (this.slots * t.share.weight) / total);
   }
 
+  /**
+   * `share`'s part of a serving thread now, in (0, 1]: its weight over the
+   * weight of the tenants with work running or waiting or submitted in the
+   * last `reserveWindowMs` (1 when it is alone). See pacing.ts.
+   */
+  threadShare(share: TenantShare): number {
+    const now = performance.now();
+    if (now - this.busyWeightAt > ACTIVE_WEIGHT_TTL_MS) {
+      const since = now - this.reserveWindowMs;
+      let w = 0;
+      for (const u of this.tenants.values()) if (u.running > 0 || u.queue.length > 0 || u.lastActive >= since) w += u.share.weight;
+      this.busyWeight = w;
+      this.busyWeightAt = now;
+    }
+    return share.weight / Math.max(this.busyWeight, share.weight);
+  }
+
   /** Whether `t` may take a free executor now (its concurrency cap, and the last executor kept for others). */
   private mayStart(t: TenantState): boolean {
     if (this.running >= this.slots || t.running >= t.share.maxConcurrency) return false;
@@ -269,7 +289,7 @@ export class FairScheduler {
     if (!t) {
       t = { share, queue: [], deficit: 0, running: 0, inRing: false, lastActive: 0 };
       this.tenants.set(share.id, t);
-      this.activeWeightAt = -Infinity; // a new tenant changes every share
+      this.activeWeightAt = this.busyWeightAt = -Infinity; // a new tenant changes every share
     } else {
       t.share = share; // quotas may change at runtime
     }

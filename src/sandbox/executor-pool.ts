@@ -195,7 +195,7 @@ export class ExecutorPool implements Engine {
     const started = performance.now();
     // Most runs take the pool's limits: resolved once, never mutated.
     const limits = options.limits === undefined ? this.defaults : this.limits(options.limits);
-    const { snapshot, onOutput, onTrace, holdOutputBytes, limits: _l, extensions, nested, ...rest } = options;
+    const { snapshot, onOutput, lendStdout, onTrace, holdOutputBytes, limits: _l, extensions, nested, ...rest } = options;
     let prepared = this.modules.now(source, limits, snapshot !== undefined);
     if (!prepared) {
       try {
@@ -223,6 +223,7 @@ export class ExecutorPool implements Engine {
           timeoutMs: limits.timeoutMs,
           limits,
           onOutput,
+          ...(lendStdout ? { lendStdout } : {}),
           onTrace,
         },
         limits.stackSizeMb,
@@ -246,7 +247,7 @@ export class ExecutorPool implements Engine {
    */
   async snapshot(source: ModuleSource, options: Omit<RunOptions, "snapshot"> = {}): Promise<Snapshot> {
     const limits = this.limits(options.limits);
-    const { onOutput: _o, onTrace: _t, holdOutputBytes: _h, limits: _l, extensions: _e, ...kernel } = options;
+    const { onOutput: _o, lendStdout: _ls, onTrace: _t, holdOutputBytes: _h, limits: _l, extensions: _e, ...kernel } = options;
     if (_e) throw new Error("cannot snapshot a run with extensions: a snapshot holds no provider state");
     const prepared = await this.prepare(source, limits, true);
     const snapshotId = `snap-${process.pid}-${nextSnapshotId++}`;
@@ -287,7 +288,7 @@ export class ExecutorPool implements Engine {
 
   /** @internal Starts a reactor instance on some executor; resolves to where it lives. */
   async startInstance(prepared: PreparedModule, options: RunOptions, limits: ResolvedLimits, session?: PortableExtensions): Promise<{ executor: ExecutorHandle; instanceId: number; outcome: GuestOutcome }> {
-    const { snapshot, onOutput, onTrace, holdOutputBytes: _h, limits: _l, extensions: _e, nested, ...rest } = options;
+    const { snapshot, onOutput, lendStdout: _ls, onTrace, holdOutputBytes: _h, limits: _l, extensions: _e, nested, ...rest } = options;
     const kernel: PortableKernelOptions = session ? { ...rest, extensions: session } : rest;
     const instanceId = nextInstanceId++;
     let executor: ExecutorHandle | undefined;
@@ -316,6 +317,7 @@ export class ExecutorPool implements Engine {
     if (this.closed) return Promise.reject(new Error("the executor pool is closed"));
     return new Promise<Reply>((resolve, reject) => {
       const queued: QueuedJob = { build: job.build, timeoutMs: job.timeoutMs, limits: job.limits, onOutput: job.onOutput, onTrace: job.onTrace, resolve, reject, stackSizeMb };
+      if (job.lendStdout) queued.lendStdout = true;
       // An idle executor means nothing of this stack size is queued (idle ones take queued work at once).
       const idle = this.idleExecutor(stackSizeMb);
       if (idle) return idle.start(queued);

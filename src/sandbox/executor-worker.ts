@@ -30,6 +30,7 @@ import type { HeldOutput, ModuleRef, WorkerData, WorkerReply, WorkerRequest } fr
 import { captureSnapshot } from "./snapshot.js";
 import { MemoryRecycler } from "./memory-recycling.js";
 import { DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE } from "./job-slot.js";
+import { OUTPUT_PIECE_BYTES, OutputRingWriter } from "./output-ring.js";
 
 /** Park on the slot before the event loop gets a turn, ms: short after work (V8 may have posted GC tasks), doubling while idle. */
 const PARK_MIN_MS = 100;
@@ -75,14 +76,19 @@ let replied = false;
 const held: HeldOutput[] = [];
 let heldBytes = 0;
 let holdBytes = 0;
+/** Where streamed output goes on its way to the pool (a thread executor's; a request may bring a new one). */
+let ring = data.outputRing ? new OutputRingWriter(data.outputRing) : undefined;
 
 /** Output chunks and trace lines: streamed while the guest runs (small output of a run held for its result). */
 function stream(msg: WorkerReply): void {
   // A warm reactor's kernel keeps the id of the request that started it: the pool ignores
   // those messages during later calls, so they must not count as this request's.
-  if (msg.id !== currentId) return void (channel ? channel.send(msg) : port.postMessage(msg));
+  if (msg.id !== currentId) {
+    if (msg.kind === "output" && ring) msg.chunk = msg.chunk.slice(); // a borrowed view (hooksFor): a copy, off the ring
+    return void (channel ? channel.send(msg) : port.postMessage(msg));
+  }
   if (msg.kind === "output" && holdBytes > 0) {
-    held.push({ stream: msg.stream, chunk: msg.chunk });
+    held.push({ stream: msg.stream, chunk: ring ? msg.chunk.slice() : msg.chunk });
     heldBytes += msg.chunk.length;
     if (heldBytes <= holdBytes) return;
     holdBytes = 0;
@@ -94,9 +100,24 @@ function stream(msg: WorkerReply): void {
 }
 
 function post(msg: WorkerReply): void {
+  if (msg.kind === "output" && ring) return postToRing(ring, msg.id, msg.stream, msg.chunk);
   streamed++;
   if (channel) channel.send(msg);
   else port.postMessage(msg);
+}
+
+/**
+ * Output through the ring (output-ring.ts): copied from the guest's memory
+ * into it, in pieces, each posted as where it is. With the ring full this
+ * thread parks until the pool gives pieces back (its reader is slow), the
+ * guest's deadline running.
+ */
+function postToRing(r: OutputRingWriter, id: number, name: "stdout" | "stderr", chunk: Uint8Array): void {
+  for (let off = 0; off < chunk.length; off += OUTPUT_PIECE_BYTES) {
+    const piece = r.put(chunk.subarray(off, Math.min(chunk.length, off + OUTPUT_PIECE_BYTES)));
+    streamed++;
+    port.postMessage({ id, kind: "output-ring", stream: name, at: piece.at, length: piece.length, span: piece.span } satisfies WorkerReply);
+  }
 }
 
 /** The result of the current request: in the slot when it fits, else posted. */
@@ -152,6 +173,8 @@ function hooksFor(id: number): GuestHooks {
     hooks.host = io;
   }
   if (offered.length > 0) hooks.extensions = offered;
+  // Output is copied into the ring (or a held copy): the kernel's own view will do.
+  if (ring) hooks.borrowsOutput = true;
   hooks.recycler = recycler;
   hooks.deferred = deferred;
   return hooks;
@@ -242,6 +265,7 @@ function runJob(): void {
 }
 
 function runRequest(req: WorkerRequest): void {
+  if (req.outputRing) ring = new OutputRingWriter(req.outputRing);
   currentId = req.id;
   streamed = 0;
   replied = false;

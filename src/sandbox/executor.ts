@@ -17,6 +17,7 @@ import { describeEnd, EXIT_CODES, type ResolvedLimits } from "./limits.js";
 import type { ExecutorChannel, ExecutorStats, FinalReply, WorkerData, WorkerReply, WorkerRequest } from "./protocol.js";
 import type { Snapshot } from "./snapshot.js";
 import { createJobSlot, DONE, JOB, LENGTH, openJobSlot, SlotReader, SlotWriter, STATE, VIA_PORT, VIA_SLOT, WHERE, type JobSlot } from "./job-slot.js";
+import { createOutputRing, OutputRingReader } from "./output-ring.js";
 import { DeadlineTimer } from "./deadline-timer.js";
 
 type WaitAsyncResult = { async: false; value: "not-equal" | "timed-out" } | { async: true; value: Promise<"ok" | "timed-out"> };
@@ -52,7 +53,9 @@ export interface Job {
   /** Deadline of the guest code this request runs (Infinity: none). */
   timeoutMs: number;
   limits?: ResolvedLimits;
-  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void | Promise<void>;
+  /** See RunOptions.lendStdout. */
+  lendStdout?: boolean;
   onTrace?: (line: string) => void;
   resolve: (r: Reply) => void;
   reject: (e: Error) => void;
@@ -162,6 +165,8 @@ export class Executor implements ExecutorHandle {
   private streamed = 0;
   /** The running job's result, come through the slot ahead of messages posted before it. */
   private held: FinalReply | undefined;
+  /** Where the worker's streamed output arrives (output-ring.ts); replaced at a job's start while views of it are lent out. */
+  private ring = new OutputRingReader(createOutputRing());
   private closeIo: (() => void) | undefined;
   private readonly slot: JobSlot;
   private readonly writer: SlotWriter;
@@ -182,7 +187,9 @@ export class Executor implements ExecutorHandle {
     this.reader = new SlotReader(this.slot);
     const data: WorkerData = { slot: slotBuffer };
     if (extensionModules.length > 0) data.extensionModules = [...extensionModules];
+    // A sandboxed process's worker writes its output into its channel, not to this thread.
     if (options.channel) data.channel = options.channel;
+    else data.outputRing = this.ring.buffer;
     const transferList: import("node:worker_threads").MessagePort[] = [];
     if (io) {
       const conn = io.connect(this.id);
@@ -232,6 +239,11 @@ export class Executor implements ExecutorHandle {
     this.deadline.start(job.timeoutMs, now);
     const req = job.build(this) as WorkerRequest;
     req.id = id;
+    // The last job's consumer still holds views of the ring (a socket writing them): this job writes into a new one.
+    if (this.ring.outstanding > 0) {
+      this.ring = new OutputRingReader(createOutputRing());
+      req.outputRing = this.ring.buffer;
+    }
     this.send(req, id);
   }
 
@@ -316,8 +328,15 @@ export class Executor implements ExecutorHandle {
 
   private onReply(msg: WorkerReply): void {
     const job = this.current;
-    if (!job || (job as Job & { id?: number }).id !== msg.id) return;
+    if (!job || (job as Job & { id?: number }).id !== msg.id) {
+      if (msg.kind === "output-ring") this.ring.discard(msg.span); // its request ended (a deadline): nobody reads it
+      return;
+    }
     switch (msg.kind) {
+      case "output-ring":
+        this.deliverFromRing(job, msg);
+        this.delivered();
+        return;
       case "output":
         job.onOutput?.(msg.stream, msg.chunk);
         this.delivered();
@@ -366,6 +385,25 @@ export class Executor implements ExecutorHandle {
       this.held = undefined;
       this.onReply(held);
     }
+  }
+
+  /**
+   * Hands a piece of output in the ring to the job's consumer: lent in place
+   * (stdout, when the job says its consumer copies what it keeps) and given
+   * back when the consumer is done with it, or copied and given back at once.
+   */
+  private deliverFromRing(job: Job, piece: Extract<WorkerReply, { kind: "output-ring" }>): void {
+    const ring = this.ring;
+    const view = ring.view(piece);
+    if (piece.stream === "stdout" && job.lendStdout) {
+      const done = job.onOutput?.(piece.stream, view);
+      if (done instanceof Promise) void done.then(() => ring.release(piece.span), () => ring.release(piece.span));
+      else ring.release(piece.span);
+      return;
+    }
+    const copy = view.slice();
+    ring.release(piece.span);
+    void job.onOutput?.(piece.stream, copy);
   }
 
   private finish(): void {

@@ -78,8 +78,10 @@ export type PortableKernelOptions = Omit<KernelOptions, "trace" | "stdout" | "st
 };
 
 export interface GuestHooks {
-  /** Receives output chunks of streams given as "stream". */
+  /** Receives output chunks of streams given as "stream": copies, unless `borrowsOutput`. */
   onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void;
+  /** onOutput copies what it keeps: it is given the kernel's view (valid during the call only), not a copy. */
+  borrowsOutput?: boolean;
   onTrace?: (line: string) => void;
   /** Blocking socket I/O, when the run has listeners. */
   io?: KernelOptions["io"];
@@ -169,7 +171,7 @@ export function instantiate(
   const outputSpec = (name: "stdout" | "stderr"): OutputSpec => {
     const spec = options[name] ?? "buffer";
     if (spec === "buffer") return (chunk) => void out[name].push(chunk.slice());
-    if (spec === "stream") return (chunk) => hooks.onOutput?.(name, chunk.slice());
+    if (spec === "stream") return hooks.borrowsOutput ? (chunk) => hooks.onOutput?.(name, chunk) : (chunk) => hooks.onOutput?.(name, chunk.slice());
     return spec;
   };
   // A metered run pays for the kernel's work on its behalf from the same fuel (kernel/host-work.ts).

@@ -19,9 +19,11 @@ export interface RunExtensions {
   /**
    * Told the time each provider call took on this thread, ms (its synchronous
    * part: an awaited answer costs the thread nothing while it waits). The
-   * manager charges it to the tenant, whose guest made this thread work.
+   * manager charges it to the tenant, whose guest made this thread work, and
+   * may return a pause, ms: the answer then reaches the guest that much later
+   * (a tenant ahead of its share of the thread, manager/pacing.ts).
    */
-  onHostTime?: (ms: number) => void;
+  onHostTime?: (ms: number) => number | void;
 }
 
 /** The portable form an executor receives: the session number stands for the providers. */
@@ -35,7 +37,7 @@ export interface PortableExtensions {
 interface Session {
   providers: Readonly<Record<string, object>>;
   info: { executor?: number } | undefined;
-  onHostTime: ((ms: number) => void) | undefined;
+  onHostTime: ((ms: number) => number | void) | undefined;
 }
 
 export class HostCallSessions {
@@ -68,10 +70,16 @@ export class HostCallSessions {
     if (s.info) s.info.executor = tag;
     if (!s.onHostTime) return (fn as (...a: unknown[]) => unknown).apply(provider, args);
     const started = performance.now();
+    let answer: unknown;
     try {
-      return (fn as (...a: unknown[]) => unknown).apply(provider, args);
-    } finally {
+      answer = (fn as (...a: unknown[]) => unknown).apply(provider, args);
+    } catch (err) {
       s.onHostTime(performance.now() - started);
+      throw err;
     }
+    const pause = s.onHostTime(performance.now() - started);
+    if (!pause || pause <= 0) return answer;
+    // Promise.all takes the answer's rejection at once (no unhandled rejection while pausing).
+    return Promise.all([answer, new Promise((resolve) => setTimeout(resolve, pause))]).then(([a]) => a);
   };
 }

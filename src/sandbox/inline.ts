@@ -198,7 +198,7 @@ export class InlineEngine implements Engine {
 
   /** @internal Kernel options that stay plain data, and the hooks that carry this thread's callbacks. */
   split(options: InlineRunOptions, deadlineAt: number): { kernel: PortableKernelOptions; hooks: GuestHooks } {
-    const { limits: _l, snapshot: _s, onOutput, onTrace, holdOutputBytes: _h, stdout, stderr, trace, extensions, io, ...rest } = options;
+    const { limits: _l, snapshot: _s, onOutput, lendStdout: _ls, onTrace, holdOutputBytes: _h, stdout, stderr, trace, extensions, io, ...rest } = options;
     const hooks: GuestHooks = { recycler: this.recycler };
     const guard = this.watchdog.guard(deadlineAt);
     if (guard) hooks.guard = guard;

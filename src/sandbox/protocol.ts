@@ -12,7 +12,8 @@ import type { Snapshot } from "./snapshot.js";
 /** A module reference: the full prepared module the first time an executor sees it, then only its key. */
 export type ModuleRef = { key: string; prepared?: PreparedModule };
 
-export type WorkerRequest =
+/** `outputRing`: a new ring for this request's output on (the old one still has views lent out; see output-ring.ts). */
+export type WorkerRequest = { outputRing?: SharedArrayBuffer } & (
   /** holdOutput: see RunOptions.holdOutputBytes. */
   | { op: "run"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot; holdOutput?: number }
   | { op: "reactor"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshot?: Snapshot; instanceId: number }
@@ -20,7 +21,8 @@ export type WorkerRequest =
   | { op: "drop"; id: number; instanceId: number }
   | { op: "snapshot"; id: number; module: ModuleRef; options: PortableKernelOptions; limits: ResolvedLimits; snapshotId: string }
   | { op: "forget"; id: number; key: string }
-  | { op: "stats"; id: number };
+  | { op: "stats"; id: number }
+);
 
 export interface HeldOutput {
   stream: "stdout" | "stderr";
@@ -41,6 +43,8 @@ export type WorkerReply =
   | { id: number; kind: "done"; outcome?: GuestOutcome; value?: ReactorValue; snapshot?: Snapshot; stats?: ExecutorStats; streamed?: number; output?: HeldOutput[] }
   | { id: number; kind: "error"; name: string; message: string; streamed?: number; output?: HeldOutput[] }
   | { id: number; kind: "output"; stream: "stdout" | "stderr"; chunk: Uint8Array }
+  /** Output in the executor's output ring (a thread executor's): where it is, and the ring bytes it takes. */
+  | { id: number; kind: "output-ring"; stream: "stdout" | "stderr"; at: number; length: number; span: number }
   | { id: number; kind: "trace"; line: string }
   /** Sent once, when the worker's modules are loaded and it listens for requests. */
   | { id: 0; kind: "ready" };
@@ -51,6 +55,8 @@ export type FinalReply = Extract<WorkerReply, { kind: "done" | "error" }>;
 export interface WorkerData {
   /** The executor's job slot (see job-slot.ts). */
   slot: SharedArrayBuffer;
+  /** Its output ring (see output-ring.ts): thread executors only. */
+  outputRing?: SharedArrayBuffer;
   /** Client end of the pool's socket I/O server (see kernel/io-bridge). */
   ioPort?: import("node:worker_threads").MessagePort;
   ioSignal?: SharedArrayBuffer;

@@ -279,6 +279,8 @@ export class Gateway {
     // 204 and 304 have no body (RFC 9110 15.3.5, 15.4.5): what the guest writes after the headers is dropped.
     let noBody = false;
     let dropped = 0;
+    // A lent chunk (sinks.lendStdout) is the executor's until the socket has written it.
+    let written: Promise<void> | undefined;
     const parser = new CgiResponseParser(
       (head) => {
         res.statusCode = head.status;
@@ -293,14 +295,15 @@ export class Gateway {
           return;
         }
         if (held) {
-          held.push(chunk);
+          held.push(isLent(chunk) ? chunk.slice() : chunk);
           heldBytes += chunk.length;
           if (heldBytes <= STREAM_AFTER) return;
           for (const c of held) res.write(c);
           held = undefined;
           return;
         }
-        res.write(chunk);
+        if (isLent(chunk)) written = writeLent(res, chunk);
+        else res.write(chunk);
       },
     );
     let outcome: InvokeResult;
@@ -317,7 +320,11 @@ export class Gateway {
             } catch (err) {
               cgiFailure = err instanceof CgiError ? err.message : String(err);
             }
+            const w = written;
+            written = undefined;
+            return w;
           },
+          lendStdout: true,
           onStderr: (chunk) => hooks.stderr(app.id, chunk),
         },
       });
@@ -399,6 +406,28 @@ export class Gateway {
 }
 
 /** A trap's backtrace under its log line (the app's log is where `uniwasm logs` and the dashboard look). */
+/** A chunk lent from an executor's output ring (shared memory): valid only until given back. */
+function isLent(chunk: Uint8Array): boolean {
+  return chunk.buffer instanceof SharedArrayBuffer;
+}
+
+/**
+ * Writes a lent chunk; settles once the socket no longer needs it (written
+ * to the kernel, or the response is gone), so that the executor may reuse
+ * its bytes: until then the guest's ring fills, and it waits for its reader.
+ */
+function writeLent(res: ServerResponse, chunk: Uint8Array): Promise<void> {
+  if (res.destroyed || res.writableEnded) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off("close", done);
+      resolve();
+    };
+    res.on("close", done);
+    res.write(chunk, done);
+  });
+}
+
 function backtraceLines(trap: TrapReport | undefined): string {
   return trap && trap.frames.length > 0 ? `\nwasm backtrace:\n${trap.backtrace}` : "";
 }

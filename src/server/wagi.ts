@@ -194,7 +194,8 @@ export class CgiResponseParser {
       if (chunk.length > 0) this.onBody(chunk);
       return;
     }
-    const buf = Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength);
+    // A copy: the chunk may be lent (valid only during this call) and the head may span several.
+    const buf = Buffer.from(chunk);
     this.head.push(buf);
     this.headLen += buf.length;
     const all = this.head.length === 1 ? buf : Buffer.concat(this.head);

@@ -25,7 +25,7 @@ const GRANTS: GuestGrants = {
 
 function collector(): OutputSinks & { text(): string } {
   const chunks: Uint8Array[] = [];
-  return { onStdout: (c) => chunks.push(c.slice()), onStderr: () => undefined, text: () => Buffer.concat(chunks).toString() };
+  return { onStdout: (c) => void chunks.push(c.slice()), onStderr: () => undefined, text: () => Buffer.concat(chunks).toString() };
 }
 
 const runners: [string, () => InstanceRunner][] = [

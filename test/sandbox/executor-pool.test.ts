@@ -105,7 +105,7 @@ describe("executor pool: commands", () => {
   });
   test("output can be streamed while the guest runs", async () => {
     const chunks: Uint8Array[] = [];
-    const r = await pool.run(fixture("output.wasm"), { args: ["o", "10000"], stdout: "stream", onOutput: (_s, c) => chunks.push(c) });
+    const r = await pool.run(fixture("output.wasm"), { args: ["o", "10000"], stdout: "stream", onOutput: (_s, c) => void chunks.push(c) });
     assert.equal(r.reason, "exit");
     assert.equal(r.stdout.length, 0);
     assert.equal(chunks.reduce((n, c) => n + c.length, 0), 10000);
@@ -113,20 +113,20 @@ describe("executor pool: commands", () => {
   test("streamed output under holdOutputBytes arrives whole with the result; past it, everything held is sent and the rest streams", async () => {
     for (const total of [10_000, 16_384, 100_000]) {
       const chunks: Uint8Array[] = [];
-      const r = await pool.run(fixture("output.wasm"), { args: ["o", String(total)], stdout: "stream", holdOutputBytes: 16_384, onOutput: (_s, c) => chunks.push(c) });
+      const r = await pool.run(fixture("output.wasm"), { args: ["o", String(total)], stdout: "stream", holdOutputBytes: 16_384, onOutput: (_s, c) => void chunks.push(c) });
       assert.equal(r.reason, "exit");
       assert.equal(r.stdout.length, 0);
       assert.equal(chunks.reduce((n, c) => n + c.length, 0), total, `${total} bytes`);
       assert.equal(chunks.length, Math.ceil(total / 4096), "one chunk per 4 KiB write, none lost or doubled");
     }
     const errChunks: Uint8Array[] = [];
-    const e = await pool.run(fixture("output.wasm"), { args: ["o", "5000", "err"], stdout: "stream", stderr: "stream", holdOutputBytes: 16_384, onOutput: (s, c) => s === "stderr" && errChunks.push(c) });
+    const e = await pool.run(fixture("output.wasm"), { args: ["o", "5000", "err"], stdout: "stream", stderr: "stream", holdOutputBytes: 16_384, onOutput: (s, c) => void (s === "stderr" && errChunks.push(c)) });
     assert.equal(e.reason, "exit");
     assert.equal(errChunks.reduce((n, c) => n + c.length, 0), 5000);
   });
   test("held output still arrives when the run ends on a limit", async () => {
     const chunks: Uint8Array[] = [];
-    const r = await pool.run(fixture("output.wasm"), { args: ["o", "12000"], stdout: "stream", holdOutputBytes: 65_536, limits: { stdoutBytes: 9000 }, onOutput: (_s, c) => chunks.push(c) });
+    const r = await pool.run(fixture("output.wasm"), { args: ["o", "12000"], stdout: "stream", holdOutputBytes: 65_536, limits: { stdoutBytes: 9000 }, onOutput: (_s, c) => void chunks.push(c) });
     assert.equal(r.reason, "output_limit");
     assert.equal(chunks.reduce((n, c) => n + c.length, 0), 9000);
   });

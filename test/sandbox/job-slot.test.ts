@@ -138,7 +138,7 @@ describe("executor pool: the job slot", () => {
     const out = new WasmImage(fixture("output.wasm"));
     for (let i = 0; i < 20; i++) {
       let streamed = 0;
-      const r = await pool.run(out, { args: ["o", String(100 + i)], stdout: "stream", onOutput: (_s, c) => (streamed += c.length) });
+      const r = await pool.run(out, { args: ["o", String(100 + i)], stdout: "stream", onOutput: (_s, c) => void (streamed += c.length) });
       assert.equal(r.reason, "exit");
       assert.equal(streamed, 100 + i);
     }
@@ -150,7 +150,7 @@ describe("executor pool: the job slot", () => {
     new DataView(request.buffer).setUint32(0, meta.length, true);
     request.set(meta, 4);
     const chunks: string[] = [];
-    const reactor = await pool.reactor(readFileSync(`${REPO}test/fixtures/reactor/hello.wasm`), { stdout: "stream", onOutput: (_s, c) => chunks.push(text(c)) });
+    const reactor = await pool.reactor(readFileSync(`${REPO}test/fixtures/reactor/hello.wasm`), { stdout: "stream", onOutput: (_s, c) => void chunks.push(text(c)) });
     try {
       for (let i = 1; i <= 3; i++) {
         const r = await reactor.call("uniwasm_http_handle", [request]);
