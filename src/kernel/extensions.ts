@@ -189,17 +189,20 @@ export interface HostCalls {
 /**
  * Providers for a guest in an executor: every method call is sent to the
  * pool's thread (session `session`) and parks this thread until it answers.
- * Arguments and results must survive structured cloning.
+ * Arguments and results must survive structured cloning. `fields`: the
+ * providers' plain fields, copied (read here without a call).
  */
-export function remoteProviders(bridge: HostCalls, session: number, names: readonly string[]): Record<string, object> {
+export function remoteProviders(bridge: HostCalls, session: number, names: readonly string[], fields: Readonly<Record<string, Readonly<Record<string, unknown>>>> = {}): Record<string, object> {
   const out: Record<string, object> = {};
   for (const ext of names) {
     const methods = new Map<PropertyKey, unknown>();
+    const plain = fields[ext] ?? {};
     out[ext] = new Proxy(
       {},
       {
         get(_t, key) {
           if (typeof key !== "string" || key === "then") return undefined;
+          if (Object.hasOwn(plain, key)) return plain[key];
           let m = methods.get(key);
           if (!m) {
             m = (...args: unknown[]) => bridge.hostCall(session, ext, key, args);

@@ -32,7 +32,11 @@ export function kvProvider(kv: KvBackend, scope: { tenantId: string; appId: stri
     return s;
   };
   const appOf = (id: number): string | null => (id === 0 ? scope.appId : null);
+  const limits = quotas();
   return {
+    // Checked where the guest runs, before a value crosses threads; set() checks the quotas of the moment again.
+    maxValueBytes: limits.maxValueBytes,
+    maxKeyBytes: limits.maxKeyBytes,
     open(name) {
       const known = byName.get(name);
       if (known !== undefined) return known;

@@ -148,7 +148,7 @@ function kernelExtensions(ext: PortableExtensions | undefined, hooks: GuestHooks
   if (!ext && !hooks.extensions) return undefined;
   return {
     grants: ext?.grants ?? [],
-    providers: ext && hooks.host ? remoteProviders(hooks.host, ext.session, ext.provided) : {},
+    providers: ext && hooks.host ? remoteProviders(hooks.host, ext.session, ext.provided, ext.fields) : {},
     remote: true,
     ...(hooks.extensions ? { define: hooks.extensions } : {}),
   };

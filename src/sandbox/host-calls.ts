@@ -32,6 +32,15 @@ export interface PortableExtensions {
   session: number;
   /** Extensions that have a provider in the session. */
   provided: string[];
+  /** The providers' plain fields (numbers, strings, booleans) by extension: read in the executor without a call (a limit checked before a big value crosses). */
+  fields?: Record<string, Record<string, number | string | boolean>>;
+}
+
+/** A provider's own fields that are plain values (its methods stay on this thread). */
+function plainFields(provider: object): Record<string, number | string | boolean> | undefined {
+  let out: Record<string, number | string | boolean> | undefined;
+  for (const [k, v] of Object.entries(provider)) if (typeof v === "number" || typeof v === "string" || typeof v === "boolean") (out ??= {})[k] = v;
+  return out;
 }
 
 interface Session {
@@ -49,7 +58,12 @@ export class HostCallSessions {
     const id = this.nextId++;
     const providers = ext.providers ?? {};
     this.sessions.set(id, { providers, info: ext.session, onHostTime: ext.onHostTime });
-    return { grants: [...(ext.grants ?? [])], session: id, provided: Object.keys(providers) };
+    const portable: PortableExtensions = { grants: [...(ext.grants ?? [])], session: id, provided: Object.keys(providers) };
+    for (const [name, provider] of Object.entries(providers)) {
+      const f = plainFields(provider);
+      if (f) (portable.fields ??= {})[name] = f;
+    }
+    return portable;
   }
 
   close(p: PortableExtensions | undefined): void {

@@ -116,6 +116,18 @@ describe("uniwasm:kv", () => {
     assert.ok(kv.usage("t1") <= QUOTAS.maxTotalBytes);
   });
 
+  test("a value or key over the provider's limits is refused where the guest runs: it never crosses to the provider's thread", async () => {
+    const provider = kvProvider(kv, scope("preflight"), () => QUOTAS);
+    let sets = 0;
+    const counted = { ...provider, set: (...a: Parameters<typeof provider.set>) => (sets++, provider.set(...a)) };
+    const { out } = await run("kv", ["set", "v", "x".repeat(QUOTAS.maxValueBytes + 1), "set", "k".repeat(QUOTAS.maxKeyBytes + 1), "v", "set", "v", "fits"], { grants: ["uniwasm:kv"], providers: { "uniwasm:kv": counted } });
+    assert.equal(out, `set v: 22
+set ${"k".repeat(QUOTAS.maxKeyBytes + 1)}: 37
+set v: 0
+`);
+    assert.equal(sets, 1, "only the value within the limits reached the provider");
+  });
+
   test("hostile pointers and lengths into every function get EFAULT (or the documented errno), never a host error", async () => {
     const { out } = await run("kv", ["hostile"], ext("hostile"));
     assert.equal(

@@ -35,6 +35,14 @@ export interface KvProvider {
   increment(store: number, key: Uint8Array, delta: bigint): bigint;
   /** Sets the value when the current one equals `expected` (null: the key must be absent); false when it did not. */
   compareAndSet(store: number, key: Uint8Array, expected: Uint8Array | null, value: Uint8Array): boolean;
+  /**
+   * The largest value and key it will store, when it knows: a longer one is
+   * refused (EFBIG, ENAMETOOLONG) before it is copied out of the guest, and
+   * from an executor, before it crosses to the provider's thread (the
+   * provider still checks what it gets).
+   */
+  readonly maxValueBytes?: number;
+  readonly maxKeyBytes?: number;
 }
 
 /** Caps of the ABI half (what it copies from the guest); the provider's quotas are usually lower. */
@@ -56,13 +64,16 @@ function storeId(ctx: { state: KvState; provider: KvProvider }, handle: number):
   return ctx.state.stores.get(handle);
 }
 
-const key = (ctx: { memory: import("../memory.js").GuestMemory }, ptr: number, len: number): Uint8Array => {
-  const k = readBytes(ctx.memory, ptr, len, KV_LIMITS.maxKeyBytes, "the key", Errno.NAMETOOLONG);
+const key = (ctx: { memory: import("../memory.js").GuestMemory; provider: KvProvider }, ptr: number, len: number): Uint8Array => {
+  const k = readBytes(ctx.memory, ptr, len, Math.min(KV_LIMITS.maxKeyBytes, ctx.provider.maxKeyBytes ?? Infinity), "the key", Errno.NAMETOOLONG);
   if (k.length === 0) throw new WasiError(Errno.INVAL, "a key cannot be empty");
   return k;
 };
 
 const ABSENT = 0xffffffff;
+
+/** The longest value worth copying out of the guest: the ABI's cap, or the provider's own when lower. */
+const maxValue = (p: KvProvider): number => Math.min(KV_LIMITS.maxValueBytes, p.maxValueBytes ?? Infinity);
 
 export const kvExtension = defineExtension<KvState, KvProvider>({
   name: "uniwasm:kv",
@@ -129,7 +140,7 @@ export const kvExtension = defineExtension<KvState, KvProvider>({
       summary: "Write a value: EFBIG over the value quota, ENAMETOOLONG over the key quota, EDQUOT over the tenant's total.",
       handler: (ctx, store: number, kp: number, kl: number, vp: number, vl: number) => {
         const k = key(ctx, kp, kl);
-        ctx.provider.set(storeId(ctx, store), k, readBytes(ctx.memory, vp, vl, KV_LIMITS.maxValueBytes, "the value", Errno.FBIG));
+        ctx.provider.set(storeId(ctx, store), k, readBytes(ctx.memory, vp, vl, maxValue(ctx.provider), "the value", Errno.FBIG));
         return Errno.SUCCESS;
       },
     },
@@ -163,8 +174,8 @@ export const kvExtension = defineExtension<KvState, KvProvider>({
       summary: "Atomically replace the value when it equals old (old_len = -1: when absent); ECANCELED when it did not.",
       handler: (ctx, store: number, kp: number, kl: number, op: number, ol: number, np: number, nl: number) => {
         const k = key(ctx, kp, kl);
-        const expected = ol >>> 0 === ABSENT ? null : readBytes(ctx.memory, op, ol, KV_LIMITS.maxValueBytes, "the old value", Errno.FBIG);
-        const value = readBytes(ctx.memory, np, nl, KV_LIMITS.maxValueBytes, "the value", Errno.FBIG);
+        const expected = ol >>> 0 === ABSENT ? null : readBytes(ctx.memory, op, ol, maxValue(ctx.provider), "the old value", Errno.FBIG);
+        const value = readBytes(ctx.memory, np, nl, maxValue(ctx.provider), "the value", Errno.FBIG);
         if (!ctx.provider.compareAndSet(storeId(ctx, store), k, expected, value)) throw new WasiError(Errno.CANCELED, "the value was not the expected one");
         return Errno.SUCCESS;
       },
