@@ -10,7 +10,7 @@
 # Run from anywhere after `npm install && npm run build`; needs curl.
 here=$(cd "$(dirname "$0")" && pwd)
 source "$here/../common/demo-lib.sh"
-ROUNDS=${ROUNDS:-8} PER_ROUND=${PER_ROUND:-50}
+ROUNDS=${ROUNDS:-10} PER_ROUND=${PER_ROUND:-100}
 
 # One executor per tenant of the plan below (each may run one request at a time); requests end by 2 s.
 show uniwasm serve --executors 3 --max-timeout 2s --port 0 --gateway-port 0
@@ -64,7 +64,7 @@ at $acme -d '1 100 check' "http://$acme:$port/"
 at $globex -d 'still here' "http://$globex:$port/"
 
 say "Latency: acme and globex alone, then while mallory keeps 2 attacks in flight ($ROUNDS rounds each, alternating)"
-echo "-- mallory's output and KV floods (a known limit: their work on the node's serving thread is charged to mallory's CPU quota, not paced):"
+echo "-- mallory's output and KV floods (work for it on the node's serving thread, paced to its share of that thread):"
 ATTACKS=output,kv node "$here/latency.mjs" "$gw" "$ROUNDS" "$PER_ROUND" 2
 echo "-- mallory's loop, memory bomb, path escapes, outbound and cross-tenant attacks:"
 ATTACKS=loop,memory,escape,outbound,tenants node "$here/latency.mjs" "$gw" "$ROUNDS" "$PER_ROUND" 2

@@ -4,12 +4,9 @@
  * attack, acme's and globex's data is untouched, per-tenant usage shows who
  * spent what, and — measured in the demo's own run, alone and under attack
  * in alternating rounds — acme's and globex's requests all succeed, and their
- * p99 under the loop, memory bomb, escapes, outbound and cross-tenant attacks
- * is held to 2x of alone in a todo subtest (met in most runs, not in all on
- * this loaded 2-core box). The output and KV floods are measured but not held
- * to 2x: their work runs on the node's serving thread; its timed part is
- * charged to mallory's CPU quota, but nothing paces it (a known limit,
- * examples/multi-tenant-saas/README.md).
+ * p99 stays within 2x of alone (issue 12's bar) under each of the two attack
+ * mixes: the output and KV floods (paced on the serving thread), then the
+ * loop, memory bomb, escapes, outbound and cross-tenant attacks.
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
@@ -18,7 +15,7 @@ import { have, runDemo } from "./helpers.js";
 
 const missing = ["bash", "curl"].filter((c) => !have(c));
 
-test("the multi-tenant SaaS demo refuses or ends a hostile tenant at every attack, the others' data untouched and their requests all answered, usage per tenant", { skip: missing.length ? `needs ${missing.join(" and ")}` : false }, async (t) => {
+test("the multi-tenant SaaS demo refuses or ends a hostile tenant at every attack, the others' data untouched and their requests all answered, usage per tenant", { skip: missing.length ? `needs ${missing.join(" and ")}` : false }, async () => {
   const r = await runDemo("multi-tenant-saas");
   assert.equal(r.code, 0, r.err + r.out);
   // The deploy asking past the node's bounds is refused; within them it is accepted.
@@ -47,15 +44,15 @@ test("the multi-tenant SaaS demo refuses or ends a hostile tenant at every attac
   // Latency, alone and under attack, in this run: the floods first (printed, a known limit), then the other attacks (held to 2x).
   const rows = (tenant: string) =>
     [...r.out.matchAll(new RegExp(`^${tenant} +alone: p50 +([\\d.]+) ms, p99 +([\\d.]+) ms \\| under attack: p50 +([\\d.]+) ms, p99 +([\\d.]+) ms \\| p99 ratio ([\\d.]+) \\| (\\d+) requests, (\\d+) failed$`, "gm"))].map((m) => m.slice(1).map(Number));
-  const latency: { tenant: string; aloneP99: number; attackP99: number }[] = [];
   for (const tenant of ["acme", "globex"]) {
     const [floods, others] = rows(tenant);
     assert.ok(floods && others, `the demo prints ${tenant}'s two latency rows`);
-    for (const row of [floods, others]) {
-      assert.equal(row[5], 400, "200 requests alone and 200 under attack");
-      assert.equal(row[6], 0, `${tenant}: no request failed, not even under the floods`);
+    for (const [mix, row] of [["the floods", floods], ["the other attacks", others]] as const) {
+      assert.equal(row[5], 1000, "500 requests alone and 500 under attack");
+      assert.equal(row[6], 0, `${tenant}: no request failed under ${mix}`);
+      // Issue 12's bar: the other tenants keep their latency, p99 within 2x of alone, in this run.
+      assert.ok(row[3]! <= 2 * row[1]!, `${tenant} under ${mix}: p99 ${row[3]} ms under attack, ${row[1]} ms alone (more than 2x)`);
     }
-    latency.push({ tenant, aloneP99: others[1]!, attackP99: others[3]! });
   }
   const [floodsMeanwhile, othersMeanwhile] = [...r.out.matchAll(/^mallory meanwhile: (.*)$/gm)].map((m) => m[1]!);
   assert.match(floodsMeanwhile ?? "", /output [^,]*\b200:cut×[1-9]/, "the output flood ran during its measurement");
@@ -75,11 +72,6 @@ test("the multi-tenant SaaS demo refuses or ends a hostile tenant at every attac
   assert.ok(mallory.cpuMs >= 5_000 && mallory.cpuMs > acme.cpuMs, `mallory spent more than its cut quota (${mallory.cpuMs} ms) and more than acme (${acme.cpuMs} ms)`);
   assert.ok(mallory.rejected >= 1);
   assert.match(r.out, /^plugin +mallory +wagi +running .* [1-9]\d* +[0-9a-f]{12} +plugin\.mallory\.localhost\//m, "ps shows mallory's denied calls");
-  // Issue 12's bar. Met in some runs, not in every run on this loaded 2-core box (a spinning guest
-  // holds one of the two cores until its deadline): a todo, so a miss is reported, not hidden.
-  await t.test("acme's and globex's p99 under the non-flood attacks is within 2x of alone", { todo: "not reliably met on a loaded 2-core machine (notes: scenarios.md)" }, () => {
-    for (const { tenant, aloneP99, attackP99 } of latency) assert.ok(attackP99 <= 2 * aloneP99, `${tenant}: p99 ${attackP99} ms under attack, ${aloneP99} ms alone`);
-  });
   const data = /data in (\S+)\/node\)/.exec(r.out)?.[1];
   assert.ok(data, "the demo says where its node kept its data");
   assert.equal(existsSync(data), false, "the demo removes its temp directory");
