@@ -1,7 +1,8 @@
 import { randomBytes } from "node:crypto";
 import type { AppRecord, TenantQuotas } from "../store/types.js";
 import type { GuestGrants, InstanceRunner, ModuleRef, OutputSinks, PrepareReport, RunOutcome, SinkResult } from "./runner.js";
-import { pause, RELAY_MS_PER_BYTE, ServingThreadPacer } from "./pacing.js";
+import { availableParallelism } from "node:os";
+import { CPU_BURST_MS, cpuShare, pause, RELAY_MS_PER_BYTE, SharePacer, THREAD_BURST_MS, threadShare } from "./pacing.js";
 import type { ResolvedLimits } from "../limits.js";
 import { RunnerError } from "./runner.js";
 import { FairScheduler, SchedulerRejection, type Grant, type RunOptions, type TenantShare } from "./scheduler.js";
@@ -126,7 +127,11 @@ export interface TenantRuntime {
   hostMs: number;
   /** Adds serving-thread time to hostMs; returns how long its guest should pause before making the thread work again, ms (pacing.ts). */
   readonly addHostTime: (ms: number, relayedBytes?: number) => number;
-  readonly pacer: ServingThreadPacer;
+  /** Its share of the serving thread's bulk work, and of the node's CPU, from moment to moment (pacing.ts). */
+  readonly threadPacer: SharePacer;
+  readonly cpuPacer: SharePacer;
+  /** Its requests waiting for its CPU share (bounded by its `maxQueue`, like those waiting for an executor). */
+  paced: number;
   /** Charged serving-thread time not yet reported to the observer (reported by the reaper, not per request). */
   hostMsUnreported: number;
 }
@@ -271,6 +276,8 @@ export class ResourceManager {
   readonly meters: SharedTenantMeters | undefined;
   readonly minTier: Tier;
   private readonly tenantMinTiers: Readonly<Record<string, Tier>>;
+  /** The cores tenants' CPU shares are of (pacing.ts). */
+  private readonly cores = availableParallelism();
   private closed = false;
 
   constructor(opts: ResourceManagerOptions) {
@@ -316,9 +323,11 @@ export class ResourceManager {
       hostMs: 0,
       addHostTime: (ms, relayedBytes = 0) => {
         rt.hostMs += ms;
-        return rt.pacer.spend(ms + relayedBytes * RELAY_MS_PER_BYTE);
+        return rt.threadPacer.spend(ms + relayedBytes * RELAY_MS_PER_BYTE);
       },
-      pacer: new ServingThreadPacer(() => this.scheduler.threadShare(rt.share)),
+      threadPacer: new SharePacer(() => threadShare(this.scheduler.threadShare(rt.share)), THREAD_BURST_MS),
+      cpuPacer: new SharePacer(() => cpuShare(this.scheduler.threadShare(rt.share), this.cores), CPU_BURST_MS),
+      paced: 0,
       hostMsUnreported: 0,
     };
     this.tenants.set(t.id, rt);
@@ -445,7 +454,7 @@ export class ResourceManager {
   private chargePreparation(t: TenantRuntime, app: AppRecord, report: PrepareReport): void {
     if (!report.prepared) return;
     const chargedMs = report.cpuMs ?? report.wallMs;
-    t.cpu.add(chargedMs);
+    this.chargeCpu(t, chargedMs);
     this.scheduler.charge(t.share, chargedMs);
     this.observer.prepared?.({ tenantId: t.id, appId: app.id, appName: app.name, chargedMs, wallMs: report.wallMs, ...(report.cpuMs !== undefined ? { cpuMs: report.cpuMs } : {}) });
   }
@@ -507,6 +516,9 @@ export class ResourceManager {
     if (t.cpu.used() >= t.quotas.cpuMsPerMinute) {
       this.refuse(t, appId, new Refusal("tenant_cpu_exhausted", `tenant ${t.name} used its ${t.quotas.cpuMsPerMinute} ms of CPU time for this minute`, t.cpu.retryAfter(t.quotas.cpuMsPerMinute)));
     }
+    // A service call runs within its caller's turn (which paid already): it is never made to wait here.
+    const due = inv.chain?.length ? 0 : t.cpuPacer.due();
+    if (due > 0) await this.paceCpu(t, appId, due, Math.min(d.limits.timeoutMs, 30_000));
     d.inflight++;
     const enqueued = performance.now();
     if (d.inline) {
@@ -700,7 +712,7 @@ export class ResourceManager {
   }
 
   private account(d: Deployment, t: TenantRuntime, kind: RunEvent["kind"], start: RunEvent["start"], queuedMs: number, outcome: RunOutcome): void {
-    t.cpu.add(outcome.durationMs);
+    this.chargeCpu(t, outcome.durationMs);
     this.settleHostTime(t);
     d.observeCost(outcome.durationMs);
     this.observer.runFinished?.({ tenantId: t.id, appId: d.app.id, appName: d.app.name, kind, start, queuedMs, outcome });
@@ -867,8 +879,33 @@ export class ResourceManager {
     if (ms <= 0) return;
     t.hostMs = 0;
     t.hostMsUnreported += ms;
-    t.cpu.add(ms);
+    this.chargeCpu(t, ms);
     this.scheduler.charge(t.share, ms);
+  }
+
+  /** CPU time a tenant used: into its minute's window (the quota) and its CPU pacer (its share now). */
+  private chargeCpu(t: TenantRuntime, ms: number): void {
+    t.cpu.add(ms);
+    t.cpuPacer.spend(ms);
+  }
+
+  /**
+   * A tenant over its share of the node's CPU while others are active waits
+   * until it is back within it (pacing.ts), holding nothing meanwhile; when
+   * that is longer than its request may queue, or its queue is full, it is
+   * refused instead.
+   */
+  private async paceCpu(t: TenantRuntime, appId: string, due: number, queueTimeoutMs: number): Promise<void> {
+    if (due > queueTimeoutMs) {
+      this.refuse(t, appId, new Refusal("tenant_cpu_exhausted", `tenant ${t.name} is over its share of the node's CPU while other tenants are active (back within it in ${Math.ceil(due)} ms)`, Math.ceil(due / 1000)));
+    }
+    if (t.paced >= t.share.maxQueue) this.refuse(t, appId, new Refusal("tenant_overloaded", `tenant ${t.name} has ${t.paced} requests waiting for its share of the node's CPU (quota maxQueue ${t.share.maxQueue})`, Math.ceil(due / 1000)));
+    t.paced++;
+    try {
+      await pause(due);
+    } finally {
+      t.paced--;
+    }
   }
 
   tenantUsage(tenantId: string) {
