@@ -9,8 +9,9 @@
  *   npm run build && node dist/bench/flood-charge.js [N]
  *
  * Linux only (/proc/self/task). The gap is what the timing does not see:
- * copying each chunk from the executor thread, socket writes libuv finishes
- * later, garbage collection.
+ * taking each piece from the executor's output ring, socket writes libuv
+ * finishes later (most of them in the kernel). Pacing counts it with a cost
+ * per byte measured here (manager/pacing.ts, RELAY_MS_PER_BYTE).
  */
 import { execFile } from "node:child_process";
 import { readFileSync } from "node:fs";

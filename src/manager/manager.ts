@@ -30,6 +30,8 @@ export interface ManagerObserver {
   prepared?(e: { tenantId: string; appId: string; appName: string; chargedMs: number; wallMs: number; cpuMs?: number }): void;
   /** Serving-thread time charged to a tenant since the last report (provider calls, output relay), ms; at most once a second per tenant. */
   servingThreadTime?(e: { tenantId: string; ms: number }): void;
+  /** Waits pacing imposed on a tenant since the last report (pacing.ts), ms by resource; at most once a second per tenant. */
+  paced?(e: { tenantId: string; resource: "cpu" | "serving_thread"; ms: number }): void;
 }
 
 export interface RunEvent {
@@ -132,6 +134,8 @@ export interface TenantRuntime {
   readonly cpuPacer: SharePacer;
   /** Its requests waiting for its CPU share (bounded by its `maxQueue`, like those waiting for an executor). */
   paced: number;
+  /** Waits pacing imposed not yet reported to the observer, ms. */
+  pacedMsUnreported: { cpu: number; serving_thread: number };
   /** Charged serving-thread time not yet reported to the observer (reported by the reaper, not per request). */
   hostMsUnreported: number;
 }
@@ -323,11 +327,14 @@ export class ResourceManager {
       hostMs: 0,
       addHostTime: (ms, relayedBytes = 0) => {
         rt.hostMs += ms;
-        return rt.threadPacer.spend(ms + relayedBytes * RELAY_MS_PER_BYTE);
+        const wait = rt.threadPacer.spend(ms + relayedBytes * RELAY_MS_PER_BYTE);
+        rt.pacedMsUnreported.serving_thread += wait;
+        return wait;
       },
       threadPacer: new SharePacer(() => threadShare(this.scheduler.threadShare(rt.share)), THREAD_BURST_MS),
       cpuPacer: new SharePacer(() => cpuShare(this.scheduler.threadShare(rt.share), this.cores), CPU_BURST_MS),
       paced: 0,
+      pacedMsUnreported: { cpu: 0, serving_thread: 0 },
       hostMsUnreported: 0,
     };
     this.tenants.set(t.id, rt);
@@ -864,6 +871,12 @@ export class ResourceManager {
         this.observer.servingThreadTime?.({ tenantId: t.id, ms: t.hostMsUnreported });
         t.hostMsUnreported = 0;
       }
+      for (const resource of ["cpu", "serving_thread"] as const) {
+        const ms = t.pacedMsUnreported[resource];
+        if (ms <= 0) continue;
+        this.observer.paced?.({ tenantId: t.id, resource, ms });
+        t.pacedMsUnreported[resource] = 0;
+      }
     }
   }
 
@@ -901,6 +914,7 @@ export class ResourceManager {
     }
     if (t.paced >= t.share.maxQueue) this.refuse(t, appId, new Refusal("tenant_overloaded", `tenant ${t.name} has ${t.paced} requests waiting for its share of the node's CPU (quota maxQueue ${t.share.maxQueue})`, Math.ceil(due / 1000)));
     t.paced++;
+    t.pacedMsUnreported.cpu += due;
     try {
       await pause(due);
     } finally {

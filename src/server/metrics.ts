@@ -37,6 +37,7 @@ export class NodeMetrics {
   readonly connections: Gauge<"server">;
   readonly prepareCpu: Counter<"tenant">;
   readonly servingThreadCpu: Counter<"tenant">;
+  readonly paced: Counter<"tenant" | "resource">;
 
   constructor() {
     collectDefaultMetrics({ register: this.registry, prefix: "uniwasm_" });
@@ -59,6 +60,7 @@ export class NodeMetrics {
     this.queueWait = new Histogram({ name: "uniwasm_queue_wait_seconds", help: "Time a request waited for an executor", labelNames: ["tenant"], buckets: [0.0001, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5], registers });
     this.liveInstances = new Gauge({ name: "uniwasm_live_instances", help: "Live instances per tenant", labelNames: ["tenant"], registers });
     this.connectionsShed = new Counter({ name: "uniwasm_connections_shed_total", help: "Connections closed at accept because a cap was reached (reason: total or per_ip), by server (gateway, api)", labelNames: ["server", "reason"], registers });
+    this.paced = new Counter({ name: "uniwasm_paced_seconds_total", help: "Time a tenant was made to wait for its share while other tenants were active (resource cpu: its requests, before they were scheduled; serving_thread: its guests, for their output relay and provider calls)", labelNames: ["tenant", "resource"], registers });
     this.servingThreadCpu = new Counter({ name: "uniwasm_serving_thread_seconds_total", help: "Time the node's serving thread spent for a tenant (its extension provider calls, relaying its guests' output), charged to the tenant's CPU quota", labelNames: ["tenant"], registers });
     this.prepareCpu = new Counter({ name: "uniwasm_prepare_cpu_seconds_total", help: "CPU time spent preparing (checking, rewriting, compiling) tenants' modules, charged to the tenant", labelNames: ["tenant"], registers });
     this.connections = new Gauge({ name: "uniwasm_open_connections", help: "Open client connections, by server (gateway, api)", labelNames: ["server"], registers });

@@ -241,6 +241,7 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
         metrics.servingThreadCpu.inc({ tenant: tenantName(e.tenantId) }, e.ms / 1000);
         store.usage.add(e.tenantId, { cpuMs: e.ms });
       },
+      paced: (e) => metrics.paced.inc({ tenant: tenantName(e.tenantId), resource: e.resource }, e.ms / 1000),
       prepared: (e) => {
         metrics.prepareCpu.inc({ tenant: tenantName(e.tenantId) }, e.chargedMs / 1000);
         store.usage.add(e.tenantId, { cpuMs: e.chargedMs });
