@@ -994,7 +994,7 @@ class MeteredSinks implements OutputSinks {
     const started = performance.now();
     let taken: SinkResult;
     try {
-      taken = sink(chunk);
+      taken = sink.call(this.sinks, chunk);
     } catch (err) {
       this.add(performance.now() - started, chunk.length);
       throw err;

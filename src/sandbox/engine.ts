@@ -40,15 +40,17 @@ export interface RunOptions extends Omit<PortableKernelOptions, "extensions"> {
   nested?: boolean;
   /** Start from this snapshot instead of running from scratch (see ExecutorPool.snapshot). */
   snapshot?: Snapshot;
-  /** Receives output chunks of streams given as "stream" (see lendStdout for what it may return). */
+  /**
+   * Receives output chunks of streams given as "stream". A promise it
+   * returns holds the chunk's place in a thread executor's output ring until
+   * it settles (sandbox/output-ring.ts): a ring's worth held parks the guest,
+   * so its output goes no faster than its consumer (a socket, pacing).
+   */
   onOutput?: (stream: "stdout" | "stderr", chunk: Uint8Array) => void | Promise<void>;
   /**
    * onOutput copies the stdout it keeps: a thread executor then lends it each
-   * chunk in place, in the executor's output ring (no buffer per chunk; see
-   * sandbox/output-ring.ts), until onOutput returns or, when it returns a
-   * promise, until that settles (a socket wrote it). A ring's worth lent
-   * and not given back parks the guest: its output goes no faster than its
-   * reader. Without it, chunks are the consumer's own copies.
+   * chunk in place, in the ring (no buffer per chunk), until onOutput returns
+   * or its promise settles. Without it, chunks are the consumer's own copies.
    */
   lendStdout?: boolean;
   /**

@@ -388,22 +388,18 @@ export class Executor implements ExecutorHandle {
   }
 
   /**
-   * Hands a piece of output in the ring to the job's consumer: lent in place
-   * (stdout, when the job says its consumer copies what it keeps) and given
-   * back when the consumer is done with it, or copied and given back at once.
+   * Hands a piece of output in the ring to the job's consumer, lent in place
+   * (stdout, when the job says its consumer copies what it keeps) or copied,
+   * and gives its ring bytes back when the consumer is done: at once, or
+   * when the promise it returned settles (a socket wrote it, or its tenant
+   * was paced), the guest meanwhile writing on into what is left of the ring.
    */
   private deliverFromRing(job: Job, piece: Extract<WorkerReply, { kind: "output-ring" }>): void {
     const ring = this.ring;
     const view = ring.view(piece);
-    if (piece.stream === "stdout" && job.lendStdout) {
-      const done = job.onOutput?.(piece.stream, view);
-      if (done instanceof Promise) void done.then(() => ring.release(piece.span), () => ring.release(piece.span));
-      else ring.release(piece.span);
-      return;
-    }
-    const copy = view.slice();
-    ring.release(piece.span);
-    void job.onOutput?.(piece.stream, copy);
+    const done = job.onOutput?.(piece.stream, piece.stream === "stdout" && job.lendStdout ? view : view.slice());
+    if (done instanceof Promise) void done.then(() => ring.release(piece.span), () => ring.release(piece.span));
+    else ring.release(piece.span);
   }
 
   private finish(): void {
