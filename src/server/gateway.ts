@@ -405,7 +405,6 @@ export class Gateway {
   }
 }
 
-/** A trap's backtrace under its log line (the app's log is where `uniwasm logs` and the dashboard look). */
 /** A chunk lent from an executor's output ring (shared memory): valid only until given back. */
 function isLent(chunk: Uint8Array): boolean {
   return chunk.buffer instanceof SharedArrayBuffer;
@@ -428,6 +427,7 @@ function writeLent(res: ServerResponse, chunk: Uint8Array): Promise<void> {
   });
 }
 
+/** A trap's backtrace under its log line (the app's log is where `uniwasm logs` and the dashboard look). */
 function backtraceLines(trap: TrapReport | undefined): string {
   return trap && trap.frames.length > 0 ? `\nwasm backtrace:\n${trap.backtrace}` : "";
 }
