@@ -49,11 +49,23 @@ test("an output flood is paced to its tenant's share of the serving thread while
   await settle(); // two reports' time: a wait would show by now
   assert.equal(await paced("flood", "serving_thread"), 0, "alone, nothing to wait for");
 
-  const o = await tenant(node, "other");
+  // other weighs 100 to flood's 1: flood's part of the thread's bulk work is then 1/101 of half of it, so
+  // relaying 16 MiB (~20 ms of the thread) would have to take seconds not to go past it, loaded machine or not.
+  const created = await call(node.apiUrl, "POST", "/v1/tenants", node.admin, { name: "other", weight: 100 });
+  assert.equal(created.status, 201, created.text);
+  const o = { name: "other", token: created.json.token.secret as string };
   const h = await deploy(node, o, "hello", "wagi/hello.wasm");
   assert.ok(h.status === 200 || h.status === 201, h.text);
-  assert.equal((await gw(node, "other", "hello", "/")).status, 200); // other is active now
+  // other keeps asking while the flood runs (a tenant counts as active for a second after its last request).
+  let asking = true;
+  let answered = 0;
+  const others = (async () => {
+    while (asking) if ((await gw(node, "other", "hello", "/")).status === 200) answered++;
+  })();
+  while (answered === 0) await new Promise((r) => setTimeout(r, 10));
   await flood();
+  asking = false;
+  await others;
   // Reported by the manager once a second.
   let waited = 0;
   for (let i = 0; i < 40 && waited === 0; i++) {
