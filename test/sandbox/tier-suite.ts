@@ -115,6 +115,29 @@ export function tierSuite(tier: Tier): void {
         assert.equal(all.reason, "exit");
         assert.equal(all.stdout.length, 100_000);
       });
+      test("output: a consumer that holds what it was given holds the guest back, and everything arrives as written", async () => {
+        let out = 0;
+        let most = 0;
+        let bytes = 0;
+        let allX = true;
+        const r = await pool.run(fixture("output.wasm"), {
+          args: ["o", String(2 * 1024 * 1024)],
+          stdout: "stream",
+          onOutput: (_s, chunk) => {
+            allX &&= chunk.every((x) => x === 0x78);
+            bytes += chunk.length;
+            out += chunk.length;
+            most = Math.max(most, out);
+            // A slow reader: each chunk is done with 100 ms later. The guest writes 2 MiB in far less than that.
+            return new Promise((resolve) => setTimeout(() => resolve(void (out -= chunk.length)), 100));
+          },
+        });
+        assert.equal(r.reason, "exit");
+        assert.equal(bytes, 2 * 1024 * 1024);
+        assert.ok(allX, "every byte as written");
+        assert.ok(most <= 1024 * 1024, `at most 1 MiB held at once (${most} bytes): the guest waited for its reader`);
+      });
+
       test("open files: opening past the descriptor limit ends with fd_limit; granted more, the program holds its files", async () => {
         const data = [{ guest: "/data", memory: { file: "contents" } }];
         const r = await pool.run(fixture("fds.wasm"), { args: ["fds", "100"], preopens: data, limits: { openFiles: 20 } });

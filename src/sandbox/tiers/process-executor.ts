@@ -59,6 +59,8 @@ export class SandboxProcess {
   private stderrTail = "";
   private lostWhy = "";
   private listener: ((msg: Incoming) => void) | undefined;
+  /** Consumers the channel's reading waits for (see holdInput). */
+  private holds = 0;
   private exitListener: ((why: string) => void) | undefined;
   private readonly readyWaiters: (() => void)[] = [];
   private readonly exitWaiters: (() => void)[] = [];
@@ -143,6 +145,20 @@ export class SandboxProcess {
     this.listener = onMessage;
     this.exitListener = onExit;
     if (this.exited) queueMicrotask(() => onExit(this.exitWhy));
+  }
+
+  /**
+   * Stops reading the child's channel until `until` settles (a consumer
+   * backed up, or its tenant paced): the channel's buffer fills, the child's
+   * writes block, and its guest waits, as a thread executor's does on its
+   * output ring. Holds nest; reading resumes when the last one settles.
+   */
+  holdInput(until: Promise<void>): void {
+    if (this.holds++ === 0) this.c?.input.pause();
+    const release = (): void => {
+      if (--this.holds === 0) this.c?.input.resume();
+    };
+    void until.then(release, release);
   }
 
   /** Sends a message; the child must be ready (so it has started). */
@@ -346,8 +362,9 @@ export class ProcessExecutor implements ExecutorHandle {
     switch (msg.kind) {
       case "output": {
         const fd = this.hostOutput[msg.stream];
-        if (fd !== undefined) writeAll(fd, msg.chunk);
-        else job.onOutput?.(msg.stream, msg.chunk);
+        if (fd !== undefined) return writeAll(fd, msg.chunk);
+        const done = job.onOutput?.(msg.stream, msg.chunk);
+        if (done instanceof Promise) this.proc.holdInput(done);
         return;
       }
       case "trace":
