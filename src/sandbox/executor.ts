@@ -7,8 +7,9 @@
  * Requests and results go through the executor's job slot (job-slot.ts): the
  * worker parks on it between jobs, and this side learns of the result through
  * Atomics.waitAsync. What does not fit the slot (a module's first transfer, a
- * snapshot, large outputs) and everything streamed during a run (output
- * chunks, trace lines) travels by postMessage.
+ * snapshot, large outputs) and everything streamed during a run (trace lines,
+ * and where each output chunk is in the executor's output ring,
+ * output-ring.ts) travels by postMessage.
  */
 import { Worker } from "node:worker_threads";
 import type { IoServer } from "../kernel/io-bridge.js";

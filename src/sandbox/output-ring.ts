@@ -9,16 +9,17 @@
  * ring and posts only where it is (`at`, `length`, and `span`: the bytes it
  * uses, with the padding that keeps it contiguous). The pool's thread hands a
  * view of those bytes to the consumer (lent until the consumer is done with
- * it, e.g. until its socket wrote it: see RunOptions.lendOutput) or a copy,
+ * it, e.g. until its socket wrote it: see RunOptions.lendStdout) or a copy,
  * then releases the span. A worker with no room parks until spans come back,
  * so a guest writes no faster than its reader reads (backpressure) and the
  * pool's thread never has more than one ring of a guest's output queued.
  *
- * Layout: an Int32 control block (RELEASED: bytes released since the ring was
- * made, a wrapping Int32 the worker compares with what it has put; WAITING:
- * whether the worker is parked) and the data area. A ring whose lent views are still out when a job ends is not
- * reused: the executor gives the worker a new one with its next job, and the
- * old one lives as long as the views.
+ * Layout: an Int32 control block (RELEASED: bytes released since the ring
+ * was made, a wrapping Int32 the worker compares with what it has written;
+ * WAITING: whether the worker is parked) and the data area. A ring whose
+ * lent views are still out when a job ends is not reused: the executor gives
+ * the worker a new one with its next job, and the old one lives as long as
+ * the views.
  */
 
 /** Data bytes of a ring: what one guest may have in flight to its reader. */
@@ -46,8 +47,8 @@ export interface RingPiece {
 export class OutputRingWriter {
   private readonly control: Int32Array;
   private readonly data: Uint8Array;
-  /** Bytes put since the ring was made (wrapping Int32). */
-  private put_ = 0;
+  /** Bytes written since the ring was made, padding included (wrapping Int32). */
+  private written = 0;
 
   constructor(ring: SharedArrayBuffer) {
     this.control = new Int32Array(ring, 0, CONTROL_BYTES / 4);
@@ -56,21 +57,27 @@ export class OutputRingWriter {
 
   /** Copies `chunk` (at most OUTPUT_PIECE_BYTES) into the ring once there is room; the caller posts the piece. */
   put(chunk: Uint8Array): RingPiece {
-    const offset = this.put_ & (OUTPUT_RING_BYTES - 1); // a power of two: right across the Int32 wrap
+    const offset = this.written & (OUTPUT_RING_BYTES - 1); // a power of two: right across the Int32 wrap
     const skip = offset + chunk.length > OUTPUT_RING_BYTES ? OUTPUT_RING_BYTES - offset : 0;
     const span = skip + chunk.length;
-    for (;;) {
-      // WAITING before the check: a release after it sees the flag and wakes this thread.
+    if (!this.fits(span)) {
+      // WAITING before the re-check: a release after it sees the flag and wakes this thread.
       Atomics.store(this.control, WAITING, 1);
-      const released = Atomics.load(this.control, RELEASED);
-      if (((this.put_ - released) | 0) + span <= OUTPUT_RING_BYTES) break;
-      Atomics.wait(this.control, RELEASED, released, 1000);
+      for (;;) {
+        const released = Atomics.load(this.control, RELEASED);
+        if (this.fits(span, released)) break;
+        Atomics.wait(this.control, RELEASED, released, 1000);
+      }
+      Atomics.store(this.control, WAITING, 0);
     }
-    Atomics.store(this.control, WAITING, 0);
     const at = skip > 0 ? 0 : offset;
     this.data.set(chunk, at);
-    this.put_ = (this.put_ + span) | 0;
+    this.written = (this.written + span) | 0;
     return { at, length: chunk.length, span };
+  }
+
+  private fits(span: number, released = Atomics.load(this.control, RELEASED)): boolean {
+    return ((this.written - released) | 0) + span <= OUTPUT_RING_BYTES;
   }
 }
 
