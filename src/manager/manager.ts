@@ -46,6 +46,11 @@ export interface RunEvent {
 
 export interface ResourceManagerOptions {
   runner: InstanceRunner;
+  /**
+   * The cores tenants share, for pacing their CPU (pacing.ts). Default: the
+   * machine's less one, which the serving thread needs whoever it serves.
+   */
+  tenantCores?: number;
   /** Node-wide memory budget for live instances, bytes. Default 4 GiB. */
   nodeMemoryBytes?: number;
   /** Requests waiting node-wide before 503. Default 10 000. */
@@ -280,12 +285,13 @@ export class ResourceManager {
   readonly meters: SharedTenantMeters | undefined;
   readonly minTier: Tier;
   private readonly tenantMinTiers: Readonly<Record<string, Tier>>;
-  /** The cores tenants' CPU shares are of (pacing.ts). */
-  private readonly cores = availableParallelism();
+  /** The cores tenants' CPU shares are of (pacing.ts): the machine's, less those its serving threads need. */
+  private readonly cores: number;
   private closed = false;
 
   constructor(opts: ResourceManagerOptions) {
     this.runner = opts.runner;
+    this.cores = opts.tenantCores ?? Math.max(1, availableParallelism() - 1);
     this.scheduler = new FairScheduler({ slots: opts.runner.executors, maxQueued: opts.nodeMaxQueue ?? 10_000, ...(opts.serviceExecutors !== undefined ? { maxLongSlots: opts.serviceExecutors } : {}) });
     this.budget = new MemoryBudget(opts.nodeMemoryBytes ?? 4096 * MiB);
     this.defaults = opts.defaultQuotas ?? { ...DEFAULT_TENANT_QUOTAS };

@@ -13,7 +13,8 @@
  * tenants active now (FairScheduler.threadShare), of:
  *
  * - **the node's CPU** (`cpuPacer`): its executor time and serving-thread time
- *   against `cores × share`. A request of a tenant in debt waits before it is
+ *   against `share ×` the cores its guests share (the machine's less those the
+ *   serving threads need). A request of a tenant in debt waits before it is
  *   scheduled (holding nothing), or is refused when the wait is longer than
  *   it may queue (429 `tenant_cpu_exhausted`).
  * - **the serving thread** (`threadPacer`): the bulk work it does for a

@@ -3,7 +3,7 @@ import swagger from "@fastify/swagger";
 import { pino, type Logger } from "pino";
 import { createServer } from "node:http";
 import { chmodSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
-import { tmpdir } from "node:os";
+import { tmpdir, availableParallelism } from "node:os";
 import { join, extname } from "node:path";
 import { fileURLToPath } from "node:url";
 import { NodeStore, SqliteControlState, type AppRecord, type ControlState, type TenantQuotas, type TenantRecord } from "../store/index.js";
@@ -184,6 +184,8 @@ export async function startNode(opts: NodeOptions): Promise<RunningNode> {
   });
   const manager = new ResourceManager({
     runner,
+    // Tenants' guests share the cores the serving threads leave (CPU pacing, manager/pacing.ts).
+    tenantCores: Math.max(1, availableParallelism() - servingCount),
     extensions,
     nodeMemoryBytes: (opts.nodeMemoryMiB ?? 4096) * 1024 * 1024,
     defaultQuotas: { ...DEFAULT_TENANT_QUOTAS, ...(opts.defaultQuotas ?? {}) },

@@ -1,6 +1,5 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { availableParallelism } from "node:os";
 import { ALONE, BULK_SHARE, CPU_BURST_MS, cpuShare, SharePacer, THREAD_BURST_MS, threadShare } from "../../src/manager/pacing.js";
 import { resolveLimits } from "../../src/limits.js";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
@@ -82,7 +81,7 @@ function app(id: string, tenantId: string, timeoutMs = 60_000): AppRecord {
 }
 
 async function managerWith(runner: CostRunner, tenants: string[], timeoutMs?: number): Promise<ResourceManager> {
-  const m = new ResourceManager({ runner });
+  const m = new ResourceManager({ runner, tenantCores: 2 });
   for (const id of tenants) {
     m.setTenant({ id, name: id, weight: 1, quotas: { cpuMsPerMinute: 10_000_000 } });
     await m.deploy(app(`${id}-app`, id, timeoutMs), { digest: `sha256:${id}`, bytes: new Uint8Array() });
@@ -102,7 +101,7 @@ test("a tenant over its CPU share while another tenant is active waits before it
     assert.equal(evil.cpuPacer.due(), 0, "alone, 1.2 s of CPU in an instant owes nothing");
     await m.invoke("good-app", run({ COST: "1" })); // good is active now: evil's share is half the node's cores
     await m.invoke("evil-app", run({ COST: "1200" }));
-    const share = cpuShare(1 / 2, availableParallelism());
+    const share = cpuShare(1 / 2, 2);
     const due = evil.cpuPacer.due();
     assert.ok(due > 0 && due <= (1200 - CPU_BURST_MS) / share + 1, `evil owes ${due} ms`);
     const started = performance.now();
