@@ -73,5 +73,7 @@ test("an output flood is paced to its tenant's share of the serving thread while
     waited = await paced("flood", "serving_thread");
   }
   assert.ok(waited > 0, "with another tenant active, the relay of 16 MiB went past its share and its guest waited");
-  assert.equal(await paced("other", "serving_thread"), 0);
+  // (other may wait a little on a loaded machine, where a sink call preempted midway runs past a small burst)
+  const otherWaited = await paced("other", "serving_thread");
+  assert.ok(otherWaited < waited / 10, `other waited ${otherWaited} s, flood ${waited} s: the flood is what was paced`);
 });
