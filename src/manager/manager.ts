@@ -902,17 +902,6 @@ export class ResourceManager {
     this.scheduler.charge(t.share, ms);
   }
 
-  /**
-   * Serving-thread time one of a tenant's requests took outside its guest
-   * (the gateway's parsing, routing and answering): charged like the time
-   * spent relaying its output (CPU window, scheduler debt, CPU pacing, usage)
-   * but not paced as bulk work, since every request needs it.
-   */
-  chargeServingThread(tenantId: string, ms: number): void {
-    const t = this.tenants.get(tenantId);
-    if (t && ms > 0) t.hostMs += ms;
-  }
-
   /** CPU time a tenant used: into its minute's window (the quota) and its CPU pacer (its share now). */
   private chargeCpu(t: TenantRuntime, ms: number): void {
     t.cpu.add(ms);

@@ -87,7 +87,7 @@ export interface GatewayStore {
 export interface GatewayOptions {
   store: GatewayStore;
   /** Runs requests (a serving thread gives its own, see serving-thread.ts). */
-  manager: Pick<ResourceManager, "invoke" | "deployment" | "chargeServingThread">;
+  manager: Pick<ResourceManager, "invoke" | "deployment">;
   hooks: GatewayHooks;
   /** Time to receive a request body, ms. Default 30 000. */
   bodyTimeoutMs?: number;
@@ -214,16 +214,8 @@ export class Gateway {
     const { app, tenant } = found;
     const hooks = this.opts.hooks;
     let bytesOut = 0;
-    // This thread's time on the request outside its awaits (parsing, routing, answering): charged to
-    // its tenant like the time spent on its guest's output and provider calls (CPU pacing sees it).
-    let servingMs = 0;
-    let since = started;
-    const clockOff = (): void => void (servingMs += performance.now() - since);
-    const clockOn = (): void => void (since = performance.now());
-    const finish = (status: number, code?: ErrorCode, bytesIn = 0, more: { forwarded?: boolean; failure?: RequestFinished["failure"] } = {}) => {
-      this.opts.manager.chargeServingThread(tenant.id, servingMs + performance.now() - since);
+    const finish = (status: number, code?: ErrorCode, bytesIn = 0, more: { forwarded?: boolean; failure?: RequestFinished["failure"] } = {}) =>
       hooks.finished({ tenant, app, method: req.method ?? "GET", path, requestId, status, ms: performance.now() - started, bytesIn, bytesOut, ...(code ? { code } : {}), ...(more.forwarded ? { forwarded: true } : {}), ...(more.failure ? { failure: more.failure } : {}) });
-    };
 
     const limit = app.config.limits.maxBodyBytes;
     const declared = Number(req.headers["content-length"] ?? 0);
@@ -237,14 +229,8 @@ export class Gateway {
     let body: Uint8Array;
     try {
       // No Content-Length and no Transfer-Encoding: HTTP/1.1 says there is no body (most GETs); skip the stream.
-      if (declared === 0 && req.headers["transfer-encoding"] === undefined) body = EMPTY_BODY;
-      else {
-        clockOff();
-        body = await readBody(req, limit);
-        clockOn();
-      }
+      body = declared === 0 && req.headers["transfer-encoding"] === undefined ? EMPTY_BODY : await readBody(req, limit);
     } catch (err) {
-      clockOn();
       if (err instanceof ApiError) {
         res.setHeader("connection", "close");
         sendError(res, err, requestId);
@@ -257,12 +243,10 @@ export class Gateway {
     if (this.opts.forward && !internal && !this.opts.manager.deployment(app.id)) {
       // No replica here: a node of the cluster that runs one answers. The deadline covers its queue wait and run.
       const t = app.config.limits.timeoutMs;
-      clockOff();
       const r = await this.opts.forward(
         { appId: app.id, method: req.method ?? "GET", url, headers: req.headers, remoteAddr: req.socket.remoteAddress ?? "", requestId, body, timeoutMs: t + Math.min(t, 30_000) + 1000, maxResponseBytes: app.config.limits.stdoutBytes },
         res,
       );
-      clockOn();
       if ("error" in r) {
         const e = new ApiError(r.error.code, r.error.message, r.error.retryAfter);
         sendError(res, e, requestId);
@@ -323,7 +307,6 @@ export class Gateway {
       },
     );
     let outcome: InvokeResult;
-    clockOff();
     try {
       outcome = await this.opts.manager.invoke(app.id, {
         env,
@@ -346,7 +329,6 @@ export class Gateway {
         },
       });
     } catch (err) {
-      clockOn();
       if (err instanceof Refusal) {
         const e = new ApiError(err.code, err.message, err.retryAfter);
         sendError(res, e, requestId);
@@ -355,7 +337,6 @@ export class Gateway {
       }
       throw err;
     }
-    clockOn();
 
     const failed = outcome.reason !== "exit" || (app.config.abi === "reactor" && outcome.exitCode !== 0);
     if (!parser.done || cgiFailure || failed) {

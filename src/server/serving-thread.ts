@@ -160,8 +160,6 @@ const manager = {
     return onMain(appId, inv);
   },
   deployment: () => undefined,
-  // Not the main thread's time: CPU pacing and the serving-thread charge count the main thread's only.
-  chargeServingThread: () => undefined,
 };
 
 const guard = data.connections ? new ConnectionGuard("gateway", data.connections, () => undefined, (e) => emit({ k: "warn", message: `gateway (serving thread): shed ${e.count} connection(s) at the ${e.reason} cap of ${e.limit}` })) : undefined;
