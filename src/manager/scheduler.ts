@@ -268,14 +268,16 @@ export class FairScheduler {
    */
   threadShare(share: TenantShare): number {
     const now = performance.now();
+    const since = now - this.reserveWindowMs;
     if (now - this.busyWeightAt > ACTIVE_WEIGHT_TTL_MS) {
-      const since = now - this.reserveWindowMs;
       let w = 0;
-      for (const u of this.tenants.values()) if (u.running > 0 || u.queue.length > 0 || u.lastActive >= since) w += u.share.weight;
+      for (const u of this.tenants.values()) if (busySince(u, since)) w += u.share.weight;
       this.busyWeight = w;
       this.busyWeightAt = now;
     }
-    return share.weight / Math.max(this.busyWeight, share.weight);
+    // `share` is busy (it is being charged): counted even when the sum left it out.
+    const me = this.tenants.get(share.id);
+    return share.weight / (this.busyWeight + (me && busySince(me, since) ? 0 : share.weight));
   }
 
   /** Whether `t` may take a free executor now (its concurrency cap, and the last executor kept for others). */
@@ -451,3 +453,8 @@ export class FairScheduler {
 }
 
 const ACTIVE_WEIGHT_TTL_MS = 20;
+
+/** Whether a tenant has work running or waiting, or submitted some since `since`. */
+function busySince(u: TenantState, since: number): boolean {
+  return u.running > 0 || u.queue.length > 0 || u.lastActive >= since;
+}

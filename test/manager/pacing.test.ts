@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { ALONE, BULK_SHARE, CPU_BURST_MS, cpuShare, SharePacer, THREAD_BURST_MS, threadShare } from "../../src/manager/pacing.js";
 import { resolveLimits } from "../../src/limits.js";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
+import { FairScheduler } from "../../src/manager/scheduler.js";
 import type { OutputSinks, PrepareReport } from "../../src/manager/runner.js";
 import type { AppRecord } from "../../src/store/types.js";
 
@@ -142,4 +143,13 @@ test("relaying a flood for a tenant over its share of the serving thread makes i
   } finally {
     await m.close();
   }
+});
+
+test("a tenant's share of the thread counts itself among the busy, even before the scheduler has seen it", () => {
+  const s = new FairScheduler({ slots: 2 });
+  const share = (id: string, weight = 1) => ({ id, weight, maxConcurrency: 2, maxQueue: 10 });
+  s.charge(share("good"), 1); // good is active now
+  assert.equal(s.threadShare(share("new")), 1 / 2, "a tenant not seen yet shares with good: half, not all");
+  assert.equal(s.threadShare(share("good")), 1, "good alone among the busy has it all");
+  assert.equal(s.threadShare(share("heavy", 3)), 3 / 4, "by weight");
 });
