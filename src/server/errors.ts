@@ -33,7 +33,7 @@ export const ERROR_CATALOGUE = {
   payload_too_large: { status: 413, message: "The request body is too large." },
   unsupported_media_type: { status: 415, message: "Unsupported Content-Type." },
   tenant_rate_limited: { status: 429, message: "The tenant is over its request rate." },
-  tenant_cpu_exhausted: { status: 429, message: "The tenant used its CPU time for this minute." },
+  tenant_cpu_exhausted: { status: 429, message: "The tenant used its CPU time for this minute, or is over its share of the node's CPU." },
   tenant_overloaded: { status: 429, message: "The tenant has too many requests waiting." },
   tenant_concurrency_limited: { status: 429, message: "The tenant's request waited too long behind its own requests (its maxConcurrency)." },
   tenant_memory_exhausted: { status: 429, message: "The tenant's memory quota is in use." },
