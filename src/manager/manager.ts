@@ -141,6 +141,8 @@ export interface TenantRuntime {
   paced: number;
   /** Waits pacing imposed not yet reported to the observer, ms. */
   pacedMsUnreported: { cpu: number; serving_thread: number };
+  /** Waits pacing imposed in the last minute, ms (its usage's `pacedMsLastMinute`, the dashboard). */
+  readonly pacedWindow: CpuWindow;
   /** Charged serving-thread time not yet reported to the observer (reported by the reaper, not per request). */
   hostMsUnreported: number;
 }
@@ -334,13 +336,17 @@ export class ResourceManager {
       addHostTime: (ms, relayedBytes = 0) => {
         rt.hostMs += ms;
         const wait = rt.threadPacer.spend(ms + relayedBytes * RELAY_MS_PER_BYTE);
-        rt.pacedMsUnreported.serving_thread += wait;
+        if (wait > 0) {
+          rt.pacedMsUnreported.serving_thread += wait;
+          rt.pacedWindow.add(wait);
+        }
         return wait;
       },
       threadPacer: new SharePacer(() => threadShare(this.scheduler.threadShare(rt.share)), THREAD_BURST_MS),
       cpuPacer: new SharePacer(() => cpuShare(this.scheduler.threadShare(rt.share), this.cores), CPU_BURST_MS),
       paced: 0,
       pacedMsUnreported: { cpu: 0, serving_thread: 0 },
+      pacedWindow: new CpuWindow(),
       hostMsUnreported: 0,
     };
     this.tenants.set(t.id, rt);
@@ -921,6 +927,7 @@ export class ResourceManager {
     if (t.paced >= t.share.maxQueue) this.refuse(t, appId, new Refusal("tenant_overloaded", `tenant ${t.name} has ${t.paced} requests waiting for its share of the node's CPU (quota maxQueue ${t.share.maxQueue})`, Math.ceil(due / 1000)));
     t.paced++;
     t.pacedMsUnreported.cpu += due;
+    t.pacedWindow.add(due);
     try {
       await pause(due);
     } finally {
@@ -936,6 +943,8 @@ export class ResourceManager {
       liveInstances: b.instances,
       reservedMemoryBytes: b.bytes,
       cpuMsLastMinute: t ? Math.round(t.cpu.used() * 1000) / 1000 : 0,
+      /** How long pacing made it wait in the last minute (its requests for its CPU share, its guests for its share of the serving thread), ms. */
+      pacedMsLastMinute: t ? Math.round(t.pacedWindow.used()) : 0,
       queued: this.scheduler.queuedFor(tenantId),
       quotas: t?.quotas ?? this.defaults,
     };

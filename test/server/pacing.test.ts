@@ -73,6 +73,9 @@ test("an output flood is paced to its tenant's share of the serving thread while
     waited = await paced("flood", "serving_thread");
   }
   assert.ok(waited > 0, "with another tenant active, the relay of 16 MiB went past its share and its guest waited");
+  // The tenant sees it in its usage (and the dashboard's tenants table).
+  const usage = await call(node.apiUrl, "GET", "/v1/tenants/flood/usage", f.token);
+  assert.ok(usage.json.live.pacedMsLastMinute > 0, `pacedMsLastMinute ${usage.json.live.pacedMsLastMinute}`);
   // (other may wait a little on a loaded machine, where a sink call preempted midway runs past a small burst)
   const otherWaited = await paced("other", "serving_thread");
   assert.ok(otherWaited < waited / 10, `other waited ${otherWaited} s, flood ${waited} s: the flood is what was paced`);

@@ -77,7 +77,7 @@ async function refresh() {
       "tenants",
       tenants.map((t, i) => {
         const live = usages[i].live;
-        return [cell(t.name), cell(String(t.weight)), cell(`${live.liveInstances} / ${t.quotas.maxInstances}`), cell(`${mib(live.reservedMemoryBytes)} / ${t.quotas.memoryMiB} MiB`), cell(`${live.cpuMsLastMinute.toFixed(1)} / ${t.quotas.cpuMsPerMinute}`), cell(String(live.queued)), cell(`${t.quotas.requestsPerSecond} req/s, ${t.quotas.maxApps} apps`)];
+        return [cell(t.name), cell(String(t.weight)), cell(`${live.liveInstances} / ${t.quotas.maxInstances}`), cell(`${mib(live.reservedMemoryBytes)} / ${t.quotas.memoryMiB} MiB`), cell(`${live.cpuMsLastMinute.toFixed(1)} / ${t.quotas.cpuMsPerMinute}`), cell(String(live.pacedMsLastMinute ?? 0)), cell(String(live.queued)), cell(`${t.quotas.requestsPerSecond} req/s, ${t.quotas.maxApps} apps`)];
       }),
     );
     const select = $("#chart-tenant");
