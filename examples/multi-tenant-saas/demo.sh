@@ -76,11 +76,11 @@ at $mallory -X POST -w '\n(HTTP %{http_code})\n' "http://$mallory:$port/loop" ||
 
 say "Per-tenant usage, as the dashboard shows it"
 sleep 1
-printf '  %-8s %9s %7s %9s %9s %12s %12s\n' tenant requests errors rejected "CPU ms" "bytes out" "CPU ms/min"
+printf '  %-8s %9s %7s %9s %9s %12s %12s %14s\n' tenant requests errors rejected "CPU ms" "bytes out" "CPU ms/min" "paced ms/min"
 for t in acme globex mallory; do
   curl -sS -H "authorization: Bearer $(tok $t)" "$api/v1/tenants/$t/usage" | T=$t node -e '
     const u = JSON.parse(require("fs").readFileSync(0)); const d = u.days.at(-1) ?? {};
-    console.log(`  ${process.env.T.padEnd(8)} ${String(d.requests ?? 0).padStart(9)} ${String(d.errors ?? 0).padStart(7)} ${String(d.rejected ?? 0).padStart(9)} ${String(Math.round(d.cpuMs ?? 0)).padStart(9)} ${String(d.bytesOut ?? 0).padStart(12)} ${String(Math.round(u.live.cpuMsLastMinute)).padStart(12)}`)'
+    console.log(`  ${process.env.T.padEnd(8)} ${String(d.requests ?? 0).padStart(9)} ${String(d.errors ?? 0).padStart(7)} ${String(d.rejected ?? 0).padStart(9)} ${String(Math.round(d.cpuMs ?? 0)).padStart(9)} ${String(d.bytesOut ?? 0).padStart(12)} ${String(Math.round(u.live.cpuMsLastMinute)).padStart(12)} ${String(u.live.pacedMsLastMinute).padStart(14)}`)'
 done
 echo
 show uniwasm ps --all

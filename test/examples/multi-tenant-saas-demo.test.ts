@@ -62,15 +62,16 @@ test("the multi-tenant SaaS demo refuses or ends a hostile tenant at every attac
   // The CPU quota, then usage per tenant.
   assert.match(r.out, /"code":"tenant_cpu_exhausted","message":"tenant mallory used its 5000 ms of CPU time for this minute"/);
   const usage = (t: string) => {
-    const m = new RegExp(`^ {2}${t} +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+)$`, "m").exec(r.out);
+    const m = new RegExp(`^ {2}${t} +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+) +(\\d+)$`, "m").exec(r.out);
     assert.ok(m, `usage row of ${t}`);
-    return { requests: Number(m[1]), errors: Number(m[2]), rejected: Number(m[3]), cpuMs: Number(m[4]) };
+    return { requests: Number(m[1]), errors: Number(m[2]), rejected: Number(m[3]), cpuMs: Number(m[4]), pacedMs: Number(m[7]) };
   };
   const acme = usage("acme"), mallory = usage("mallory");
   assert.equal(acme.errors, 0);
   assert.equal(acme.rejected, 0);
   assert.ok(mallory.cpuMs >= 5_000 && mallory.cpuMs > acme.cpuMs, `mallory spent more than its cut quota (${mallory.cpuMs} ms) and more than acme (${acme.cpuMs} ms)`);
   assert.ok(mallory.rejected >= 1);
+  assert.ok(mallory.pacedMs > 0, "mallory was paced to its share while acme and globex were active (its usage says how long)");
   assert.match(r.out, /^plugin +mallory +wagi +running .* [1-9]\d* +[0-9a-f]{12} +plugin\.mallory\.localhost\//m, "ps shows mallory's denied calls");
   const data = /data in (\S+)\/node\)/.exec(r.out)?.[1];
   assert.ok(data, "the demo says where its node kept its data");
