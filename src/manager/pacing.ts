@@ -47,6 +47,11 @@ export const CPU_BURST_MS = 250;
  */
 export const RELAY_MS_PER_BYTE = 1.1e-6;
 
+/**
+ * Not rate.ts's TokenBucket, which counts whole requests at a fixed rate in a
+ * cell the serving threads share: this one spends amounts of time at a rate
+ * that changes with who is active, on the main thread only.
+ */
 export class SharePacer {
   /** Time the tenant may still spend now, ms (negative: it overspent). */
   private credit: number;
