@@ -7,11 +7,10 @@
  */
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { resolveLimits } from "../../src/limits.js";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
 import type { OutputSinks, PrepareReport } from "../../src/manager/runner.js";
-import type { AppRecord } from "../../src/store/types.js";
 import { HostCallSessions } from "../../src/sandbox/host-calls.js";
+import { appRecord as app } from "./helpers.js";
 
 /** Keeps this thread busy for `ms` (what a SQLite write or a socket write does to the serving thread). */
 function burn(ms: number): void {
@@ -48,18 +47,6 @@ class HostCallingRunner implements InstanceRunner {
   async close(): Promise<void> {}
 }
 
-function app(id: string, tenantId: string): AppRecord {
-  return {
-    id,
-    tenantId,
-    name: id,
-    imageDigest: "sha256:" + "0".repeat(64),
-    revision: 1,
-    createdAt: 0,
-    updatedAt: 0,
-    config: { abi: "wagi", routes: [], env: {}, args: [], limits: resolveLimits({ timeoutMs: 60_000 }), scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 } },
-  };
-}
 
 const PROVIDER_MS = 20;
 const SINK_MS = 10;

@@ -1,11 +1,10 @@
 import { test } from "node:test";
 import assert from "node:assert/strict";
 import { ALONE, BULK_SHARE, CPU_BURST_MS, cpuShare, SharePacer, THREAD_BURST_MS, threadShare } from "../../src/manager/pacing.js";
-import { resolveLimits } from "../../src/limits.js";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
 import { FairScheduler } from "../../src/manager/scheduler.js";
 import type { OutputSinks, PrepareReport } from "../../src/manager/runner.js";
-import type { AppRecord } from "../../src/store/types.js";
+import { appRecord } from "./helpers.js";
 
 test("a tenant alone is never made to wait, however much it spends", () => {
   const pacer = new SharePacer(() => threadShare(1), THREAD_BURST_MS);
@@ -68,24 +67,12 @@ class CostRunner implements InstanceRunner {
   async close(): Promise<void> {}
 }
 
-function app(id: string, tenantId: string, timeoutMs = 60_000): AppRecord {
-  return {
-    id,
-    tenantId,
-    name: id,
-    imageDigest: "sha256:" + "0".repeat(64),
-    revision: 1,
-    createdAt: 0,
-    updatedAt: 0,
-    config: { abi: "wagi", routes: [], env: {}, args: [], limits: resolveLimits({ timeoutMs }), scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 } },
-  };
-}
 
 async function managerWith(runner: CostRunner, tenants: string[], timeoutMs?: number): Promise<ResourceManager> {
   const m = new ResourceManager({ runner, tenantCores: 2 });
   for (const id of tenants) {
     m.setTenant({ id, name: id, weight: 1, quotas: { cpuMsPerMinute: 10_000_000 } });
-    await m.deploy(app(`${id}-app`, id, timeoutMs), { digest: `sha256:${id}`, bytes: new Uint8Array() });
+    await m.deploy(appRecord(`${id}-app`, id, timeoutMs === undefined ? {} : { timeoutMs }), { digest: `sha256:${id}`, bytes: new Uint8Array() });
   }
   return m;
 }

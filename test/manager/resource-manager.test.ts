@@ -1,8 +1,8 @@
 import { test } from "node:test";
-import { resolveLimits } from "../../src/limits.js";
 import assert from "node:assert/strict";
 import { ResourceManager, Refusal, type InstanceRunner, type CommandRequest, type RunOutcome } from "../../src/manager/index.js";
 import type { PrepareReport } from "../../src/manager/runner.js";
+import { appRecord } from "./helpers.js";
 import type { AppRecord } from "../../src/store/types.js";
 
 /** A runner whose commands finish when the test says so; it records the order they started in. */
@@ -46,21 +46,12 @@ class GateRunner implements InstanceRunner {
   async close(): Promise<void> {}
 }
 
-function app(id: string, tenantId: string, memoryMiB = 16): AppRecord {
-  return {
-    id,
-    tenantId,
-    name: id,
-    imageDigest: "sha256:" + "0".repeat(64),
-    revision: 1,
-    createdAt: 0,
-    updatedAt: 0,
-    config: { abi: "wagi", routes: [], env: {}, args: [], limits: resolveLimits({ maxMemoryBytes: memoryMiB * 1024 * 1024, timeoutMs: 60_000, maxBodyBytes: 1, stdoutBytes: 1 }), scale: { minInstances: 0, maxInstances: 1, idleTimeoutMs: 1 } },
-  };
-}
 
 const sinks = { onStdout: () => undefined, onStderr: () => undefined };
 const tick = () => new Promise((r) => setImmediate(r));
+
+const app = (id: string, tenantId: string, memoryMiB = 16) =>
+  appRecord(id, tenantId, { maxMemoryBytes: memoryMiB * 1024 * 1024, maxBodyBytes: 1, stdoutBytes: 1 });
 
 test("through the resource manager, a tenant arriving behind another tenant's flood is served next, not after the backlog", async () => {
   const runner = new GateRunner(1);
